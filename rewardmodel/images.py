@@ -1,0 +1,117 @@
+"""Image inputs at the reward-model boundary: refs, loading, validation, PNG data URLs for the wire.
+
+Pillow is imported lazily so that schema-only users (graphs, most tests) do not pay for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from rewardmodel.errors import InvalidImageError
+from rewardmodel.schemas import ImageRef
+
+
+def _open(data: bytes, where: str) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise InvalidImageError(f"{where} is not a readable image ({e})") from e
+    return image
+
+
+def _path_of(uri: str) -> Path:
+    if uri.startswith("file://"):
+        return Path(unquote(urlparse(uri).path))
+    return Path(uri)
+
+
+def read_image_bytes(ref: ImageRef | str | Path) -> bytes:
+    """The raw bytes behind a ref, path or `data:` URL."""
+    uri = ref.uri if isinstance(ref, ImageRef) else str(ref)
+    if uri.startswith("data:"):
+        try:
+            return base64.b64decode(uri.split(",", 1)[1], validate=True)
+        except (IndexError, ValueError) as e:
+            raise InvalidImageError(f"malformed data URL ({e})") from e
+    if "://" in uri and not uri.startswith("file://"):
+        raise InvalidImageError(f"only local files and data: URLs are read here, not {uri.split('://')[0]}:// URIs")
+    path = _path_of(uri)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as e:
+        raise InvalidImageError(f"image file not found: {path}") from e
+    except (IsADirectoryError, PermissionError) as e:
+        raise InvalidImageError(f"cannot read image file {path}: {e}") from e
+
+
+def load_pil(ref: ImageRef | str | Path) -> Any:
+    """A decoded RGB PIL image. A ref whose bytes no longer match its sha256 is rejected."""
+    data = read_image_bytes(ref)
+    if isinstance(ref, ImageRef) and hashlib.sha256(data).hexdigest() != ref.sha256:
+        raise InvalidImageError(f"{ref.uri} changed since it was referenced (sha256 mismatch)")
+    return _open(data, ref.uri if isinstance(ref, ImageRef) else str(ref)).convert("RGB")
+
+
+def image_ref_from_path(path: str | Path) -> ImageRef:
+    path = Path(path)
+    data = read_image_bytes(path)
+    image = _open(data, str(path))
+    return ImageRef(uri=str(path.resolve()), sha256=hashlib.sha256(data).hexdigest(), width=image.width, height=image.height)
+
+
+def png_bytes(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_ref_from_pil(image: Any, directory: str | Path | None = None) -> ImageRef:
+    """Content-addressed: saved as `<sha256>.png` under `directory`, or inlined as a data URL when none is given."""
+    data = png_bytes(image)
+    digest = hashlib.sha256(data).hexdigest()
+    if directory is None:
+        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    else:
+        path = Path(directory) / f"{digest}.png"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        uri = str(path.resolve())
+    return ImageRef(uri=uri, sha256=digest, width=image.width, height=image.height)
+
+
+def as_image_ref(image: Any) -> ImageRef:
+    """Accept what users hold: an ImageRef, a path, or a PIL image."""
+    if isinstance(image, ImageRef):
+        return image
+    if isinstance(image, (str, Path)):
+        return image_ref_from_path(image)
+    if hasattr(image, "save") and hasattr(image, "width"):
+        return image_ref_from_pil(image)
+    raise InvalidImageError(f"cannot use a {type(image).__name__} as an image; pass a path, PIL image or ImageRef")
+
+
+def png_data_url(ref: ImageRef | str | Path) -> str:
+    """A PNG base64 data URL for an `image_url` content part. PNG inputs are passed through without re-encoding."""
+    data = read_image_bytes(ref)
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        data = png_bytes(_open(data, str(ref)).convert("RGB"))
+    else:
+        _check_png_header(data, ref)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _check_png_header(data: bytes, ref: Any) -> None:
+    # A full decode costs milliseconds per 512x512 image; the IHDR chunk is enough to reject a broken file cheaply.
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise InvalidImageError(f"{getattr(ref, 'uri', ref)} is not a valid PNG (no IHDR chunk)")

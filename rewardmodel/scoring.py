@@ -1,0 +1,206 @@
+"""Turning critiques into numbers (PAPER.md, "Turning a critique into a number"; paper Eq. 13).
+
+One module owns every scalarisation rule so that RL, GCR and evaluation agree on what a policy name means:
+- `paper`: equal-weight mean of the *active* aspects (image faithfulness only exists in the edit format; text
+  rendering is active only when scored, i.e. not N/A), mapped to [0, 1] by (mean - 1) / 3.
+- `edit_rl_release`: the released editing RL rule: the mean of text faithfulness, quality and text rendering, leaving
+  image faithfulness out (an N/A text rendering is left out too), mapped the same way.
+- `all`: every aspect of the task's format, an N/A counted as a flawless 4 (nothing was asked, so nothing is wrong).
+  The denominator is then the same for every request, which some RL users prefer over `paper`.
+
+Departure from the release: a failed parse never becomes 0.0 or 2.5; an `Abstention` maps to None and callers mask it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from rewardmodel.errors import NoActiveAspectsError
+from rewardmodel.schemas import SCORE_MAX, SCORE_MIN, Abstention, Aspect, Critique, PairwiseJudgement, Task, Winner
+
+if TYPE_CHECKING:
+    from rewardmodel.backends.base import RewardModel
+
+RewardPolicy = Literal["paper", "edit_rl_release", "all"]
+REWARD_POLICIES: tuple[str, ...] = ("paper", "edit_rl_release", "all")
+
+
+def active_scores(critique: Critique, policy: RewardPolicy = "paper") -> dict[Aspect, float]:
+    """The aspect scores that `policy` averages."""
+    if policy not in REWARD_POLICIES:
+        raise ValueError(f"unknown reward policy {policy!r}; choose one of {', '.join(REWARD_POLICIES)}")
+    scores: dict[Aspect, float] = {}
+    for aspect in critique.task.aspects:
+        assessment = critique.assessments.get(aspect)
+        score = assessment.score if assessment is not None else None
+        if policy == "edit_rl_release" and aspect is Aspect.image_faithfulness:
+            continue
+        if score is None:
+            if policy == "all":
+                scores[aspect] = SCORE_MAX
+            continue
+        scores[aspect] = score
+    return scores
+
+
+def mean_score(critique: Critique, policy: RewardPolicy = "paper") -> float:
+    """Mean of the active aspects on the 1-4 scale."""
+    scores = active_scores(critique, policy)
+    if not scores:
+        raise NoActiveAspectsError(f"critique has no scored aspect that policy {policy!r} uses")
+    return sum(scores.values()) / len(scores)
+
+
+def reward_from_critique(critique: Critique, policy: RewardPolicy = "paper") -> float:
+    """A reward in [0, 1]: (mean of the policy's aspects - 1) / 3."""
+    return (mean_score(critique, policy) - SCORE_MIN) / (SCORE_MAX - SCORE_MIN)
+
+
+def reward_or_none(result: Critique | Abstention, policy: RewardPolicy = "paper") -> float | None:
+    """None for an abstention (or a critique with nothing scored): callers mask it, never read it as a number."""
+    if isinstance(result, Abstention):
+        return None
+    try:
+        return reward_from_critique(result, policy)
+    except NoActiveAspectsError:
+        return None
+
+
+def passes_threshold(critique: Critique, threshold: float = 3.0) -> bool:
+    """The paper's GCR stop rule: every active aspect scores at least `threshold`."""
+    return all(score >= threshold for score in active_scores(critique, "paper").values())
+
+
+def decide_pairwise(
+    scores_a: Mapping[str, float | None], scores_b: Mapping[str, float | None], tolerance: float = 0.0
+) -> Winner:
+    """The release's pairwise rule: compare summed scores over aspects both sides scored; Winner lines are ignored."""
+    shared = [k for k in scores_a if scores_a[k] is not None and scores_b.get(k) is not None]
+    margin = sum(scores_a[k] for k in shared) - sum(scores_b[k] for k in shared)  # type: ignore[misc]
+    if margin > tolerance:
+        return "A"
+    if margin < -tolerance:
+        return "B"
+    return "tie"
+
+
+def preferred_with_tolerance(judgement: PairwiseJudgement, tolerance: float) -> Winner:
+    return decide_pairwise(judgement.scores_a, judgement.scores_b, tolerance)
+
+
+@dataclass(frozen=True)
+class PairwiseAccuracy:
+    """Preference accuracy with ties and abstentions counted apart, never folded into a made-up score.
+
+    `accuracy` = correct / judged, over pairs the model judged (no abstention). A predicted tie on a non-tie label is
+    wrong; a label tie is right only if the prediction is a tie. `accuracy_decisive` leaves out label ties.
+    """
+
+    n: int
+    judged: int
+    correct: int
+    predicted_ties: int
+    label_ties: int
+    abstentions: int
+    accuracy: float | None
+    accuracy_decisive: float | None
+
+
+def pairwise_accuracy(
+    predictions: Sequence[PairwiseJudgement | Abstention | Winner],
+    labels: Sequence[Winner],
+    tolerance: float = 0.0,
+) -> PairwiseAccuracy:
+    if len(predictions) != len(labels):
+        raise ValueError(f"{len(predictions)} predictions but {len(labels)} labels")
+    judged = correct = predicted_ties = label_ties = abstentions = decisive = decisive_correct = 0
+    for prediction, label in zip(predictions, labels, strict=True):
+        if label not in ("A", "B", "tie"):
+            raise ValueError(f"label must be 'A', 'B' or 'tie', got {label!r}")
+        label_ties += label == "tie"
+        if isinstance(prediction, Abstention):
+            abstentions += 1
+            continue
+        winner = preferred_with_tolerance(prediction, tolerance) if isinstance(prediction, PairwiseJudgement) else prediction
+        judged += 1
+        predicted_ties += winner == "tie"
+        correct += winner == label
+        if label != "tie":
+            decisive += 1
+            decisive_correct += winner == label
+    return PairwiseAccuracy(
+        n=len(labels),
+        judged=judged,
+        correct=correct,
+        predicted_ties=predicted_ties,
+        label_ties=label_ties,
+        abstentions=abstentions,
+        accuracy=correct / judged if judged else None,
+        accuracy_decisive=decisive_correct / decisive if decisive else None,
+    )
+
+
+class CritiqueReward:
+    """A reward function in trl's contract: `reward(prompts, images, **kw) -> list[float | None]`.
+
+    Images may be PIL images, paths, or `ImageRef`s. None marks an abstention: trainers mask it out of the group
+    statistics instead of reading it as the worst reward. Edit tasks pass `source_images=` as a keyword.
+    """
+
+    __name__ = "critique_reward"  # trl logs reward functions by __name__
+
+    def __init__(self, reward_model: RewardModel, policy: RewardPolicy = "paper", task: Task | str = Task.t2i) -> None:
+        if policy not in REWARD_POLICIES:
+            raise ValueError(f"unknown reward policy {policy!r}; choose one of {', '.join(REWARD_POLICIES)}")
+        self.reward_model = reward_model
+        self.policy: RewardPolicy = policy
+        self.task = Task(task)
+
+    async def acall(self, prompts: Sequence[str], images: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        from rewardmodel.images import as_image_ref
+        from rewardmodel.schemas import CritiqueRequest
+
+        if len(prompts) != len(images):
+            raise ValueError(f"{len(prompts)} prompts but {len(images)} images")
+        sources: Iterable[Any] = kwargs.get("source_images") or [None] * len(prompts)
+        requests = [
+            CritiqueRequest(
+                task=self.task,
+                prompt=prompt,
+                image=as_image_ref(image),
+                source_image=as_image_ref(source) if source is not None else None,
+                with_refinement=False,
+            )
+            for prompt, image, source in zip(prompts, images, sources, strict=True)
+        ]
+        results = await self.reward_model.critique(requests)
+        return [reward_or_none(result, self.policy) for result in results]
+
+    def __call__(self, prompts: Sequence[str], images: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        return run_sync(self.acall(prompts, images, **kwargs))
+
+
+def run_sync(coroutine: Any) -> Any:
+    """Run a coroutine from sync code, also when the caller already sits inside a running event loop (notebooks)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    box: dict[str, Any] = {}
+
+    def _worker() -> None:
+        try:
+            box["value"] = asyncio.run(coroutine)
+        except BaseException as error:  # re-raised in the caller's thread below
+            box["error"] = error
+
+    thread = threading.Thread(target=_worker)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
