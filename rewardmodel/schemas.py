@@ -136,6 +136,14 @@ class PairwiseJudgement(_Wire):
     def scores_b(self) -> dict[str, float | None]:
         return {a.value: self.aspects[a].score_b for a in self.task.aspects if a in self.aspects}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_derived(cls, data: object) -> object:
+        # `preferred` is serialised for readers of the JSON but always recomputed from the scores on the way in.
+        if isinstance(data, dict) and "preferred" in data:
+            data = {k: v for k, v in data.items() if k != "preferred"}
+        return data
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def preferred(self) -> Winner:

@@ -1,0 +1,141 @@
+"""In-process VLM critic (Qwen2-VL / Qwen2.5-VL / Qwen3-VL families) for offline and CPU use.
+
+Loads from a local directory only, safetensors only, `trust_remote_code=False`. Generation runs in a worker thread so
+the event loop stays free; requests are batched (left padding). The only module of `rewardmodel` that imports torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from rewardmodel.backends.base import (
+    Completion,
+    compare_messages,
+    critique_from_completion,
+    critique_messages,
+    judgement_from_completion,
+)
+from rewardmodel.errors import InvalidImageError, RewardModelError
+from rewardmodel.images import load_pil
+from rewardmodel.prompts import Message
+from rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
+
+log = structlog.get_logger(__name__)
+
+
+def _to_hf_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """OpenAI-style parts (data-URL images) -> the chat-template form transformers processors read (PIL images)."""
+    converted = []
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, str):
+            converted.append({"role": message["role"], "content": [{"type": "text", "text": content}]})
+            continue
+        parts = []
+        for part in content:
+            if part["type"] == "image_url":
+                parts.append({"type": "image", "image": load_pil(part["image_url"]["url"])})
+            else:
+                parts.append({"type": "text", "text": part["text"]})
+        converted.append({"role": message["role"], "content": parts})
+    return converted
+
+
+class TransformersRewardModel:
+    """A `RewardModel` that runs a Qwen-VL checkpoint in this process."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        device: str = "cpu",
+        dtype: str = "float32",
+        max_new_tokens: int = 2048,
+        batch_size: int = 4,
+        temperature: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        import torch
+        from transformers import AutoConfig, AutoModelForImageTextToText
+
+        from rewardmodel.tiny import load_processor
+
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise RewardModelError(f"model directory not found: {model_dir} (only local directories are loaded)")
+        if not any(model_dir.glob("*.safetensors")):
+            raise RewardModelError(f"{model_dir} holds no *.safetensors weights; pickle checkpoints are not loaded")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        torch_dtype = getattr(torch, dtype, None)
+        if not isinstance(torch_dtype, torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16")
+        config = AutoConfig.from_pretrained(model_dir, trust_remote_code=False)
+        self.model_name = str(model_dir)
+        self.processor = load_processor(model_dir, family=config.model_type)
+        self.model = AutoModelForImageTextToText.from_pretrained(
+            model_dir, trust_remote_code=False, use_safetensors=True, dtype=torch_dtype
+        ).to(device).eval()
+        self.device = device
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.temperature = temperature
+        self.seed = seed
+        self._lock = asyncio.Lock()  # one generate at a time: the model is not re-entrant
+        log.info("local_critic.loaded", model=self.model_name, device=device, dtype=dtype)
+
+    def _generate(self, batch: list[list[Message]]) -> list[Completion]:
+        import torch
+
+        torch.manual_seed(self.seed)
+        inputs = self.processor.apply_chat_template(
+            [_to_hf_messages(m) for m in batch],
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+            add_generation_prompt=True,
+            processor_kwargs={"padding": True},
+        ).to(self.device)
+        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, **sampling)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        completions = []
+        for row in new_tokens.tolist():
+            stopped = any(token in eos_ids for token in row)
+            text = self.processor.tokenizer.decode(row, skip_special_tokens=True)
+            usage = {"prompt_tokens": int(inputs["input_ids"].shape[1]), "completion_tokens": len(row)}
+            completions.append(
+                Completion(text=text, finish_reason="stop" if stopped else "length", model=self.model_name, usage=usage)
+            )
+        return completions
+
+    async def _complete_many(self, batches: list[list[Message]]) -> list[Completion]:
+        results: list[Completion] = []
+        async with self._lock:
+            for start in range(0, len(batches), self.batch_size):
+                results += await asyncio.to_thread(self._generate, batches[start : start + self.batch_size])
+        return results
+
+    async def complete(self, messages: list[Message]) -> str:
+        return (await self._complete_many([messages]))[0].text
+
+    async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
+        messages = [critique_messages(r) for r in requests]
+        completions = await self._complete_many(messages)
+        return [critique_from_completion(c, r) for c, r in zip(completions, requests, strict=True)]
+
+    async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
+        messages = [compare_messages(p) for p in pairs]
+        completions = await self._complete_many(messages)
+        return [judgement_from_completion(c, p) for c, p in zip(completions, pairs, strict=True)]
+
+
+__all__ = ["TransformersRewardModel", "InvalidImageError"]

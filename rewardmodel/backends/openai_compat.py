@@ -1,0 +1,288 @@
+"""Async client for OpenAI-compatible chat-completions servers: vLLM, SGLang, `transformers serve`, hosted APIs.
+
+Transport rules (the release had none of them): bounded concurrency; a per-request timeout; retries with exponential
+jitter on connection errors, timeouts, 408, 429 and 5xx only (another 4xx means the request itself is wrong and is
+raised at once); a 200 whose body is not a chat completion counts as a server fault. A request that keeps timing out
+becomes `Abstention("timeout")`; `finish_reason == "length"` becomes `Abstention("truncated")`; an unparseable text
+becomes `Abstention("parse_error")` with the raw text. A server that stays down raises `RewardServerError` after the
+retry budget (or abstains with `server_error`, if asked to). JSON only. The API key is never logged or printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlparse
+
+import httpx
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from rewardmodel.backends.base import (
+    Completion,
+    compare_messages,
+    critique_from_completion,
+    critique_messages,
+    judgement_from_completion,
+)
+from rewardmodel.errors import RewardRequestError, RewardServerError
+from rewardmodel.prompts import Message
+from rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
+
+log = structlog.get_logger(__name__)
+_RETRYABLE_STATUS = {408, 429}
+T = TypeVar("T")
+
+
+class RewardTimeoutError(RewardServerError):
+    """Every attempt at one request ran past the per-request timeout."""
+
+
+class _Transient(Exception):
+    """A failure worth another try. Carries what the final error should say."""
+
+    def __init__(self, detail: str, *, timeout: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.timeout = timeout
+        self.retry_after = retry_after
+
+
+def normalise_base_url(url: str) -> str:
+    """`http://host:port` -> `http://host:port/v1`; a URL with a path is taken as the API root as given."""
+    url = url.rstrip("/")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {url!r}")
+    return url + "/v1" if parsed.path in ("", "/") else url
+
+
+@dataclass
+class _LoopState:
+    client: httpx.AsyncClient
+    semaphore: asyncio.Semaphore
+
+
+class OpenAICompatibleRewardModel:
+    """A `RewardModel` over the OpenAI chat-completions API."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        *,
+        api_key: str | None = None,
+        concurrency: int = 64,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        retry_max_wait: float = 20.0,
+        temperature: float = 0.1,
+        max_tokens: int = 2048,
+        on_server_error: Literal["raise", "abstain"] = "raise",
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive (seconds)")
+        if max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
+        if on_server_error not in ("raise", "abstain"):
+            raise ValueError("on_server_error must be 'raise' or 'abstain'")
+        self.base_url = normalise_base_url(base_url)
+        self.model = model
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_max_wait = retry_max_wait
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.on_server_error = on_server_error
+        self.__api_key = api_key  # name-mangled and kept out of repr and logs
+        self._states: dict[int, _LoopState] = {}
+        self._model_lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        key = ", api_key=***" if self.__api_key else ""
+        return f"OpenAICompatibleRewardModel(base_url={self.base_url!r}, model={self.model!r}{key})"
+
+    # -- connection state, one per event loop (sync wrappers may run several loops over the object's lifetime) --
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._states.get(id(loop))
+        if state is None or state.client.is_closed:
+            headers = {"Authorization": f"Bearer {self.__api_key}"} if self.__api_key else {}
+            limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+            client = httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits)
+            state = _LoopState(client=client, semaphore=asyncio.Semaphore(self.concurrency))
+            self._states = {k: v for k, v in self._states.items() if not v.client.is_closed}
+            self._states[id(loop)] = state
+        return state
+
+    async def aclose(self) -> None:
+        state = self._states.pop(id(asyncio.get_running_loop()), None)
+        if state is not None:
+            await state.client.aclose()
+
+    async def __aenter__(self) -> OpenAICompatibleRewardModel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- transport --
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
+        def wait(retry_state: Any) -> float:
+            backoff = wait_random_exponential(multiplier=0.25, max=self.retry_max_wait)(retry_state)
+            error = retry_state.outcome.exception() if retry_state.outcome else None
+            hinted = getattr(error, "retry_after", None) or 0.0
+            return max(backoff, min(hinted, self.retry_max_wait))
+
+        def before_sleep(retry_state: Any) -> None:
+            error = retry_state.outcome.exception()
+            log.warning("reward_server.retry", url=self.base_url, what=what, attempt=retry_state.attempt_number, error=str(error))
+
+        try:
+            async for try_ in AsyncRetrying(
+                stop=stop_after_attempt(self.max_retries + 1),
+                wait=wait,
+                retry=retry_if_exception_type(_Transient),
+                before_sleep=before_sleep,
+                reraise=True,
+            ):
+                with try_:
+                    return await attempt()
+        except _Transient as e:
+            attempts = self.max_retries + 1
+            message = f"{what} at {self.base_url} failed after {attempts} attempt(s): {e}"
+            raise (RewardTimeoutError(message) if e.timeout else RewardServerError(message)) from e
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def _request(self, method: str, path: str, json: dict[str, Any] | None = None) -> Any:
+        state = self._state()
+        try:
+            response = await state.client.request(method, self.base_url + path, json=json)
+        except httpx.TimeoutException as e:
+            raise _Transient(f"no answer within {self.timeout:g}s ({type(e).__name__})", timeout=True) from e
+        except httpx.TransportError as e:
+            raise _Transient(f"connection failed ({type(e).__name__}: {e})") from e
+        status = response.status_code
+        if status in _RETRYABLE_STATUS or status >= 500:
+            raise _Transient(f"HTTP {status}: {response.text[:200]}", retry_after=_retry_after(response))
+        if status >= 400:
+            raise RewardRequestError(
+                f"{method} {self.base_url}{path} was rejected with HTTP {status} (not retried): {response.text[:500]}",
+                status,
+            )
+        try:
+            return response.json()
+        except ValueError as e:
+            raise _Transient(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from e
+
+    async def served_model(self) -> str:
+        """The model name to send: the configured one, else the first the server lists."""
+        if self.model:
+            return self.model
+        if self._model_lock is None:
+            self._model_lock = asyncio.Lock()
+        async with self._model_lock:
+            if not self.model:
+                body = await self._retrying(lambda: self._request("GET", "/models"), "listing models")
+                try:
+                    self.model = str(body["data"][0]["id"])
+                except (KeyError, IndexError, TypeError) as e:
+                    raise RewardServerError(f"{self.base_url}/models lists no model; pass model= explicitly") from e
+        return self.model
+
+    async def complete_raw(self, messages: list[Message], *, max_tokens: int | None = None) -> Completion:
+        """One chat completion with the retry policy applied, under the concurrency bound."""
+        model = await self.served_model()
+        payload = {
+            "model": model,
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": max_tokens or self.max_tokens,
+        }
+
+        async def attempt() -> Completion:
+            return _completion_from_body(await self._request("POST", "/chat/completions", payload), model)
+
+        async with self._state().semaphore:
+            return await self._retrying(attempt, "chat completion")
+
+    async def complete(self, messages: list[Message]) -> str:
+        return (await self.complete_raw(messages)).text
+
+    async def _one(self, build: Callable[[], list[Message]], finish: Callable[[Completion], T]) -> T | Abstention:
+        try:
+            completion = await self.complete_raw(build())
+        except RewardTimeoutError as e:
+            return Abstention(reason="timeout", detail=str(e))
+        except RewardServerError as e:
+            if self.on_server_error == "abstain":
+                return Abstention(reason="server_error", detail=str(e))
+            raise
+        if completion.finish_reason == "content_filter":
+            return Abstention(reason="refused", detail="the server's content filter stopped the answer", raw_text=completion.text)
+        return finish(completion)
+
+    async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
+        return list(
+            await asyncio.gather(
+                *(
+                    self._one(lambda r=r: critique_messages(r), lambda c, r=r: critique_from_completion(c, r))
+                    for r in requests
+                )
+            )
+        )
+
+    async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
+        return list(
+            await asyncio.gather(
+                *(
+                    self._one(lambda p=p: compare_messages(p), lambda c, p=p: judgement_from_completion(c, p))
+                    for p in pairs
+                )
+            )
+        )
+
+    async def wait_until_healthy(self, timeout: float = 300.0, interval: float = 0.5) -> None:
+        """Poll `/health` (vLLM, SGLang, transformers serve) and `/v1/models` until one answers 200."""
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        deadline = time.monotonic() + timeout
+        last = "no attempt"
+        async with httpx.AsyncClient(timeout=min(5.0, timeout)) as probe:
+            while True:
+                for url in (root + "/health", self.base_url + "/models"):
+                    try:
+                        if (await probe.get(url)).status_code == 200:
+                            return
+                        last = f"{url} answered non-200"
+                    except httpx.HTTPError as e:
+                        last = f"{url}: {type(e).__name__}"
+                if time.monotonic() >= deadline:
+                    raise RewardServerError(f"reward server at {self.base_url} not healthy after {timeout:g}s ({last})")
+                await asyncio.sleep(interval)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+
+
+def _completion_from_body(body: Any, model: str) -> Completion:
+    try:
+        choice = body["choices"][0]
+        text = choice["message"]["content"]
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            raise TypeError(f"message content is {type(text).__name__}, not a string")
+    except (KeyError, IndexError, TypeError) as e:
+        raise _Transient(f"answer is not a chat completion ({type(e).__name__}: {e})") from e
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
+    usage = {k: int(v) for k, v in usage.items() if isinstance(v, int)} if usage else None
+    return Completion(text=text, finish_reason=choice.get("finish_reason"), model=str(body.get("model") or model), usage=usage)

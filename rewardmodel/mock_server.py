@@ -1,0 +1,181 @@
+"""A scriptable OpenAI-compatible server on loopback, for fault-injection tests and client benchmarks.
+
+It speaks `/health`, `/v1/models` and `/v1/chat/completions`, validates that every `image_url` part is a decodable PNG
+data URL, and answers from a script of faults (status codes, delays, malformed bodies, truncation) before falling back
+to a canned critique after a fixed latency. Runs in a background thread (`MockServer`) or as a process:
+`python -m rewardmodel.mock_server --port 8123 --latency 0.2`. Needs uvicorn (the `dev` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from rewardmodel.format import render_critique
+from rewardmodel.schemas import Aspect, AspectAssessment, Critique, Task
+
+
+def canned_critique_text(task: Task = Task.t2i) -> str:
+    scores = {Aspect.text_faithfulness: 3.5, Aspect.image_faithfulness: 4.0, Aspect.physical_quality: 3.0}
+    critique = Critique(
+        task=task,
+        assessments={
+            a: AspectAssessment(score=scores.get(a), justification=f"Canned judgement of {a.title}.") for a in task.aspects
+        },
+        analysis="The request asks for a scene.",
+        summary="Mostly faithful, minor quality issues.",
+        refinement_comments="State the layout explicitly.",
+        refined_request="A clearly laid out scene, exactly as described.",
+    )
+    return render_critique(critique)
+
+
+@dataclass
+class Fault:
+    """One scripted answer. `status` other than 200 answers with that code; `delay` sleeps first."""
+
+    status: int = 200
+    delay: float = 0.0
+    malformed: bool = False
+    finish_reason: str = "stop"
+    text: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MockState:
+    latency: float = 0.0
+    text: str = field(default_factory=canned_critique_text)
+    script: deque[Fault] = field(default_factory=deque)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    images_seen: int = 0
+    keep_bodies: bool = True
+
+
+def _check_images(body: dict[str, Any]) -> int:
+    """Count image parts, rejecting any that is not a base64 PNG data URL (what the real servers require)."""
+    count = 0
+    for message in body.get("messages", []):
+        content = message.get("content")
+        for part in content if isinstance(content, list) else []:
+            if part.get("type") != "image_url":
+                continue
+            url = part["image_url"]["url"]
+            prefix = "data:image/png;base64,"
+            if not url.startswith(prefix):
+                raise ValueError("image_url is not a PNG data URL")
+            if not base64.b64decode(url[len(prefix) :], validate=True).startswith(b"\x89PNG"):
+                raise ValueError("image_url data is not a PNG")
+            count += 1
+    return count
+
+
+class _App:
+    def __init__(self, state: MockState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        path = scope["path"]
+        if path == "/health":
+            return await self._send(send, 200, b'{"status":"ok"}')
+        if path == "/v1/models":
+            return await self._send(send, 200, json.dumps({"object": "list", "data": [{"id": "mock-critic", "object": "model"}]}).encode())
+        if path != "/v1/chat/completions":
+            return await self._send(send, 404, b'{"error":"not found"}')
+        try:
+            payload = json.loads(body)
+            images = _check_images(payload)
+        except (ValueError, KeyError, TypeError) as e:
+            return await self._send(send, 400, json.dumps({"error": f"bad request: {e}"}).encode())
+        self.state.images_seen += images
+        if self.state.keep_bodies:
+            self.state.requests.append(payload)
+        fault = self.state.script.popleft() if self.state.script else Fault(delay=self.state.latency)
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.status != 200:
+            return await self._send(send, fault.status, b'{"error":"injected"}', fault.headers)
+        if fault.malformed:
+            return await self._send(send, 200, b'{"choices": [ this is not json')
+        answer = {
+            "id": "mock",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": payload.get("model", "mock-critic"),
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": fault.finish_reason,
+                    "message": {"role": "assistant", "content": fault.text if fault.text is not None else self.state.text},
+                }
+            ],
+            "usage": {"prompt_tokens": 100 + 256 * images, "completion_tokens": 300, "total_tokens": 400 + 256 * images},
+        }
+        await self._send(send, 200, json.dumps(answer).encode())
+
+    @staticmethod
+    async def _send(send: Any, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        raw_headers = [(b"content-type", b"application/json")] + [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class MockServer:
+    """The mock in a background thread: `with MockServer(port) as server: ... server.state.script.append(Fault(500))`."""
+
+    def __init__(self, port: int, latency: float = 0.0, host: str = "127.0.0.1") -> None:
+        import uvicorn
+
+        self.state = MockState(latency=latency)
+        self.host, self.port = host, port
+        config = uvicorn.Config(_App(self.state), host=host, port=port, log_level="warning", lifespan="off", backlog=2048)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def __enter__(self) -> MockServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"mock server did not start on {self.host}:{self.port}")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Scriptable OpenAI-compatible mock critic on loopback.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    args = parser.parse_args()
+    state = MockState(latency=args.latency, keep_bodies=False)
+    uvicorn.run(_App(state), host=args.host, port=args.port, log_level="warning", lifespan="off", backlog=2048)
+
+
+if __name__ == "__main__":
+    main()

