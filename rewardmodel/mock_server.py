@@ -57,6 +57,7 @@ class MockState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     images_seen: int = 0
     keep_bodies: bool = True
+    validate: bool = True  # off in benchmarks: an ideal server spends nothing on a request but its latency
 
 
 def _check_images(body: dict[str, Any]) -> int:
@@ -97,11 +98,14 @@ class _App:
             return await self._send(send, 200, json.dumps({"object": "list", "data": [{"id": "mock-critic", "object": "model"}]}).encode())
         if path != "/v1/chat/completions":
             return await self._send(send, 404, b'{"error":"not found"}')
-        try:
-            payload = json.loads(body)
-            images = _check_images(payload)
-        except (ValueError, KeyError, TypeError) as e:
-            return await self._send(send, 400, json.dumps({"error": f"bad request: {e}"}).encode())
+        payload: dict[str, Any] = {}
+        images = 0
+        if self.state.validate:
+            try:
+                payload = json.loads(body)
+                images = _check_images(payload)
+            except (ValueError, KeyError, TypeError) as e:
+                return await self._send(send, 400, json.dumps({"error": f"bad request: {e}"}).encode())
         self.state.images_seen += images
         if self.state.keep_bodies:
             self.state.requests.append(payload)
@@ -172,8 +176,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--no-validate", action="store_true", help="skip JSON and image checks (benchmarks)")
     args = parser.parse_args()
-    state = MockState(latency=args.latency, keep_bodies=False)
+    state = MockState(latency=args.latency, keep_bodies=False, validate=not args.no_validate)
     uvicorn.run(_App(state), host=args.host, port=args.port, log_level="warning", lifespan="off", backlog=2048)
 
 

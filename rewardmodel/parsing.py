@@ -61,6 +61,12 @@ _FIELD_MARKERS: list[tuple[str, re.Pattern[str]]] = [
     ("score", _marker(r"score")),
     ("winner", _marker(r"winner")),
 ]
+# Every marker line starts with one of these words after its decoration: lines that don't (most of a critique) skip
+# the fifteen marker patterns.
+_MAYBE_MARKER = re.compile(
+    _PRE + r"(?:\d+\s*[.)]\s*)?(?:\*\*)?\s*(?:text|image|physical|visual|user|detailed|summary|refine|justification|score|winner)",
+    re.I,
+)
 # A horizontal rule or a code fence closes whatever field is open: prose after it is not part of the critique.
 _CLOSER = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,}|```.*)\s*$")
 _SCORE_VALUE = re.compile(
@@ -90,6 +96,10 @@ def _split(text: str) -> _Block:
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if _CLOSER.match(line):
             target = None
+            continue
+        if not _MAYBE_MARKER.match(line):
+            if target is not None:
+                target.append(line)
             continue
         aspect = next((a for a, pattern in _ASPECT_HEADER.items() if pattern.match(line)), None)
         if aspect is not None:

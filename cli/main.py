@@ -1,0 +1,196 @@
+"""The `rationalrewards` command line: a thin typer layer over importable functions. Nothing imports this module.
+
+Every command takes `--json` (one JSON object on stdout; logs go to stderr). Typed errors exit with code 2 and a
+one-line message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rewardmodel.errors import RewardModelError
+
+app = typer.Typer(
+    name="rationalrewards",
+    help="Reasoning reward models for image generation: critique, compare, serve, and the CPU demo.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+CriticOption = Annotated[
+    str, typer.Option("--critic", help="'fake', an http(s):// OpenAI-compatible URL, or a local model directory.")
+]
+ModelOption = Annotated[Optional[str], typer.Option("--model", help="Served model name (default: the server's first).")]
+
+
+@app.callback()
+def _main(
+    log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines to stderr.")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
+) -> None:
+    from rewardmodel.logs import configure_logging
+
+    configure_logging(json=log_json, level=log_level)
+
+
+def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (RewardModelError, ValueError, FileNotFoundError) as e:
+            err.print(f"[bold red]error:[/] {e}")
+            raise typer.Exit(2) from e
+
+    return wrapper
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+
+
+def _score_table(title: str, rows: list[tuple[str, str, str]]) -> Table:
+    table = Table(title=title, show_lines=False)
+    table.add_column("aspect")
+    table.add_column("score", justify="right")
+    table.add_column("justification", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+@app.command()
+@_friendly_errors
+def critique(
+    image: Annotated[Path, typer.Argument(help="The generated (or edited) image.")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="The request the image was made for.")],
+    source: Annotated[Optional[Path], typer.Option("--source", help="Source image: makes this an edit critique.")] = None,
+    critic: CriticOption = "fake",
+    model: ModelOption = None,
+    refine: Annotated[bool, typer.Option(help="Ask for the refinement section.")] = True,
+    policy: Annotated[str, typer.Option(help="Reward policy: paper, edit_rl_release or all.")] = "paper",
+    as_json: JsonFlag = False,
+) -> None:
+    """Critique one image: per-aspect justifications and 1-4 scores, a reward, and a refined request."""
+    from rewardmodel.api import critique_image
+
+    result = critique_image(image, prompt, source=source, critic=critic, model=model, refine=refine, policy=policy)
+    if as_json:
+        _emit(result)
+        return
+    if result["kind"] == "abstention":
+        err.print(f"[yellow]the critic abstained ({result['reason']}):[/] {result['detail']}")
+        raise typer.Exit(1)
+    rows = [(a, "N/A" if s is None else f"{s:g}", result["justifications"][a]) for a, s in result["scores"].items()]
+    Console().print(_score_table(f"critique of {image.name}", rows))
+    Console().print(f"reward ({policy}): {result['reward']:.3f}")
+    if result["refined_request"]:
+        Console().print(f"refined request: {result['refined_request']}")
+
+
+@app.command()
+@_friendly_errors
+def compare(
+    image_a: Annotated[Path, typer.Argument(help="Image A.")],
+    image_b: Annotated[Path, typer.Argument(help="Image B.")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="The request both images were made for.")],
+    source: Annotated[Optional[Path], typer.Option("--source", help="Source image: makes this an edit comparison.")] = None,
+    critic: CriticOption = "fake",
+    model: ModelOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare two images for one request; the summed per-aspect scores decide the preferred one."""
+    from rewardmodel.api import compare_images
+
+    result = compare_images(image_a, image_b, prompt, source=source, critic=critic, model=model)
+    if as_json:
+        _emit(result)
+        return
+    if result["kind"] == "abstention":
+        err.print(f"[yellow]the critic abstained ({result['reason']}):[/] {result['detail']}")
+        raise typer.Exit(1)
+    table = Table(title="pairwise judgement")
+    for column in ("aspect", "A", "B"):
+        table.add_column(column)
+    for aspect in result["scores_a"]:
+        a, b = result["scores_a"][aspect], result["scores_b"][aspect]
+        table.add_row(aspect, "N/A" if a is None else f"{a:g}", "N/A" if b is None else f"{b:g}")
+    Console().print(table)
+    Console().print(f"preferred: {result['preferred']}")
+
+
+@app.command()
+@_friendly_errors
+def serve(
+    checkpoint: Annotated[str, typer.Argument(help="Checkpoint directory or hub id for vLLM.")],
+    name: Annotated[str, typer.Option("--served-model-name", help="Name clients send as `model`.")] = "rationalrewards",
+    port: Annotated[int, typer.Option(help="Port (the release used 6868).")] = 6868,
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    data_parallel: Annotated[int, typer.Option("--data-parallel", help="vLLM data-parallel replicas.")] = 1,
+    tensor_parallel: Annotated[int, typer.Option("--tensor-parallel", help="vLLM tensor-parallel size.")] = 1,
+    log_file: Annotated[Path, typer.Option(help="Where the server's output goes.")] = Path("vllm-serve.log"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command instead of running it.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Serve a critic with `vllm serve` and the paper's flags (GPU machines; `pip install rationalrewards[serve]`)."""
+    from rewardmodel.serve import ServeConfig, command_line, launch
+
+    config = ServeConfig(checkpoint=checkpoint, served_model_name=name, port=port, host=host,
+                         data_parallel_size=data_parallel, tensor_parallel_size=tensor_parallel)
+    if dry_run:
+        _emit({"command": command_line(config), "base_url": config.base_url}) if as_json else print(command_line(config))
+        return
+    server = launch(config, log_file)
+    err.print(f"serving {checkpoint} as {name!r} at {config.base_url} (log: {log_file}); Ctrl-C stops it")
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@app.command()
+@_friendly_errors
+def tiny(
+    directory: Annotated[Path, typer.Argument(help="Where to save the model directory.")],
+    family: Annotated[str, typer.Option(help="qwen2_vl, qwen2_5_vl or qwen3_vl.")] = "qwen2_vl",
+    seed: Annotated[int, typer.Option(help="Weight seed.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build a tiny random Qwen-VL critic from config (for testing pipelines offline; its critiques are noise)."""
+    from rewardmodel.tiny import FAMILIES, save_tiny_vlm
+
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    path = save_tiny_vlm(directory, family, seed)  # type: ignore[arg-type]
+    _emit({"directory": str(path), "family": family}) if as_json else print(f"saved a tiny {family} critic to {path}")
+
+
+@app.command()
+@_friendly_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Run directory for the report.")] = Path("demo_out"),
+    as_json: JsonFlag = False,
+) -> None:
+    """Critique rendered images end to end on the CPU and write a report (no GPU, no downloads)."""
+    from rewardmodel.demo import run_demo
+
+    summary = run_demo(out, progress=not as_json)
+    if as_json:
+        _emit(summary)
+    else:
+        print(summary["text"])
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,80 @@
+"""Synchronous one-call functions behind the CLI's `critique` and `compare`, returning JSON-ready dicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rewardmodel.factory import reward_model_from_spec
+from rewardmodel.images import image_ref_from_path
+from rewardmodel.schemas import Abstention, CompareRequest, CritiqueRequest, Task
+from rewardmodel.scoring import RewardPolicy, reward_or_none, run_sync
+
+
+def critique_image(
+    image: str | Path,
+    prompt: str,
+    *,
+    source: str | Path | None = None,
+    critic: str = "fake",
+    model: str | None = None,
+    refine: bool = True,
+    policy: RewardPolicy = "paper",
+) -> dict[str, Any]:
+    if not prompt.strip():
+        raise ValueError("the prompt is empty: pass the request the image was made for with --prompt")
+    request = CritiqueRequest(
+        task=Task.edit if source is not None else Task.t2i,
+        prompt=prompt,
+        image=image_ref_from_path(image),
+        source_image=image_ref_from_path(source) if source is not None else None,
+        with_refinement=refine,
+    )
+    [result] = run_sync(reward_model_from_spec(critic, model=model).critique([request]))
+    if isinstance(result, Abstention):
+        return result.model_dump(mode="json")
+    return {
+        "kind": "critique",
+        "task": result.task.value,
+        "scores": result.scores,
+        "justifications": {a.value: result.assessments[a].justification for a in result.task.aspects},
+        "reward": reward_or_none(result, policy),
+        "policy": policy,
+        "summary": result.summary,
+        "refined_request": result.refined_request,
+        "warnings": list(result.warnings),
+        "model": result.model,
+    }
+
+
+def compare_images(
+    image_a: str | Path,
+    image_b: str | Path,
+    prompt: str,
+    *,
+    source: str | Path | None = None,
+    critic: str = "fake",
+    model: str | None = None,
+) -> dict[str, Any]:
+    if not prompt.strip():
+        raise ValueError("the prompt is empty: pass the request both images were made for with --prompt")
+    request = CompareRequest(
+        task=Task.edit if source is not None else Task.t2i,
+        prompt=prompt,
+        image_a=image_ref_from_path(image_a),
+        image_b=image_ref_from_path(image_b),
+        source_image=image_ref_from_path(source) if source is not None else None,
+    )
+    [result] = run_sync(reward_model_from_spec(critic, model=model).compare([request]))
+    if isinstance(result, Abstention):
+        return result.model_dump(mode="json")
+    return {
+        "kind": "pairwise",
+        "task": result.task.value,
+        "scores_a": result.scores_a,
+        "scores_b": result.scores_b,
+        "preferred": result.preferred,
+        "summary": result.summary,
+        "warnings": list(result.warnings),
+        "model": result.model,
+    }

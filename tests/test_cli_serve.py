@@ -1,0 +1,95 @@
+"""The CLI (as users run it: a subprocess, JSON on stdout, clean errors) and the vLLM launcher."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rewardmodel import RewardServerError
+from rewardmodel.serve import ServeConfig, launch, vllm_command
+from tests.conftest import PYTHON
+
+
+def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([PYTHON, "-m", "cli.main", *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_critique_and_compare_json(png_file: Path) -> None:
+    out = json.loads(_cli("critique", str(png_file), "--prompt", "a red ball", "--json").stdout)
+    assert out["kind"] == "critique" and set(out["scores"]) == {"text_faithfulness", "physical_quality", "text_rendering"}
+    assert 0.0 <= out["reward"] <= 1.0
+    edit = json.loads(_cli("critique", str(png_file), "--prompt", "make it blue", "--source", str(png_file), "--json").stdout)
+    assert "image_faithfulness" in edit["scores"]
+    pair = json.loads(_cli("compare", str(png_file), str(png_file), "--prompt", "a red ball", "--json").stdout)
+    assert pair["preferred"] == "tie"
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path: Path, png_file: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    for args, message in [
+        (("critique", str(notes), "--prompt", "x"), "not a readable image"),
+        (("critique", str(tmp_path / "gone.png"), "--prompt", "x"), "not found"),
+        (("critique", str(png_file), "--prompt", "  "), "prompt is empty"),
+        (("critique", str(png_file), "--prompt", "x", "--critic", "nonsense"), "unknown critic"),
+        (("critique", str(png_file), "--prompt", "x", "--critic", "http://127.0.0.1:9", "--model", "m"), "connection failed"),
+    ]:
+        result = _cli(*args, check=False)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_in_process_critic_abstains_with_exit_code_1(png_file: Path, tiny_vlm_dir: Path) -> None:
+    result = _cli("critique", str(png_file), "--prompt", "a red ball", "--critic", str(tiny_vlm_dir), "--json")
+    out = json.loads(result.stdout)
+    assert out["kind"] == "abstention" and out["reason"] in ("truncated", "parse_error")
+    human = _cli("critique", str(png_file), "--prompt", "a red ball", "--critic", str(tiny_vlm_dir), check=False)
+    assert human.returncode == 1 and "abstained" in human.stderr
+
+
+def test_serve_dry_run_has_the_papers_flags() -> None:
+    out = json.loads(_cli("serve", "/ckpt/RationalRewards-8B-T2I", "--data-parallel", "8", "--dry-run", "--json").stdout)
+    assert out["command"].startswith("vllm serve /ckpt/RationalRewards-8B-T2I --served-model-name rationalrewards")
+    for flag in ("--port 6868", "--max-model-len 40960", """--limit-mm-per-prompt '{"image": 16}'""", "--data-parallel-size 8"):
+        assert flag in out["command"]
+
+
+def test_launch_waits_for_health_and_stops(port: int, tmp_path: Path) -> None:
+    config = ServeConfig(checkpoint="unused", port=port)
+    # Any executable that speaks the API can stand in for vLLM on a machine without a GPU.
+    server = launch(config, tmp_path / "serve.log", command=[sys.executable, "-m", "rewardmodel.mock_server", "--port", str(port)], health_timeout=30)
+    try:
+        import httpx
+
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+    finally:
+        server.stop()
+    assert server.process.poll() is not None
+
+
+def test_launch_reports_early_exit_and_missing_vllm(port: int, tmp_path: Path) -> None:
+    config = ServeConfig(checkpoint="unused", port=port)
+    with pytest.raises(RewardServerError, match="exited with code 3"):
+        launch(config, tmp_path / "serve.log", command=[sys.executable, "-c", "raise SystemExit(3)"], health_timeout=30)
+    with pytest.raises(RewardServerError, match="optional GPU extra"):
+        launch(ServeConfig(checkpoint="x", port=port, executable="vllm-not-installed-here"), tmp_path / "s.log")
+    with pytest.raises(ValueError, match="port"):
+        ServeConfig(checkpoint="x", port=0)
+    assert "--tensor-parallel-size" in vllm_command(ServeConfig(checkpoint="x", tensor_parallel_size=2))
+
+
+def test_demo_runs_and_writes_its_report(tmp_path: Path) -> None:
+    out = json.loads(_cli("demo", "--out", str(tmp_path / "demo"), "--json").stdout)
+    assert out["critiques"] == 6 and out["abstentions"] == 3
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "abstained" in report and "text_faithfulness=" in report
+    for line in report.splitlines():
+        if line.startswith("| ![") :
+            assert (tmp_path / "demo" / line.split("](")[1].split(")")[0]).exists()
