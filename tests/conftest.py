@@ -5,12 +5,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -31,12 +30,6 @@ def _loopback_only(self: socket.socket, address):  # noqa: ANN001, ANN202
 
 
 socket.socket.connect = _loopback_only  # type: ignore[method-assign]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -67,22 +60,3 @@ def png_file(tmp_path: Path) -> Path:
     path = tmp_path / "image.png"
     image.save(path)
     return path
-
-
-def wait_for_http(url: str, process: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
-
-
-PYTHON = sys.executable

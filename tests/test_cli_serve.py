@@ -11,7 +11,7 @@ import pytest
 
 from rewardmodel import RewardServerError
 from rewardmodel.serve import ServeConfig, launch, vllm_command
-from tests.conftest import PYTHON
+from tests.helpers import PYTHON
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -102,3 +102,19 @@ def test_bad_images_raise_typed_errors(tmp_path: Path, png_file: Path) -> None:
     png_file.write_bytes(png_file.read_bytes() + b"tampered")
     with pytest.raises(InvalidImageError, match="sha256"):
         load_pil(ref)
+
+
+def test_suite_cannot_reach_beyond_loopback() -> None:
+    import socket
+
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError, match="loopback"):
+        s.connect(("192.0.2.1", 80))  # TEST-NET-1: refused by the guard before any packet is sent
+
+
+def test_schema_modules_import_no_heavy_libraries() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, rewardmodel, rewardmodel.prompts, rewardmodel.format; print(sorted(m for m in ('torch', 'transformers', 'PIL', 'aiohttp') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -15,14 +15,13 @@ from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rewardmodel.images import image_ref_from_path
 from rewardmodel.mock_server import MockServer
 from rewardmodel.prompts import parse_repredict, repredict_messages
-from tests.conftest import PYTHON, wait_for_http
+from tests.helpers import PYTHON, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def transformers_serve(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from tests.conftest import free_port
 
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
