@@ -60,6 +60,13 @@ def _emit(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
 
 
+def _exit_if_abstained(result: dict[str, Any]) -> None:
+    """An abstention is an answer, not a crash: say why on stderr and exit 1 (2 is for bad input)."""
+    if result["kind"] == "abstention":
+        err.print(f"[yellow]the critic abstained ({result['reason']}):[/] {result['detail']}")
+        raise typer.Exit(1)
+
+
 def _score_table(title: str, rows: list[tuple[str, str, str]]) -> Table:
     table = Table(title=title, show_lines=False)
     table.add_column("aspect")
@@ -89,9 +96,7 @@ def critique(
     if as_json:
         _emit(result)
         return
-    if result["kind"] == "abstention":
-        err.print(f"[yellow]the critic abstained ({result['reason']}):[/] {result['detail']}")
-        raise typer.Exit(1)
+    _exit_if_abstained(result)
     rows = [(a, "N/A" if s is None else f"{s:g}", result["justifications"][a]) for a, s in result["scores"].items()]
     Console().print(_score_table(f"critique of {image.name}", rows))
     Console().print(f"reward ({policy}): {result['reward']:.3f}")
@@ -117,9 +122,7 @@ def compare(
     if as_json:
         _emit(result)
         return
-    if result["kind"] == "abstention":
-        err.print(f"[yellow]the critic abstained ({result['reason']}):[/] {result['detail']}")
-        raise typer.Exit(1)
+    _exit_if_abstained(result)
     table = Table(title="pairwise judgement")
     for column in ("aspect", "A", "B"):
         table.add_column(column)

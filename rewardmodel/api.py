@@ -11,6 +11,12 @@ from rewardmodel.schemas import Abstention, CompareRequest, CritiqueRequest, Tas
 from rewardmodel.scoring import RewardPolicy, reward_or_none, run_sync
 
 
+def _task(prompt: str, source: str | Path | None) -> Task:
+    if not prompt.strip():
+        raise ValueError("the prompt is empty: pass the request the image was made for with --prompt")
+    return Task.edit if source is not None else Task.t2i
+
+
 def critique_image(
     image: str | Path,
     prompt: str,
@@ -21,10 +27,8 @@ def critique_image(
     refine: bool = True,
     policy: RewardPolicy = "paper",
 ) -> dict[str, Any]:
-    if not prompt.strip():
-        raise ValueError("the prompt is empty: pass the request the image was made for with --prompt")
     request = CritiqueRequest(
-        task=Task.edit if source is not None else Task.t2i,
+        task=_task(prompt, source),
         prompt=prompt,
         image=image_ref_from_path(image),
         source_image=image_ref_from_path(source) if source is not None else None,
@@ -56,10 +60,8 @@ def compare_images(
     critic: str = "fake",
     model: str | None = None,
 ) -> dict[str, Any]:
-    if not prompt.strip():
-        raise ValueError("the prompt is empty: pass the request both images were made for with --prompt")
     request = CompareRequest(
-        task=Task.edit if source is not None else Task.t2i,
+        task=_task(prompt, source),
         prompt=prompt,
         image_a=image_ref_from_path(image_a),
         image_b=image_ref_from_path(image_b),

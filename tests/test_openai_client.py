@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -126,9 +127,13 @@ def test_api_key_never_printed_or_logged(server: MockServer, request_: CritiqueR
     client = _client(server, api_key=secret)
     assert secret not in repr(client) and "***" in repr(client)
     server.state.script.append(Fault(status=502))
-    run_sync(client.critique([request_]))
+    from rewardmodel.logs import bound_contextvars
+
+    with bound_contextvars(run_id="run-7", sample_id="s-42"):
+        run_sync(client.critique([request_]))
     captured = capsys.readouterr()
-    assert "reward_server.retry" in captured.err
+    retry_lines = [json.loads(line) for line in captured.err.splitlines() if "reward_server.retry" in line]
+    assert retry_lines and retry_lines[0]["run_id"] == "run-7" and retry_lines[0]["sample_id"] == "s-42"
     assert secret not in captured.err + captured.out
     structlog.reset_defaults()
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from rewardmodel.errors import CritiqueParseError
 from rewardmodel.images import png_data_url
 from rewardmodel.parsing import parse_critique, parse_pairwise
 from rewardmodel.prompts import Message, pairwise_messages, pointwise_messages
 from rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -56,22 +58,25 @@ def compare_messages(request: CompareRequest) -> list[Message]:
     )
 
 
-def critique_from_completion(completion: Completion, request: CritiqueRequest) -> Critique | Abstention:
+def _parse_or_abstain(completion: Completion, parse: Callable[[], T]) -> T | Abstention:
     """Parse, or abstain: a cut-off text is `truncated`, an unreadable one `parse_error`; the raw text is kept."""
     if completion.truncated:
         return Abstention(reason="truncated", detail="generation hit max_tokens", raw_text=completion.text)
     try:
-        critique = parse_critique(completion.text, request.task, request=request.prompt, model=completion.model)
+        return parse()
     except CritiqueParseError as e:
         return Abstention(reason="parse_error", detail=str(e), raw_text=completion.text)
-    return critique.model_copy(update={"usage": completion.usage})
+
+
+def critique_from_completion(completion: Completion, request: CritiqueRequest) -> Critique | Abstention:
+    result = _parse_or_abstain(
+        completion, lambda: parse_critique(completion.text, request.task, request=request.prompt, model=completion.model)
+    )
+    return result if isinstance(result, Abstention) else result.model_copy(update={"usage": completion.usage})
 
 
 def judgement_from_completion(completion: Completion, request: CompareRequest) -> PairwiseJudgement | Abstention:
-    if completion.truncated:
-        return Abstention(reason="truncated", detail="generation hit max_tokens", raw_text=completion.text)
-    try:
-        judgement = parse_pairwise(completion.text, request.task, request=request.prompt, model=completion.model)
-    except CritiqueParseError as e:
-        return Abstention(reason="parse_error", detail=str(e), raw_text=completion.text)
-    return judgement.model_copy(update={"usage": completion.usage})
+    result = _parse_or_abstain(
+        completion, lambda: parse_pairwise(completion.text, request.task, request=request.prompt, model=completion.model)
+    )
+    return result if isinstance(result, Abstention) else result.model_copy(update={"usage": completion.usage})
