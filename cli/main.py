@@ -29,7 +29,12 @@ app = typer.Typer(
 err = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 CriticOption = Annotated[
-    str, typer.Option("--critic", help="'fake', an http(s):// OpenAI-compatible URL, or a local model directory.")
+    str,
+    typer.Option(
+        "--critic",
+        help="'sketch' (the sketch world's oracle; needs the image's .scene.json sidecar), 'fake', "
+        "an http(s):// OpenAI-compatible URL, or a local model directory.",
+    ),
 ]
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="Served model name (default: the server's first).")]
 
@@ -49,7 +54,7 @@ def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (RewardModelError, ValueError, FileNotFoundError) as e:
+        except (RewardModelError, ValueError, OSError) as e:
             err.print(f"[bold red]error:[/] {e}")
             raise typer.Exit(2) from e
 
@@ -83,14 +88,14 @@ def critique(
     image: Annotated[Path, typer.Argument(help="The generated (or edited) image.")],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="The request the image was made for.")],
     source: Annotated[Optional[Path], typer.Option("--source", help="Source image: makes this an edit critique.")] = None,
-    critic: CriticOption = "fake",
+    critic: CriticOption = "sketch",
     model: ModelOption = None,
     refine: Annotated[bool, typer.Option(help="Ask for the refinement section.")] = True,
     policy: Annotated[str, typer.Option(help="Reward policy: paper, edit_rl_release or all.")] = "paper",
     as_json: JsonFlag = False,
 ) -> None:
     """Critique one image: per-aspect justifications and 1-4 scores, a reward, and a refined request."""
-    from rewardmodel.api import critique_image
+    from agents.api import critique_image
 
     result = critique_image(image, prompt, source=source, critic=critic, model=model, refine=refine, policy=policy)
     if as_json:
@@ -111,12 +116,12 @@ def compare(
     image_b: Annotated[Path, typer.Argument(help="Image B.")],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="The request both images were made for.")],
     source: Annotated[Optional[Path], typer.Option("--source", help="Source image: makes this an edit comparison.")] = None,
-    critic: CriticOption = "fake",
+    critic: CriticOption = "sketch",
     model: ModelOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Compare two images for one request; the summed per-aspect scores decide the preferred one."""
-    from rewardmodel.api import compare_images
+    from agents.api import compare_images
 
     result = compare_images(image_a, image_b, prompt, source=source, critic=critic, model=model)
     if as_json:
@@ -193,6 +198,100 @@ def demo(
         _emit(summary)
     else:
         print(summary["text"])
+
+
+sketch_app = typer.Typer(help="The sketch world: read prompts, render images with ground truth, make suites.", no_args_is_help=True)
+app.add_typer(sketch_app, name="sketch")
+
+
+@sketch_app.command("parse")
+@_friendly_errors
+def sketch_parse(
+    prompt: Annotated[str, typer.Argument(help="A text-to-image prompt.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Print the exact spec of a prompt in the GenEval metadata schema."""
+    from agents.sketch.spec import read_prompt
+
+    reading = read_prompt(prompt)
+    spec = reading.spec.model_dump()
+    if as_json:
+        _emit(spec)
+        return
+    print(json.dumps(spec, indent=1))
+    for note in reading.notes:
+        err.print(f"note: {note}")
+
+
+@sketch_app.command("render")
+@_friendly_errors
+def sketch_render(
+    prompt: Annotated[str, typer.Argument(help="A text-to-image prompt, or an edit instruction with --source.")],
+    seed: Annotated[int, typer.Option(help="Seed: same prompt and seed, same image.")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="PNG path; the scene graph goes beside it as <stem>.scene.json.")] = Path("sketch.png"),
+    size: Annotated[int, typer.Option(help="Square image size in pixels.")] = 256,
+    source: Annotated[Optional[Path], typer.Option("--source", help="A sketch image to edit (with its sidecar).")] = None,
+    perfect: Annotated[bool, typer.Option("--perfect", help="No misreading and no artifacts.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Render a prompt in the sketch world and write the image with its scene-graph sidecar."""
+    import tempfile
+
+    from agents.sketch.failures import FailureModel
+    from agents.sketch.generator import SketchGenerator
+    from rewardmodel.images import image_ref_from_path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        generator = SketchGenerator(tmp, size=size, failures=FailureModel.perfect() if perfect else None)
+        made = generator.generate_one(prompt, seed, image_ref_from_path(source) if source else None)
+        image_path, sidecar = generator.save_as(made, out)
+    payload = {"image": str(image_path), "sidecar": str(sidecar), "seed": seed, "notes": made.metadata.get("notes", [])}
+    if as_json:
+        _emit(payload)
+        return
+    print(f"wrote {image_path} and {sidecar}")
+    for note in payload["notes"]:
+        print(f"generator: {note}")
+
+
+@sketch_app.command("suite")
+@_friendly_errors
+def sketch_suite(
+    out: Annotated[Path, typer.Option("--out", help="JSONL file to write.")],
+    n: Annotated[int, typer.Option("--n", help="Number of prompts.")] = 300,
+    seed: Annotated[int, typer.Option(help="Suite seed.")] = 0,
+    kind: Annotated[str, typer.Option(help="t2i (GenEval phrasing, 7 tags), paraphrase, edit, or demo.")] = "t2i",
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a prompt suite (GenEval schema; the spec fields are the ground truth)."""
+    from agents.sketch import suites
+
+    makers = {"t2i": suites.make_suite, "paraphrase": suites.paraphrase_suite, "edit": suites.make_edit_suite}
+    if kind == "demo":
+        rows = suites.demo_suite()
+    elif kind in makers:
+        rows = makers[kind](n, seed)
+    else:
+        raise ValueError(f"unknown suite kind {kind!r}; choose t2i, paraphrase, edit or demo")
+    suites.write_jsonl(rows, out)
+    _emit({"out": str(out), "n": len(rows), "kind": kind}) if as_json else print(f"wrote {len(rows)} prompts to {out}")
+
+
+@sketch_app.command("sheet")
+@_friendly_errors
+def sketch_sheet(
+    out: Annotated[Path, typer.Option("--out", help="PNG path of the contact sheet.")] = Path("docs/sketch_world.png"),
+    as_json: JsonFlag = False,
+) -> None:
+    """Render the demo suite as a contact sheet with specs, generator errors and ground-truth verdicts."""
+    import tempfile
+
+    from agents.sketch.sheet import contact_sheet
+    from agents.sketch.suites import DEMO_SUITE
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = contact_sheet(list(DEMO_SUITE), out, workdir=tmp)
+    _emit({"out": str(path)}) if as_json else print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -298,6 +298,18 @@ class SketchGenerator:
         return GeneratedImage(image=ref, prompt=scene.prompt, seed=scene.seed, generator=self.name, sidecar=str(sidecar),
                               metadata={"notes": list(scene.generator_notes)})
 
+    def save_as(self, generated: GeneratedImage, path: str | Path) -> tuple[Path, Path]:
+        """Copy a generated image to a chosen path, with its sidecar beside it (`<stem>.scene.json`)."""
+        import shutil
+
+        from agents.sketch.scene import sidecar_path
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(generated.image.uri, path)
+        shutil.copyfile(sidecar_path(generated.image.uri), sidecar_path(path))
+        return path, sidecar_path(path)
+
     def generate_one(self, prompt: str, seed: int, source_image: ImageRef | None = None) -> GeneratedImage:
         if source_image is None:
             return self.render(self.scene_for(prompt, seed))

@@ -113,9 +113,9 @@ def _text_faithfulness_score(errors: list[str]) -> float:
     for error in errors:
         if match := re.match(r"expected (\d+) .*, found (\d+)$", error):
             want, got = int(match.group(1)), int(match.group(2))
-            severities.append(1.5 if got == 0 else 3.0 if abs(want - got) == 1 and want >= 3 else 2.5)
+            severities.append(1.5 if got == 0 else 2.5)  # a wrong count is a clear issue, however close
         elif error.startswith("expected fewer than"):
-            severities.append(3.0)
+            severities.append(2.5)
         elif error.startswith("expected no"):
             severities.append(2.0)
         else:  # wrong colour, wrong relation, missing reference

@@ -1,6 +1,7 @@
 """One place that turns a CLI/config spec into a reward-model backend (and the only one that picks real libraries).
 
-Specs: `fake` (deterministic, for trying the tools), an `http(s)://` URL of an OpenAI-compatible server (vLLM, SGLang,
+Specs: `sketch` (the sketch world's oracle: judges sketch images from their scene-graph sidecars), `fake`
+(deterministic, for trying the tools), an `http(s)://` URL of an OpenAI-compatible server (vLLM, SGLang,
 `transformers serve`, a hosted API; the key comes from $RATIONALREWARDS_API_KEY), or a local model directory
 (in-process transformers).
 """
@@ -17,6 +18,10 @@ API_KEY_ENV = "RATIONALREWARDS_API_KEY"
 
 
 def reward_model_from_spec(spec: str, *, model: str | None = None, **options: Any) -> RewardModel:
+    if spec == "sketch":
+        from agents.sketch.oracle import SketchOracle  # the embedded world's privileged critic (needs sidecars)
+
+        return SketchOracle(**options)
     if spec == "fake":
         from rewardmodel.testing import FakeRewardModel
 
@@ -30,6 +35,6 @@ def reward_model_from_spec(spec: str, *, model: str | None = None, **options: An
 
         return TransformersRewardModel(spec, **options)
     raise ValueError(
-        f"unknown critic {spec!r}: use 'fake', an http(s):// URL of an OpenAI-compatible server, "
+        f"unknown critic {spec!r}: use 'sketch', 'fake', an http(s):// URL of an OpenAI-compatible server, "
         "or a local model directory"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rewardmodel.factory import reward_model_from_spec
+from agents.factory import reward_model_from_spec
 from rewardmodel.images import image_ref_from_path
 from rewardmodel.schemas import Abstention, CompareRequest, CritiqueRequest, Task
 from rewardmodel.scoring import RewardPolicy, reward_or_none, run_sync
