@@ -22,12 +22,12 @@ def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def test_critique_and_compare_json(png_file: Path) -> None:
-    out = json.loads(_cli("critique", str(png_file), "--prompt", "a red ball", "--json").stdout)
+    out = json.loads(_cli("critique", str(png_file), "--prompt", "a red ball", "--critic", "fake", "--json").stdout)
     assert out["kind"] == "critique" and set(out["scores"]) == {"text_faithfulness", "physical_quality", "text_rendering"}
     assert 0.0 <= out["reward"] <= 1.0
-    edit = json.loads(_cli("critique", str(png_file), "--prompt", "make it blue", "--source", str(png_file), "--json").stdout)
+    edit = json.loads(_cli("critique", str(png_file), "--prompt", "make it blue", "--source", str(png_file), "--critic", "fake", "--json").stdout)
     assert "image_faithfulness" in edit["scores"]
-    pair = json.loads(_cli("compare", str(png_file), str(png_file), "--prompt", "a red ball", "--json").stdout)
+    pair = json.loads(_cli("compare", str(png_file), str(png_file), "--prompt", "a red ball", "--critic", "fake", "--json").stdout)
     assert pair["preferred"] == "tie"
 
 
@@ -38,6 +38,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path, png_file: Path) -> None
         (("critique", str(notes), "--prompt", "x"), "not a readable image"),
         (("critique", str(tmp_path / "gone.png"), "--prompt", "x"), "not found"),
         (("critique", str(png_file), "--prompt", "  "), "prompt is empty"),
+        (("critique", str(png_file), "--prompt", "a red ball"), "no scene-graph sidecar"),
         (("critique", str(png_file), "--prompt", "x", "--critic", "nonsense"), "unknown critic"),
         (("critique", str(png_file), "--prompt", "x", "--critic", "http://127.0.0.1:9", "--model", "m"), "connection failed"),
     ]:
