@@ -31,6 +31,8 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/client_throughput.py
+	$(PY) benchmarks/sketch_throughput.py
+	$(PY) benchmarks/sketch_accuracy.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .hypothesis
