@@ -38,3 +38,35 @@ def reward_model_from_spec(spec: str, *, model: str | None = None, **options: An
         f"unknown critic {spec!r}: use 'sketch', 'fake', an http(s):// URL of an OpenAI-compatible server, "
         "or a local model directory"
     )
+
+
+def generator_from_spec(spec: str, out_dir: str | Path, *, device: str = "cpu", size: int = 256) -> Any:
+    """`sketch` (the embedded world) or a local diffusers pipeline directory (text-to-image or image editing)."""
+    if spec == "sketch":
+        from agents.sketch.generator import SketchGenerator
+
+        return SketchGenerator(out_dir, size=size)
+    if Path(spec).is_dir():
+        from agents.diffusers_generator import DiffusersGenerator
+
+        return DiffusersGenerator(spec, out_dir, device=device)
+    raise ValueError(f"unknown generator {spec!r}: use 'sketch' or a local diffusers pipeline directory")
+
+
+def refiner_from_spec(spec: str, *, model: str | None = None) -> Any:
+    """`critic` (the critique's refined request, as in the paper), or an LLM rewriter: `llm:<URL>` for an
+    OpenAI-compatible server (with `model`), or `llm:<DIR>` for a local text model."""
+    from agents.refiner import CriticRefiner, LLMRefiner
+
+    if spec == "critic":
+        return CriticRefiner()
+    if spec.startswith("llm:"):
+        target = spec[4:]
+        if target.startswith(("http://", "https://")):
+            from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+
+            return LLMRefiner(OpenAICompatibleRewardModel(target, model, api_key=os.environ.get(API_KEY_ENV), max_tokens=256))
+        from rewardmodel.backends.local_llm import TransformersChatModel
+
+        return LLMRefiner(TransformersChatModel(target))
+    raise ValueError(f"unknown refiner {spec!r}: use 'critic', 'llm:<http(s) URL>' or 'llm:<local model dir>'")

@@ -187,17 +187,77 @@ def tiny(
 @app.command()
 @_friendly_errors
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Run directory for the report.")] = Path("demo_out"),
+    out: Annotated[Path, typer.Option("--out", help="Directory for the two runs and their reports.")] = Path("demo_out"),
     as_json: JsonFlag = False,
 ) -> None:
-    """Critique rendered images end to end on the CPU and write a report (no GPU, no downloads)."""
-    from rewardmodel.demo import run_demo
+    """The main job on the embedded default: the built-in sketch suite through the paper and deep GCR presets."""
+    from graphs.jobs import demo_job, demo_table
 
-    summary = run_demo(out, progress=not as_json)
+    summary = demo_job(out, progress=not as_json)
+    _emit(summary) if as_json else print(demo_table(summary))
+
+
+@app.command()
+@_friendly_errors
+def refine(
+    prompt: Annotated[Optional[str], typer.Argument(help="One prompt (or use --suite).")] = None,
+    suite: Annotated[Optional[Path], typer.Option("--suite", help="JSONL suite: one prompt per line (GenEval fields = ground truth).")] = None,
+    source: Annotated[Optional[Path], typer.Option("--source", help="Source image: PROMPT is then an edit instruction.")] = None,
+    generator: Annotated[str, typer.Option(help="'sketch' or a local diffusers pipeline directory.")] = "sketch",
+    critic: CriticOption = "sketch",
+    model: ModelOption = None,
+    refiner: Annotated[str, typer.Option(help="'critic' (the critique's refined request), 'llm:<URL>' or 'llm:<DIR>'.")] = "critic",
+    refiner_model: Annotated[Optional[str], typer.Option("--refiner-model", help="Model name for an llm:<URL> refiner.")] = None,
+    preset: Annotated[str, typer.Option(help="paper (the published protocol) or deep (rounds, best-of-N, re-scoring).")] = "paper",
+    rounds: Annotated[Optional[int], typer.Option(help="Generation rounds, the first included.")] = None,
+    candidates: Annotated[Optional[int], typer.Option(help="Images per round (best-of-N).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Every active aspect at or above this passes (1-4).")] = None,
+    seed: Annotated[int, typer.Option(help="Base seed for a single prompt.")] = 0,
+    concurrency: Annotated[int, typer.Option(help="Prompts in flight at once.")] = 8,
+    device: Annotated[str, typer.Option(help="Device for a diffusers generator (cpu, cuda, cuda:1).")] = "cpu",
+    out: Annotated[Path, typer.Option("--out", help="Run directory (rerun the same command to resume).")] = Path("runs/refine"),
+    as_json: JsonFlag = False,
+) -> None:
+    """Generate, critique and refine: one prompt or a suite, with a resumable run directory and an HTML report."""
+    from agents.sketch.suites import read_suite
+    from graphs.jobs import RefineJob, refine_job
+
+    if (prompt is None) == (suite is None):
+        raise ValueError("give either a PROMPT or --suite FILE")
+    if suite is not None:
+        rows = read_suite(suite)
+    else:
+        row: dict[str, Any] = {"prompt": prompt, "seed": seed}
+        if source is not None:
+            row["source_image"] = str(source)
+        rows = [row]
+    job = RefineJob(rows=rows, out=out, generator=generator, critic=critic, critic_model=model, refiner=refiner,
+                    refiner_model=refiner_model, preset=preset, rounds=rounds, candidates=candidates, threshold=threshold,
+                    concurrency=concurrency, device=device, progress=not as_json)
+    summary = refine_job(job)
     if as_json:
         _emit(summary)
-    else:
-        print(summary["text"])
+        return
+    print(f"{summary['finished']}/{summary['n']} prompts finished ({summary['failed']} failed); "
+          f"reward {summary['reward_initial']} -> {summary['reward_final']}")
+    if "accuracy_initial" in summary:
+        print(f"ground-truth accuracy {summary['accuracy_initial']} -> {summary['accuracy_final']}")
+    print(f"report: {summary['report']}")
+
+
+@app.command()
+@_friendly_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `refine` or `demo`.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-render a run's HTML report from its results."""
+    from graphs.report import write_report
+
+    if not (run_dir / "run.json").exists():
+        raise ValueError(f"{run_dir} is not a run directory (no run.json)")
+    path = write_report(run_dir)
+    _emit({"report": str(path)}) if as_json else print(f"wrote {path}")
 
 
 sketch_app = typer.Typer(help="The sketch world: read prompts, render images with ground truth, make suites.", no_args_is_help=True)

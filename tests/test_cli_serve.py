@@ -84,13 +84,3 @@ def test_launch_reports_early_exit_and_missing_vllm(port: int, tmp_path: Path) -
     with pytest.raises(ValueError, match="port"):
         ServeConfig(checkpoint="x", port=0)
     assert "--tensor-parallel-size" in vllm_command(ServeConfig(checkpoint="x", tensor_parallel_size=2))
-
-
-def test_demo_runs_and_writes_its_report(tmp_path: Path) -> None:
-    out = json.loads(_cli("demo", "--out", str(tmp_path / "demo"), "--json").stdout)
-    assert out["critiques"] == 6 and out["abstentions"] == 3
-    report = (tmp_path / "demo" / "report.md").read_text()
-    assert "abstained" in report and "text_faithfulness=" in report
-    for line in report.splitlines():
-        if line.startswith("| ![") :
-            assert (tmp_path / "demo" / line.split("](")[1].split(")")[0]).exists()

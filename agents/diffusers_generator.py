@@ -1,0 +1,111 @@
+"""`DiffusersGenerator`: any local diffusers text-to-image or image-editing pipeline as an `ImageGenerator`.
+
+Loaded from a local directory only, safetensors only, float32 on CPU unless `device`/`dtype` say otherwise (device
+moves are explicit). A pipeline whose call takes `image=` is used for editing when a source image is given.
+`save_tiny_sd_pipeline` builds a tiny Stable-Diffusion pipeline from config (random weights: its images are noise),
+so the loop mechanics are testable without downloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agents.generator import GeneratedImage
+from rewardmodel.errors import RewardModelError
+from rewardmodel.images import image_ref_from_pil, load_pil
+from rewardmodel.schemas import ImageRef
+
+
+class DiffusersGenerator:
+    def __init__(
+        self,
+        model_dir: str | Path,
+        out_dir: str | Path,
+        *,
+        device: str = "cpu",
+        dtype: str = "float32",
+        steps: int = 20,
+        guidance_scale: float | None = None,
+        size: int | None = None,
+    ) -> None:
+        import torch
+        from diffusers import DiffusionPipeline
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "model_index.json").exists():
+            raise RewardModelError(f"{model_dir} is not a diffusers pipeline directory (no model_index.json)")
+        if any(model_dir.rglob("*.bin")) and not any(model_dir.rglob("*.safetensors")):
+            raise RewardModelError(f"{model_dir} holds only pickle weights; only safetensors are loaded")
+        torch_dtype = getattr(torch, dtype, None)
+        if not isinstance(torch_dtype, torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r}")
+        self.pipe = DiffusionPipeline.from_pretrained(model_dir, use_safetensors=True, torch_dtype=torch_dtype).to(device)
+        self.pipe.set_progress_bar_config(disable=True)
+        self.device, self.steps, self.guidance_scale, self.size = device, steps, guidance_scale, size
+        self.out_dir = Path(out_dir)
+        self.name = f"diffusers:{model_dir.name}"
+        self.edits = "image" in inspect.signature(self.pipe.__call__).parameters
+        self._lock = asyncio.Lock()
+
+    def _one(self, prompt: str, seed: int, source: ImageRef | None) -> GeneratedImage:
+        import torch
+
+        kwargs: dict[str, Any] = {"num_inference_steps": self.steps, "generator": torch.Generator(self.device).manual_seed(seed)}
+        if self.guidance_scale is not None:
+            kwargs["guidance_scale"] = self.guidance_scale
+        if self.size is not None:
+            kwargs["height"] = kwargs["width"] = self.size
+        if source is not None:
+            if not self.edits:
+                raise RewardModelError(f"{self.name} is a text-to-image pipeline; it cannot edit a source image")
+            kwargs["image"] = load_pil(source)
+        image = self.pipe(prompt, **kwargs).images[0]
+        ref = image_ref_from_pil(image, self.out_dir)
+        return GeneratedImage(image=ref, prompt=prompt, seed=seed, generator=self.name, source_image=source)
+
+    async def generate(
+        self, prompts: Sequence[str], seeds: Sequence[int], source_images: Sequence[ImageRef | None] | None = None
+    ) -> list[GeneratedImage]:
+        if len(prompts) != len(seeds):
+            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        sources = list(source_images) if source_images is not None else [None] * len(prompts)
+        async with self._lock:  # one pipeline call at a time: the pipeline is not re-entrant
+            return await asyncio.to_thread(lambda: [self._one(p, s, src) for p, s, src in zip(prompts, seeds, sources, strict=True)])
+
+
+def save_tiny_sd_pipeline(directory: str | Path, seed: int = 0) -> Path:
+    """A Stable-Diffusion pipeline at a few hundred thousand parameters, random weights, saved as safetensors."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from rewardmodel.tiny import build_tokenizer
+
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    tokenizer.model_max_length = 16
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"), up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        norm_num_groups=8, sample_size=16,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=16, bos_token_id=0, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=0,
+    ))
+    pipe = StableDiffusionPipeline(
+        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=DDIMScheduler(),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    directory = Path(directory)
+    pipe.save_pretrained(directory, safe_serialization=True)
+    return directory

@@ -1,0 +1,321 @@
+"""Generate-Critique-Refine as a LangGraph state machine (paper: "test time, prompt space"; DESIGN.md, "The graphs").
+
+    start -> generate (N candidates by Send) -> critique -> select -> refine -> generate ... -> finish
+
+Departures from the release, all behind knobs (see `GCRConfig`): several rounds, best-of-N candidates, re-scoring of
+refined images, critique memory for the refiner, and keeping the best image so far. The `paper` preset is exactly the
+published protocol. A critic that abstains never crashes a thread: it is asked again (`critique_retries`), and if it
+still abstains the round records the abstention and the loop keeps the best image it has.
+
+Backends arrive through the context (`GCRContext`); when none is given (e.g. under `langgraph dev`), the sketch world
+is used: sketch generator, sketch oracle, critic refiner.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+from langgraph.config import get_config
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send, interrupt
+
+from agents.generator import GeneratedImage, ImageGenerator
+from agents.refiner import CriticRefiner, PromptRefiner, RefineHistory, RoundMemory
+from graphs.gcr_config import GCRConfig
+from graphs.state import GCRInput, GCROutput, GCRState, GenerateTask, candidate_key
+from graphs.store import GenerationCache
+from graphs.trace import Tracer
+from rewardmodel.backends.base import RewardModel
+from rewardmodel.schemas import Abstention, Critique, CritiqueRequest, ImageRef, Task
+from rewardmodel.scoring import passes_threshold, reward_or_none
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class GCRContext:
+    """Backends and run services, injected per run. Any left as None falls back to the sketch world."""
+
+    generator: ImageGenerator | None = None
+    critic: RewardModel | None = None
+    refiner: PromptRefiner | None = None
+    tracer: Tracer | None = None
+    cache: GenerationCache | None = None
+
+
+@dataclass(frozen=True)
+class _Backends:
+    generator: ImageGenerator
+    critic: RewardModel
+    refiner: PromptRefiner
+    tracer: Tracer | None
+    cache: GenerationCache | None
+
+
+_DEFAULTS: dict[str, Any] = {}
+
+
+def _default_backends() -> dict[str, Any]:
+    """The sketch world, writing under $RATIONALREWARDS_HOME (default ./runs/default), built once per process."""
+    if not _DEFAULTS:
+        from agents.sketch.generator import SketchGenerator
+        from agents.sketch.oracle import SketchOracle
+
+        images = Path(os.environ.get("RATIONALREWARDS_HOME", "runs/default")) / "images"
+        _DEFAULTS.update(generator=SketchGenerator(images), critic=SketchOracle(image_dirs=[images]), refiner=CriticRefiner())
+    return _DEFAULTS
+
+
+def _backends(runtime: Runtime[GCRContext] | None) -> _Backends:
+    context = runtime.context if runtime is not None and runtime.context is not None else GCRContext()
+    missing = context.generator is None or context.critic is None or context.refiner is None
+    defaults = _default_backends() if missing else {}
+    return _Backends(
+        generator=context.generator or defaults["generator"],
+        critic=context.critic or defaults["critic"],
+        refiner=context.refiner or defaults["refiner"],
+        tracer=context.tracer,
+        cache=context.cache,
+    )
+
+
+def _thread_id() -> str:
+    try:
+        return str(get_config().get("configurable", {}).get("thread_id", ""))
+    except RuntimeError:
+        return ""
+
+
+def _seed_for(config: GCRConfig, base: int, round_: int, candidate: int) -> int:
+    return base + candidate if config.seeds == "same" else base + candidate + 1009 * round_
+
+
+class GCRGraph:
+    """Builds the graph for one configuration. `builder` is the uncompiled StateGraph, for users to extend."""
+
+    def __init__(self, config: GCRConfig | None = None) -> None:
+        self.config = config or GCRConfig.preset("paper")
+        builder = StateGraph(GCRState, context_schema=GCRContext, input_schema=GCRInput, output_schema=GCROutput)
+        builder.add_node("start", self.start)
+        builder.add_node("generate", self.generate)
+        builder.add_node("critique", self.critique)
+        builder.add_node("select", self.select)
+        builder.add_node("refine", self.refine)
+        builder.add_node("finish", self.finish)
+        builder.add_edge(START, "start")
+        builder.add_conditional_edges("start", self.fan_out, ["generate"])
+        builder.add_edge("generate", "critique")
+        builder.add_edge("critique", "select")
+        builder.add_conditional_edges("select", self.route, {"refine": "refine", "finish": "finish"})
+        builder.add_conditional_edges("refine", self.fan_out, ["generate"])
+        builder.add_edge("finish", END)
+        self.builder = builder
+
+    # -- nodes (each returns only the keys it changes) --
+    async def start(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+        prompt = state.get("prompt", "")
+        if not prompt or not prompt.strip():
+            raise ValueError("GCR input needs a non-empty 'prompt'")
+        task = Task.edit.value if state.get("source_image") else Task.t2i.value
+        return {"task": task, "round": 0, "current_prompt": prompt, "seed": int(state.get("seed", 0)),
+                "sample_id": state.get("sample_id") or _thread_id() or "sample", "best": None, "stop_reason": None}
+
+    def fan_out(self, state: GCRState) -> list[Send]:
+        config = self.config
+        round_ = state.get("round", 0)
+        return [
+            Send("generate", GenerateTask(prompt=state["current_prompt"], seed=_seed_for(config, state.get("seed", 0), round_, k),
+                                          round=round_, candidate=k, source_image=state.get("source_image"),
+                                          sample_id=state.get("sample_id", "")))
+            for k in range(config.candidates)
+        ]
+
+    async def generate(self, task: GenerateTask, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+        backends = _backends(runtime)
+        source = ImageRef.model_validate(task["source_image"]) if task.get("source_image") else None
+        started = time.perf_counter()
+        key = None
+        made: GeneratedImage | None = None
+        if backends.cache is not None:
+            key = GenerationCache.key(backends.generator.name, task["prompt"], task["seed"], source.sha256 if source else None)
+            made = backends.cache.get(key)
+        cached = made is not None
+        if made is None:
+            [made] = await backends.generator.generate([task["prompt"]], [task["seed"]], [source] if source else None)
+            if backends.cache is not None and key is not None:
+                backends.cache.put(key, made)
+        elapsed = (time.perf_counter() - started) * 1000
+        record = {"round": task["round"], "candidate": task["candidate"], "prompt": task["prompt"], "seed": task["seed"],
+                  "image": made.image.model_dump(mode="json"), "notes": made.metadata.get("notes", []),
+                  "generate_ms": round(elapsed, 2), "cached": cached}
+        if backends.tracer is not None:
+            backends.tracer.emit("generate", thread_id=_thread_id(), sample_id=task["sample_id"], round=task["round"],
+                                 candidate=task["candidate"], prompt=task["prompt"], seed=task["seed"],
+                                 image=made.image.uri, cached=cached, ms=round(elapsed, 2))
+        return {"candidates": {candidate_key(task["round"], task["candidate"]): record}, "generations": 0 if cached else 1}
+
+    async def critique(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+        config = self.config
+        round_ = state["round"]
+        if round_ > 0 and not config.rescore:
+            return {}  # the paper does not score the refined image
+        backends = _backends(runtime)
+        keys = [candidate_key(round_, k) for k in range(config.candidates)]
+        keys = [k for k in keys if k in state.get("candidates", {}) and k not in state.get("critiques", {})]
+        source = ImageRef.model_validate(state["source_image"]) if state.get("source_image") else None
+        results: dict[str, Critique | Abstention] = {}
+        calls = 0
+        pending = keys
+        for attempt in range(config.critique_retries + 1):
+            if not pending:
+                break
+            requests = [CritiqueRequest(task=Task(state["task"]), prompt=state["prompt"],
+                                        image=ImageRef.model_validate(state["candidates"][k]["image"]), source_image=source)
+                        for k in pending]
+            started = time.perf_counter()
+            answers = await backends.critic.critique(requests)
+            elapsed = (time.perf_counter() - started) * 1000 / max(len(requests), 1)
+            calls += len(requests)
+            for k, answer in zip(pending, answers, strict=True):
+                results[k] = answer
+                if backends.tracer is not None:
+                    backends.tracer.emit(
+                        "critique", thread_id=_thread_id(), sample_id=state.get("sample_id"), round=round_,
+                        candidate=state["candidates"][k]["candidate"], attempt=attempt, ms=round(elapsed, 2),
+                        image=state["candidates"][k]["image"]["uri"],
+                        scores=answer.scores if isinstance(answer, Critique) else None,
+                        abstention=answer.reason if isinstance(answer, Abstention) else None,
+                        usage=answer.usage if isinstance(answer, Critique) else None,
+                    )
+            pending = [k for k in pending if isinstance(results[k], Abstention)]
+        written = {}
+        for k, answer in results.items():
+            if isinstance(answer, Critique):
+                written[k] = {"critique": _critique_record(answer), "reward": reward_or_none(answer, config.policy),
+                              "passes": passes_threshold(answer, config.threshold)}
+            else:
+                written[k] = {"abstention": answer.model_dump(mode="json"), "reward": None, "passes": False}
+        return {"critiques": written, "critique_calls": calls}
+
+    async def select(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+        config = self.config
+        round_ = state["round"]
+        keys = [candidate_key(round_, k) for k in range(config.candidates) if candidate_key(round_, k) in state.get("candidates", {})]
+        critiques = state.get("critiques", {})
+        scored = [k for k in keys if critiques.get(k, {}).get("reward") is not None]
+        best_key = max(scored, key=lambda k: (critiques[k]["reward"], -state["candidates"][k]["candidate"])) if scored else None
+        chosen = best_key or (keys[0] if keys else None)
+        record = {"round": round_, "prompt": state["current_prompt"], "candidates": keys, "best": chosen,
+                  "scored": bool(scored), "abstentions": sum("abstention" in critiques.get(k, {}) for k in keys),
+                  "reward": critiques[best_key]["reward"] if best_key else None}
+        best = state.get("best")
+        candidate_best = _best_record(state, chosen) if chosen else None
+        if config.keep_best:
+            if candidate_best and candidate_best["reward"] is not None and (best is None or best.get("reward") is None or candidate_best["reward"] > best["reward"]):
+                best = candidate_best
+            elif best is None:
+                best = candidate_best
+        else:
+            best = candidate_best or best
+        rounds = list(state.get("rounds", [])) + [record]
+        stop = self._stop_reason(config, state, rounds, best, critiques.get(best_key) if best_key else None)
+        return {"rounds": [record], "best": best, "stop_reason": stop}
+
+    def _stop_reason(self, config: GCRConfig, state: GCRState, rounds: list[dict[str, Any]], best: dict[str, Any] | None,
+                     latest: dict[str, Any] | None) -> str | None:
+        round_ = state["round"]
+        if latest is not None and latest.get("passes"):
+            return "passed"
+        if round_ + 1 >= config.max_rounds:
+            return "max_rounds"
+        if config.max_generations and state.get("generations", 0) + config.candidates > config.max_generations:
+            return "budget"
+        if not any(r.get("scored") for r in rounds):
+            return "critic_abstained"
+        if config.plateau_rounds and len(rounds) > config.plateau_rounds:
+            recent = [r["reward"] for r in rounds[-config.plateau_rounds - 1:] if r.get("reward") is not None]
+            if len(recent) == config.plateau_rounds + 1 and max(recent[1:]) <= recent[0] + config.plateau_delta:
+                return "plateau"
+        if round_ > 0 and not config.rescore:
+            return "max_rounds"
+        return None
+
+    def route(self, state: GCRState) -> Literal["refine", "finish"]:
+        return "finish" if state.get("stop_reason") else "refine"
+
+    async def refine(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+        config = self.config
+        backends = _backends(runtime)
+        critiques = state.get("critiques", {})
+        memory = []
+        for record in state.get("rounds", []):
+            entry = critiques.get(record["best"] or "", {})
+            memory.append(RoundMemory(prompt=record["prompt"], critique=entry.get("critique"), reward=entry.get("reward")))
+        history = RefineHistory(original_prompt=state["prompt"], rounds=tuple(memory), task=state["task"])
+        started = time.perf_counter()
+        proposed = await backends.refiner.refine(history)
+        if config.human_in_the_loop:
+            decision = interrupt({"sample_id": state.get("sample_id"), "round": state["round"] + 1,
+                                  "proposed_prompt": proposed, "previous_prompt": state["current_prompt"]})
+            proposed = _human_choice(decision, proposed)
+        if backends.tracer is not None:
+            backends.tracer.emit("refine", thread_id=_thread_id(), sample_id=state.get("sample_id"), round=state["round"] + 1,
+                                 prompt=proposed, previous_prompt=state["current_prompt"], refiner=backends.refiner.name,
+                                 ms=round((time.perf_counter() - started) * 1000, 2))
+        return {"current_prompt": proposed, "round": state["round"] + 1}
+
+    async def finish(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+        backends = _backends(runtime)
+        if backends.tracer is not None:
+            best = state.get("best") or {}
+            backends.tracer.emit("finish", thread_id=_thread_id(), sample_id=state.get("sample_id"), stop_reason=state.get("stop_reason"),
+                                 rounds=len(state.get("rounds", [])), best_image=(best.get("image") or {}).get("uri"),
+                                 best_reward=best.get("reward"), generations=state.get("generations", 0))
+        return {}
+
+    def compile(self, checkpointer: Any = None, **kwargs: Any) -> Any:
+        return self.builder.compile(checkpointer=checkpointer, **kwargs)
+
+
+def _critique_record(critique: Critique) -> dict[str, Any]:
+    return {
+        "scores": critique.scores,
+        "justifications": {a.value: critique.assessments[a].justification for a in critique.task.aspects if a in critique.assessments},
+        "summary": critique.summary,
+        "refined_request": critique.refined_request,
+        "refinement_comments": critique.refinement_comments,
+        "model": critique.model,
+        "usage": critique.usage,
+        "warnings": list(critique.warnings),
+    }
+
+
+def _best_record(state: GCRState, key: str) -> dict[str, Any]:
+    candidate = state["candidates"][key]
+    entry = state.get("critiques", {}).get(key, {})
+    return {"key": key, "round": candidate["round"], "candidate": candidate["candidate"], "prompt": candidate["prompt"],
+            "image": candidate["image"], "reward": entry.get("reward"), "critique": entry.get("critique")}
+
+
+def _human_choice(decision: Any, proposed: str) -> str:
+    """Resume values: a string (the prompt to use), {"prompt": ...}, or True / {"approve": True} to accept."""
+    if isinstance(decision, str) and decision.strip():
+        return decision.strip()
+    if isinstance(decision, dict) and str(decision.get("prompt", "")).strip():
+        return str(decision["prompt"]).strip()
+    return proposed
+
+
+def build_gcr_graph(config: GCRConfig | None = None, *, checkpointer: Any = None, **compile_kwargs: Any) -> Any:
+    """The compiled GCR graph for `config` (default: the paper preset)."""
+    return GCRGraph(config).compile(checkpointer=checkpointer, **compile_kwargs)
+
+
+# `langgraph dev` / langgraph.json export: a short `deep` loop with the sketch world's backends by default.
+graph = build_gcr_graph(GCRConfig.preset("deep", max_rounds=3, candidates=2))

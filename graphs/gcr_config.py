@@ -1,0 +1,61 @@
+"""The Generate-Critique-Refine loop's knobs, validated once, with the two presets.
+
+`paper` is exactly the published protocol (PAPER.md, "Two uses of the same critique"): critique once; if any active
+aspect scores below 3.0, regenerate once with the refined request and the same seed; the refined image is not scored
+again and is the output. `deep` goes further: several rounds, best-of-N candidates with fresh seeds, every image
+re-scored, the critique history passed to the refiner, and the best image so far kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from rewardmodel.scoring import REWARD_POLICIES
+
+Preset = Literal["paper", "deep"]
+
+
+@dataclass(frozen=True)
+class GCRConfig:
+    max_rounds: int = 2  # generation rounds, the first included
+    candidates: int = 1  # images per round (best-of-N)
+    threshold: float = 3.0  # every active aspect at or above this passes
+    rescore: bool = False  # critique images after a refinement (the paper does not)
+    keep_best: bool = False  # output the best-scored image so far rather than the last one
+    seeds: Literal["same", "fresh"] = "same"  # reuse the base seeds each round, or draw new ones
+    plateau_rounds: int = 0  # stop when the best reward has not improved for this many rounds (0: never)
+    plateau_delta: float = 0.01
+    max_generations: int = 0  # compute budget in images per prompt (0: unlimited)
+    policy: str = "paper"  # reward policy for selection (see rewardmodel.scoring)
+    critique_retries: int = 1  # re-ask an abstaining critic this many times
+    human_in_the_loop: bool = False  # interrupt before regeneration to approve or edit the refined prompt
+
+    def __post_init__(self) -> None:
+        if self.max_rounds < 1:
+            raise ValueError("max_rounds must be at least 1 (the first generation counts as a round)")
+        if not 1 <= self.candidates <= 64:
+            raise ValueError("candidates must be between 1 and 64")
+        if not 1.0 <= self.threshold <= 4.0:
+            raise ValueError("threshold is on the 1-4 score scale; the paper uses 3.0")
+        if self.policy not in REWARD_POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(REWARD_POLICIES)}")
+        if self.seeds not in ("same", "fresh"):
+            raise ValueError("seeds must be 'same' or 'fresh'")
+        if self.plateau_rounds < 0 or self.max_generations < 0 or self.critique_retries < 0:
+            raise ValueError("plateau_rounds, max_generations and critique_retries must be 0 or more")
+        if self.keep_best and not self.rescore:
+            raise ValueError("keep_best needs rescore=True: an unscored refined image cannot be compared")
+
+    @classmethod
+    def preset(cls, name: Preset, **overrides: Any) -> GCRConfig:
+        if name == "paper":
+            base = cls()
+        elif name == "deep":
+            base = cls(max_rounds=4, candidates=4, rescore=True, keep_best=True, seeds="fresh", plateau_rounds=2)
+        else:
+            raise ValueError(f"unknown preset {name!r}; choose 'paper' or 'deep'")
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
