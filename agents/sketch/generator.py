@@ -18,7 +18,7 @@ from agents.generator import GeneratedImage
 from agents.sketch.failures import FailureModel
 from agents.sketch.render import render_scene
 from agents.sketch.scene import Artifact, RenderedText, SceneGraph, SceneObject, load_scene, write_sidecar
-from agents.sketch.spec import PromptReading, plural, read_prompt
+from agents.sketch.spec import PromptReading, plural, read_prompt_leniently
 from agents.sketch.vocab import COLORS, INVERSE_RELATION
 from rewardmodel.images import image_ref_from_pil
 from rewardmodel.schemas import ImageRef
@@ -79,6 +79,8 @@ def plan_scene(reading: PromptReading, rng: random.Random, model: FailureModel) 
     ]
     explicit = list(reading.explicit)
     texts = list(spec.text)
+    if not objects:
+        return [], texts, notes
 
     def miscount(i: int) -> None:
         obj = objects[i]
@@ -279,9 +281,11 @@ class SketchGenerator:
         self.failures = failures or FailureModel()
 
     def scene_for(self, prompt: str, seed: int) -> SceneGraph:
-        """The scene the generator draws for (prompt, seed), before rendering. Raises `SceneSpecError` on bad prompts."""
-        reading = read_prompt(prompt)
+        """The scene the generator draws for (prompt, seed), before rendering. Like a real model it draws whatever it
+        can read: unreadable parts of a prompt are dropped (and noted), never refused."""
+        reading = read_prompt_leniently(prompt)
         objects, texts, notes = plan_scene(reading, _rng("plan", prompt, seed), self.failures)
+        notes = list(reading.notes[-1:]) + notes if reading.notes and "could not read" in reading.notes[-1] else notes
         scene_objects, rendered = layout(objects, texts, self.size, _rng("layout", prompt, seed))
         requested = list(reading.spec.text)
         rendered = [t.model_copy(update={"requested": requested[k] if k < len(requested) else None}) for k, t in enumerate(rendered)]
@@ -311,6 +315,10 @@ class SketchGenerator:
         return path, sidecar_path(path)
 
     def generate_one(self, prompt: str, seed: int, source_image: ImageRef | None = None) -> GeneratedImage:
+        if not isinstance(prompt, str) or not prompt.strip():
+            from agents.sketch.spec import SceneSpecError
+
+            raise SceneSpecError("empty prompt: describe at least one object, e.g. 'a photo of a cat'")
         if source_image is None:
             return self.render(self.scene_for(prompt, seed))
         from agents.sketch.edits import edit_scene

@@ -140,6 +140,8 @@ _SETTING_TAIL = re.compile(
     r"\s+(?:in|inside|at|on)\s+(?:a|an|the)\s+(?:(?:plain|white|simple|blank|neutral|grey|gray|empty|sunny|green|busy|large|small)\s+)*"
     r"(?:park|room|kitchen|field|street|city|forest|garden|yard|beach|background|studio|house|office|meadow|road|"
     r"living room|bedroom|bathroom|scene|landscape|setting|table top|tabletop|ground|floor|grass|snow|desert|sky)\b.*$"
+    r"|\s+(?:(?:arranged|standing|placed|lined up)\s+)?(?:in\s+(?:a|one)\s+(?:neat\s+)?(?:row|line|circle|group|pile|stack|cluster)|side\s+by\s+side|"
+    r"next\s+to\s+each\s+other|close\s+together|spread\s+out|evenly\s+spaced)\b.*$"
 )
 _EXACT = re.compile(r"\b(?:exactly|precisely|only|just)\b")
 
@@ -483,6 +485,24 @@ def _tag(include: tuple[ObjectSpec, ...], texts: list[str]) -> str:
     if colored:
         return "colors"
     return "two_object" if len(include) >= 2 else "single_object"
+
+
+def read_prompt_leniently(prompt: str) -> PromptReading:
+    """How a generator reads: like `read_prompt`, but a part it cannot read is dropped rather than refused (a real
+    model always draws something). Clauses are dropped from the end until the rest reads; nothing readable -> empty."""
+    try:
+        return read_prompt(prompt)
+    except SceneSpecError as first_error:
+        parts = re.split(r",|;|\s+(?=(?:in|on|at|with|while|where|so|because)\s)", prompt)
+        for end in range(len(parts) - 1, 0, -1):
+            try:
+                reading = read_prompt(" ".join(p.strip() for p in parts[:end]))
+            except SceneSpecError:
+                continue
+            return PromptReading(spec=reading.spec, explicit=reading.explicit, text_explicit=reading.text_explicit,
+                                 notes=reading.notes + (f"could not read part of the prompt ({first_error}); drew the rest",))
+        empty = SceneSpec(tag="single_object", include=())
+        return PromptReading(spec=empty, explicit=(), notes=(f"could not read the prompt ({first_error}); drew nothing",))
 
 
 def parse_scene_spec(prompt: str | bytes) -> SceneSpec:

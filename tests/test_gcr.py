@@ -1,0 +1,234 @@
+"""The GCR graph: shape, the paper and deep presets, abstaining critics, refiners, human in the loop, editing,
+the generation cache, the critic tool and node factory, and the example multi-agent workflow."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+
+from agents.critic_tool import critique_image_tool, make_critic_node
+from agents.refiner import CriticRefiner, LLMRefiner, RefineHistory, RoundMemory
+from agents.sketch.failures import FailureModel
+from agents.sketch.generator import SketchGenerator
+from agents.sketch.oracle import SketchOracle
+from agents.sketch.scene import load_scene
+from graphs.gcr import GCRContext, GCRGraph, build_gcr_graph
+from graphs.gcr_config import GCRConfig
+from graphs.store import GenerationCache
+from rewardmodel import Abstention, CritiqueRequest
+from rewardmodel.schemas import ImageRef
+from rewardmodel.testing import FunctionRewardModel
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "gcr_graph.mmd"
+
+
+@pytest.fixture
+def generator(tmp_path: Path) -> SketchGenerator:
+    return SketchGenerator(tmp_path / "images")
+
+
+def _context(generator: SketchGenerator, **kw: Any) -> GCRContext:
+    return GCRContext(generator=generator, critic=kw.pop("critic", SketchOracle()), refiner=kw.pop("refiner", CriticRefiner()), **kw)
+
+
+async def _run(config: GCRConfig, context: GCRContext, inputs: dict[str, Any], thread: str = "t") -> dict[str, Any]:
+    graph = build_gcr_graph(config, checkpointer=InMemorySaver())
+    return await graph.ainvoke(inputs, {"configurable": {"thread_id": thread}}, context=context)
+
+
+def _failing_seed(generator: SketchGenerator, prompt: str) -> int:
+    from agents.sketch.scene import score_against_spec
+    from agents.sketch.spec import parse_scene_spec
+
+    return next(s for s in range(100) if not score_against_spec(generator.scene_for(prompt, s), parse_scene_spec(prompt)).correct
+                and not generator.scene_for(prompt, s).artifacts)
+
+
+def test_graph_shape_matches_the_snapshot() -> None:
+    drawing = GCRGraph(GCRConfig()).compile().get_graph().draw_mermaid()
+    assert drawing == SNAPSHOT.read_text()
+
+
+async def test_paper_preset_is_the_published_protocol(generator: SketchGenerator) -> None:
+    prompt = "a photo of a laptop left of a cow"
+    seed = _failing_seed(generator, prompt)
+    out = await _run(GCRConfig.preset("paper"), _context(generator), {"prompt": prompt, "seed": seed})
+    first, second = out["rounds"]
+    assert first["scored"] and not second["scored"]  # one critique; the refined image is not re-scored
+    assert out["critique_calls"] == 1 and out["generations"] == 2
+    assert second["prompt"] != prompt and "left side of the image" in second["prompt"]
+    assert out["best"]["key"] == "r1c0" and out["best"]["reward"] is None  # the refined image is the output
+    assert out["stop_reason"] == "max_rounds"
+    seeds = {load_scene(ImageRef.model_validate(out["best"]["image"])).seed, seed}
+    assert seeds == {seed}  # regenerated with the same seed
+
+
+async def test_paper_preset_stops_when_every_aspect_passes(generator: SketchGenerator) -> None:
+    prompt = "a photo of a cat"
+    seed = next(s for s in range(50) if not generator.scene_for(prompt, s).artifacts)
+    out = await _run(GCRConfig.preset("paper"), _context(generator), {"prompt": prompt, "seed": seed})
+    assert out["stop_reason"] == "passed" and len(out["rounds"]) == 1 and out["generations"] == 1
+
+
+async def test_deep_preset_fans_out_rescores_and_keeps_the_best(generator: SketchGenerator) -> None:
+    prompt = "a photo of a purple suitcase and an orange pizza"
+    out = await _run(GCRConfig.preset("deep", threshold=4.0), _context(generator), {"prompt": prompt, "seed": 3})
+    assert all(len(r["candidates"]) == 4 for r in out["rounds"])
+    rewards = [c["reward"] for c in out.get("critiques", {}).values()] if "critiques" in out else None
+    assert rewards is None  # output schema: history is in rounds, not raw channels
+    best_round_rewards = [r["reward"] for r in out["rounds"] if r["reward"] is not None]
+    assert out["best"]["reward"] == max(best_round_rewards)
+    assert out["critique_calls"] == 4 * len(out["rounds"])
+    assert out["stop_reason"] in ("passed", "plateau", "max_rounds")
+
+
+async def test_an_abstaining_critic_never_crashes_a_thread(generator: SketchGenerator) -> None:
+    calls = []
+
+    def always_abstain(request: CritiqueRequest) -> Abstention:
+        calls.append(request)
+        return Abstention(reason="parse_error", raw_text="garbled")
+
+    config = GCRConfig.preset("deep", max_rounds=3, candidates=2, critique_retries=2)
+    out = await _run(config, _context(generator, critic=FunctionRewardModel(always_abstain)), {"prompt": "a photo of a cat"})
+    assert out["stop_reason"] == "critic_abstained"
+    assert len(calls) == 2 * 3 and out["rounds"][0]["abstentions"] == 2
+    assert out["best"] is not None and out["best"]["reward"] is None  # keeps the image it has
+
+
+async def test_a_critic_that_abstains_once_is_asked_again(generator: SketchGenerator) -> None:
+    oracle = SketchOracle()
+    seen: list[str] = []
+
+    def flaky(request: CritiqueRequest) -> Any:
+        seen.append(request.image.sha256)
+        if len(seen) == 1:
+            return Abstention(reason="timeout")
+        return oracle.critique_one(request)
+
+    out = await _run(GCRConfig.preset("paper"), _context(generator, critic=FunctionRewardModel(flaky)), {"prompt": "a photo of a cat"})
+    assert len(seen) == 2 and out["rounds"][0]["scored"]
+
+
+async def test_critic_refiner_falls_back_to_the_previous_prompt() -> None:
+    history = RefineHistory(original_prompt="a cat", rounds=(RoundMemory(prompt="a cat", critique={"refined_request": ""}, reward=0.3),))
+    assert await CriticRefiner().refine(history) == "a cat"
+    history = RefineHistory(original_prompt="a cat", rounds=(RoundMemory(prompt="a cat", critique={"refined_request": "exactly one cat"}, reward=0.3),))
+    assert await CriticRefiner().refine(history) == "exactly one cat"
+
+
+async def test_llm_refiner_reads_the_whole_history(generator: SketchGenerator) -> None:
+    seen: list[str] = []
+
+    def llm(messages: list[dict[str, Any]]) -> str:
+        seen.append(messages[0]["content"][0]["text"])
+        return "Sure.\nRefined prompt: exactly four clocks in a row, each fully visible"
+
+    refiner = LLMRefiner(FunctionRewardModel(lambda r: {}, complete=llm))
+    config = GCRConfig.preset("deep", max_rounds=3, candidates=1, threshold=4.0, plateau_rounds=0)
+    out = await _run(config, _context(generator, refiner=refiner), {"prompt": "a photo of four clocks", "seed": 1})
+    if len(out["rounds"]) > 1:
+        assert out["rounds"][1]["prompt"] == "exactly four clocks in a row, each fully visible"
+        assert "Attempt 1" in seen[0] and "Do not repeat a fix that already failed" in seen[0]
+    if len(out["rounds"]) > 2:
+        assert "Attempt 2" in seen[1]
+
+
+async def test_llm_refiner_over_an_openai_compatible_server(port: int) -> None:
+    from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+    from rewardmodel.mock_server import Fault, MockServer
+
+    with MockServer(port) as server:
+        server.state.script.append(Fault(text="Refined prompt: a single red apple on the left side of the image"))
+        refiner = LLMRefiner(OpenAICompatibleRewardModel(server.base_url, "mock-critic"))
+        history = RefineHistory(original_prompt="an apple", rounds=(RoundMemory(prompt="an apple", critique={"scores": {}, "summary": "wrong colour"}, reward=0.2),))
+        assert await refiner.refine(history) == "a single red apple on the left side of the image"
+        assert "wrong colour" in server.state.requests[-1]["messages"][0]["content"][0]["text"]
+
+
+async def test_human_in_the_loop_interrupt_and_resume(generator: SketchGenerator) -> None:
+    prompt = "a photo of a laptop left of a cow"
+    seed = _failing_seed(generator, prompt)
+    graph = build_gcr_graph(GCRConfig.preset("paper", human_in_the_loop=True), checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "hitl"}}
+    context = _context(generator)
+    await graph.ainvoke({"prompt": prompt, "seed": seed}, config, context=context)
+    snapshot = await graph.aget_state(config)
+    [interrupt] = [i for t in snapshot.tasks for i in t.interrupts]
+    assert "left side of the image" in interrupt.value["proposed_prompt"]
+    out = await graph.ainvoke(Command(resume="a laptop on the far left, a cow on the far right"), config, context=context)
+    assert out["rounds"][1]["prompt"] == "a laptop on the far left, a cow on the far right"
+
+
+async def test_editing_runs_through_the_loop(generator: SketchGenerator) -> None:
+    source = generator.generate_one("a photo of a cat and a dog", 2)
+    out = await _run(GCRConfig.preset("deep", max_rounds=2, candidates=2), _context(generator),
+                     {"prompt": "make the cat blue", "source_image": source.image.model_dump(mode="json"), "seed": 0})
+    assert out["task"] == "edit"
+    critique = out["best"]["critique"]
+    assert critique is not None and "image_faithfulness" in critique["scores"]
+
+
+async def test_generation_cache_skips_regeneration(generator: SketchGenerator, tmp_path: Path) -> None:
+    cache = GenerationCache(tmp_path / "cache")
+    context = _context(generator, cache=cache)
+    first = await _run(GCRConfig.preset("paper"), context, {"prompt": "a photo of two dogs", "seed": 4}, thread="a")
+    again = await _run(GCRConfig.preset("paper"), context, {"prompt": "a photo of two dogs", "seed": 4}, thread="b")
+    assert first["generations"] >= 1 and again["generations"] == 0 and cache.hits >= 1
+    assert again["best"]["image"] == first["best"]["image"]
+
+
+async def test_default_backends_are_the_sketch_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphs.gcr as gcr
+
+    monkeypatch.setenv("RATIONALREWARDS_HOME", str(tmp_path))
+    monkeypatch.setattr(gcr, "_DEFAULTS", {})
+    out = await gcr.graph.ainvoke({"prompt": "a photo of two dogs"}, {"configurable": {"thread_id": "d"}})
+    assert out["best"]["image"]["uri"].startswith(str(tmp_path))
+
+
+def test_bad_configuration_is_rejected() -> None:
+    with pytest.raises(ValueError, match="max_rounds"):
+        GCRConfig(max_rounds=0)
+    with pytest.raises(ValueError, match="keep_best needs rescore"):
+        GCRConfig(keep_best=True)
+    with pytest.raises(ValueError, match="unknown preset"):
+        GCRConfig.preset("fast")  # type: ignore[arg-type]
+
+
+async def test_critic_tool_and_node_factory(generator: SketchGenerator) -> None:
+    made = generator.generate_one("a photo of four clocks", 1)
+    tool = critique_image_tool()
+    assert tool.name == "critique_image" and "image_path" in tool.args
+    result = await tool.ainvoke({"image_path": made.image.uri, "prompt": "a photo of four clocks"})
+    assert result["kind"] == "critique" and set(result["scores"]) == {"text_faithfulness", "physical_quality", "text_rendering"}
+    assert tool.invoke({"image_path": made.image.uri, "prompt": "a photo of four clocks"}) == result
+    node = make_critic_node(output_key="review")
+    update = await node({"image": made.image.model_dump(mode="json"), "prompt": "a photo of four clocks"})
+    assert update["review"] == result
+
+
+async def test_example_planner_workflow_uses_the_critic_tool() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "planner_with_critic.py"
+    spec = importlib.util.spec_from_file_location("planner_example", path)
+    module = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.modules["planner_example"] = module  # LangGraph resolves the state's annotations through sys.modules
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    final = await module.main("a photo of three red apples left of a blue cup")
+    assert final["log"][0].startswith("planner:") and any(line.startswith("critic:") for line in final["log"])
+    assert final["tries"] >= 1
+
+
+def test_perfect_world_has_nothing_to_refine(tmp_path: Path) -> None:
+    perfect = SketchGenerator(tmp_path, failures=FailureModel.perfect())
+    out = asyncio.run(_run(GCRConfig.preset("paper"), _context(perfect), {"prompt": "a photo of a laptop left of a cow"}))
+    assert out["stop_reason"] == "passed"
