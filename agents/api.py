@@ -11,6 +11,15 @@ from rewardmodel.schemas import Abstention, CompareRequest, CritiqueRequest, Tas
 from rewardmodel.scoring import RewardPolicy, reward_or_none, run_sync
 
 
+async def _once(backend: Any, method: str, request: Any) -> list[Any]:
+    from rewardmodel.backends.base import aclose_backends
+
+    try:
+        return await getattr(backend, method)([request])
+    finally:
+        await aclose_backends(backend)
+
+
 def _task(prompt: str, source: str | Path | None) -> Task:
     if not prompt.strip():
         raise ValueError("the prompt is empty: pass the request the image was made for with --prompt")
@@ -34,7 +43,7 @@ def critique_image(
         source_image=image_ref_from_path(source) if source is not None else None,
         with_refinement=refine,
     )
-    [result] = run_sync(reward_model_from_spec(critic, model=model).critique([request]))
+    [result] = run_sync(_once(reward_model_from_spec(critic, model=model), "critique", request))
     if isinstance(result, Abstention):
         return result.model_dump(mode="json")
     return {
@@ -67,7 +76,7 @@ def compare_images(
         image_b=image_ref_from_path(image_b),
         source_image=image_ref_from_path(source) if source is not None else None,
     )
-    [result] = run_sync(reward_model_from_spec(critic, model=model).compare([request]))
+    [result] = run_sync(_once(reward_model_from_spec(critic, model=model), "compare", request))
     if isinstance(result, Abstention):
         return result.model_dump(mode="json")
     return {

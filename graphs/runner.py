@@ -151,6 +151,9 @@ class GCRRunner:
                         bar.advance(task)
 
                 await asyncio.gather(*(one(sid, row) for sid, row in pending))
+        from rewardmodel.backends.base import aclose_backends
+
+        await aclose_backends(self.critic, getattr(self.refiner, "llm", None))
         summary = await self.summarize(rows, failures=failures, waiting=waiting, seconds=time.perf_counter() - started)
         from graphs.report import write_report
 

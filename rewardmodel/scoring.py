@@ -181,7 +181,15 @@ class CritiqueReward:
         return [reward_or_none(result, self.policy) for result in results]
 
     def __call__(self, prompts: Sequence[str], images: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        return run_sync(self.acall(prompts, images, **kwargs))
+        from rewardmodel.backends.base import aclose_backends
+
+        async def call_then_close() -> list[float | None]:
+            try:
+                return await self.acall(prompts, images, **kwargs)
+            finally:
+                await aclose_backends(self.reward_model)  # this event loop ends with the call
+
+        return run_sync(call_then_close())
 
 
 def run_sync(coroutine: Any) -> Any:

@@ -232,3 +232,26 @@ def test_perfect_world_has_nothing_to_refine(tmp_path: Path) -> None:
     perfect = SketchGenerator(tmp_path, failures=FailureModel.perfect())
     out = asyncio.run(_run(GCRConfig.preset("paper"), _context(perfect), {"prompt": "a photo of a laptop left of a cow"}))
     assert out["stop_reason"] == "passed"
+
+
+@pytest.mark.slow
+async def test_diffusers_pipeline_as_the_generator(tmp_path: Path) -> None:
+    """A tiny Stable-Diffusion pipeline built from config: its images are noise, so this checks loop mechanics."""
+    from agents.diffusers_generator import DiffusersGenerator, save_tiny_sd_pipeline
+    from rewardmodel.testing import FakeRewardModel
+
+    pipeline = save_tiny_sd_pipeline(tmp_path / "tiny-sd")
+    generator = DiffusersGenerator(pipeline, tmp_path / "images", steps=2, size=32)
+    context = GCRContext(generator=generator, critic=FakeRewardModel(), refiner=CriticRefiner())
+    out = await _run(GCRConfig.preset("deep", max_rounds=2, candidates=2, threshold=4.0), context, {"prompt": "a photo of two dogs", "seed": 5})
+    assert out["generations"] == 2 * len(out["rounds"])
+    for record in out["rounds"]:
+        assert len(record["candidates"]) == 2
+    image = ImageRef.model_validate(out["best"]["image"])
+    assert Path(image.uri).parent == tmp_path / "images" and (image.width, image.height) == (32, 32)
+    again = await generator.generate(["a photo of two dogs"], [5])
+    first = await generator.generate(["a photo of two dogs"], [5])
+    assert again[0].image.sha256 == first[0].image.sha256  # seeded: same prompt and seed, same image
+    source = again[0].image
+    with pytest.raises(Exception, match="cannot edit"):
+        await generator.generate(["make it blue"], [0], [source])

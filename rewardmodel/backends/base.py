@@ -80,3 +80,11 @@ def judgement_from_completion(completion: Completion, request: CompareRequest) -
         completion, lambda: parse_pairwise(completion.text, request.task, request=request.prompt, model=completion.model)
     )
     return result if isinstance(result, Abstention) else result.model_copy(update={"usage": completion.usage})
+
+
+async def aclose_backends(*backends: object) -> None:
+    """Close what backends hold open on the running loop (HTTP sessions). Safe for backends without `aclose`."""
+    for backend in backends:
+        close = getattr(backend, "aclose", None)
+        if close is not None:
+            await close()
