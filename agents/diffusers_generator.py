@@ -43,7 +43,7 @@ class DiffusersGenerator:
         torch_dtype = getattr(torch, dtype, None)
         if not isinstance(torch_dtype, torch.dtype):
             raise ValueError(f"unknown dtype {dtype!r}")
-        self.pipe = DiffusionPipeline.from_pretrained(model_dir, use_safetensors=True, torch_dtype=torch_dtype).to(device)
+        self.pipe = DiffusionPipeline.from_pretrained(model_dir, use_safetensors=True, dtype=torch_dtype).to(device)
         self.pipe.set_progress_bar_config(disable=True)
         self.device, self.steps, self.guidance_scale, self.size = device, steps, guidance_scale, size
         self.out_dir = Path(out_dir)

@@ -1,6 +1,6 @@
 """Generate-Critique-Refine as a LangGraph state machine (paper: "test time, prompt space"; DESIGN.md, "The graphs").
 
-    start -> generate (N candidates by Send) -> critique -> select -> refine -> generate ... -> finish
+    START -> generate (N candidates by Send) -> critique -> select -> refine -> generate ... -> END
 
 Departures from the release, all behind knobs (see `GCRConfig`): several rounds, best-of-N candidates, re-scoring of
 refined images, critique memory for the refiner, and keeping the best image so far. The `paper` preset is exactly the
@@ -102,38 +102,30 @@ class GCRGraph:
     def __init__(self, config: GCRConfig | None = None) -> None:
         self.config = config or GCRConfig.preset("paper")
         builder = StateGraph(GCRState, context_schema=GCRContext, input_schema=GCRInput, output_schema=GCROutput)
-        builder.add_node("start", self.start)
+        # Few nodes on purpose: each node execution costs the framework ~0.5 ms, about a sketch image's render time.
         builder.add_node("generate", self.generate)
         builder.add_node("critique", self.critique)
         builder.add_node("select", self.select)
         builder.add_node("refine", self.refine)
-        builder.add_node("finish", self.finish)
-        builder.add_edge(START, "start")
-        builder.add_conditional_edges("start", self.fan_out, ["generate"])
+        builder.add_conditional_edges(START, self.fan_out, ["generate"])
         builder.add_edge("generate", "critique")
         builder.add_edge("critique", "select")
-        builder.add_conditional_edges("select", self.route, {"refine": "refine", "finish": "finish"})
+        builder.add_conditional_edges("select", self.route, {"refine": "refine", END: END})
         builder.add_conditional_edges("refine", self.fan_out, ["generate"])
-        builder.add_edge("finish", END)
         self.builder = builder
 
     # -- nodes (each returns only the keys it changes) --
-    async def start(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
-        prompt = state.get("prompt", "")
-        if not prompt or not prompt.strip():
-            raise ValueError("GCR input needs a non-empty 'prompt'")
-        task = Task.edit.value if state.get("source_image") else Task.t2i.value
-        return {"task": task, "round": 0, "current_prompt": prompt, "seed": int(state.get("seed", 0)),
-                "sample_id": state.get("sample_id") or _thread_id() or "sample", "best": None, "stop_reason": None}
-
     def fan_out(self, state: GCRState) -> list[Send]:
-        config = self.config
+        """N generate tasks for this round. The first round reads the graph input directly (no start node)."""
+        prompt = state.get("current_prompt") or state.get("prompt", "")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("GCR input needs a non-empty 'prompt'")
         round_ = state.get("round", 0)
         return [
-            Send("generate", GenerateTask(prompt=state["current_prompt"], seed=_seed_for(config, state.get("seed", 0), round_, k),
+            Send("generate", GenerateTask(prompt=prompt, seed=_seed_for(self.config, int(state.get("seed", 0)), round_, k),
                                           round=round_, candidate=k, source_image=state.get("source_image"),
-                                          sample_id=state.get("sample_id", "")))
-            for k in range(config.candidates)
+                                          sample_id=_sample_id(state)))
+            for k in range(self.config.candidates)
         ]
 
     async def generate(self, task: GenerateTask, runtime: Runtime[GCRContext]) -> dict[str, Any]:
@@ -162,7 +154,7 @@ class GCRGraph:
 
     async def critique(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
         config = self.config
-        round_ = state["round"]
+        round_ = state.get("round", 0)
         if round_ > 0 and not config.rescore:
             return {}  # the paper does not score the refined image
         backends = _backends(runtime)
@@ -175,7 +167,7 @@ class GCRGraph:
         for attempt in range(config.critique_retries + 1):
             if not pending:
                 break
-            requests = [CritiqueRequest(task=Task(state["task"]), prompt=state["prompt"],
+            requests = [CritiqueRequest(task=_task(state), prompt=state["prompt"],
                                         image=ImageRef.model_validate(state["candidates"][k]["image"]), source_image=source)
                         for k in pending]
             started = time.perf_counter()
@@ -186,7 +178,7 @@ class GCRGraph:
                 results[k] = answer
                 if backends.tracer is not None:
                     backends.tracer.emit(
-                        "critique", thread_id=_thread_id(), sample_id=state.get("sample_id"), round=round_,
+                        "critique", thread_id=_thread_id(), sample_id=_sample_id(state), round=round_,
                         candidate=state["candidates"][k]["candidate"], attempt=attempt, ms=round(elapsed, 2),
                         image=state["candidates"][k]["image"]["uri"],
                         scores=answer.scores if isinstance(answer, Critique) else None,
@@ -205,13 +197,13 @@ class GCRGraph:
 
     async def select(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
         config = self.config
-        round_ = state["round"]
+        round_ = state.get("round", 0)
         keys = [candidate_key(round_, k) for k in range(config.candidates) if candidate_key(round_, k) in state.get("candidates", {})]
         critiques = state.get("critiques", {})
         scored = [k for k in keys if critiques.get(k, {}).get("reward") is not None]
         best_key = max(scored, key=lambda k: (critiques[k]["reward"], -state["candidates"][k]["candidate"])) if scored else None
         chosen = best_key or (keys[0] if keys else None)
-        record = {"round": round_, "prompt": state["current_prompt"], "candidates": keys, "best": chosen,
+        record = {"round": round_, "prompt": state.get("current_prompt") or state["prompt"], "candidates": keys, "best": chosen,
                   "scored": bool(scored), "abstentions": sum("abstention" in critiques.get(k, {}) for k in keys),
                   "reward": critiques[best_key]["reward"] if best_key else None}
         best = state.get("best")
@@ -225,11 +217,16 @@ class GCRGraph:
             best = candidate_best or best
         rounds = list(state.get("rounds", [])) + [record]
         stop = self._stop_reason(config, state, rounds, best, critiques.get(best_key) if best_key else None)
-        return {"rounds": [record], "best": best, "stop_reason": stop}
+        update: dict[str, Any] = {"rounds": [record], "best": best, "stop_reason": stop}
+        if round_ == 0:  # the first round also fixes what the input leaves implicit
+            update |= {"task": _task(state).value, "round": 0, "current_prompt": state["prompt"], "sample_id": _sample_id(state)}
+        if stop:
+            self._trace_finish(runtime, state, stop, best, len(rounds))
+        return update
 
     def _stop_reason(self, config: GCRConfig, state: GCRState, rounds: list[dict[str, Any]], best: dict[str, Any] | None,
                      latest: dict[str, Any] | None) -> str | None:
-        round_ = state["round"]
+        round_ = state.get("round", 0)
         if latest is not None and latest.get("passes"):
             return "passed"
         if round_ + 1 >= config.max_rounds:
@@ -246,8 +243,8 @@ class GCRGraph:
             return "max_rounds"
         return None
 
-    def route(self, state: GCRState) -> Literal["refine", "finish"]:
-        return "finish" if state.get("stop_reason") else "refine"
+    def route(self, state: GCRState) -> Literal["refine", "__end__"]:
+        return END if state.get("stop_reason") else "refine"
 
     async def refine(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
         config = self.config
@@ -270,17 +267,24 @@ class GCRGraph:
                                  ms=round((time.perf_counter() - started) * 1000, 2))
         return {"current_prompt": proposed, "round": state["round"] + 1}
 
-    async def finish(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
-        backends = _backends(runtime)
-        if backends.tracer is not None:
-            best = state.get("best") or {}
-            backends.tracer.emit("finish", thread_id=_thread_id(), sample_id=state.get("sample_id"), stop_reason=state.get("stop_reason"),
-                                 rounds=len(state.get("rounds", [])), best_image=(best.get("image") or {}).get("uri"),
-                                 best_reward=best.get("reward"), generations=state.get("generations", 0))
-        return {}
+    def _trace_finish(self, runtime: Runtime[GCRContext], state: GCRState, stop: str, best: dict[str, Any] | None, rounds: int) -> None:
+        tracer = _backends(runtime).tracer
+        if tracer is not None:
+            best = best or {}
+            generations = state.get("generations", 0)
+            tracer.emit("finish", thread_id=_thread_id(), sample_id=_sample_id(state), stop_reason=stop, rounds=rounds,
+                        best_image=(best.get("image") or {}).get("uri"), best_reward=best.get("reward"), generations=generations)
 
     def compile(self, checkpointer: Any = None, **kwargs: Any) -> Any:
         return self.builder.compile(checkpointer=checkpointer, **kwargs)
+
+
+def _sample_id(state: GCRState) -> str:
+    return state.get("sample_id") or _thread_id() or "sample"
+
+
+def _task(state: GCRState) -> Task:
+    return Task.edit if state.get("source_image") else Task.t2i
 
 
 def _critique_record(critique: Critique) -> dict[str, Any]:

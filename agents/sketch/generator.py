@@ -279,7 +279,6 @@ class SketchGenerator:
         if min(self.size) < 64 or max(self.size) > 2048:
             raise ValueError(f"size must be between 64 and 2048 pixels, got {self.size}")
         self.failures = failures or FailureModel()
-        self.inline_batch = 8
 
     def scene_for(self, prompt: str, seed: int) -> SceneGraph:
         """The scene the generator draws for (prompt, seed), before rendering. Like a real model it draws whatever it
@@ -337,7 +336,8 @@ class SketchGenerator:
         sources = list(source_images) if source_images is not None else [None] * len(prompts)
         if len(sources) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(sources)} source images")
-        # A sketch render takes about 2 ms: inline is cheaper than a worker-thread hop (which also contends for the GIL
-        # with the event loop). Large batches go to a thread so other graph nodes keep moving meanwhile.
-        work = lambda: [self.generate_one(p, s, src) for p, s, src in zip(prompts, seeds, sources, strict=True)]  # noqa: E731
-        return work() if len(prompts) <= self.inline_batch else await asyncio.to_thread(work)
+        # Rendering and file writes are blocking work: off the event loop (ASGI hosts such as `langgraph dev` refuse
+        # blocking calls inside async nodes), so other threads of the graph keep moving meanwhile.
+        return await asyncio.to_thread(
+            lambda: [self.generate_one(p, s, src) for p, s, src in zip(prompts, seeds, sources, strict=True)]
+        )

@@ -13,6 +13,7 @@ share of anchored rationales contradicts its own label and PARROT's filter has r
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import re
@@ -355,7 +356,8 @@ class SketchOracle:
 
     async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
         self.calls += len(requests)
-        return [self.critique_one(r) for r in requests]
+        # Sidecar reads are blocking I/O: off the event loop, like any backend inside an async graph node.
+        return await asyncio.to_thread(lambda: [self.critique_one(r) for r in requests])
 
     # -- pairwise --
     def _pair(self, request: CompareRequest) -> tuple[Judgement, Judgement]:
@@ -390,6 +392,9 @@ class SketchOracle:
 
     async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
         self.calls += len(pairs)
+        return await asyncio.to_thread(self._compare_all, pairs)
+
+    def _compare_all(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
         results: list[PairwiseJudgement | Abstention] = []
         for pair in pairs:
             try:
@@ -404,7 +409,7 @@ class SketchOracle:
     async def complete(self, messages: list[Message]) -> str:
         """Answer the project's own teacher prompts: anchored pairwise, re-prediction, pointwise projection, critique."""
         self.calls += 1
-        return self.answer(messages)
+        return await asyncio.to_thread(self.answer, messages)
 
     def answer(self, messages: list[Message]) -> str:
         texts, images = _split_content(messages)
