@@ -82,7 +82,7 @@ async def graph_run(rows: list[dict[str, Any]], generator: Any, critic: Any, con
                 out = await graph.ainvoke({"prompt": row["prompt"], "seed": 0}, config, context=context)
                 rounds = len(out["rounds"])
                 totals[0] += out["generations"]
-                totals[1] += 2 + rounds * (CONFIG.candidates + 2) + (rounds - 1)
+                totals[1] += rounds * (CONFIG.candidates + 2) + (rounds - 1)  # generate x N, critique, select; refine
 
         await asyncio.gather(*(one(i, row) for i, row in enumerate(rows)))
         return totals[0], totals[1]

@@ -260,6 +260,43 @@ def report(
     _emit({"report": str(path)}) if as_json else print(f"wrote {path}")
 
 
+@app.command()
+@_friendly_errors
+def parrot(
+    out: Annotated[Path, typer.Option("--out", help="Output directory (rerun the same command to resume).")],
+    pairs: Annotated[Optional[Path], typer.Option("--pairs", help="Preference pairs: JSONL, Parquet or a saved datasets directory.")] = None,
+    teacher: Annotated[str, typer.Option(help="'sketch', an http(s):// OpenAI-compatible URL, or a local VLM directory.")] = "sketch",
+    teacher_model: Annotated[Optional[str], typer.Option("--teacher-model", help="Served model name of an HTTP teacher.")] = None,
+    filter_: Annotated[str, typer.Option("--filter", help="repredict (the paper), scores, or both.")] = "repredict",
+    text_only_filter: Annotated[bool, typer.Option("--text-only-filter", help="Re-predict from the rationale alone, without images.")] = False,
+    retries: Annotated[int, typer.Option(help="New anchored samples after a rejection (0 in the paper).")] = 0,
+    swap: Annotated[bool, typer.Option("--swap-augment", help="Also run every pair with A and B swapped.")] = False,
+    concurrency: Annotated[int, typer.Option(help="Pairs in flight against the teacher.")] = 16,
+    world: Annotated[Optional[str], typer.Option("--world", help="'sketch': make ground-truth preference pairs first.")] = None,
+    pairs_count: Annotated[int, typer.Option("--pairs-count", help="Prompts (one pair each) for --world sketch.")] = 200,
+    teacher_noise: Annotated[float, typer.Option("--teacher-noise", help="Sketch teacher's hallucination rate.")] = 0.0,
+    perception_noise: Annotated[float, typer.Option("--perception-noise", help="Sketch teacher's perception noise.")] = 0.0,
+    label_noise: Annotated[float, typer.Option("--label-noise", help="Flip this share of sketch-world labels.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the sketch world's pairs and teacher.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """PARROT: explain known preferences with a teacher, keep the rationales that predict the label, export SFT data."""
+    from graphs.jobs import ParrotJob, parrot_job
+
+    job = ParrotJob(out=out, pairs=pairs, teacher=teacher, teacher_model=teacher_model, filter=filter_,
+                    repredict_with_images=not text_only_filter, retries=retries, swap_augment=swap, concurrency=concurrency,
+                    progress=not as_json, world=world, pairs_count=pairs_count, teacher_noise=teacher_noise,
+                    perception_noise=perception_noise, label_noise=label_noise, seed=seed)
+    card = parrot_job(job)
+    if as_json:
+        _emit(card)
+        return
+    print(f"kept {card['kept']} of {card['finished']} pairs (survival {card['survival_rate']}); rejected by reason: {card['rejected_by_reason']}")
+    print(f"{card['pairwise_rows']} pairwise and {card['pointwise_rows']} pointwise SFT rows in {out}; card: {out / 'card.md'}")
+    if "audit" in card:
+        print(f"audit against the scene graphs: {card['audit']}")
+
+
 sketch_app = typer.Typer(help="The sketch world: read prompts, render images with ground truth, make suites.", no_args_is_help=True)
 app.add_typer(sketch_app, name="sketch")
 

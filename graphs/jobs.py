@@ -79,3 +79,77 @@ def demo_table(summary: dict[str, Any]) -> str:
     lines += [f"report ({preset}): {summary[preset]['report']}" for preset in ("paper", "deep")]
     lines.append(f"({summary['seconds']} s; accuracy is GenEval-style ground truth from the scene graphs, mean over tags)")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ParrotJob:
+    out: Path
+    pairs: Path | None = None  # JSONL, Parquet or a saved datasets directory
+    teacher: str = "sketch"
+    teacher_model: str | None = None
+    filter: str = "repredict"
+    repredict_with_images: bool = True
+    retries: int = 0
+    swap_augment: bool = False
+    concurrency: int = 16
+    progress: bool = True
+    # the sketch world: make preference pairs first
+    world: str | None = None
+    pairs_count: int = 200
+    teacher_noise: float = 0.0  # hallucination rate of the sketch teacher
+    perception_noise: float = 0.0
+    label_noise: float = 0.0
+    seed: int = 0
+
+
+def make_sketch_pairs(out: Path, count: int, *, label_noise: float, seed: int) -> Path:
+    """`count` ground-truth-labelled preference pairs in the sketch world, written as JSONL (paths relative)."""
+    import json
+
+    from agents.sketch.generator import SketchGenerator
+    from agents.sketch.pairs import make_preference_pairs
+    from agents.sketch.suites import make_suite
+
+    if count < 1:
+        raise ValueError("--pairs-count must be at least 1")
+    world = out / "world"
+    prompts = [row["prompt"] for row in make_suite(count, seed=seed)]
+    rows = make_preference_pairs(prompts, SketchGenerator(world / "images"), seeds_per_prompt=2, label_noise=label_noise, seed=seed)
+    path = world / "pairs.jsonl"
+    with path.open("w") as f:
+        for row in rows:
+            f.write(json.dumps({k: row[k] for k in ("pair_id", "prompt", "image_a", "image_b", "label")}) + "\n")
+    return path
+
+
+def parrot_job(job: ParrotJob) -> dict[str, Any]:
+    from agents.preferences import load_preferences
+    from graphs.parrot import ParrotConfig
+    from graphs.parrot_runner import ParrotRunner
+
+    pairs_path = job.pairs
+    options: dict[str, Any] = {}
+    if job.world == "sketch":
+        pairs_path = make_sketch_pairs(job.out, job.pairs_count, label_noise=job.label_noise, seed=job.seed)
+        options = {"hallucination": job.teacher_noise, "perception_noise": job.perception_noise, "seed": job.seed,
+                   "image_dirs": [job.out / "world" / "images"]}
+    elif job.world is not None:
+        raise ValueError(f"unknown world {job.world!r}; the embedded one is 'sketch'")
+    if pairs_path is None:
+        raise ValueError("give --pairs FILE, or --world sketch to make pairs first")
+    if job.teacher == "sketch" and not options:
+        options = {"image_dirs": []}
+    if job.teacher.startswith(("http://", "https://")):
+        options = {"concurrency": job.concurrency, "on_server_error": "raise", "max_tokens": 2048}
+    teacher = reward_model_from_spec(job.teacher, model=job.teacher_model, **options)
+    report = load_preferences(pairs_path, swap_augment=job.swap_augment)
+    config = ParrotConfig(filter=job.filter, repredict_with_images=job.repredict_with_images, retries=job.retries)  # type: ignore[arg-type]
+    name = job.teacher if job.teacher != "sketch" else f"sketch-oracle(hallucination={job.teacher_noise}, perception_noise={job.perception_noise})"
+    runner = ParrotRunner(job.out, teacher=teacher, config=config, concurrency=job.concurrency, progress=job.progress,
+                          teacher_name=name + (f" model={job.teacher_model}" if job.teacher_model else ""))
+    result = asyncio.run(runner.run(report))
+    if job.world == "sketch":
+        from agents.sketch.audit import audit_parrot
+
+        result["audit"] = audit_parrot(job.out)
+    return result

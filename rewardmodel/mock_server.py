@@ -37,6 +37,43 @@ def canned_critique_text(task: Task = Task.t2i) -> str:
     return render_critique(critique)
 
 
+def _prompt_text(payload: dict[str, Any]) -> str:
+    parts = []
+    for message in payload.get("messages", []):
+        content = message.get("content")
+        parts += [content] if isinstance(content, str) else [p.get("text", "") for p in content or [] if p.get("type") == "text"]
+    return "\n".join(parts)
+
+
+def parrot_teacher_text(payload: dict[str, Any]) -> str:
+    """A canned but consistent teacher for PARROT's three prompts (anchored, re-prediction, projection)."""
+    import re
+
+    from rewardmodel.schemas import PairwiseAspect, PairwiseJudgement
+
+    text = _prompt_text(payload)
+    if "Answer with exactly one line" in text:
+        a = sum(float(x) for x in re.findall(r"Score A:\s*([\d.]+)", text))
+        b = sum(float(x) for x in re.findall(r"Score B:\s*([\d.]+)", text))
+        return "Answer: " + ("A" if a > b else "B" if b > a else "tie")
+    if "Human preference is:" in text:
+        from rewardmodel.format import render_pairwise
+
+        label = "B" if "Human preference is: Image B" in text else "A"
+        good, bad = (4.0, 2.5)
+        aspects = {
+            aspect: PairwiseAspect(score_a=good if label == "A" else bad, score_b=bad if label == "A" else good,
+                                   winner=label, justification=f"Image {label} matches the request better.")
+            if aspect.value != "text_rendering" else PairwiseAspect(score_a=None, score_b=None, justification="No text.")
+            for aspect in Task.t2i.aspects
+        }
+        return render_pairwise(PairwiseJudgement(task=Task.t2i, aspects=aspects, summary=f"Image {label} is better."))
+    return canned_critique_text()
+
+
+RESPONDERS = {"parrot": parrot_teacher_text}
+
+
 @dataclass
 class Fault:
     """One scripted answer. `status` other than 200 answers with that code; `delay` sleeps first."""
@@ -58,6 +95,7 @@ class MockState:
     images_seen: int = 0
     keep_bodies: bool = True
     validate: bool = True  # off in benchmarks: an ideal server spends nothing on a request but its latency
+    responder: Any = None  # payload -> answer text, instead of the fixed `text`
 
 
 def _check_images(body: dict[str, Any]) -> int:
@@ -100,6 +138,8 @@ class _App:
             return await self._send(send, 404, b'{"error":"not found"}')
         payload: dict[str, Any] = {}
         images = 0
+        if self.state.responder is not None and not self.state.validate:
+            payload = json.loads(body)
         if self.state.validate:
             try:
                 payload = json.loads(body)
@@ -125,7 +165,8 @@ class _App:
                 {
                     "index": 0,
                     "finish_reason": fault.finish_reason,
-                    "message": {"role": "assistant", "content": fault.text if fault.text is not None else self.state.text},
+                    "message": {"role": "assistant", "content": fault.text if fault.text is not None else (
+                        self.state.responder(payload) if self.state.responder is not None else self.state.text)},
                 }
             ],
             "usage": {"prompt_tokens": 100 + 256 * images, "completion_tokens": 300, "total_tokens": 400 + 256 * images},
@@ -177,8 +218,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--no-validate", action="store_true", help="skip JSON and image checks (benchmarks)")
+    parser.add_argument("--responder", choices=sorted(RESPONDERS), help="answer by prompt type instead of one canned critique")
     args = parser.parse_args()
-    state = MockState(latency=args.latency, keep_bodies=False, validate=not args.no_validate)
+    state = MockState(latency=args.latency, keep_bodies=False, validate=not args.no_validate,
+                      responder=RESPONDERS.get(args.responder) if args.responder else None)
     uvicorn.run(_App(state), host=args.host, port=args.port, log_level="warning", lifespan="off", backlog=2048)
 
 

@@ -301,6 +301,7 @@ class SketchOracle:
         self.style = style
         self.name = name
         self.calls = 0
+        self._samples: Counter[str] = Counter()  # repeated identical teacher prompts get fresh samples
 
     # -- scenes --
     def scene_of(self, image: ImageRef | str) -> SceneGraph:
@@ -428,7 +429,9 @@ class SketchOracle:
             label_match = re.search(r"Human preference is: (Image A|Image B|a tie)", joined)
             label = None if label_match is None else {"Image A": "A", "Image B": "B", "a tie": "tie"}[label_match.group(1)]
             request = CompareRequest(task=task, prompt=prompt, image_a=targets[0], image_b=targets[1], source_image=source)
-            return self.pairwise_text(request, label)  # type: ignore[arg-type]
+            key = hashlib.sha256((joined + "".join(r.sha256 for r in refs)).encode()).hexdigest()
+            self._samples[key] += 1  # like a sampling teacher: asking again gives another sample
+            return self.pairwise_text(request, label, salt=str(self._samples[key] - 1))  # type: ignore[arg-type]
         request = CritiqueRequest(task=task, prompt=prompt, image=targets[0], source_image=source,
                                   with_refinement="# User Request Refinement" in joined)
         result = self.critique_one(request)

@@ -1,0 +1,58 @@
+"""Audit a PARROT run in the sketch world against ground truth: how many rationales state facts the scene graphs
+contradict (hallucinations), and how many contradict their own label, before and after filtering."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agents.preferences import PreferencePair
+from agents.sketch.oracle import false_claims
+from agents.sketch.scene import load_scene
+from rewardmodel.errors import CritiqueParseError, InvalidImageError
+from rewardmodel.parsing import parse_pairwise
+
+
+def _share(hits: int, total: int) -> float | None:
+    return round(hits / total, 4) if total else None
+
+
+def audit_parrot(out: str | Path) -> dict[str, Any]:
+    anchored = hallucinated = contradicting = 0
+    kept = kept_hallucinated = kept_agreeing = 0
+    for path in sorted((Path(out) / "done").glob("*.json")):
+        record = json.loads(path.read_text())
+        pair = PreferencePair.from_json(record["pair"])
+        try:
+            scenes = {"Image A": load_scene(pair.image_a), "Image B": load_scene(pair.image_b)}
+        except InvalidImageError:
+            continue  # not a sketch-world pair: nothing to audit against
+        attempts = list(record.get("history", []))
+        if record["status"] == "kept":
+            attempts.append({"rationale": record["rationale"], "kept": True})
+        for attempt in attempts:
+            rationale = attempt.get("rationale")
+            if not rationale:
+                continue
+            anchored += 1
+            lies = bool(false_claims(rationale, scenes))
+            hallucinated += lies
+            try:
+                agrees = parse_pairwise(rationale, pair.task).preferred == pair.label
+            except CritiqueParseError:
+                agrees = False
+            contradicting += not agrees
+            if attempt.get("kept"):
+                kept += 1
+                kept_hallucinated += lies
+                kept_agreeing += agrees
+    return {
+        "anchored_rationales": anchored,
+        "contradict_label_before": _share(contradicting, anchored),
+        "hallucinated_before": _share(hallucinated, anchored),
+        "exported_rationales": kept,
+        "scores_agree_with_label_after": _share(kept_agreeing, kept),
+        "hallucinated_after": _share(kept_hallucinated, kept),
+        "hallucinations_removed": _share(hallucinated - kept_hallucinated, hallucinated),
+    }
