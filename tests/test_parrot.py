@@ -1,0 +1,202 @@
+"""PARROT: preference I/O and validation, the graph's filters and faults, export format, resume after SIGKILL with an
+identical export, the sketch-world audit, and SFT on the export with trl and a tiny VLM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from agents.preferences import load_preferences, normalise_label
+from graphs.jobs import ParrotJob, make_sketch_pairs, parrot_job
+from graphs.parrot import ParrotConfig
+from graphs.parrot_runner import ParrotRunner
+from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+from rewardmodel.mock_server import Fault, MockServer, parrot_teacher_text
+from rewardmodel.testing import FunctionRewardModel
+from tests.helpers import PYTHON, free_port
+
+
+def _images(directory: Path, n: int = 3) -> list[str]:
+    names = []
+    for k in range(n):
+        Image.new("RGB", (32, 32), (40 * k, 90, 200)).save(directory / f"i{k}.png")
+        names.append(f"i{k}.png")
+    return names
+
+
+def test_labels_in_common_spellings() -> None:
+    for value, expected in [("A", "A"), ("right", "B"), ("1", "A"), ("model_2", "B"), ("Image A", "A"), ("tie", "tie"), ("Draw", "tie")]:
+        assert normalise_label(value) == expected
+    with pytest.raises(ValueError, match="unknown label"):
+        normalise_label("maybe")
+
+
+def test_validation_reports_every_bad_row_before_any_call(tmp_path: Path) -> None:
+    a, b, c = _images(tmp_path)
+    (tmp_path / "notes.txt").write_text("not an image")
+    rows = [
+        {"pair_id": "ok", "prompt": "two dogs", "image_a": a, "image_b": b, "label": "left"},
+        {"pair_id": "missing-file", "prompt": "x", "image_a": "gone.png", "image_b": b, "label": "A"},
+        {"pair_id": "not-image", "prompt": "x", "image_a": "notes.txt", "image_b": b, "label": "A"},
+        {"pair_id": "bad-label", "prompt": "x", "image_a": a, "image_b": b, "label": "perhaps"},
+        {"pair_id": "no-prompt", "prompt": "", "image_a": a, "image_b": b, "label": "A"},
+        {"pair_id": "edit", "prompt": "make it red", "image_a": a, "image_b": c, "source_image": b, "label": "model_2"},
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    report = load_preferences(path, swap_augment=True)
+    assert [p.pair_id for p in report.pairs] == ["ok", "ok~swap", "edit", "edit~swap"]
+    assert report.pairs[1].label == "B" and report.pairs[1].image_a == report.pairs[0].image_b
+    reasons = {b["pair_id"]: b["reason"] for b in report.bad_rows}
+    assert "not found" in reasons["missing-file"] and "not a readable image" in reasons["not-image"]
+    assert "unknown label" in reasons["bad-label"] and "missing prompt" in reasons["no-prompt"]
+    assert any("not JSON" in b["reason"] for b in report.bad_rows)
+    assert report.pairs[2].task.value == "edit"
+
+
+def test_parquet_and_datasets_directories_load(tmp_path: Path) -> None:
+    import datasets
+
+    a, b, _ = _images(tmp_path)
+    rows = [{"pair_id": "p1", "prompt": "a cat", "image_a": str(tmp_path / a), "image_b": str(tmp_path / b), "label": "B"}]
+    dataset = datasets.Dataset.from_list(rows)
+    dataset.to_parquet(str(tmp_path / "pairs.parquet"))
+    dataset.save_to_disk(str(tmp_path / "pairs_ds"))
+    assert load_preferences(tmp_path / "pairs.parquet").pairs[0].label == "B"
+    assert load_preferences(tmp_path / "pairs_ds").pairs[0].pair_id == "p1"
+
+
+def _run(out: Path, pairs: Path, teacher: Any, config: ParrotConfig, concurrency: int = 4) -> dict[str, Any]:
+    return asyncio.run(ParrotRunner(out, teacher=teacher, config=config, concurrency=concurrency, progress=False).run(load_preferences(pairs)))
+
+
+def _pairs_file(tmp_path: Path, labels: list[str]) -> Path:
+    a, b, _ = _images(tmp_path)
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps({"pair_id": f"p{i}", "prompt": "a photo of three clocks", "image_a": a, "image_b": b, "label": label}) + "\n"
+                            for i, label in enumerate(labels)))
+    return path
+
+
+def test_filters_and_teacher_faults(tmp_path: Path) -> None:
+    pairs = _pairs_file(tmp_path, ["A", "B", "A", "B", "A", "A"])
+
+    def teacher(messages: list[dict[str, Any]]) -> str:
+        text = "\n".join(p.get("text", "") for p in messages[0]["content"])
+        answer = parrot_teacher_text({"messages": messages})
+        if "Human preference is: Image B" in text and "Answer with" not in text:
+            # This teacher argues for A whatever it is told about B: its rationale contradicts the label.
+            return answer.replace("Score A: 2.5", "Score A: 9").replace("Score B: 4", "Score B: 2.5").replace("Score A: 9", "Score A: 4")
+        return answer
+
+    model = FunctionRewardModel(lambda r: {}, complete=teacher)
+    card = _run(tmp_path / "repredict", pairs, model, ParrotConfig(filter="repredict"))
+    assert card["kept"] == 4 and card["rejected_by_reason"] == {"repredict_disagrees": 2}
+    card = _run(tmp_path / "scores", pairs, model, ParrotConfig(filter="scores"))
+    assert card["kept"] == 4 and card["rejected_by_reason"] == {"scores_disagree": 2}
+    assert card["teacher_calls"] == 6 + 4 * 2  # no re-prediction call with the scores filter
+    rows = [json.loads(line) for line in (tmp_path / "scores" / "pairwise.jsonl").read_text().splitlines()]
+    for row in rows:
+        assert {"messages", "images", "pair_id", "task", "kind", "label"} <= set(row)
+        assert "Human preference" not in row["messages"][0]["content"]  # the student never sees the label
+        assert row["messages"][0]["content"].count("<image>") == len(row["images"]) == 2
+
+
+def test_garbage_truncation_and_timeouts_reject_with_reasons(tmp_path: Path) -> None:
+    pairs = _pairs_file(tmp_path, ["A"] * 6)
+    with MockServer(free_port()) as server:
+        server.state.responder = parrot_teacher_text
+        server.state.script.extend([Fault(text="I refuse to compare images."), Fault(finish_reason="length", text="# User Req"),
+                                    Fault(delay=2.0), Fault(delay=2.0), Fault(status=400)])
+        teacher = OpenAICompatibleRewardModel(server.base_url, "mock", timeout=0.5, max_retries=1, retry_max_wait=0.01, concurrency=1)
+        card = _run(tmp_path / "out", pairs, teacher, ParrotConfig(), concurrency=1)
+    reasons = card["rejected_by_reason"]
+    assert reasons.get("unparseable") == 1 and reasons.get("truncated") == 1 and reasons.get("teacher_error") == 2
+    assert card["kept"] == 2 and card["finished"] == 6
+    rejected = [json.loads(line) for line in (tmp_path / "out" / "rejected.jsonl").read_text().splitlines()]
+    assert any("RewardTimeoutError" in r["reason"] for r in rejected) and any("HTTP 400" in r["reason"] for r in rejected)
+
+
+def test_retry_draws_a_new_sample(tmp_path: Path) -> None:
+    pairs = _pairs_file(tmp_path, ["A"])
+    calls = {"anchored": 0}
+
+    def teacher(messages: list[dict[str, Any]]) -> str:
+        text = "\n".join(p.get("text", "") for p in messages[0]["content"])
+        if "Human preference is" in text:
+            calls["anchored"] += 1
+            if calls["anchored"] == 1:
+                return "garbage"
+        return parrot_teacher_text({"messages": messages})
+
+    card = _run(tmp_path / "out", pairs, FunctionRewardModel(lambda r: {}, complete=teacher), ParrotConfig(retries=2))
+    assert card["kept"] == 1 and calls["anchored"] == 2
+
+
+def test_sketch_world_filtering_removes_hallucinations(tmp_path: Path) -> None:
+    card = parrot_job(ParrotJob(out=tmp_path / "out", world="sketch", pairs_count=120, teacher_noise=0.5, progress=False))
+    audit = card["audit"]
+    assert 0.2 <= audit["contradict_label_before"] <= 0.45
+    assert audit["hallucinated_before"] > 0.05
+    assert audit["hallucinated_after"] < audit["hallucinated_before"] / 3  # most hallucinations removed, not just flips
+    both = parrot_job(ParrotJob(out=tmp_path / "both", world="sketch", pairs_count=120, teacher_noise=0.5, filter="both", progress=False))
+    assert both["audit"]["scores_agree_with_label_after"] == 1.0
+    text_only = parrot_job(ParrotJob(out=tmp_path / "text", world="sketch", pairs_count=120, teacher_noise=0.5, filter="scores", progress=False))
+    assert text_only["audit"]["hallucinated_after"] > audit["hallucinated_after"]  # scores alone keep invented facts
+    assert (tmp_path / "out" / "score_histograms.png").stat().st_size > 1000
+    assert "Survival by phase" in (tmp_path / "out" / "card.md").read_text()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PYTHON, "-m", "cli.main", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_kill_and_resume_gives_exactly_the_uninterrupted_export(tmp_path: Path) -> None:
+    pairs = make_sketch_pairs(tmp_path / "src", 400, label_noise=0.1, seed=3)
+    common = ["parrot", "--pairs", str(pairs), "--teacher", "sketch", "--concurrency", "2", "--json"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([PYTHON, "-m", "cli.main", *common, "--out", str(killed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((killed / "done").glob("*.json"))) < 60:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished_before = len(list((killed / "done").glob("*.json")))
+    assert 0 < finished_before < 400, "the kill must land mid-run"
+    resumed = _cli(*common, "--out", str(killed))
+    assert resumed.returncode == 0, resumed.stderr
+    clean = _cli(*common, "--out", str(tmp_path / "clean"))
+    assert clean.returncode == 0, clean.stderr
+    for name in ("pairwise.jsonl", "pointwise.jsonl", "rejected.jsonl", "card.json"):
+        assert (killed / name).read_text() == (tmp_path / "clean" / name).read_text(), name
+    assert json.loads(resumed.stdout)["finished"] == 400
+
+
+@pytest.mark.slow
+def test_export_trains_with_trl_sft_and_a_tiny_vlm(tmp_path: Path, tiny_vlm_dir: Path) -> None:
+    import datasets
+    from transformers import AutoModelForImageTextToText
+    from trl import SFTConfig, SFTTrainer
+
+    from rewardmodel.tiny import load_processor
+
+    parrot_job(ParrotJob(out=tmp_path / "out", world="sketch", pairs_count=14, progress=False))
+    for name in ("pairwise.jsonl", "pointwise.jsonl"):
+        dataset = datasets.load_dataset("json", data_files=str(tmp_path / "out" / name), split="train")
+        assert set(dataset.column_names) >= {"messages", "images", "pair_id", "task", "kind"}
+        dataset = dataset.cast_column("images", datasets.Sequence(datasets.Image()))
+        model = AutoModelForImageTextToText.from_pretrained(tiny_vlm_dir)
+        processor = load_processor(tiny_vlm_dir)
+        args = SFTConfig(output_dir=str(tmp_path / f"sft-{name}"), max_steps=2, per_device_train_batch_size=2, logging_steps=1,
+                         report_to=[], save_strategy="no", max_length=None, use_cpu=True, dataloader_num_workers=0)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor)
+        result = trainer.train()
+        assert result.global_step == 2 and result.training_loss > 0
