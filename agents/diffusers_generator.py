@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.generator import GeneratedImage
+from agents.generator import GeneratedImage, batch_sources
 from rewardmodel.errors import RewardModelError
 from rewardmodel.images import image_ref_from_pil, load_pil
 from rewardmodel.schemas import ImageRef
@@ -70,9 +70,7 @@ class DiffusersGenerator:
     async def generate(
         self, prompts: Sequence[str], seeds: Sequence[int], source_images: Sequence[ImageRef | None] | None = None
     ) -> list[GeneratedImage]:
-        if len(prompts) != len(seeds):
-            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
-        sources = list(source_images) if source_images is not None else [None] * len(prompts)
+        sources = batch_sources(prompts, seeds, source_images)
         async with self._lock:  # one pipeline call at a time: the pipeline is not re-entrant
             return await asyncio.to_thread(lambda: [self._one(p, s, src) for p, s, src in zip(prompts, seeds, sources, strict=True)])
 

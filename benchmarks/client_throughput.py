@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,15 +25,10 @@ from PIL import Image
 from rewardmodel.backends.base import critique_messages
 from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rewardmodel.images import image_ref_from_path
-from rewardmodel.mock_server import canned_critique_text
+from rewardmodel.mock_server import canned_critique_text, free_port
 from rewardmodel.parsing import parse_critique
 from rewardmodel.schemas import Critique, CritiqueRequest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _image(path: Path) -> Path:
@@ -98,7 +92,7 @@ def main() -> None:
         image_path = _image(Path(tmp) / "image.png")
         size_kib = image_path.stat().st_size / 1024
         request = CritiqueRequest(prompt="a photo of four clocks on a wooden table", image=image_ref_from_path(image_path))
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "rewardmodel.mock_server", "--port", str(port), "--latency", str(args.latency), "--no-validate"]
         )

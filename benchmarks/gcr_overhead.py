@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import tempfile
@@ -109,11 +108,6 @@ def measure(make: Any, trace_memory: bool = False) -> tuple[float, Any, float]:
     return elapsed, result, peak
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
@@ -169,8 +163,9 @@ def main() -> None:
 
         print("2. latency-bound: an OpenAI-compatible critic on loopback answering after 200 ms, concurrency 8")
         from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+        from rewardmodel.mock_server import free_port
 
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "rewardmodel.mock_server", "--port", str(port), "--latency", "0.2", "--no-validate"])
         try:
             asyncio.run(OpenAICompatibleRewardModel(f"http://127.0.0.1:{port}").wait_until_healthy(30))

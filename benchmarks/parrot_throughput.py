@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,12 +25,8 @@ from agents.preferences import load_preferences
 from graphs.parrot import ParrotConfig
 from graphs.parrot_runner import ParrotRunner
 from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+from rewardmodel.mock_server import free_port
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pairs(directory: Path, n: int) -> Path:
@@ -56,7 +51,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.3)
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "rewardmodel.mock_server", "--port", str(port), "--latency",
                                str(args.latency), "--no-validate", "--responder", "parrot"])
     try:

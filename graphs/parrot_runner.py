@@ -40,9 +40,9 @@ def _safe_name(pair_id: str) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    from rewardmodel.files import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
 def flatten_for_sft(messages: list[Message], paths: dict[str, str]) -> tuple[str, list[str]]:

@@ -37,7 +37,6 @@ class GenerationCache:
         return None
 
     def put(self, key: str, made: GeneratedImage) -> None:
-        path = self.directory / f"{key}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(made.model_dump_json())
-        tmp.replace(path)
+        from rewardmodel.files import atomic_write_text
+
+        atomic_write_text(self.directory / f"{key}.json", made.model_dump_json())

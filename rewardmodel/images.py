@@ -87,10 +87,9 @@ def image_ref_from_pil(image: Any, directory: str | Path | None = None) -> Image
     else:
         path = Path(directory) / f"{digest}.png"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            from rewardmodel.files import atomic_write_bytes
+
+            atomic_write_bytes(path, data)
         uri = str(path.resolve())
     return ImageRef(uri=uri, sha256=digest, width=image.width, height=image.height)
 

@@ -22,6 +22,15 @@ from rewardmodel.format import render_critique
 from rewardmodel.schemas import Aspect, AspectAssessment, Critique, Task
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free on loopback (for servers tests and benchmarks start)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 def canned_critique_text(task: Task = Task.t2i) -> str:
     scores = {Aspect.text_faithfulness: 3.5, Aspect.image_faithfulness: 4.0, Aspect.physical_quality: 3.0}
     critique = Critique(

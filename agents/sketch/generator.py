@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agents.generator import GeneratedImage
+from agents.generator import GeneratedImage, batch_sources
 from agents.sketch.failures import FailureModel
 from agents.sketch.render import render_scene
 from agents.sketch.scene import Artifact, RenderedText, SceneGraph, SceneObject, load_scene, write_sidecar
@@ -331,11 +331,7 @@ class SketchGenerator:
     async def generate(
         self, prompts: Sequence[str], seeds: Sequence[int], source_images: Sequence[ImageRef | None] | None = None
     ) -> list[GeneratedImage]:
-        if len(prompts) != len(seeds):
-            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
-        sources = list(source_images) if source_images is not None else [None] * len(prompts)
-        if len(sources) != len(prompts):
-            raise ValueError(f"{len(prompts)} prompts but {len(sources)} source images")
+        sources = batch_sources(prompts, seeds, source_images)
         # Rendering and file writes are blocking work: off the event loop (ASGI hosts such as `langgraph dev` refuse
         # blocking calls inside async nodes), so other threads of the graph keep moving meanwhile.
         return await asyncio.to_thread(

@@ -83,11 +83,9 @@ def sidecar_path(image_path: str | Path) -> Path:
 
 
 def write_sidecar(scene: SceneGraph, image_path: str | Path) -> Path:
-    path = sidecar_path(image_path)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(scene.model_dump_json(indent=1))
-    tmp.replace(path)
-    return path
+    from rewardmodel.files import atomic_write_text
+
+    return atomic_write_text(sidecar_path(image_path), scene.model_dump_json(indent=1))
 
 
 def load_scene(image: ImageRef | str | Path) -> SceneGraph:

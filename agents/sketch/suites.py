@@ -212,14 +212,9 @@ def demo_suite() -> list[dict[str, Any]]:
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    tmp.replace(path)
-    return path
+    from rewardmodel.files import atomic_write_text
+
+    return atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def read_suite(path: str | Path) -> list[dict[str, Any]]:
