@@ -124,6 +124,13 @@ class ParrotGraph:
         return route
 
     @staticmethod
+    def _trace(runtime: Runtime[ParrotContext], node: str, state: ParrotState, started: float, **fields: Any) -> None:
+        tracer = runtime.context.tracer if runtime.context is not None else None
+        if tracer is not None:
+            tracer.emit(node, pair_id=state["pair"]["pair_id"], attempt=state.get("attempt", 0),
+                        ms=round((time.perf_counter() - started) * 1000, 2), **fields)
+
+    @staticmethod
     def _reject(state: ParrotState, stage: str, reason: str) -> dict[str, Any]:
         history = list(state.get("history", [])) + [{"attempt": state.get("attempt", 0), "stage": stage, "reason": reason,
                                                      "rationale": state.get("rationale")}]
@@ -137,10 +144,14 @@ class ParrotGraph:
         messages = anchored_pairwise_messages(pair.prompt, url_a, url_b, pair.label, pair.task, source_image_url=source)
         base = {"attempt": attempt, "status": "pending", "reason": None, "rationale": None, "judgement": None,
                 "repredicted": None, "teacher_calls": state.get("teacher_calls", 0) + 1}
+        started = time.perf_counter()
         try:
             completion = await _ask(runtime.context.teacher, messages)
         except RewardModelError as e:
+            self._trace(runtime, "anchored", state | base, started, error=type(e).__name__)
             return base | self._reject(state | base, "anchored", f"teacher_error: {type(e).__name__}: {e}")
+        self._trace(runtime, "anchored", state | base, started, chars=len(completion.text), finish_reason=completion.finish_reason,
+                    usage=completion.usage)
         if completion.truncated:
             return base | {"rationale": completion.text} | self._reject(state | base | {"rationale": completion.text}, "anchored", "truncated")
         return base | {"rationale": completion.text}
@@ -165,11 +176,13 @@ class ParrotGraph:
             url_a, url_b, _ = _urls(pair) if self.config.repredict_with_images else (None, None, None)
             messages = repredict_messages(pair.prompt, state["rationale"] or "", image_a_url=url_a, image_b_url=url_b)
             update["teacher_calls"] = state.get("teacher_calls", 0) + 1
+            started = time.perf_counter()
             try:
                 completion = await _ask(runtime.context.teacher, messages)
             except RewardModelError as e:
                 return update | self._reject(state, "filter", f"teacher_error: {type(e).__name__}: {e}")
             predicted = parse_repredict(completion.text)
+            self._trace(runtime, "repredict", state, started, predicted=predicted, label=pair.label, usage=completion.usage)
             update["repredicted"] = predicted
             if predicted is None:
                 return update | self._reject(state, "filter", "repredict_unreadable")
@@ -185,6 +198,7 @@ class ParrotGraph:
         for side, url in (("A", url_a), ("B", url_b)):
             messages = projection_messages(pair.prompt, url, state["rationale"] or "", pair.task, source_image_url=source)
             calls += 1
+            started = time.perf_counter()
             try:
                 completion = await _ask(runtime.context.teacher, messages)
                 if completion.truncated:
@@ -193,6 +207,7 @@ class ParrotGraph:
                 projections[side] = {"text": completion.text, "scores": critique.scores}
             except (RewardModelError, CritiqueParseError) as e:
                 projections[side] = {"error": f"{type(e).__name__}: {str(e)[:160]}"}
+            self._trace(runtime, "project", state, started, side=side, ok="text" in projections[side])
         return {"projections": projections, "teacher_calls": calls, "status": "kept", "stage": "project"}
 
     async def export(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> dict[str, Any]:
