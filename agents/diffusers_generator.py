@@ -48,6 +48,7 @@ class DiffusersGenerator:
         self.device, self.steps, self.guidance_scale, self.size = device, steps, guidance_scale, size
         self.out_dir = Path(out_dir)
         self.name = f"diffusers:{model_dir.name}"
+        self.batch_size = 1  # one image per pipeline call here; raise it to batch candidates on a GPU
         self.edits = "image" in inspect.signature(self.pipe.__call__).parameters
         self._lock = asyncio.Lock()
 

@@ -1,7 +1,8 @@
 """What the LangGraph machinery costs: the same GCR workload through the graph and through a plain asyncio loop.
 
 Workload: a 500-prompt sketch suite, up to 3 rounds of 4 candidates (fresh seeds, re-scoring, stop when every aspect
-passes), the same backends and the same concurrency in both. Measured side by side in one process:
+passes), the same backends and the same concurrency in both. Both make one generator call per round with the 4
+candidates (the graph's Send fan-out follows the generator's preferred batch, as `GCRRunner` configures it). Measured side by side in one process:
 1. sketch backends as they are (CPU-bound), graph with an in-memory checkpointer and with the SQLite checkpointer;
 2. a latency-bound critic: an OpenAI-compatible loopback server answering after 200 ms.
 Each variant runs `--repeats` times, interleaved with the plain loop (this machine is noisy: a fixed order would bias
@@ -70,7 +71,8 @@ async def graph_run(rows: list[dict[str, Any]], generator: Any, critic: Any, con
     from langgraph.checkpoint.memory import InMemorySaver
 
     async def run_all(checkpointer: Any) -> tuple[int, int]:
-        graph = GCRGraph(CONFIG).compile(checkpointer=checkpointer)
+        gcr_config = CONFIG.for_generator(generator)  # as the runner does: the sketch generator renders 4 candidates per call
+        graph = GCRGraph(gcr_config).compile(checkpointer=checkpointer)
         context = GCRContext(generator=generator, critic=critic, refiner=CriticRefiner())
         semaphore = asyncio.Semaphore(concurrency)
         totals = [0, 0]
@@ -81,7 +83,8 @@ async def graph_run(rows: list[dict[str, Any]], generator: Any, critic: Any, con
                 out = await graph.ainvoke({"prompt": row["prompt"], "seed": 0}, config, context=context)
                 rounds = len(out["rounds"])
                 totals[0] += out["generations"]
-                totals[1] += rounds * (CONFIG.candidates + 2) + (rounds - 1)  # generate x N, critique, select; refine
+                sends = -(-gcr_config.candidates // gcr_config.generate_batch)
+                totals[1] += rounds * (sends + 2) + (rounds - 1)  # generate tasks, critique, select; refine
 
         await asyncio.gather(*(one(i, row) for i, row in enumerate(rows)))
         return totals[0], totals[1]

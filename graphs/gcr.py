@@ -121,36 +121,48 @@ class GCRGraph:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("GCR input needs a non-empty 'prompt'")
         round_ = state.get("round", 0)
+        base, batch = int(state.get("seed", 0)), self.config.generate_batch
+        chunks = [list(range(k, min(k + batch, self.config.candidates))) for k in range(0, self.config.candidates, batch)]
         return [
-            Send("generate", GenerateTask(prompt=prompt, seed=_seed_for(self.config, int(state.get("seed", 0)), round_, k),
-                                          round=round_, candidate=k, source_image=state.get("source_image"),
+            Send("generate", GenerateTask(prompt=prompt, seeds=[_seed_for(self.config, base, round_, k) for k in chunk],
+                                          round=round_, candidates=chunk, source_image=state.get("source_image"),
                                           sample_id=_sample_id(state)))
-            for k in range(self.config.candidates)
+            for chunk in chunks
         ]
 
     async def generate(self, task: GenerateTask, runtime: Runtime[GCRContext]) -> dict[str, Any]:
         backends = _backends(runtime)
         source = ImageRef.model_validate(task["source_image"]) if task.get("source_image") else None
         started = time.perf_counter()
-        key = None
-        made: GeneratedImage | None = None
+        made: dict[int, GeneratedImage] = {}
+        keys: dict[int, str] = {}
         if backends.cache is not None:
-            key = GenerationCache.key(backends.generator.name, task["prompt"], task["seed"], source.sha256 if source else None)
-            made = backends.cache.get(key)
-        cached = made is not None
-        if made is None:
-            [made] = await backends.generator.generate([task["prompt"]], [task["seed"]], [source] if source else None)
-            if backends.cache is not None and key is not None:
-                backends.cache.put(key, made)
-        elapsed = (time.perf_counter() - started) * 1000
-        record = {"round": task["round"], "candidate": task["candidate"], "prompt": task["prompt"], "seed": task["seed"],
-                  "image": made.image.model_dump(mode="json"), "notes": made.metadata.get("notes", []),
-                  "generate_ms": round(elapsed, 2), "cached": cached}
-        if backends.tracer is not None:
-            backends.tracer.emit("generate", thread_id=_thread_id(), sample_id=task["sample_id"], round=task["round"],
-                                 candidate=task["candidate"], prompt=task["prompt"], seed=task["seed"],
-                                 image=made.image.uri, cached=cached, ms=round(elapsed, 2))
-        return {"candidates": {candidate_key(task["round"], task["candidate"]): record}, "generations": 0 if cached else 1}
+            for k, seed in zip(task["candidates"], task["seeds"], strict=True):
+                keys[k] = GenerationCache.key(backends.generator.name, task["prompt"], seed, source.sha256 if source else None)
+                if (hit := backends.cache.get(keys[k])) is not None:
+                    made[k] = hit
+        missing = [(k, seed) for k, seed in zip(task["candidates"], task["seeds"], strict=True) if k not in made]
+        if missing:
+            fresh = await backends.generator.generate([task["prompt"]] * len(missing), [seed for _, seed in missing],
+                                                      [source] * len(missing) if source else None)
+            for (k, _), image in zip(missing, fresh, strict=True):
+                made[k] = image
+                if backends.cache is not None:
+                    backends.cache.put(keys[k], image)
+        elapsed = (time.perf_counter() - started) * 1000 / len(task["candidates"])
+        records = {}
+        for k, seed in zip(task["candidates"], task["seeds"], strict=True):
+            image = made[k]
+            cached = k not in dict(missing)
+            records[candidate_key(task["round"], k)] = {
+                "round": task["round"], "candidate": k, "prompt": task["prompt"], "seed": seed,
+                "image": image.image.model_dump(mode="json"), "notes": image.metadata.get("notes", []),
+                "generate_ms": round(elapsed, 2), "cached": cached}
+            if backends.tracer is not None:
+                backends.tracer.emit("generate", thread_id=_thread_id(), sample_id=task["sample_id"], round=task["round"],
+                                     candidate=k, prompt=task["prompt"], seed=seed, image=image.image.uri, cached=cached,
+                                     ms=round(elapsed, 2))
+        return {"candidates": records, "generations": len(missing)}
 
     async def critique(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
         config = self.config

@@ -30,6 +30,7 @@ class GCRConfig:
     policy: str = "paper"  # reward policy for selection (see rewardmodel.scoring)
     critique_retries: int = 1  # re-ask an abstaining critic this many times
     human_in_the_loop: bool = False  # interrupt before regeneration to approve or edit the refined prompt
+    generate_batch: int = 1  # candidates per generate task (Send); a local pipeline renders a batch in one call
 
     def __post_init__(self) -> None:
         if self.max_rounds < 1:
@@ -44,6 +45,8 @@ class GCRConfig:
             raise ValueError("seeds must be 'same' or 'fresh'")
         if self.plateau_rounds < 0 or self.max_generations < 0 or self.critique_retries < 0:
             raise ValueError("plateau_rounds, max_generations and critique_retries must be 0 or more")
+        if self.generate_batch < 1:
+            raise ValueError("generate_batch must be at least 1")
         if self.keep_best and not self.rescore:
             raise ValueError("keep_best needs rescore=True: an unscored refined image cannot be compared")
 
@@ -56,6 +59,11 @@ class GCRConfig:
         else:
             raise ValueError(f"unknown preset {name!r}; choose 'paper' or 'deep'")
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+    def for_generator(self, generator: Any) -> GCRConfig:
+        """Batch candidates the way the generator prefers (its `batch_size`), unless set explicitly already."""
+        preferred = int(getattr(generator, "batch_size", 1) or 1)
+        return replace(self, generate_batch=preferred) if self.generate_batch == 1 and preferred > 1 else self
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

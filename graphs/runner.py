@@ -98,7 +98,8 @@ class GCRRunner:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.run_dir = Path(run_dir)
-        self.generator, self.critic, self.refiner, self.config = generator, critic, refiner, config
+        self.generator, self.critic, self.refiner = generator, critic, refiner
+        self.config = config.for_generator(generator)
         self.concurrency = concurrency
         self.progress = progress
 

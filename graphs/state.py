@@ -21,12 +21,12 @@ class GCRInput(TypedDict, total=False):
 
 
 class GenerateTask(TypedDict):
-    """What one `Send` to the generate node carries."""
+    """What one `Send` to the generate node carries: one or more candidates for one generator call."""
 
     prompt: str
-    seed: int
+    seeds: list[int]
     round: int
-    candidate: int
+    candidates: list[int]
     source_image: dict[str, Any] | None
     sample_id: str
 

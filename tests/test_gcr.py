@@ -255,3 +255,23 @@ async def test_diffusers_pipeline_as_the_generator(tmp_path: Path) -> None:
     source = again[0].image
     with pytest.raises(Exception, match="cannot edit"):
         await generator.generate(["make it blue"], [0], [source])
+
+
+async def test_batched_fan_out_follows_the_generator(generator: SketchGenerator, tmp_path: Path) -> None:
+    from graphs.trace import Tracer, read_trace
+
+    calls: list[int] = []
+    original = generator.generate
+
+    async def counting(prompts: Any, seeds: Any, sources: Any = None) -> Any:
+        calls.append(len(prompts))
+        return await original(prompts, seeds, sources)
+
+    generator.generate = counting  # type: ignore[method-assign]
+    config = GCRConfig.preset("deep", max_rounds=1, candidates=4, generate_batch=2)
+    tracer = Tracer(tmp_path / "trace.jsonl")
+    out = await _run(config, _context(generator, tracer=tracer), {"prompt": "a photo of two dogs"})
+    assert sorted(calls) == [2, 2] and len(out["rounds"][0]["candidates"]) == 4
+    assert sorted(e["candidate"] for e in read_trace(tmp_path / "trace.jsonl") if e["node"] == "generate") == [0, 1, 2, 3]
+    assert GCRConfig.preset("deep").for_generator(generator).generate_batch == generator.batch_size
+    assert GCRConfig.preset("deep", generate_batch=3).for_generator(generator).generate_batch == 3
