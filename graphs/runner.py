@@ -168,7 +168,9 @@ class GCRRunner:
             if any(t.interrupts for t in snapshot.tasks):
                 return None
             await graph.ainvoke(None, config, context=context)
-        elif not snapshot.values:
+        elif not snapshot.values.get("stop_reason"):
+            # Never started, or killed right after its input was checkpointed (no task pending yet): start it. The
+            # input channels are rewritten with the same values, so this is the run an uninterrupted thread makes.
             inputs = {"prompt": row["prompt"], "seed": int(row.get("seed", 0)), "sample_id": sid}
             if row.get("tag"):
                 inputs["tag"] = row["tag"]
@@ -178,7 +180,7 @@ class GCRRunner:
             await graph.ainvoke(inputs, config, context=context)
         snapshot = await graph.aget_state(config)
         if snapshot.next:
-            return None  # a human-in-the-loop interrupt: resume with `graphs.hitl` or the LangGraph API
+            return None  # waiting for a human: resume the thread with Command(resume=...) through the LangGraph API
         return snapshot.values
 
     async def _source_image(self, row: dict[str, Any]) -> ImageRef | None:
