@@ -15,13 +15,15 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rewardmodel.errors import RewardModelError
 
 app = typer.Typer(
     name="rationalrewards",
-    help="Reasoning reward models for image generation: critique, compare, serve, and the CPU demo.",
+    help="Reasoning reward models for image generation: critique and compare images, run Generate-Critique-Refine "
+    "(refine, demo, report), make critic training data with PARROT, serve a critic, and use the sketch world.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -55,7 +57,7 @@ def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except (RewardModelError, ValueError, OSError) as e:
-            err.print(f"[bold red]error:[/] {e}")
+            err.print(f"[bold red]error:[/] {escape(str(e))}")  # messages may hold brackets: not rich markup
             raise typer.Exit(2) from e
 
     return wrapper
@@ -68,7 +70,7 @@ def _emit(payload: dict[str, Any]) -> None:
 def _exit_if_abstained(result: dict[str, Any]) -> None:
     """An abstention is an answer, not a crash: say why on stderr and exit 1 (2 is for bad input)."""
     if result["kind"] == "abstention":
-        err.print(f"[yellow]the critic abstained ({result['reason']}):[/] {result['detail']}")
+        err.print(f"[yellow]the critic abstained ({result['reason']}):[/] {escape(str(result['detail']))}")
         raise typer.Exit(1)
 
 
@@ -151,7 +153,7 @@ def serve(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command instead of running it.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Serve a critic with `vllm serve` and the paper's flags (GPU machines; `pip install rationalrewards[serve]`)."""
+    """Serve a critic with `vllm serve` and the paper's flags (GPU machines; needs the `serve` extra with vLLM)."""
     from rewardmodel.serve import ServeConfig, command_line, launch
 
     config = ServeConfig(checkpoint=checkpoint, served_model_name=name, port=port, host=host,
