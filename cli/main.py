@@ -192,7 +192,10 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Directory for the two runs and their reports.")] = Path("demo_out"),
     as_json: JsonFlag = False,
 ) -> None:
-    """The main job on the embedded default: the built-in sketch suite through the paper and deep GCR presets."""
+    """The main job on the embedded default: the built-in sketch suite through the paper and deep GCR presets.
+
+    With --json: both presets under "paper" and "deep"; the top-level figures (n, reward_initial, reward_final,
+    accuracy_initial, accuracy_final, per_tag, report) are the deep run's."""
     from graphs.jobs import demo_job, demo_table
 
     summary = demo_job(out, progress=not as_json)

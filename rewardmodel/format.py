@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rewardmodel.schemas import Aspect, Critique, PairwiseJudgement, Task
+from rewardmodel.schemas import Critique, PairwiseJudgement
 
 ScoreStyle = Literal["plain", "bold", "over4", "bold_over4"]
 WINNER_TEXT = {"A": "Image A", "B": "Image B", "tie": "It's a tie"}
@@ -89,7 +89,3 @@ def render_pairwise(judgement: PairwiseJudgement, style: RenderStyle = RenderSty
         lines.append("")
     lines.append(f"# Summary: {judgement.summary}")
     return _finish(lines, style)
-
-
-def aspect_numbering(task: Task) -> dict[Aspect, int]:
-    return {aspect: number for number, aspect in enumerate(task.aspects, start=1)}

@@ -195,3 +195,14 @@ def test_langgraph_dev_serves_the_gcr_graph(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_cli_demo_json(tmp_path: Path) -> None:
+    result = _cli("demo", "--out", str(tmp_path / "demo"), "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    for key in ("n", "reward_initial", "reward_final", "accuracy_initial", "accuracy_final", "per_tag"):
+        assert key in out and key in out["paper"] and key in out["deep"], key
+    assert out["paper"]["accuracy_final"] > out["paper"]["accuracy_initial"]
+    assert out["deep"]["accuracy_final"] >= out["paper"]["accuracy_final"]
+    assert (tmp_path / "demo" / "paper" / "report.html").exists() and (tmp_path / "demo" / "deep" / "report.html").exists()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.sketch.edits import parse_edit, score_edit
-from agents.sketch.scene import SceneGraph, SceneObject, load_scene, relative_position, score_against_spec
+from agents.sketch.scene import SceneGraph, load_scene, relative_position, score_against_spec
 from agents.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, plural, render_prompt
 from agents.sketch.vocab import COCO_CLASSES, COLORS
 from rewardmodel.errors import InvalidImageError
@@ -504,4 +504,4 @@ def _data_ref(url: str) -> ImageRef:
     return ImageRef(uri=url, sha256=hashlib.sha256(data).hexdigest(), width=1, height=1)
 
 
-__all__ = ["SketchOracle", "claims_in", "false_claims", "judge_edit", "judge_t2i", "perceive", "SceneObject"]
+__all__ = ["SketchOracle", "claims_in", "false_claims", "judge_edit", "judge_t2i", "perceive"]

@@ -8,7 +8,6 @@ and an `exclude` entry fails once `count` objects of its class are present. Requ
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -201,7 +200,3 @@ def accuracy_by_tag(results: list[SpecResult]) -> dict[str, float]:
     if per_tag:
         per_tag["overall"] = sum(per_tag.values()) / len(per_tag)
     return per_tag
-
-
-def scene_json(scene: SceneGraph) -> str:
-    return json.dumps(scene.model_dump(mode="json"), indent=1)

@@ -34,7 +34,6 @@ from agents.sketch.vocab import (
     COCO_CLASSES,
     COLOR_SYNONYMS,
     COLORS,
-    INVERSE_RELATION,
     IRREGULAR_PLURALS,
     MAX_COUNT,
     MODIFIERS,
@@ -574,5 +573,3 @@ def render_prompt(spec: SceneSpec, explicit: bool = False) -> str:
         body += f' with exactly the text "{text}"' if explicit else f' that says "{text}"'
     return ("an image of " if explicit else "a photo of ") + body
 
-
-_ = INVERSE_RELATION  # re-exported for the generator's relation flips

@@ -20,7 +20,7 @@ from rewardmodel.backends.base import (
     critique_messages,
     judgement_from_completion,
 )
-from rewardmodel.errors import InvalidImageError, RewardModelError
+from rewardmodel.errors import RewardModelError
 from rewardmodel.images import load_pil
 from rewardmodel.prompts import Message
 from rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
@@ -138,4 +138,4 @@ class TransformersRewardModel:
         return [judgement_from_completion(c, p) for c, p in zip(completions, pairs, strict=True)]
 
 
-__all__ = ["TransformersRewardModel", "InvalidImageError"]
+__all__ = ["TransformersRewardModel"]
