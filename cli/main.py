@@ -302,6 +302,32 @@ def parrot(
         print(f"audit against the scene graphs: {card['audit']}")
 
 
+@app.command("eval")
+@_friendly_errors
+def eval_(
+    pairs: Annotated[Optional[Path], typer.Option("--pairs", help="Preference pairs: JSONL, Parquet or a saved datasets directory.")] = None,
+    critic: CriticOption = "sketch",
+    model: ModelOption = None,
+    tolerance: Annotated[float, typer.Option(help="Summed-score margin below which a pair counts as a predicted tie.")] = 0.0,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight to an HTTP critic.")] = 16,
+    world: Annotated[Optional[str], typer.Option("--world", help="'sketch': make ground-truth preference pairs first.")] = None,
+    pairs_count: Annotated[int, typer.Option("--pairs-count", help="Prompts (one pair each) for --world sketch.")] = 200,
+    out: Annotated[Path, typer.Option("--out", help="Where --world sketch writes its pairs.")] = Path("runs/eval"),
+    as_json: JsonFlag = False,
+) -> None:
+    """Pairwise preference accuracy of a critic: summed scores decide; ties and abstentions are counted apart."""
+    from graphs.jobs import eval_job
+
+    result = eval_job(pairs, critic=critic, model=model, tolerance=tolerance, concurrency=concurrency, world=world,
+                      pairs_count=pairs_count, out=out)
+    if as_json:
+        _emit(result)
+        return
+    accuracy = "-" if result["accuracy"] is None else f"{result['accuracy']:.3f}"
+    print(f"accuracy {accuracy} on {result['judged']} judged pairs ({result['n']} pairs, {result['abstentions']} abstentions, "
+          f"{result['predicted_ties']} predicted ties, {result['label_ties']} tie labels, {result['bad_rows']} bad rows)")
+
+
 sketch_app = typer.Typer(help="The sketch world: read prompts, render images with ground truth, make suites.", no_args_is_help=True)
 app.add_typer(sketch_app, name="sketch")
 

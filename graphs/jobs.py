@@ -155,3 +155,42 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
 
         result["audit"] = audit_parrot(job.out)
     return result
+
+
+def eval_job(pairs: Path | None, *, critic: str = "sketch", model: str | None = None, tolerance: float = 0.0,
+             concurrency: int = 16, world: str | None = None, pairs_count: int = 200, out: Path | None = None,
+             seed: int = 0) -> dict[str, Any]:
+    """Pairwise preference accuracy of a critic (the release's rule: summed scores decide; ties and abstentions apart)."""
+    from dataclasses import asdict
+
+    from agents.preferences import load_preferences
+    from rewardmodel.backends.base import aclose_backends
+    from rewardmodel.schemas import CompareRequest
+    from rewardmodel.scoring import pairwise_accuracy
+
+    options: dict[str, Any] = {}
+    if world == "sketch":
+        out = out or Path("runs/eval")
+        pairs = make_sketch_pairs(out, pairs_count, label_noise=0.0, seed=seed)
+    elif world is not None:
+        raise ValueError(f"unknown world {world!r}; the embedded one is 'sketch'")
+    if pairs is None:
+        raise ValueError("give --pairs FILE, or --world sketch to make pairs first")
+    if critic.startswith(("http://", "https://")):
+        options = {"concurrency": concurrency, "on_server_error": "abstain"}
+    backend = reward_model_from_spec(critic, model=model, **options)
+    report = load_preferences(pairs)
+    if not report.pairs:
+        raise ValueError(f"no valid preference pairs in {pairs}")
+    requests = [CompareRequest(task=p.task, prompt=p.prompt, image_a=p.image_a, image_b=p.image_b, source_image=p.source_image)
+                for p in report.pairs]
+
+    async def judge() -> list[Any]:
+        try:
+            return await backend.compare(requests)
+        finally:
+            await aclose_backends(backend)
+
+    judgements = asyncio.run(judge())
+    result = asdict(pairwise_accuracy(judgements, [p.label for p in report.pairs], tolerance=tolerance))
+    return result | {"bad_rows": len(report.bad_rows), "critic": critic, "tolerance": tolerance, "pairs_file": str(pairs)}

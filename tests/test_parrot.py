@@ -200,3 +200,18 @@ def test_export_trains_with_trl_sft_and_a_tiny_vlm(tmp_path: Path, tiny_vlm_dir:
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor)
         result = trainer.train()
         assert result.global_step == 2 and result.training_loss > 0
+
+
+def test_eval_preference_accuracy(tmp_path: Path) -> None:
+    from graphs.jobs import eval_job
+
+    oracle = eval_job(None, world="sketch", pairs_count=80, out=tmp_path / "world")
+    assert oracle["n"] == 80 and oracle["abstentions"] == 0 and oracle["accuracy"] >= 0.9
+    pairs = Path(oracle["pairs_file"])
+    fake = eval_job(pairs, critic="fake")
+    assert fake["accuracy"] < oracle["accuracy"]  # the metric tells a real critic from a hash
+    with MockServer(free_port()) as server:  # answers every comparison with a pointwise critique: unparseable
+        http = eval_job(pairs, critic=server.base_url, model="mock-critic")
+    assert http["abstentions"] == 80 and http["judged"] == 0 and http["accuracy"] is None
+    result = subprocess.run([PYTHON, "-m", "cli.main", "eval", "--pairs", str(pairs), "--json"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and json.loads(result.stdout)["accuracy"] == oracle["accuracy"]
