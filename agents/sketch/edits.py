@@ -9,7 +9,6 @@ a dog", "turn the cat into a dog"), move ("move the cup to the left"), and text 
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from agents.sketch.failures import FailureModel
+from agents.sketch.seeding import seeded_rng as _rng
 from agents.sketch.scene import SceneGraph, SceneObject
 from agents.sketch.spec import SceneSpecError, _color_word, _parse_object, _resolve_class
 from agents.sketch.vocab import COLORS
@@ -90,9 +90,6 @@ def parse_edit(instruction: str) -> EditInstruction:
     raise SceneSpecError(f"edit instruction not understood: {instruction!r} (try 'make the X blue', 'add a X', "
                          "'remove the X', 'replace the X with a Y', 'move the X to the left', \"change the text to 'Y'\")")
 
-
-def _rng(*parts: object) -> random.Random:
-    return random.Random(int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big"))
 
 
 def _free_box(scene: SceneGraph, size: float, rng: random.Random, taken: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from agents.generator import GeneratedImage, batch_sources
 from agents.sketch.failures import FailureModel
+from agents.sketch.seeding import seeded_rng as _rng
 from agents.sketch.render import render_scene
 from agents.sketch.scene import Artifact, RenderedText, SceneGraph, SceneObject, load_scene, write_sidecar
 from agents.sketch.spec import PromptReading, plural, read_prompt_leniently
@@ -25,9 +26,6 @@ from rewardmodel.schemas import ImageRef
 
 TEXT_CARRIERS = ("sign", "banner", "poster", "board", "billboard", "label", "plaque", "signboard", "placard", "card")
 
-
-def _rng(*parts: object) -> random.Random:
-    return random.Random(int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big"))
 
 
 def natural_color(cls: str) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.sketch.seeding import seeded_rng as _rng
 from agents.sketch.edits import parse_edit, score_edit
 from agents.sketch.scene import SceneGraph, load_scene, relative_position, score_against_spec
 from agents.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, plural, render_prompt
@@ -46,9 +47,6 @@ from rewardmodel.schemas import (
 
 ORACLE_NAME = "sketch-oracle"
 
-
-def _rng(*parts: object) -> random.Random:
-    return random.Random(int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big"))
 
 
 def _n(cls: str, n: int) -> str:

@@ -515,14 +515,18 @@ _NUMBER_NAMES = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six",
                  10: "ten", 11: "eleven", 12: "twelve"}
 
 
+# Singular -> plural for the irregular words, built once (the table maps plurals and alternate spellings to singulars).
+_PLURAL_OF = {singular_: plural_ for plural_, singular_ in IRREGULAR_PLURALS.items()
+              if plural_ not in ("persons", "men", "women", "children", "kids", "boys", "girls", "busses", "tv's", "broccolis")}
+
+
 def plural(cls: str) -> str:
     if cls in ("skis", "scissors", "sheep", "broccoli"):
         return cls
     head, _, _ = cls.rpartition(" ")
     last = cls.split()[-1]
-    inverse = {v: k for k, v in IRREGULAR_PLURALS.items() if k not in ("persons", "men", "women", "children", "kids", "boys", "girls", "busses", "tv's", "broccolis")}
-    if last in inverse:
-        word = inverse[last]
+    if last in _PLURAL_OF:
+        word = _PLURAL_OF[last]
     elif re.search(r"(?:ch|sh|ss|x|z|s)$", last):
         word = last + "es"
     elif re.search(r"[^aeiou]y$", last):
