@@ -1,6 +1,7 @@
 """Generate-Critique-Refine as a LangGraph state machine (paper: "test time, prompt space"; DESIGN.md, "The graphs").
 
-    START -> generate (N candidates by Send) -> critique -> select -> refine -> generate ... -> END
+    START -> generate (N candidates, by Send when they take several generator calls) -> critique -> select
+          -> refine -> generate ... -> END
 
 Departures from the release, all behind knobs (see `GCRConfig`): several rounds, best-of-N candidates, re-scoring of
 refined images, critique memory for the refiner, and keeping the best image so far. The `paper` preset is exactly the
@@ -23,7 +24,7 @@ import structlog
 from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Send, interrupt
+from langgraph.types import Command, Send, interrupt
 
 from agents.generator import GeneratedImage, ImageGenerator
 from agents.refiner import CriticRefiner, PromptRefiner, RefineHistory, RoundMemory
@@ -101,36 +102,57 @@ class GCRGraph:
 
     def __init__(self, config: GCRConfig | None = None) -> None:
         self.config = config or GCRConfig.preset("paper")
+        # One generator call makes every candidate of a round (the usual case: local pipelines batch): generate then
+        # follows START and refine by plain edges. Otherwise each call is a `Send`, all of a round's in one superstep.
+        self.single_call = self.config.candidates <= self.config.generate_batch
         builder = StateGraph(GCRState, context_schema=GCRContext, input_schema=GCRInput, output_schema=GCROutput)
-        # Few nodes on purpose: each node execution costs the framework ~0.5 ms, about a sketch image's render time.
+        # The wiring is lean on purpose: LangGraph spends 0.2-0.4 ms of CPU per superstep and as much again per
+        # conditional-edge function, which re-reads the state (benchmarks/gcr_overhead.py), about what the sketch world
+        # needs to render an image. So select and refine route by returning a `Command`, and no Send when one will do.
         builder.add_node("generate", self.generate)
         builder.add_node("critique", self.critique)
-        builder.add_node("select", self.select)
-        builder.add_node("refine", self.refine)
-        builder.add_conditional_edges(START, self.fan_out, ["generate"])
+        builder.add_node("select", self._select_node, destinations=("refine", END))
+        builder.add_node("refine", self._refine_node, destinations=("generate",))
+        if self.single_call:
+            builder.add_edge(START, "generate")
+        else:
+            builder.add_conditional_edges(START, self.fan_out, ["generate"])
         builder.add_edge("generate", "critique")
         builder.add_edge("critique", "select")
-        builder.add_conditional_edges("select", self.route, {"refine": "refine", END: END})
-        builder.add_conditional_edges("refine", self.fan_out, ["generate"])
         self.builder = builder
 
-    # -- nodes (each returns only the keys it changes) --
-    def fan_out(self, state: GCRState) -> list[Send]:
-        """N generate tasks for this round. The first round reads the graph input directly (no start node)."""
+    # -- routing --
+    def generate_tasks(self, state: GCRState) -> list[GenerateTask]:
+        """This round's generator calls: the candidates split into `generate_batch`-sized chunks."""
         prompt = state.get("current_prompt") or state.get("prompt", "")
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("GCR input needs a non-empty 'prompt'")
         round_ = state.get("round", 0)
         base, batch = int(state.get("seed", 0)), self.config.generate_batch
         chunks = [list(range(k, min(k + batch, self.config.candidates))) for k in range(0, self.config.candidates, batch)]
-        return [
-            Send("generate", GenerateTask(prompt=prompt, seeds=[_seed_for(self.config, base, round_, k) for k in chunk],
-                                          round=round_, candidates=chunk, source_image=state.get("source_image"),
-                                          sample_id=_sample_id(state)))
-            for chunk in chunks
-        ]
+        return [GenerateTask(prompt=prompt, seeds=[_seed_for(self.config, base, round_, k) for k in chunk], round=round_,
+                             candidates=chunk, source_image=state.get("source_image"), sample_id=_sample_id(state))
+                for chunk in chunks]
 
-    async def generate(self, task: GenerateTask, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+    def fan_out(self, state: GCRState) -> list[Send]:
+        """One `Send` per generator call of this round. The first round reads the graph input directly (no start node)."""
+        return [Send("generate", task) for task in self.generate_tasks(state)]
+
+    def route(self, state: GCRState) -> Literal["refine", "__end__"]:
+        return END if state.get("stop_reason") else "refine"
+
+    async def _select_node(self, state: GCRState, runtime: Runtime[GCRContext]) -> Command[Any]:
+        update = await self.select(state, runtime)
+        return Command(update=update, goto=self.route({**state, **update}))  # type: ignore[typeddict-item]
+
+    async def _refine_node(self, state: GCRState, runtime: Runtime[GCRContext]) -> Command[Any]:
+        update = await self.refine(state, runtime)
+        return Command(update=update, goto="generate" if self.single_call else self.fan_out({**state, **update}))  # type: ignore[typeddict-item]
+
+    # -- nodes (each returns only the keys it changes) --
+    async def generate(self, state: GCRState | GenerateTask, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+        """Reached with one `GenerateTask` per `Send`, or with the state when one call makes every candidate."""
+        task: GenerateTask = state if "seeds" in state else self.generate_tasks(state)[0]  # type: ignore[assignment]
         backends = _backends(runtime)
         source = ImageRef.model_validate(task["source_image"]) if task.get("source_image") else None
         started = time.perf_counter()
@@ -254,9 +276,6 @@ class GCRGraph:
         if round_ > 0 and not config.rescore:
             return "max_rounds"
         return None
-
-    def route(self, state: GCRState) -> Literal["refine", "__end__"]:
-        return END if state.get("stop_reason") else "refine"
 
     async def refine(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
         config = self.config

@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 
 from agents.preferences import PreferencePair, ValidationReport
+from graphs.checkpoints import sqlite_checkpointer
 from graphs.parrot import ParrotConfig, ParrotContext, ParrotGraph
 from graphs.trace import Tracer
 from rewardmodel.backends.base import RewardModel, aclose_backends
@@ -104,7 +105,6 @@ class ParrotRunner:
         _write_atomic(manifest_path, json.dumps(manifest, indent=1))
 
     async def run(self, report: ValidationReport) -> dict[str, Any]:
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._prepare()
@@ -116,7 +116,7 @@ class ParrotRunner:
         context = ParrotContext(teacher=self.teacher, tracer=tracer)
         semaphore = asyncio.Semaphore(self.concurrency)
         started = time.perf_counter()
-        async with AsyncSqliteSaver.from_conn_string(str(self.out / "checkpoints.sqlite")) as saver:
+        async with sqlite_checkpointer(self.out / "checkpoints.sqlite") as saver:
             graph = ParrotGraph(self.config).compile(checkpointer=saver)
             columns = (TextColumn("[bold]PARROT"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, disable=not self.progress) as bar:

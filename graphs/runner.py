@@ -26,6 +26,7 @@ import structlog
 
 from agents.generator import ImageGenerator
 from agents.refiner import PromptRefiner
+from graphs.checkpoints import sqlite_checkpointer
 from graphs.gcr import GCRContext, GCRGraph
 from graphs.gcr_config import GCRConfig
 from graphs.store import GenerationCache
@@ -108,7 +109,6 @@ class GCRRunner:
         return self.run_dir / "results.jsonl"
 
     async def run(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         if not rows:
@@ -128,7 +128,7 @@ class GCRRunner:
         failures: list[dict[str, Any]] = []
         waiting: list[str] = []
         started = time.perf_counter()
-        async with AsyncSqliteSaver.from_conn_string(str(self.run_dir / "checkpoints.sqlite")) as saver:
+        async with sqlite_checkpointer(self.run_dir / "checkpoints.sqlite") as saver:
             graph = GCRGraph(self.config).compile(checkpointer=saver)
             columns = (TextColumn("[bold]GCR"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, disable=not self.progress, transient=False) as bar:

@@ -41,12 +41,16 @@ async def _run(config: GCRConfig, context: GCRContext, inputs: dict[str, Any], t
     return await graph.ainvoke(inputs, {"configurable": {"thread_id": thread}}, context=context)
 
 
-def _failing_seed(generator: SketchGenerator, prompt: str) -> int:
+def _failing_seed(generator: SketchGenerator, prompt: str, candidates: int = 1) -> int:
+    """A base seed whose first `candidates` images all miss the prompt (and carry no artifacts)."""
     from agents.sketch.scene import score_against_spec
     from agents.sketch.spec import parse_scene_spec
 
-    return next(s for s in range(100) if not score_against_spec(generator.scene_for(prompt, s), parse_scene_spec(prompt)).correct
-                and not generator.scene_for(prompt, s).artifacts)
+    def fails(seed: int) -> bool:
+        scene = generator.scene_for(prompt, seed)
+        return not score_against_spec(scene, parse_scene_spec(prompt)).correct and not scene.artifacts
+
+    return next(s for s in range(200) if all(fails(s + k) for k in range(candidates)))
 
 
 def test_graph_shape_matches_the_snapshot() -> None:
@@ -151,10 +155,13 @@ async def test_llm_refiner_over_an_openai_compatible_server(port: int) -> None:
         assert "wrong colour" in server.state.requests[-1]["messages"][0]["content"][0]["text"]
 
 
-async def test_human_in_the_loop_interrupt_and_resume(generator: SketchGenerator) -> None:
+@pytest.mark.parametrize("candidates", [1, 2], ids=["edge-to-generate", "send-per-call"])
+async def test_human_in_the_loop_interrupt_and_resume(generator: SketchGenerator, candidates: int) -> None:
     prompt = "a photo of a laptop left of a cow"
-    seed = _failing_seed(generator, prompt)
-    graph = build_gcr_graph(GCRConfig.preset("paper", human_in_the_loop=True), checkpointer=InMemorySaver())
+    seed = _failing_seed(generator, prompt, candidates)
+    gcr = GCRGraph(GCRConfig.preset("paper", human_in_the_loop=True, candidates=candidates))
+    assert gcr.single_call is (candidates == 1)
+    graph = gcr.compile(checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": "hitl"}}
     context = _context(generator)
     await graph.ainvoke({"prompt": prompt, "seed": seed}, config, context=context)
@@ -163,6 +170,7 @@ async def test_human_in_the_loop_interrupt_and_resume(generator: SketchGenerator
     assert "left side of the image" in interrupt.value["proposed_prompt"]
     out = await graph.ainvoke(Command(resume="a laptop on the far left, a cow on the far right"), config, context=context)
     assert out["rounds"][1]["prompt"] == "a laptop on the far left, a cow on the far right"
+    assert out["generations"] == 2 * candidates and len(out["rounds"][1]["candidates"]) == candidates
 
 
 async def test_editing_runs_through_the_loop(generator: SketchGenerator) -> None:
