@@ -71,6 +71,18 @@ def test_run_directory_guards(tmp_path: Path) -> None:
         asyncio.run(_runner(tmp_path / "other").run([]))
 
 
+def test_runner_checkpointer_is_wal_with_normal_sync(tmp_path: Path) -> None:
+    from graphs.checkpoints import sqlite_checkpointer
+
+    async def pragmas() -> tuple[str, int]:
+        async with sqlite_checkpointer(tmp_path / "c.sqlite") as saver:
+            journal = await (await saver.conn.execute("PRAGMA journal_mode")).fetchone()
+            sync = await (await saver.conn.execute("PRAGMA synchronous")).fetchone()
+            return journal[0], sync[0]
+
+    assert asyncio.run(pragmas()) == ("wal", 1)  # 1 = NORMAL: committed steps survive a killed process (see kill test)
+
+
 class _BrokenForOnePrompt(SketchGenerator):
     async def generate(self, prompts: Sequence[str], seeds: Sequence[int], source_images: Any = None) -> list[Any]:
         if any("zebra" in p for p in prompts):
