@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.factory import reward_model_from_spec
-from rewardmodel.images import image_ref_from_path
-from rewardmodel.schemas import Abstention, CompareRequest, CritiqueRequest, Task
-from rewardmodel.scoring import RewardPolicy, reward_or_none, run_sync
+from rationalrewards.agents.factory import reward_model_from_spec
+from rationalrewards.rewardmodel.images import image_ref_from_path
+from rationalrewards.rewardmodel.schemas import Abstention, CompareRequest, CritiqueRequest, Task
+from rationalrewards.rewardmodel.scoring import RewardPolicy, reward_or_none, run_sync
 
 
 async def _once(backend: Any, method: str, request: Any) -> list[Any]:
-    from rewardmodel.backends.base import aclose_backends
+    from rationalrewards.rewardmodel.backends.base import aclose_backends
 
     try:
         return await getattr(backend, method)([request])

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rewardmodel.backends.base import RewardModel
-from rewardmodel.images import as_image_ref
-from rewardmodel.schemas import Abstention, CritiqueRequest, ImageRef, Task
-from rewardmodel.scoring import RewardPolicy, reward_or_none
+from rationalrewards.rewardmodel.backends.base import RewardModel
+from rationalrewards.rewardmodel.images import as_image_ref
+from rationalrewards.rewardmodel.schemas import Abstention, CritiqueRequest, ImageRef, Task
+from rationalrewards.rewardmodel.scoring import RewardPolicy, reward_or_none
 
 
 def _default_critic() -> RewardModel:
-    from agents.sketch.oracle import SketchOracle
+    from rationalrewards.agents.sketch.oracle import SketchOracle
 
     return SketchOracle()
 
@@ -56,7 +56,7 @@ def critique_image_tool(critic: RewardModel | None = None, policy: RewardPolicy 
         return await critique_to_json(backend, image_path, prompt, source_image_path, policy)
 
     def critique_image_sync(image_path: str, prompt: str, source_image_path: str | None = None) -> dict[str, Any]:
-        from rewardmodel.scoring import run_sync
+        from rationalrewards.rewardmodel.scoring import run_sync
 
         return run_sync(critique_image(image_path, prompt, source_image_path))
 

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.generator import GeneratedImage, batch_sources
-from rewardmodel.errors import RewardModelError
-from rewardmodel.images import image_ref_from_pil, load_pil
-from rewardmodel.schemas import ImageRef
+from rationalrewards.agents.generator import GeneratedImage, batch_sources
+from rationalrewards.rewardmodel.errors import RewardModelError
+from rationalrewards.rewardmodel.images import image_ref_from_pil, load_pil
+from rationalrewards.rewardmodel.schemas import ImageRef
 
 
 class DiffusersGenerator:
@@ -82,7 +82,7 @@ def save_tiny_sd_pipeline(directory: str | Path, seed: int = 0) -> Path:
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from rewardmodel.tiny import build_tokenizer
+    from rationalrewards.rewardmodel.tiny import build_tokenizer
 
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()

@@ -12,26 +12,26 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rewardmodel.backends.base import RewardModel
+from rationalrewards.rewardmodel.backends.base import RewardModel
 
 API_KEY_ENV = "RATIONALREWARDS_API_KEY"
 
 
 def reward_model_from_spec(spec: str, *, model: str | None = None, **options: Any) -> RewardModel:
     if spec == "sketch":
-        from agents.sketch.oracle import SketchOracle  # the embedded world's privileged critic (needs sidecars)
+        from rationalrewards.agents.sketch.oracle import SketchOracle  # the embedded world's privileged critic (needs sidecars)
 
         return SketchOracle(**options)
     if spec == "fake":
-        from rewardmodel.testing import FakeRewardModel
+        from rationalrewards.rewardmodel.testing import FakeRewardModel
 
         return FakeRewardModel()
     if spec.startswith(("http://", "https://")):
-        from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+        from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 
         return OpenAICompatibleRewardModel(spec, model, api_key=os.environ.get(API_KEY_ENV), **options)
     if Path(spec).is_dir():
-        from rewardmodel.backends.local import TransformersRewardModel
+        from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
 
         return TransformersRewardModel(spec, **options)
     raise ValueError(
@@ -43,11 +43,11 @@ def reward_model_from_spec(spec: str, *, model: str | None = None, **options: An
 def generator_from_spec(spec: str, out_dir: str | Path, *, device: str = "cpu", size: int = 256) -> Any:
     """`sketch` (the embedded world) or a local diffusers pipeline directory (text-to-image or image editing)."""
     if spec == "sketch":
-        from agents.sketch.generator import SketchGenerator
+        from rationalrewards.agents.sketch.generator import SketchGenerator
 
         return SketchGenerator(out_dir, size=size)
     if Path(spec).is_dir():
-        from agents.diffusers_generator import DiffusersGenerator
+        from rationalrewards.agents.diffusers_generator import DiffusersGenerator
 
         return DiffusersGenerator(spec, out_dir, device=device)
     raise ValueError(f"unknown generator {spec!r}: use 'sketch' or a local diffusers pipeline directory")
@@ -56,17 +56,17 @@ def generator_from_spec(spec: str, out_dir: str | Path, *, device: str = "cpu", 
 def refiner_from_spec(spec: str, *, model: str | None = None) -> Any:
     """`critic` (the critique's refined request, as in the paper), or an LLM rewriter: `llm:<URL>` for an
     OpenAI-compatible server (with `model`), or `llm:<DIR>` for a local text model."""
-    from agents.refiner import CriticRefiner, LLMRefiner
+    from rationalrewards.agents.refiner import CriticRefiner, LLMRefiner
 
     if spec == "critic":
         return CriticRefiner()
     if spec.startswith("llm:"):
         target = spec[4:]
         if target.startswith(("http://", "https://")):
-            from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+            from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 
             return LLMRefiner(OpenAICompatibleRewardModel(target, model, api_key=os.environ.get(API_KEY_ENV), max_tokens=256))
-        from rewardmodel.backends.local_llm import TransformersChatModel
+        from rationalrewards.rewardmodel.backends.local_llm import TransformersChatModel
 
         return LLMRefiner(TransformersChatModel(target))
     raise ValueError(f"unknown refiner {spec!r}: use 'critic', 'llm:<http(s) URL>' or 'llm:<local model dir>'")

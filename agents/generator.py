@@ -7,7 +7,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rewardmodel.schemas import ImageRef
+from rationalrewards.rewardmodel.schemas import ImageRef
 
 
 class GeneratedImage(BaseModel):

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewardmodel.errors import InvalidImageError
-from rewardmodel.images import image_ref_from_path
-from rewardmodel.schemas import ImageRef, Task, Winner
+from rationalrewards.rewardmodel.errors import InvalidImageError
+from rationalrewards.rewardmodel.images import image_ref_from_path
+from rationalrewards.rewardmodel.schemas import ImageRef, Task, Winner
 
 _LABELS: dict[str, Winner] = {
     "a": "A", "b": "B", "tie": "tie", "left": "A", "right": "B", "1": "A", "2": "B", "0": "A",

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rewardmodel.backends.base import critique_messages
-from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
-from rewardmodel.images import image_ref_from_path
-from rewardmodel.mock_server import canned_critique_text, free_port
-from rewardmodel.parsing import parse_critique
-from rewardmodel.schemas import Critique, CritiqueRequest
+from rationalrewards.rewardmodel.backends.base import critique_messages
+from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+from rationalrewards.rewardmodel.images import image_ref_from_path
+from rationalrewards.rewardmodel.mock_server import canned_critique_text, free_port
+from rationalrewards.rewardmodel.parsing import parse_critique
+from rationalrewards.rewardmodel.schemas import Critique, CritiqueRequest
 
 
 
@@ -94,7 +94,7 @@ def main() -> None:
         request = CritiqueRequest(prompt="a photo of four clocks on a wooden table", image=image_ref_from_path(image_path))
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "rewardmodel.mock_server", "--port", str(port), "--latency", str(args.latency), "--no-validate"]
+            [sys.executable, "-m", "rationalrewards.rewardmodel.mock_server", "--port", str(port), "--latency", str(args.latency), "--no-validate"]
         )
         try:
             asyncio.run(OpenAICompatibleRewardModel(f"http://127.0.0.1:{port}").wait_until_healthy(30))

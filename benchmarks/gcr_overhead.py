@@ -34,14 +34,14 @@ from typing import Annotated, Any, Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
-from agents.refiner import CriticRefiner, RefineHistory, RoundMemory
-from agents.sketch.generator import SketchGenerator
-from agents.sketch.oracle import SketchOracle
-from agents.sketch.suites import make_suite
-from graphs.gcr import GCRContext, GCRGraph, _critique_record, _seed_for
-from graphs.gcr_config import GCRConfig
-from rewardmodel.schemas import Critique, CritiqueRequest
-from rewardmodel.scoring import passes_threshold, reward_or_none
+from rationalrewards.agents.refiner import CriticRefiner, RefineHistory, RoundMemory
+from rationalrewards.agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.sketch.oracle import SketchOracle
+from rationalrewards.agents.sketch.suites import make_suite
+from rationalrewards.graphs.gcr import GCRContext, GCRGraph, _critique_record, _seed_for
+from rationalrewards.graphs.gcr_config import GCRConfig
+from rationalrewards.rewardmodel.schemas import Critique, CritiqueRequest
+from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
 
 CONFIG = GCRConfig(max_rounds=3, candidates=4, rescore=True, keep_best=True, seeds="fresh", plateau_rounds=0)
 
@@ -105,7 +105,7 @@ async def graph_run(rows: list[dict[str, Any]], generator: Any, critic: Any, con
         return await run_all(None)
     if checkpointer == "memory":
         return await run_all(InMemorySaver())
-    from graphs.checkpoints import sqlite_checkpointer
+    from rationalrewards.graphs.checkpoints import sqlite_checkpointer
 
     async with sqlite_checkpointer(checkpointer) as saver:
         return await run_all(saver)
@@ -262,11 +262,11 @@ def main() -> None:
 
 def latency_bound(rows: list[dict[str, Any]], fresh: Any, repeats: int) -> None:
     print("2. latency-bound: an OpenAI-compatible critic on loopback answering after 200 ms, concurrency 8")
-    from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
-    from rewardmodel.mock_server import free_port
+    from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+    from rationalrewards.rewardmodel.mock_server import free_port
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "rewardmodel.mock_server", "--port", str(port), "--latency", "0.2", "--no-validate"])
+    server = subprocess.Popen([sys.executable, "-m", "rationalrewards.rewardmodel.mock_server", "--port", str(port), "--latency", "0.2", "--no-validate"])
     try:
         asyncio.run(OpenAICompatibleRewardModel(f"http://127.0.0.1:{port}").wait_until_healthy(30))
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from agents.preferences import load_preferences
-from graphs.parrot import ParrotConfig
-from graphs.parrot_runner import ParrotRunner
-from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
-from rewardmodel.mock_server import free_port
+from rationalrewards.agents.preferences import load_preferences
+from rationalrewards.graphs.parrot import ParrotConfig
+from rationalrewards.graphs.parrot_runner import ParrotRunner
+from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+from rationalrewards.rewardmodel.mock_server import free_port
 
 
 
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.3)
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "rewardmodel.mock_server", "--port", str(port), "--latency",
+    server = subprocess.Popen([sys.executable, "-m", "rationalrewards.rewardmodel.mock_server", "--port", str(port), "--latency",
                                str(args.latency), "--no-validate", "--responder", "parrot"])
     try:
         with tempfile.TemporaryDirectory() as tmp:

@@ -14,10 +14,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from agents.sketch.generator import SketchGenerator
-from agents.sketch.scene import accuracy_by_tag, score_against_spec
-from agents.sketch.spec import SceneSpec, render_prompt
-from agents.sketch.suites import make_suite
+from rationalrewards.agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.sketch.scene import accuracy_by_tag, score_against_spec
+from rationalrewards.agents.sketch.spec import SceneSpec, render_prompt
+from rationalrewards.agents.sketch.suites import make_suite
 
 DEFAULT_GENEVAL = Path(__file__).resolve().parent / "data/geneval/evaluation_metadata.jsonl"
 

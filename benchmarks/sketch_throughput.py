@@ -12,10 +12,10 @@ import os
 import tempfile
 import time
 
-from agents.sketch.generator import SketchGenerator
-from agents.sketch.oracle import SketchOracle
-from agents.sketch.suites import make_suite
-from rewardmodel import Critique, CritiqueRequest
+from rationalrewards.agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.sketch.oracle import SketchOracle
+from rationalrewards.agents.sketch.suites import make_suite
+from rationalrewards.rewardmodel import Critique, CritiqueRequest
 
 
 def main() -> None:

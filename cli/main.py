@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rewardmodel.errors import RewardModelError
+from rationalrewards.rewardmodel.errors import RewardModelError
 
 app = typer.Typer(
     name="rationalrewards",
@@ -46,7 +46,7 @@ def _main(
     log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines to stderr.")] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
 ) -> None:
-    from rewardmodel.logs import configure_logging
+    from rationalrewards.rewardmodel.logs import configure_logging
 
     configure_logging(json=log_json, level=log_level)
 
@@ -97,7 +97,7 @@ def critique(
     as_json: JsonFlag = False,
 ) -> None:
     """Critique one image: per-aspect justifications and 1-4 scores, a reward, and a refined request."""
-    from agents.api import critique_image
+    from rationalrewards.agents.api import critique_image
 
     result = critique_image(image, prompt, source=source, critic=critic, model=model, refine=refine, policy=policy)
     if as_json:
@@ -123,7 +123,7 @@ def compare(
     as_json: JsonFlag = False,
 ) -> None:
     """Compare two images for one request; the summed per-aspect scores decide the preferred one."""
-    from agents.api import compare_images
+    from rationalrewards.agents.api import compare_images
 
     result = compare_images(image_a, image_b, prompt, source=source, critic=critic, model=model)
     if as_json:
@@ -154,7 +154,7 @@ def serve(
     as_json: JsonFlag = False,
 ) -> None:
     """Serve a critic with `vllm serve` and the paper's flags (GPU machines; needs the `serve` extra with vLLM)."""
-    from rewardmodel.serve import ServeConfig, command_line, launch
+    from rationalrewards.rewardmodel.serve import ServeConfig, command_line, launch
 
     config = ServeConfig(checkpoint=checkpoint, served_model_name=name, port=port, host=host,
                          data_parallel_size=data_parallel, tensor_parallel_size=tensor_parallel)
@@ -178,7 +178,7 @@ def tiny(
     as_json: JsonFlag = False,
 ) -> None:
     """Build a tiny random Qwen-VL critic from config (for testing pipelines offline; its critiques are noise)."""
-    from rewardmodel.tiny import FAMILIES, save_tiny_vlm
+    from rationalrewards.rewardmodel.tiny import FAMILIES, save_tiny_vlm
 
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
@@ -196,7 +196,7 @@ def demo(
 
     With --json: both presets under "paper" and "deep"; the top-level figures (n, reward_initial, reward_final,
     accuracy_initial, accuracy_final, per_tag, report) are the deep run's."""
-    from graphs.jobs import demo_job, demo_table
+    from rationalrewards.graphs.jobs import demo_job, demo_table
 
     summary = demo_job(out, progress=not as_json)
     _emit(summary) if as_json else print(demo_table(summary))
@@ -224,8 +224,8 @@ def refine(
     as_json: JsonFlag = False,
 ) -> None:
     """Generate, critique and refine: one prompt or a suite, with a resumable run directory and an HTML report."""
-    from agents.sketch.suites import read_suite
-    from graphs.jobs import RefineJob, refine_job
+    from rationalrewards.agents.sketch.suites import read_suite
+    from rationalrewards.graphs.jobs import RefineJob, refine_job
 
     if (prompt is None) == (suite is None):
         raise ValueError("give either a PROMPT or --suite FILE")
@@ -257,7 +257,7 @@ def report(
     as_json: JsonFlag = False,
 ) -> None:
     """Re-render a run's HTML report from its results."""
-    from graphs.report import write_report
+    from rationalrewards.graphs.report import write_report
 
     if not (run_dir / "run.json").exists():
         raise ValueError(f"{run_dir} is not a run directory (no run.json)")
@@ -286,7 +286,7 @@ def parrot(
     as_json: JsonFlag = False,
 ) -> None:
     """PARROT: explain known preferences with a teacher, keep the rationales that predict the label, export SFT data."""
-    from graphs.jobs import ParrotJob, parrot_job
+    from rationalrewards.graphs.jobs import ParrotJob, parrot_job
 
     job = ParrotJob(out=out, pairs=pairs, teacher=teacher, teacher_model=teacher_model, filter=filter_,
                     repredict_with_images=not text_only_filter, retries=retries, swap_augment=swap, concurrency=concurrency,
@@ -316,7 +316,7 @@ def eval_(
     as_json: JsonFlag = False,
 ) -> None:
     """Pairwise preference accuracy of a critic: summed scores decide; ties and abstentions are counted apart."""
-    from graphs.jobs import eval_job
+    from rationalrewards.graphs.jobs import eval_job
 
     result = eval_job(pairs, critic=critic, model=model, tolerance=tolerance, concurrency=concurrency, world=world,
                       pairs_count=pairs_count, out=out)
@@ -339,7 +339,7 @@ def sketch_parse(
     as_json: JsonFlag = False,
 ) -> None:
     """Print the exact spec of a prompt in the GenEval metadata schema."""
-    from agents.sketch.spec import read_prompt
+    from rationalrewards.agents.sketch.spec import read_prompt
 
     reading = read_prompt(prompt)
     spec = reading.spec.model_dump()
@@ -365,9 +365,9 @@ def sketch_render(
     """Render a prompt in the sketch world and write the image with its scene-graph sidecar."""
     import tempfile
 
-    from agents.sketch.failures import FailureModel
-    from agents.sketch.generator import SketchGenerator
-    from rewardmodel.images import image_ref_from_path
+    from rationalrewards.agents.sketch.failures import FailureModel
+    from rationalrewards.agents.sketch.generator import SketchGenerator
+    from rationalrewards.rewardmodel.images import image_ref_from_path
 
     with tempfile.TemporaryDirectory() as tmp:
         generator = SketchGenerator(tmp, size=size, failures=FailureModel.perfect() if perfect else None)
@@ -392,7 +392,7 @@ def sketch_suite(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a prompt suite (GenEval schema; the spec fields are the ground truth)."""
-    from agents.sketch import suites
+    from rationalrewards.agents.sketch import suites
 
     makers = {"t2i": suites.make_suite, "paraphrase": suites.paraphrase_suite, "edit": suites.make_edit_suite}
     if kind == "demo":
@@ -414,8 +414,8 @@ def sketch_sheet(
     """Render the demo suite as a contact sheet with specs, generator errors and ground-truth verdicts."""
     import tempfile
 
-    from agents.sketch.sheet import contact_sheet
-    from agents.sketch.suites import DEMO_SUITE
+    from rationalrewards.agents.sketch.sheet import contact_sheet
+    from rationalrewards.agents.sketch.suites import DEMO_SUITE
 
     with tempfile.TemporaryDirectory() as tmp:
         path = contact_sheet(list(DEMO_SUITE), out, workdir=tmp)

@@ -15,8 +15,8 @@ from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from agents.critic_tool import critique_image_tool
-from agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.critic_tool import critique_image_tool
+from rationalrewards.agents.sketch.generator import SketchGenerator
 
 
 class PlanState(TypedDict, total=False):

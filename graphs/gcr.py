@@ -26,15 +26,15 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send, interrupt
 
-from agents.generator import GeneratedImage, ImageGenerator
-from agents.refiner import CriticRefiner, PromptRefiner, RefineHistory, RoundMemory
-from graphs.gcr_config import GCRConfig
-from graphs.state import GCRInput, GCROutput, GCRState, GenerateTask, candidate_key
-from graphs.store import GenerationCache
-from graphs.trace import Tracer
-from rewardmodel.backends.base import RewardModel
-from rewardmodel.schemas import Abstention, Critique, CritiqueRequest, ImageRef, Task
-from rewardmodel.scoring import passes_threshold, reward_or_none
+from rationalrewards.agents.generator import GeneratedImage, ImageGenerator
+from rationalrewards.agents.refiner import CriticRefiner, PromptRefiner, RefineHistory, RoundMemory
+from rationalrewards.graphs.gcr_config import GCRConfig
+from rationalrewards.graphs.state import GCRInput, GCROutput, GCRState, GenerateTask, candidate_key
+from rationalrewards.graphs.store import GenerationCache
+from rationalrewards.graphs.trace import Tracer
+from rationalrewards.rewardmodel.backends.base import RewardModel
+from rationalrewards.rewardmodel.schemas import Abstention, Critique, CritiqueRequest, ImageRef, Task
+from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
 
 log = structlog.get_logger(__name__)
 
@@ -65,8 +65,8 @@ _DEFAULTS: dict[str, Any] = {}
 def _default_backends() -> dict[str, Any]:
     """The sketch world, writing under $RATIONALREWARDS_HOME (default ./runs/default), built once per process."""
     if not _DEFAULTS:
-        from agents.sketch.generator import SketchGenerator
-        from agents.sketch.oracle import SketchOracle
+        from rationalrewards.agents.sketch.generator import SketchGenerator
+        from rationalrewards.agents.sketch.oracle import SketchOracle
 
         images = Path(os.environ.get("RATIONALREWARDS_HOME", "runs/default")) / "images"
         _DEFAULTS.update(generator=SketchGenerator(images), critic=SketchOracle(image_dirs=[images]), refiner=CriticRefiner())

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from rewardmodel.scoring import REWARD_POLICIES
+from rationalrewards.rewardmodel.scoring import REWARD_POLICIES
 
 Preset = Literal["paper", "deep"]
 

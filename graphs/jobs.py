@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.factory import generator_from_spec, refiner_from_spec, reward_model_from_spec
-from graphs.gcr_config import GCRConfig
-from graphs.runner import GCRRunner
+from rationalrewards.agents.factory import generator_from_spec, refiner_from_spec, reward_model_from_spec
+from rationalrewards.graphs.gcr_config import GCRConfig
+from rationalrewards.graphs.runner import GCRRunner
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
 
 def demo_job(out: Path, progress: bool = True) -> dict[str, Any]:
     """The README's main job: the built-in sketch suite through the `paper` and `deep` presets."""
-    from agents.sketch.suites import demo_suite
+    from rationalrewards.agents.sketch.suites import demo_suite
 
     rows = demo_suite()
     started = time.perf_counter()
@@ -108,9 +108,9 @@ def make_sketch_pairs(out: Path, count: int, *, label_noise: float, seed: int) -
     """`count` ground-truth-labelled preference pairs in the sketch world, written as JSONL (paths relative)."""
     import json
 
-    from agents.sketch.generator import SketchGenerator
-    from agents.sketch.pairs import make_preference_pairs
-    from agents.sketch.suites import make_suite
+    from rationalrewards.agents.sketch.generator import SketchGenerator
+    from rationalrewards.agents.sketch.pairs import make_preference_pairs
+    from rationalrewards.agents.sketch.suites import make_suite
 
     if count < 1:
         raise ValueError("--pairs-count must be at least 1")
@@ -125,9 +125,9 @@ def make_sketch_pairs(out: Path, count: int, *, label_noise: float, seed: int) -
 
 
 def parrot_job(job: ParrotJob) -> dict[str, Any]:
-    from agents.preferences import load_preferences
-    from graphs.parrot import ParrotConfig
-    from graphs.parrot_runner import ParrotRunner
+    from rationalrewards.agents.preferences import load_preferences
+    from rationalrewards.graphs.parrot import ParrotConfig
+    from rationalrewards.graphs.parrot_runner import ParrotRunner
 
     pairs_path = job.pairs
     options: dict[str, Any] = {}
@@ -151,7 +151,7 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
                           teacher_name=name + (f" model={job.teacher_model}" if job.teacher_model else ""))
     result = asyncio.run(runner.run(report))
     if job.world == "sketch":
-        from agents.sketch.audit import audit_parrot
+        from rationalrewards.agents.sketch.audit import audit_parrot
 
         result["audit"] = audit_parrot(job.out)
     return result
@@ -163,10 +163,10 @@ def eval_job(pairs: Path | None, *, critic: str = "sketch", model: str | None = 
     """Pairwise preference accuracy of a critic (the release's rule: summed scores decide; ties and abstentions apart)."""
     from dataclasses import asdict
 
-    from agents.preferences import load_preferences
-    from rewardmodel.backends.base import aclose_backends
-    from rewardmodel.schemas import CompareRequest
-    from rewardmodel.scoring import pairwise_accuracy
+    from rationalrewards.agents.preferences import load_preferences
+    from rationalrewards.rewardmodel.backends.base import aclose_backends
+    from rationalrewards.rewardmodel.schemas import CompareRequest
+    from rationalrewards.rewardmodel.scoring import pairwise_accuracy
 
     options: dict[str, Any] = {}
     if world == "sketch":

@@ -21,13 +21,13 @@ from typing import Any, Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from agents.preferences import PreferencePair
-from rewardmodel.backends.base import Completion, RewardModel
-from rewardmodel.errors import CritiqueParseError, RewardModelError
-from rewardmodel.images import png_data_url
-from rewardmodel.parsing import parse_critique, parse_pairwise
-from rewardmodel.prompts import anchored_pairwise_messages, parse_repredict, projection_messages, repredict_messages
-from rewardmodel.scoring import decide_pairwise
+from rationalrewards.agents.preferences import PreferencePair
+from rationalrewards.rewardmodel.backends.base import Completion, RewardModel
+from rationalrewards.rewardmodel.errors import CritiqueParseError, RewardModelError
+from rationalrewards.rewardmodel.images import png_data_url
+from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
+from rationalrewards.rewardmodel.prompts import anchored_pairwise_messages, parse_repredict, projection_messages, repredict_messages
+from rationalrewards.rewardmodel.scoring import decide_pairwise
 
 FilterKind = Literal["repredict", "scores", "both"]
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import structlog
 
-from agents.preferences import PreferencePair, ValidationReport
-from graphs.checkpoints import sqlite_checkpointer
-from graphs.parrot import ParrotConfig, ParrotContext, ParrotGraph
-from graphs.trace import Tracer
-from rewardmodel.backends.base import RewardModel, aclose_backends
-from rewardmodel.prompts import Message, pairwise_messages, pointwise_messages
+from rationalrewards.agents.preferences import PreferencePair, ValidationReport
+from rationalrewards.graphs.checkpoints import sqlite_checkpointer
+from rationalrewards.graphs.parrot import ParrotConfig, ParrotContext, ParrotGraph
+from rationalrewards.graphs.trace import Tracer
+from rationalrewards.rewardmodel.backends.base import RewardModel, aclose_backends
+from rationalrewards.rewardmodel.prompts import Message, pairwise_messages, pointwise_messages
 
 log = structlog.get_logger(__name__)
 PARROT_FORMAT_VERSION = 1
@@ -41,7 +41,7 @@ def _safe_name(pair_id: str) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    from rewardmodel.files import atomic_write_text
+    from rationalrewards.rewardmodel.files import atomic_write_text
 
     atomic_write_text(path, text)
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from graphs.runner import read_jsonl
+from rationalrewards.graphs.runner import read_jsonl
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d1d1f;background:#fafafa}

@@ -24,16 +24,16 @@ from typing import Any
 
 import structlog
 
-from agents.generator import ImageGenerator
-from agents.refiner import PromptRefiner
-from graphs.checkpoints import sqlite_checkpointer
-from graphs.gcr import GCRContext, GCRGraph
-from graphs.gcr_config import GCRConfig
-from graphs.store import GenerationCache
-from graphs.trace import Tracer
-from rewardmodel.backends.base import RewardModel
-from rewardmodel.schemas import Abstention, CritiqueRequest, ImageRef, Task
-from rewardmodel.scoring import reward_or_none
+from rationalrewards.agents.generator import ImageGenerator
+from rationalrewards.agents.refiner import PromptRefiner
+from rationalrewards.graphs.checkpoints import sqlite_checkpointer
+from rationalrewards.graphs.gcr import GCRContext, GCRGraph
+from rationalrewards.graphs.gcr_config import GCRConfig
+from rationalrewards.graphs.store import GenerationCache
+from rationalrewards.graphs.trace import Tracer
+from rationalrewards.rewardmodel.backends.base import RewardModel
+from rationalrewards.rewardmodel.schemas import Abstention, CritiqueRequest, ImageRef, Task
+from rationalrewards.rewardmodel.scoring import reward_or_none
 
 log = structlog.get_logger(__name__)
 RUN_FORMAT_VERSION = 1
@@ -152,11 +152,11 @@ class GCRRunner:
                         bar.advance(task)
 
                 await asyncio.gather(*(one(sid, row) for sid, row in pending))
-        from rewardmodel.backends.base import aclose_backends
+        from rationalrewards.rewardmodel.backends.base import aclose_backends
 
         await aclose_backends(self.critic, getattr(self.refiner, "llm", None))
         summary = await self.summarize(rows, failures=failures, waiting=waiting, seconds=time.perf_counter() - started)
-        from graphs.report import write_report
+        from rationalrewards.graphs.report import write_report
 
         write_report(self.run_dir)
         return summary
@@ -185,7 +185,7 @@ class GCRRunner:
 
     async def _source_image(self, row: dict[str, Any]) -> ImageRef | None:
         if row.get("source_image"):
-            from rewardmodel.images import image_ref_from_path
+            from rationalrewards.rewardmodel.images import image_ref_from_path
 
             return image_ref_from_path(row["source_image"])
         if row.get("source_prompt"):
@@ -233,9 +233,9 @@ class GCRRunner:
 
 def _ground_truth(row: dict[str, Any], values: dict[str, Any], initial: dict[str, Any] | None, best: dict[str, Any]) -> dict[str, Any]:
     """Sketch-world ground truth for the first and the kept image (empty for generators without scene graphs)."""
-    from agents.sketch.scene import SceneSpec, load_scene, score_against_spec
-    from agents.sketch.spec import SceneSpecError, parse_scene_spec
-    from rewardmodel.errors import InvalidImageError
+    from rationalrewards.agents.sketch.scene import SceneSpec, load_scene, score_against_spec
+    from rationalrewards.agents.sketch.spec import SceneSpecError, parse_scene_spec
+    from rationalrewards.rewardmodel.errors import InvalidImageError
 
     if not initial or not best:
         return {}
@@ -244,7 +244,7 @@ def _ground_truth(row: dict[str, Any], values: dict[str, Any], initial: dict[str
     except InvalidImageError:
         return {}
     if values.get("source_image"):
-        from agents.sketch.edits import score_edit
+        from rationalrewards.agents.sketch.edits import score_edit
 
         source = load_scene(ImageRef.model_validate(values["source_image"]))
         a, b = score_edit(source, first, values["prompt"]), score_edit(source, kept, values["prompt"])
@@ -274,7 +274,7 @@ def summarize_results(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
     graded = [r for r in results if "correct_initial" in r]
     if graded:
-        from agents.sketch.scene import SpecResult, accuracy_by_tag
+        from rationalrewards.agents.sketch.scene import SpecResult, accuracy_by_tag
 
         before = accuracy_by_tag([SpecResult(correct=r["correct_initial"], tag=r["gt_tag"]) for r in graded])
         after = accuracy_by_tag([SpecResult(correct=r["correct_final"], tag=r["gt_tag"]) for r in graded])

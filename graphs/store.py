@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from agents.generator import GeneratedImage
+from rationalrewards.agents.generator import GeneratedImage
 
 
 class GenerationCache:
@@ -37,6 +37,6 @@ class GenerationCache:
         return None
 
     def put(self, key: str, made: GeneratedImage) -> None:
-        from rewardmodel.files import atomic_write_text
+        from rationalrewards.rewardmodel.files import atomic_write_text
 
         atomic_write_text(self.directory / f"{key}.json", made.model_dump_json())

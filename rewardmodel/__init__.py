@@ -3,7 +3,7 @@
 Only light modules are imported here; backends that need torch or an HTTP client load on first use.
 """
 
-from rewardmodel.errors import (
+from rationalrewards.rewardmodel.errors import (
     CritiqueParseError,
     InvalidImageError,
     NoActiveAspectsError,
@@ -11,8 +11,8 @@ from rewardmodel.errors import (
     RewardRequestError,
     RewardServerError,
 )
-from rewardmodel.parsing import parse_critique, parse_pairwise
-from rewardmodel.schemas import (
+from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
+from rationalrewards.rewardmodel.schemas import (
     Abstention,
     Aspect,
     AspectAssessment,
@@ -24,7 +24,7 @@ from rewardmodel.schemas import (
     PairwiseJudgement,
     Task,
 )
-from rewardmodel.scoring import CritiqueReward, decide_pairwise, pairwise_accuracy, reward_from_critique
+from rationalrewards.rewardmodel.scoring import CritiqueReward, decide_pairwise, pairwise_accuracy, reward_from_critique
 
 __all__ = [
     "Abstention",

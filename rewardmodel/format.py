@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rewardmodel.schemas import Critique, PairwiseJudgement
+from rationalrewards.rewardmodel.schemas import Critique, PairwiseJudgement
 
 ScoreStyle = Literal["plain", "bold", "over4", "bold_over4"]
 WINNER_TEXT = {"A": "Image A", "B": "Image B", "tie": "It's a tie"}

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from rewardmodel.errors import InvalidImageError
-from rewardmodel.schemas import ImageRef
+from rationalrewards.rewardmodel.errors import InvalidImageError
+from rationalrewards.rewardmodel.schemas import ImageRef
 
 try:  # SIMD base64, ~50x the standard library's speed on a 500 KB PNG; the wire format is identical
     from pybase64 import b64encode as _b64encode
@@ -87,7 +87,7 @@ def image_ref_from_pil(image: Any, directory: str | Path | None = None) -> Image
     else:
         path = Path(directory) / f"{digest}.png"
         if not path.exists():
-            from rewardmodel.files import atomic_write_bytes
+            from rationalrewards.rewardmodel.files import atomic_write_bytes
 
             atomic_write_bytes(path, data)
         uri = str(path.resolve())

@@ -3,7 +3,7 @@
 It speaks `/health`, `/v1/models` and `/v1/chat/completions`, validates that every `image_url` part is a decodable PNG
 data URL, and answers from a script of faults (status codes, delays, malformed bodies, truncation) before falling back
 to a canned critique after a fixed latency. Runs in a background thread (`MockServer`) or as a process:
-`python -m rewardmodel.mock_server --port 8123 --latency 0.2`. Needs uvicorn (the `dev` extra).
+`python -m rationalrewards.rewardmodel.mock_server --port 8123 --latency 0.2`. Needs uvicorn (the `dev` extra).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardmodel.format import render_critique
-from rewardmodel.schemas import Aspect, AspectAssessment, Critique, Task
+from rationalrewards.rewardmodel.format import render_critique
+from rationalrewards.rewardmodel.schemas import Aspect, AspectAssessment, Critique, Task
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -58,7 +58,7 @@ def parrot_teacher_text(payload: dict[str, Any]) -> str:
     """A canned but consistent teacher for PARROT's three prompts (anchored, re-prediction, projection)."""
     import re
 
-    from rewardmodel.schemas import PairwiseAspect, PairwiseJudgement
+    from rationalrewards.rewardmodel.schemas import PairwiseAspect, PairwiseJudgement
 
     text = _prompt_text(payload)
     if "Answer with exactly one line" in text:
@@ -66,7 +66,7 @@ def parrot_teacher_text(payload: dict[str, Any]) -> str:
         b = sum(float(x) for x in re.findall(r"Score B:\s*([\d.]+)", text))
         return "Answer: " + ("A" if a > b else "B" if b > a else "tie")
     if "Human preference is:" in text:
-        from rewardmodel.format import render_pairwise
+        from rationalrewards.rewardmodel.format import render_pairwise
 
         label = "B" if "Human preference is: Image B" in text else "A"
         good, bad = (4.0, 2.5)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rewardmodel.errors import CritiqueParseError
-from rewardmodel.schemas import (
+from rationalrewards.rewardmodel.errors import CritiqueParseError
+from rationalrewards.rewardmodel.schemas import (
     SCORE_MAX,
     SCORE_MIN,
     Aspect,

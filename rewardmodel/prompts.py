@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rewardmodel.format import WINNER_TEXT
-from rewardmodel.schemas import Aspect, Task, Winner
+from rationalrewards.rewardmodel.format import WINNER_TEXT
+from rationalrewards.rewardmodel.schemas import Aspect, Task, Winner
 
 Message = dict[str, Any]
 

@@ -147,7 +147,7 @@ class PairwiseJudgement(_Wire):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def preferred(self) -> Winner:
-        from rewardmodel.scoring import decide_pairwise
+        from rationalrewards.rewardmodel.scoring import decide_pairwise
 
         return decide_pairwise(self.scores_a, self.scores_b)
 

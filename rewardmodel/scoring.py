@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from rewardmodel.errors import NoActiveAspectsError
-from rewardmodel.schemas import SCORE_MAX, SCORE_MIN, Abstention, Aspect, Critique, PairwiseJudgement, Task, Winner
+from rationalrewards.rewardmodel.errors import NoActiveAspectsError
+from rationalrewards.rewardmodel.schemas import SCORE_MAX, SCORE_MIN, Abstention, Aspect, Critique, PairwiseJudgement, Task, Winner
 
 if TYPE_CHECKING:
-    from rewardmodel.backends.base import RewardModel
+    from rationalrewards.rewardmodel.backends.base import RewardModel
 
 RewardPolicy = Literal["paper", "edit_rl_release", "all"]
 REWARD_POLICIES: tuple[str, ...] = ("paper", "edit_rl_release", "all")
@@ -161,8 +161,8 @@ class CritiqueReward:
         self.task = Task(task)
 
     async def acall(self, prompts: Sequence[str], images: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        from rewardmodel.images import as_image_ref
-        from rewardmodel.schemas import CritiqueRequest
+        from rationalrewards.rewardmodel.images import as_image_ref
+        from rationalrewards.rewardmodel.schemas import CritiqueRequest
 
         if len(prompts) != len(images):
             raise ValueError(f"{len(prompts)} prompts but {len(images)} images")
@@ -181,7 +181,7 @@ class CritiqueReward:
         return [reward_or_none(result, self.policy) for result in results]
 
     def __call__(self, prompts: Sequence[str], images: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        from rewardmodel.backends.base import aclose_backends
+        from rationalrewards.rewardmodel.backends.base import aclose_backends
 
         async def call_then_close() -> list[float | None]:
             try:

@@ -14,8 +14,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
-from rewardmodel.errors import RewardServerError
+from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+from rationalrewards.rewardmodel.errors import RewardServerError
 
 
 @dataclass(frozen=True)

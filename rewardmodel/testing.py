@@ -10,11 +10,11 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from rewardmodel.errors import RewardModelError
-from rewardmodel.format import render_critique, render_pairwise
-from rewardmodel.parsing import parse_critique, parse_pairwise
-from rewardmodel.prompts import Message
-from rewardmodel.schemas import (
+from rationalrewards.rewardmodel.errors import RewardModelError
+from rationalrewards.rewardmodel.format import render_critique, render_pairwise
+from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
+from rationalrewards.rewardmodel.prompts import Message
+from rationalrewards.rewardmodel.schemas import (
     Abstention,
     Aspect,
     AspectAssessment,

@@ -39,14 +39,14 @@ def port() -> int:
 
 @pytest.fixture(scope="session")
 def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rewardmodel.tiny import save_tiny_vlm
+    from rationalrewards.rewardmodel.tiny import save_tiny_vlm
 
     return save_tiny_vlm(tmp_path_factory.mktemp("tiny-qwen2-vl"), "qwen2_vl")
 
 
 @pytest.fixture(scope="session")
 def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rewardmodel.tiny import export_smollm2
+    from rationalrewards.rewardmodel.tiny import export_smollm2
 
     return export_smollm2(tmp_path_factory.mktemp("smollm2"))
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from rewardmodel.mock_server import free_port  # noqa: F401  (re-exported for tests)
+from rationalrewards.rewardmodel.mock_server import free_port  # noqa: F401  (re-exported for tests)
 
 PYTHON = sys.executable
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from rewardmodel import RewardServerError
-from rewardmodel.serve import ServeConfig, launch, vllm_command
+from rationalrewards.rewardmodel import RewardServerError
+from rationalrewards.rewardmodel.serve import ServeConfig, launch, vllm_command
 from tests.helpers import PYTHON
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([PYTHON, "-m", "cli.main", *args], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=300)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -65,7 +65,7 @@ def test_serve_dry_run_has_the_papers_flags() -> None:
 def test_launch_waits_for_health_and_stops(port: int, tmp_path: Path) -> None:
     config = ServeConfig(checkpoint="unused", port=port)
     # Any executable that speaks the API can stand in for vLLM on a machine without a GPU.
-    server = launch(config, tmp_path / "serve.log", command=[sys.executable, "-m", "rewardmodel.mock_server", "--port", str(port)], health_timeout=30)
+    server = launch(config, tmp_path / "serve.log", command=[sys.executable, "-m", "rationalrewards.rewardmodel.mock_server", "--port", str(port)], health_timeout=30)
     try:
         import httpx
 

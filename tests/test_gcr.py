@@ -11,18 +11,18 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from agents.critic_tool import critique_image_tool, make_critic_node
-from agents.refiner import CriticRefiner, LLMRefiner, RefineHistory, RoundMemory
-from agents.sketch.failures import FailureModel
-from agents.sketch.generator import SketchGenerator
-from agents.sketch.oracle import SketchOracle
-from agents.sketch.scene import load_scene
-from graphs.gcr import GCRContext, GCRGraph, build_gcr_graph
-from graphs.gcr_config import GCRConfig
-from graphs.store import GenerationCache
-from rewardmodel import Abstention, CritiqueRequest
-from rewardmodel.schemas import ImageRef
-from rewardmodel.testing import FunctionRewardModel
+from rationalrewards.agents.critic_tool import critique_image_tool, make_critic_node
+from rationalrewards.agents.refiner import CriticRefiner, LLMRefiner, RefineHistory, RoundMemory
+from rationalrewards.agents.sketch.failures import FailureModel
+from rationalrewards.agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.sketch.oracle import SketchOracle
+from rationalrewards.agents.sketch.scene import load_scene
+from rationalrewards.graphs.gcr import GCRContext, GCRGraph, build_gcr_graph
+from rationalrewards.graphs.gcr_config import GCRConfig
+from rationalrewards.graphs.store import GenerationCache
+from rationalrewards.rewardmodel import Abstention, CritiqueRequest
+from rationalrewards.rewardmodel.schemas import ImageRef
+from rationalrewards.rewardmodel.testing import FunctionRewardModel
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "gcr_graph.mmd"
 
@@ -43,8 +43,8 @@ async def _run(config: GCRConfig, context: GCRContext, inputs: dict[str, Any], t
 
 def _failing_seed(generator: SketchGenerator, prompt: str, candidates: int = 1) -> int:
     """A base seed whose first `candidates` images all miss the prompt (and carry no artifacts)."""
-    from agents.sketch.scene import score_against_spec
-    from agents.sketch.spec import parse_scene_spec
+    from rationalrewards.agents.sketch.scene import score_against_spec
+    from rationalrewards.agents.sketch.spec import parse_scene_spec
 
     def fails(seed: int) -> bool:
         scene = generator.scene_for(prompt, seed)
@@ -144,8 +144,8 @@ async def test_llm_refiner_reads_the_whole_history(generator: SketchGenerator) -
 
 
 async def test_llm_refiner_over_an_openai_compatible_server(port: int) -> None:
-    from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
-    from rewardmodel.mock_server import Fault, MockServer
+    from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+    from rationalrewards.rewardmodel.mock_server import Fault, MockServer
 
     with MockServer(port) as server:
         server.state.script.append(Fault(text="Refined prompt: a single red apple on the left side of the image"))
@@ -192,7 +192,7 @@ async def test_generation_cache_skips_regeneration(generator: SketchGenerator, t
 
 
 async def test_default_backends_are_the_sketch_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import graphs.gcr as gcr
+    import rationalrewards.graphs.gcr as gcr
 
     monkeypatch.setenv("RATIONALREWARDS_HOME", str(tmp_path))
     monkeypatch.setattr(gcr, "_DEFAULTS", {})
@@ -245,8 +245,8 @@ def test_perfect_world_has_nothing_to_refine(tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_diffusers_pipeline_as_the_generator(tmp_path: Path) -> None:
     """A tiny Stable-Diffusion pipeline built from config: its images are noise, so this checks loop mechanics."""
-    from agents.diffusers_generator import DiffusersGenerator, save_tiny_sd_pipeline
-    from rewardmodel.testing import FakeRewardModel
+    from rationalrewards.agents.diffusers_generator import DiffusersGenerator, save_tiny_sd_pipeline
+    from rationalrewards.rewardmodel.testing import FakeRewardModel
 
     pipeline = save_tiny_sd_pipeline(tmp_path / "tiny-sd")
     generator = DiffusersGenerator(pipeline, tmp_path / "images", steps=2, size=32)
@@ -266,7 +266,7 @@ async def test_diffusers_pipeline_as_the_generator(tmp_path: Path) -> None:
 
 
 async def test_batched_fan_out_follows_the_generator(generator: SketchGenerator, tmp_path: Path) -> None:
-    from graphs.trace import Tracer, read_trace
+    from rationalrewards.graphs.trace import Tracer, read_trace
 
     calls: list[int] = []
     original = generator.generate

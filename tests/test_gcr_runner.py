@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from agents.refiner import CriticRefiner
-from agents.sketch.generator import SketchGenerator
-from agents.sketch.oracle import SketchOracle
-from agents.sketch.suites import make_suite, write_jsonl
-from graphs.gcr_config import GCRConfig
-from graphs.runner import GCRRunner, RunDirectoryError, read_jsonl
-from graphs.trace import read_trace
-from rewardmodel.schemas import ImageRef
+from rationalrewards.agents.refiner import CriticRefiner
+from rationalrewards.agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.sketch.oracle import SketchOracle
+from rationalrewards.agents.sketch.suites import make_suite, write_jsonl
+from rationalrewards.graphs.gcr_config import GCRConfig
+from rationalrewards.graphs.runner import GCRRunner, RunDirectoryError, read_jsonl
+from rationalrewards.graphs.trace import read_trace
+from rationalrewards.rewardmodel.schemas import ImageRef
 from tests.helpers import PYTHON, free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def test_run_directory_guards(tmp_path: Path) -> None:
 
 
 def test_runner_checkpointer_is_wal_with_normal_sync(tmp_path: Path) -> None:
-    from graphs.checkpoints import sqlite_checkpointer
+    from rationalrewards.graphs.checkpoints import sqlite_checkpointer
 
     async def pragmas() -> tuple[str, int]:
         async with sqlite_checkpointer(tmp_path / "c.sqlite") as saver:
@@ -99,8 +99,8 @@ def test_a_failing_prompt_fails_alone(tmp_path: Path) -> None:
 
 
 def test_a_critic_server_that_dies_mid_run(tmp_path: Path) -> None:
-    from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
-    from rewardmodel.mock_server import Fault, MockServer
+    from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+    from rationalrewards.rewardmodel.mock_server import Fault, MockServer
 
     rows = make_suite(14, seed=2)
     with MockServer(free_port()) as server:
@@ -114,7 +114,7 @@ def test_a_critic_server_that_dies_mid_run(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "cli.main", *args], capture_output=True, text=True, timeout=300, **kw)
+    return subprocess.run([PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=300, **kw)
 
 
 def test_cli_refine_single_prompt_and_report(tmp_path: Path) -> None:
@@ -135,7 +135,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     suite = write_jsonl(make_suite(350, seed=13), tmp_path / "suite.jsonl")
     args = ["refine", "--suite", str(suite), "--preset", "deep", "--concurrency", "2", "--json"]
     killed = tmp_path / "killed"
-    process = subprocess.Popen([PYTHON, "-m", "cli.main", *args, "--out", str(killed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen([PYTHON, "-m", "rationalrewards.cli.main", *args, "--out", str(killed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(read_jsonl(killed / "results.jsonl")) < 40:
         time.sleep(0.05)
@@ -163,8 +163,8 @@ def test_report_renders_in_headless_chromium_with_images(tmp_path: Path) -> None
         if os.environ.get("CI"):
             pytest.fail("chromium is missing in CI: .ci/run installs Debian's chromium")
         pytest.skip("chromium not installed here (.ci/run installs it)")
-    from agents.sketch.suites import demo_suite
-    from agents.sketch.vocab import BACKGROUND
+    from rationalrewards.agents.sketch.suites import demo_suite
+    from rationalrewards.agents.sketch.vocab import BACKGROUND
     from PIL import Image
 
     asyncio.run(_runner(tmp_path / "run", preset="deep").run(demo_suite()[:4]))

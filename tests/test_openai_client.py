@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import structlog
 
-from rewardmodel import Abstention, Critique, CritiqueRequest, RewardRequestError, RewardServerError
-from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel, normalise_base_url
-from rewardmodel.images import image_ref_from_path
-from rewardmodel.mock_server import Fault, MockServer
-from rewardmodel.schemas import CompareRequest
+from rationalrewards.rewardmodel import Abstention, Critique, CritiqueRequest, RewardRequestError, RewardServerError
+from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel, normalise_base_url
+from rationalrewards.rewardmodel.images import image_ref_from_path
+from rationalrewards.rewardmodel.mock_server import Fault, MockServer
+from rationalrewards.rewardmodel.schemas import CompareRequest
 
 
 @pytest.fixture
@@ -119,15 +119,15 @@ async def test_bounded_concurrency(port: int, request_: CritiqueRequest) -> None
 
 
 def test_api_key_never_printed_or_logged(server: MockServer, request_: CritiqueRequest, capsys) -> None:  # noqa: ANN001
-    from rewardmodel.logs import configure_logging
-    from rewardmodel.scoring import run_sync
+    from rationalrewards.rewardmodel.logs import configure_logging
+    from rationalrewards.rewardmodel.scoring import run_sync
 
     configure_logging(json=True, level="DEBUG", force=True)
     secret = "sk-very-secret-123"
     client = _client(server, api_key=secret)
     assert secret not in repr(client) and "***" in repr(client)
     server.state.script.append(Fault(status=502))
-    from rewardmodel.logs import bound_contextvars
+    from rationalrewards.rewardmodel.logs import bound_contextvars
 
     with bound_contextvars(run_id="run-7", sample_id="s-42"):
         run_sync(client.critique([request_]))

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from agents.preferences import load_preferences, normalise_label
-from graphs.jobs import ParrotJob, make_sketch_pairs, parrot_job
-from graphs.parrot import ParrotConfig
-from graphs.parrot_runner import ParrotRunner
-from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
-from rewardmodel.mock_server import Fault, MockServer, parrot_teacher_text
-from rewardmodel.testing import FunctionRewardModel
+from rationalrewards.agents.preferences import load_preferences, normalise_label
+from rationalrewards.graphs.jobs import ParrotJob, make_sketch_pairs, parrot_job
+from rationalrewards.graphs.parrot import ParrotConfig
+from rationalrewards.graphs.parrot_runner import ParrotRunner
+from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+from rationalrewards.rewardmodel.mock_server import Fault, MockServer, parrot_teacher_text
+from rationalrewards.rewardmodel.testing import FunctionRewardModel
 from tests.helpers import PYTHON, free_port
 
 
@@ -156,14 +156,14 @@ def test_sketch_world_filtering_removes_hallucinations(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "cli.main", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=600)
 
 
 def test_kill_and_resume_gives_exactly_the_uninterrupted_export(tmp_path: Path) -> None:
     pairs = make_sketch_pairs(tmp_path / "src", 400, label_noise=0.1, seed=3)
     common = ["parrot", "--pairs", str(pairs), "--teacher", "sketch", "--concurrency", "2", "--json"]
     killed = tmp_path / "killed"
-    process = subprocess.Popen([PYTHON, "-m", "cli.main", *common, "--out", str(killed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen([PYTHON, "-m", "rationalrewards.cli.main", *common, "--out", str(killed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list((killed / "done").glob("*.json"))) < 60:
         time.sleep(0.05)
@@ -186,7 +186,7 @@ def test_export_trains_with_trl_sft_and_a_tiny_vlm(tmp_path: Path, tiny_vlm_dir:
     from transformers import AutoModelForImageTextToText
     from trl import SFTConfig, SFTTrainer
 
-    from rewardmodel.tiny import load_processor
+    from rationalrewards.rewardmodel.tiny import load_processor
 
     parrot_job(ParrotJob(out=tmp_path / "out", world="sketch", pairs_count=14, progress=False))
     for name in ("pairwise.jsonl", "pointwise.jsonl"):
@@ -203,7 +203,7 @@ def test_export_trains_with_trl_sft_and_a_tiny_vlm(tmp_path: Path, tiny_vlm_dir:
 
 
 def test_eval_preference_accuracy(tmp_path: Path) -> None:
-    from graphs.jobs import eval_job
+    from rationalrewards.graphs.jobs import eval_job
 
     oracle = eval_job(None, world="sketch", pairs_count=80, out=tmp_path / "world")
     assert oracle["n"] == 80 and oracle["abstentions"] == 0 and oracle["accuracy"] >= 0.9
@@ -213,5 +213,5 @@ def test_eval_preference_accuracy(tmp_path: Path) -> None:
     with MockServer(free_port()) as server:  # answers every comparison with a pointwise critique: unparseable
         http = eval_job(pairs, critic=server.base_url, model="mock-critic")
     assert http["abstentions"] == 80 and http["judged"] == 0 and http["accuracy"] is None
-    result = subprocess.run([PYTHON, "-m", "cli.main", "eval", "--pairs", str(pairs), "--json"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([PYTHON, "-m", "rationalrewards.cli.main", "eval", "--pairs", str(pairs), "--json"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and json.loads(result.stdout)["accuracy"] == oracle["accuracy"]

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewardmodel import Aspect, Critique, CritiqueParseError, PairwiseJudgement, parse_critique, parse_pairwise
-from rewardmodel.format import RenderStyle, render_critique, render_pairwise
-from rewardmodel.schemas import AspectAssessment, PairwiseAspect, Task
+from rationalrewards.rewardmodel import Aspect, Critique, CritiqueParseError, PairwiseJudgement, parse_critique, parse_pairwise
+from rationalrewards.rewardmodel.format import RenderStyle, render_critique, render_pairwise
+from rationalrewards.rewardmodel.schemas import AspectAssessment, PairwiseAspect, Task
 
 RELEASED_T2I = """# User Request Analysis
 The user wants four clocks on a wooden table.

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rewardmodel import InvalidImageError, Task
-from rewardmodel.images import image_ref_from_path, image_ref_from_pil, load_pil, png_data_url
-from rewardmodel.prompts import (
+from rationalrewards.rewardmodel import InvalidImageError, Task
+from rationalrewards.rewardmodel.images import image_ref_from_path, image_ref_from_pil, load_pil, png_data_url
+from rationalrewards.rewardmodel.prompts import (
     anchored_pairwise_messages,
     pairwise_messages,
     parse_repredict,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from rewardmodel import Abstention, CritiqueRequest
-from rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
-from rewardmodel.images import image_ref_from_path
-from rewardmodel.mock_server import MockServer
-from rewardmodel.prompts import parse_repredict, repredict_messages
+from rationalrewards.rewardmodel import Abstention, CritiqueRequest
+from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+from rationalrewards.rewardmodel.images import image_ref_from_path
+from rationalrewards.rewardmodel.mock_server import MockServer
+from rationalrewards.rewardmodel.prompts import parse_repredict, repredict_messages
 from tests.helpers import PYTHON, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ async def test_transformers_serve_truncation_and_unparseable_critique(transforme
     assert completion.truncated
     # A text-only LLM asked for a critique answers prose that is not a critique: an Abstention, never a score.
     text_only = OpenAICompatibleRewardModel(url, max_tokens=64, temperature=0.0, timeout=120)
-    from rewardmodel.backends.base import critique_from_completion
+    from rationalrewards.rewardmodel.backends.base import critique_from_completion
 
     request = CritiqueRequest(prompt="a red ball", image=image_ref_from_path(png_file))
     answer = await text_only.complete_raw([{"role": "user", "content": "Judge an image of a red ball."}])
@@ -72,8 +72,8 @@ async def test_image_wire_format_decodes_in_a_real_qwen_vl_processor(port: int, 
     image path is proven against our loopback server: what the client sends must decode into pixel values."""
     from PIL import Image
 
-    from rewardmodel.backends.local import _to_hf_messages
-    from rewardmodel.tiny import load_processor
+    from rationalrewards.rewardmodel.backends.local import _to_hf_messages
+    from rationalrewards.rewardmodel.tiny import load_processor
 
     with MockServer(port) as server:
         client = OpenAICompatibleRewardModel(server.base_url, "mock-critic")
@@ -96,7 +96,7 @@ async def test_image_wire_format_decodes_in_a_real_qwen_vl_processor(port: int, 
 
 
 async def test_in_process_tiny_qwen_vl_abstains_with_raw_text(tiny_vlm_dir: Path, png_file: Path) -> None:
-    from rewardmodel.backends.local import TransformersRewardModel
+    from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
 
     request = CritiqueRequest(prompt="a red ball", image=image_ref_from_path(png_file))
     # Random weights write random text: the critic must abstain and keep the text, never score it.
@@ -110,9 +110,9 @@ async def test_in_process_tiny_qwen_vl_abstains_with_raw_text(tiny_vlm_dir: Path
 
 
 async def test_in_process_batches_and_families(tmp_path: Path, png_file: Path) -> None:
-    from rewardmodel.backends.local import TransformersRewardModel
-    from rewardmodel.schemas import CompareRequest
-    from rewardmodel.tiny import FAMILIES, save_tiny_vlm
+    from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
+    from rationalrewards.rewardmodel.schemas import CompareRequest
+    from rationalrewards.rewardmodel.tiny import FAMILIES, save_tiny_vlm
 
     ref = image_ref_from_path(png_file)
     for family in FAMILIES:
@@ -124,8 +124,8 @@ async def test_in_process_batches_and_families(tmp_path: Path, png_file: Path) -
 
 
 def test_local_backend_refuses_pickle_only_and_missing_dirs(tmp_path: Path) -> None:
-    from rewardmodel import RewardModelError
-    from rewardmodel.backends.local import TransformersRewardModel
+    from rationalrewards.rewardmodel import RewardModelError
+    from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
 
     with pytest.raises(RewardModelError, match="not found"):
         TransformersRewardModel(tmp_path / "nope")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from rewardmodel import (
+from rationalrewards.rewardmodel import (
     Abstention,
     Aspect,
     AspectAssessment,
@@ -24,10 +24,10 @@ from rewardmodel import (
     pairwise_accuracy,
     reward_from_critique,
 )
-from rewardmodel.images import image_ref_from_path
-from rewardmodel.schemas import CritiqueResult, PairwiseResult
-from rewardmodel.scoring import decide_pairwise, passes_threshold, reward_or_none
-from rewardmodel.testing import FakeRewardModel, FunctionRewardModel
+from rationalrewards.rewardmodel.images import image_ref_from_path
+from rationalrewards.rewardmodel.schemas import CritiqueResult, PairwiseResult
+from rationalrewards.rewardmodel.scoring import decide_pairwise, passes_threshold, reward_or_none
+from rationalrewards.rewardmodel.testing import FakeRewardModel, FunctionRewardModel
 
 REF = ImageRef(uri="/tmp/x.png", sha256="0" * 64, width=8, height=8)
 

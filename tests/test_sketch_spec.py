@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.sketch import SceneSpecError, parse_scene_spec, read_prompt, render_prompt
-from agents.sketch.spec import SceneSpec
-from agents.sketch.suites import PARAPHRASE_FAMILIES, T2I_TAGS, make_suite, paraphrase_suite, random_spec
+from rationalrewards.agents.sketch import SceneSpecError, parse_scene_spec, read_prompt, render_prompt
+from rationalrewards.agents.sketch.spec import SceneSpec
+from rationalrewards.agents.sketch.suites import PARAPHRASE_FAMILIES, T2I_TAGS, make_suite, paraphrase_suite, random_spec
 
 GENEVAL = Path(__file__).resolve().parents[1] / "benchmarks/data/geneval/evaluation_metadata.jsonl"
 

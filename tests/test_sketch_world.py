@@ -13,15 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.sketch.edits import parse_edit, score_edit
-from agents.sketch.failures import FailureModel
-from agents.sketch.generator import SketchGenerator
-from agents.sketch.oracle import SketchOracle, false_claims
-from agents.sketch.pairs import make_preference_pairs
-from agents.sketch.scene import accuracy_by_tag, load_scene, score_against_spec, sidecar_path
-from agents.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, render_prompt
-from agents.sketch.suites import T2I_TAGS, make_suite, random_spec
-from rewardmodel import (
+from rationalrewards.agents.sketch.edits import parse_edit, score_edit
+from rationalrewards.agents.sketch.failures import FailureModel
+from rationalrewards.agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.sketch.oracle import SketchOracle, false_claims
+from rationalrewards.agents.sketch.pairs import make_preference_pairs
+from rationalrewards.agents.sketch.scene import accuracy_by_tag, load_scene, score_against_spec, sidecar_path
+from rationalrewards.agents.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, render_prompt
+from rationalrewards.agents.sketch.suites import T2I_TAGS, make_suite, random_spec
+from rationalrewards.rewardmodel import (
     Abstention,
     CompareRequest,
     Critique,
@@ -30,8 +30,8 @@ from rewardmodel import (
     PairwiseJudgement,
     parse_critique,
 )
-from rewardmodel.images import image_ref_from_path, png_data_url
-from rewardmodel.prompts import anchored_pairwise_messages, projection_messages, repredict_messages
+from rationalrewards.rewardmodel.images import image_ref_from_path, png_data_url
+from rationalrewards.rewardmodel.prompts import anchored_pairwise_messages, projection_messages, repredict_messages
 from tests.helpers import PYTHON
 
 GENEVAL = Path(__file__).resolve().parents[1] / "benchmarks/data/geneval/evaluation_metadata.jsonl"
@@ -185,7 +185,7 @@ def test_teacher_anchoring_hallucination_and_filtering(generator: SketchGenerato
         honest_text = asyncio.run(honest.complete(anchored_pairwise_messages(prompt, url_a, url_b, "A")))
         assert false_claims(honest_text, scene_pair) == []
         lie = asyncio.run(liar.complete(anchored_pairwise_messages(prompt, url_a, url_b, "A")))
-        from rewardmodel import parse_pairwise
+        from rationalrewards.rewardmodel import parse_pairwise
 
         contradicted += parse_pairwise(lie, "t2i").preferred != "A"
         if false_claims(lie, scene_pair):
@@ -237,7 +237,7 @@ def test_failure_model_validates_its_knobs() -> None:
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([PYTHON, "-m", "cli.main", *args], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=120)
     if check:
         assert result.returncode == 0, result.stderr
     return result

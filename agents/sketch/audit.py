@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agents.preferences import PreferencePair
-from agents.sketch.oracle import false_claims
-from agents.sketch.scene import load_scene
-from rewardmodel.errors import CritiqueParseError, InvalidImageError
-from rewardmodel.parsing import parse_pairwise
+from rationalrewards.agents.preferences import PreferencePair
+from rationalrewards.agents.sketch.oracle import false_claims
+from rationalrewards.agents.sketch.scene import load_scene
+from rationalrewards.rewardmodel.errors import CritiqueParseError, InvalidImageError
+from rationalrewards.rewardmodel.parsing import parse_pairwise
 
 
 def _share(hits: int, total: int) -> float | None:

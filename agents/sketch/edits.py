@@ -16,11 +16,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from agents.sketch.failures import FailureModel
-from agents.sketch.seeding import seeded_rng as _rng
-from agents.sketch.scene import SceneGraph, SceneObject
-from agents.sketch.spec import SceneSpecError, _color_word, _parse_object, _resolve_class
-from agents.sketch.vocab import COLORS
+from rationalrewards.agents.sketch.failures import FailureModel
+from rationalrewards.agents.sketch.seeding import seeded_rng as _rng
+from rationalrewards.agents.sketch.scene import SceneGraph, SceneObject
+from rationalrewards.agents.sketch.spec import SceneSpecError, _color_word, _parse_object, _resolve_class
+from rationalrewards.agents.sketch.vocab import COLORS
 
 EditKind = Literal["recolor", "add", "remove", "replace", "move", "text"]
 
@@ -93,7 +93,7 @@ def parse_edit(instruction: str) -> EditInstruction:
 
 
 def _free_box(scene: SceneGraph, size: float, rng: random.Random, taken: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
-    from agents.sketch.generator import _place
+    from rationalrewards.agents.sketch.generator import _place
 
     return tuple(round(v, 1) for v in _place(rng, int(size), int(size), (6, 6, scene.width - 6, scene.height - 6), taken))  # type: ignore[return-value]
 
@@ -109,7 +109,7 @@ def apply_edit(scene: SceneGraph, edit: EditInstruction, rng: random.Random, tar
     elif edit.kind == "remove":
         objects = [o for i, o in enumerate(objects) if i not in hits]
     elif edit.kind == "replace":
-        from agents.sketch.generator import natural_color
+        from rationalrewards.agents.sketch.generator import natural_color
 
         objects = [
             o.model_copy(update={"cls": edit.new_class, "color": edit.color or natural_color(edit.new_class or "")}) if i in hits else o
@@ -132,7 +132,7 @@ def apply_edit(scene: SceneGraph, edit: EditInstruction, rng: random.Random, tar
             moved.append(o)
         objects = moved
     elif edit.kind == "add":
-        from agents.sketch.generator import natural_color
+        from rationalrewards.agents.sketch.generator import natural_color
 
         size = max(24.0, sum(o.bbox[2] - o.bbox[0] for o in objects) / len(objects)) if objects else 60.0
         taken = [o.bbox for o in objects] + [t.bbox for t in texts]
@@ -148,7 +148,7 @@ def apply_edit(scene: SceneGraph, edit: EditInstruction, rng: random.Random, tar
 
 def edit_scene(source: SceneGraph, instruction: str, seed: int, model: FailureModel) -> SceneGraph:
     """What the sketch generator makes of an edit: the exact effect, or one of its realistic failures."""
-    from agents.sketch.generator import _apply_cut_off, artifacts_for_seed, misspell
+    from rationalrewards.agents.sketch.generator import _apply_cut_off, artifacts_for_seed, misspell
 
     edit = parse_edit(instruction)
     rng = _rng("edit", instruction, seed, source.image_sha256)

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agents.generator import GeneratedImage, batch_sources
-from agents.sketch.failures import FailureModel
-from agents.sketch.seeding import seeded_rng as _rng
-from agents.sketch.render import render_scene
-from agents.sketch.scene import Artifact, RenderedText, SceneGraph, SceneObject, load_scene, write_sidecar
-from agents.sketch.spec import PromptReading, plural, read_prompt_leniently
-from agents.sketch.vocab import COLORS, INVERSE_RELATION
-from rewardmodel.images import image_ref_from_pil
-from rewardmodel.schemas import ImageRef
+from rationalrewards.agents.generator import GeneratedImage, batch_sources
+from rationalrewards.agents.sketch.failures import FailureModel
+from rationalrewards.agents.sketch.seeding import seeded_rng as _rng
+from rationalrewards.agents.sketch.render import render_scene
+from rationalrewards.agents.sketch.scene import Artifact, RenderedText, SceneGraph, SceneObject, load_scene, write_sidecar
+from rationalrewards.agents.sketch.spec import PromptReading, plural, read_prompt_leniently
+from rationalrewards.agents.sketch.vocab import COLORS, INVERSE_RELATION
+from rationalrewards.rewardmodel.images import image_ref_from_pil
+from rationalrewards.rewardmodel.schemas import ImageRef
 
 TEXT_CARRIERS = ("sign", "banner", "poster", "board", "billboard", "label", "plaque", "signboard", "placard", "card")
 
@@ -305,7 +305,7 @@ class SketchGenerator:
         """Copy a generated image to a chosen path, with its sidecar beside it (`<stem>.scene.json`)."""
         import shutil
 
-        from agents.sketch.scene import sidecar_path
+        from rationalrewards.agents.sketch.scene import sidecar_path
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -315,12 +315,12 @@ class SketchGenerator:
 
     def generate_one(self, prompt: str, seed: int, source_image: ImageRef | None = None) -> GeneratedImage:
         if not isinstance(prompt, str) or not prompt.strip():
-            from agents.sketch.spec import SceneSpecError
+            from rationalrewards.agents.sketch.spec import SceneSpecError
 
             raise SceneSpecError("empty prompt: describe at least one object, e.g. 'a photo of a cat'")
         if source_image is None:
             return self.render(self.scene_for(prompt, seed))
-        from agents.sketch.edits import edit_scene
+        from rationalrewards.agents.sketch.edits import edit_scene
 
         source = load_scene(source_image)
         scene = edit_scene(source, prompt, seed, self.failures)

@@ -22,16 +22,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.sketch.seeding import seeded_rng as _rng
-from agents.sketch.edits import parse_edit, score_edit
-from agents.sketch.scene import SceneGraph, load_scene, relative_position, score_against_spec
-from agents.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, plural, render_prompt
-from agents.sketch.vocab import COCO_CLASSES, COLORS
-from rewardmodel.errors import InvalidImageError
-from rewardmodel.format import RenderStyle, render_critique, render_pairwise
-from rewardmodel.parsing import parse_critique, parse_pairwise
-from rewardmodel.prompts import Message, parse_repredict
-from rewardmodel.schemas import (
+from rationalrewards.agents.sketch.seeding import seeded_rng as _rng
+from rationalrewards.agents.sketch.edits import parse_edit, score_edit
+from rationalrewards.agents.sketch.scene import SceneGraph, load_scene, relative_position, score_against_spec
+from rationalrewards.agents.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, plural, render_prompt
+from rationalrewards.agents.sketch.vocab import COCO_CLASSES, COLORS
+from rationalrewards.rewardmodel.errors import InvalidImageError
+from rationalrewards.rewardmodel.format import RenderStyle, render_critique, render_pairwise
+from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
+from rationalrewards.rewardmodel.prompts import Message, parse_repredict
+from rationalrewards.rewardmodel.schemas import (
     Abstention,
     Aspect,
     AspectAssessment,
@@ -250,7 +250,7 @@ def claims_in(text: str) -> list[tuple[str, str, str, str]]:
 
 
 def _singular_class(name: str) -> str:
-    from agents.sketch.spec import _resolve_class
+    from rationalrewards.agents.sketch.spec import _resolve_class
 
     try:
         return _resolve_class(name.split())[0]

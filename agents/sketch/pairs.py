@@ -10,10 +10,10 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from agents.generator import GeneratedImage
-from agents.sketch.generator import SketchGenerator
-from agents.sketch.scene import SceneGraph, load_scene, score_against_spec
-from agents.sketch.spec import parse_scene_spec
+from rationalrewards.agents.generator import GeneratedImage
+from rationalrewards.agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.sketch.scene import SceneGraph, load_scene, score_against_spec
+from rationalrewards.agents.sketch.spec import parse_scene_spec
 
 
 def utility(scene: SceneGraph, prompt: str) -> float:

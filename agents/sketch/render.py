@@ -11,8 +11,8 @@ import random
 from functools import lru_cache
 from typing import Any
 
-from agents.sketch.scene import Artifact, SceneGraph, SceneObject
-from agents.sketch.vocab import BACKGROUND, COCO_CLASSES, COLORS
+from rationalrewards.agents.sketch.scene import Artifact, SceneGraph, SceneObject
+from rationalrewards.agents.sketch.vocab import BACKGROUND, COCO_CLASSES, COLORS
 
 SILHOUETTES = ("circle", "square", "triangle", "diamond", "hexagon", "star", "cross", "pentagon", "wide", "tall",
                "trapezoid", "arrow")

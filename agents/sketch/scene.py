@@ -15,9 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.sketch.spec import SceneSpec
-from rewardmodel.errors import InvalidImageError
-from rewardmodel.schemas import ImageRef
+from rationalrewards.agents.sketch.spec import SceneSpec
+from rationalrewards.rewardmodel.errors import InvalidImageError
+from rationalrewards.rewardmodel.schemas import ImageRef
 
 SCENE_VERSION = 1
 POSITION_THRESHOLD = 0.1  # GenEval's margin, as a share of the two boxes' summed sizes
@@ -82,7 +82,7 @@ def sidecar_path(image_path: str | Path) -> Path:
 
 
 def write_sidecar(scene: SceneGraph, image_path: str | Path) -> Path:
-    from rewardmodel.files import atomic_write_text
+    from rationalrewards.rewardmodel.files import atomic_write_text
 
     return atomic_write_text(sidecar_path(image_path), scene.model_dump_json(indent=1))
 
@@ -146,7 +146,7 @@ class SpecResult(BaseModel):
 
 
 def _plural(cls: str, n: int) -> str:
-    from agents.sketch.spec import plural
+    from rationalrewards.agents.sketch.spec import plural
 
     return cls if n == 1 else plural(cls)
 

@@ -6,10 +6,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from agents.sketch.generator import SketchGenerator
-from agents.sketch.render import _font
-from agents.sketch.scene import load_scene, score_against_spec
-from agents.sketch.spec import parse_scene_spec
+from rationalrewards.agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.sketch.render import _font
+from rationalrewards.agents.sketch.scene import load_scene, score_against_spec
+from rationalrewards.agents.sketch.spec import parse_scene_spec
 
 
 def contact_sheet(prompts: list[str], out: str | Path, *, seeds: list[int] | None = None, columns: int = 4, workdir: str | Path | None = None) -> Path:

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-from agents.sketch.vocab import (
+from rationalrewards.agents.sketch.vocab import (
     CLASS_SYNONYMS,
     COCO_CLASSES,
     COLOR_SYNONYMS,

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from agents.sketch.spec import ObjectSpec, SceneSpec, plural
-from agents.sketch.vocab import COCO_CLASSES, COLORS
+from rationalrewards.agents.sketch.spec import ObjectSpec, SceneSpec, plural
+from rationalrewards.agents.sketch.vocab import COCO_CLASSES, COLORS
 
 T2I_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr", "text_rendering")
 _WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
@@ -46,7 +46,7 @@ def random_spec(tag: str, rng: random.Random) -> SceneSpec:
 
 def geneval_prompt(spec: SceneSpec) -> str:
     """GenEval's own phrasing."""
-    from agents.sketch.spec import render_prompt
+    from rationalrewards.agents.sketch.spec import render_prompt
 
     return render_prompt(spec)
 
@@ -206,13 +206,13 @@ DEMO_SUITE = (
 
 
 def demo_suite() -> list[dict[str, Any]]:
-    from agents.sketch.spec import parse_scene_spec
+    from rationalrewards.agents.sketch.spec import parse_scene_spec
 
     return [{"prompt": p, **parse_scene_spec(p).model_dump()} for p in DEMO_SUITE]
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
-    from rewardmodel.files import atomic_write_text
+    from rationalrewards.rewardmodel.files import atomic_write_text
 
     return atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 

@@ -6,11 +6,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
-from rewardmodel.errors import CritiqueParseError
-from rewardmodel.images import png_data_url
-from rewardmodel.parsing import parse_critique, parse_pairwise
-from rewardmodel.prompts import Message, pairwise_messages, pointwise_messages
-from rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
+from rationalrewards.rewardmodel.errors import CritiqueParseError
+from rationalrewards.rewardmodel.images import png_data_url
+from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
+from rationalrewards.rewardmodel.prompts import Message, pairwise_messages, pointwise_messages
+from rationalrewards.rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
 
 T = TypeVar("T")
 

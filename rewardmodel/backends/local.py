@@ -13,17 +13,17 @@ from typing import Any
 
 import structlog
 
-from rewardmodel.backends.base import (
+from rationalrewards.rewardmodel.backends.base import (
     Completion,
     compare_messages,
     critique_from_completion,
     critique_messages,
     judgement_from_completion,
 )
-from rewardmodel.errors import RewardModelError
-from rewardmodel.images import load_pil
-from rewardmodel.prompts import Message
-from rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
+from rationalrewards.rewardmodel.errors import RewardModelError
+from rationalrewards.rewardmodel.images import load_pil
+from rationalrewards.rewardmodel.prompts import Message
+from rationalrewards.rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +63,7 @@ class TransformersRewardModel:
         import torch
         from transformers import AutoConfig, AutoModelForImageTextToText
 
-        from rewardmodel.tiny import load_processor
+        from rationalrewards.rewardmodel.tiny import load_processor
 
         model_dir = Path(model_dir)
         if not model_dir.is_dir():

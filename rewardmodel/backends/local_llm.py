@@ -10,8 +10,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from rewardmodel.errors import RewardModelError
-from rewardmodel.prompts import Message
+from rationalrewards.rewardmodel.errors import RewardModelError
+from rationalrewards.rewardmodel.prompts import Message
 
 
 class TransformersChatModel:

@@ -22,16 +22,16 @@ import aiohttp
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from rewardmodel.backends.base import (
+from rationalrewards.rewardmodel.backends.base import (
     Completion,
     compare_messages,
     critique_from_completion,
     critique_messages,
     judgement_from_completion,
 )
-from rewardmodel.errors import RewardRequestError, RewardServerError
-from rewardmodel.prompts import Message
-from rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
+from rationalrewards.rewardmodel.errors import RewardRequestError, RewardServerError
+from rationalrewards.rewardmodel.prompts import Message
+from rationalrewards.rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
 
 log = structlog.get_logger(__name__)
 _RETRYABLE_STATUS = {408, 429}
