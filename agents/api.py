@@ -5,17 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rationalrewards.agents.critic_tool import critique_json, judgement_json
 from rationalrewards.agents.factory import reward_model_from_spec
+from rationalrewards.rewardmodel.aio import run_sync
+from rationalrewards.rewardmodel.backends.base import aclose_backends
 from rationalrewards.rewardmodel.images import image_ref_from_path
-from rationalrewards.rewardmodel.schemas import Abstention, CompareRequest, CritiqueRequest, Task
-from rationalrewards.rewardmodel.scoring import RewardPolicy, reward_or_none, run_sync
+from rationalrewards.rewardmodel.schemas import CompareRequest, CritiqueRequest, Task
+from rationalrewards.rewardmodel.scoring import RewardPolicy
 
 
 async def _once(backend: Any, method: str, request: Any) -> list[Any]:
-    from rationalrewards.rewardmodel.backends.base import aclose_backends
-
     try:
-        return await getattr(backend, method)([request])
+        return await getattr(backend, method)([request])  # type: ignore[no-any-return]
     finally:
         await aclose_backends(backend)
 
@@ -44,20 +45,7 @@ def critique_image(
         with_refinement=refine,
     )
     [result] = run_sync(_once(reward_model_from_spec(critic, model=model), "critique", request))
-    if isinstance(result, Abstention):
-        return result.model_dump(mode="json")
-    return {
-        "kind": "critique",
-        "task": result.task.value,
-        "scores": result.scores,
-        "justifications": {a.value: result.assessments[a].justification for a in result.task.aspects},
-        "reward": reward_or_none(result, policy),
-        "policy": policy,
-        "summary": result.summary,
-        "refined_request": result.refined_request,
-        "warnings": list(result.warnings),
-        "model": result.model,
-    }
+    return critique_json(result, policy)
 
 
 def compare_images(
@@ -77,15 +65,4 @@ def compare_images(
         source_image=image_ref_from_path(source) if source is not None else None,
     )
     [result] = run_sync(_once(reward_model_from_spec(critic, model=model), "compare", request))
-    if isinstance(result, Abstention):
-        return result.model_dump(mode="json")
-    return {
-        "kind": "pairwise",
-        "task": result.task.value,
-        "scores_a": result.scores_a,
-        "scores_b": result.scores_b,
-        "preferred": result.preferred,
-        "summary": result.summary,
-        "warnings": list(result.warnings),
-        "model": result.model,
-    }
+    return judgement_json(result)

@@ -1,7 +1,8 @@
 """The critic for other agent workflows: a LangChain tool (`critique_image`) and a LangGraph node factory.
 
-Both wrap any `RewardModel` (default: the sketch world's oracle) and return plain JSON: scores, justifications,
-reward, refined request, or the abstention, so a planner agent can act on the critique.
+Both wrap a `RewardModel` given explicitly (the sketch world's oracle, a served critic, ...) and return plain JSON
+(`critique_json`): scores, justifications, reward, refined request, or the abstention, so a planner agent can act on
+the critique.
 """
 
 from __future__ import annotations
@@ -11,14 +12,35 @@ from typing import Any
 
 from rationalrewards.rewardmodel.backends.base import RewardModel
 from rationalrewards.rewardmodel.images import as_image_ref
-from rationalrewards.rewardmodel.schemas import Abstention, CritiqueRequest, ImageRef, Task
+from rationalrewards.rewardmodel.schemas import Abstention, Critique, CritiqueRequest, ImageRef, PairwiseJudgement, Task
 from rationalrewards.rewardmodel.scoring import RewardPolicy, reward_or_none
 
 
-def _default_critic() -> RewardModel:
-    from rationalrewards.agents.sketch.oracle import SketchOracle
+def critique_json(result: Critique | Abstention, policy: RewardPolicy = "paper") -> dict[str, Any]:
+    """The JSON every caller of a single critique gets (CLI, Python API, tool, node): the scores, justifications and
+    refinement of a critique with its reward under `policy`, or the abstention with its reason."""
+    if isinstance(result, Abstention):
+        return result.model_dump(mode="json")
+    return {
+        "kind": "critique",
+        "task": result.task.value,
+        "scores": result.scores,
+        "justifications": {a.value: result.assessments[a].justification for a in result.task.aspects if a in result.assessments},
+        "reward": reward_or_none(result, policy),
+        "policy": policy,
+        "summary": result.summary,
+        "refined_request": result.refined_request,
+        "warnings": list(result.warnings),
+        "model": result.model,
+    }
 
-    return SketchOracle()
+
+def judgement_json(result: PairwiseJudgement | Abstention) -> dict[str, Any]:
+    """The JSON of one pairwise judgement (or abstention)."""
+    if isinstance(result, Abstention):
+        return result.model_dump(mode="json")
+    return {"kind": "pairwise", "task": result.task.value, "scores_a": result.scores_a, "scores_b": result.scores_b,
+            "preferred": result.preferred, "summary": result.summary, "warnings": list(result.warnings), "model": result.model}
 
 
 def _as_ref(image: Any) -> ImageRef:
@@ -32,31 +54,20 @@ async def critique_to_json(critic: RewardModel, image: Any, prompt: str, source_
     request = CritiqueRequest(task=Task.edit if source_image is not None else Task.t2i, prompt=prompt, image=_as_ref(image),
                               source_image=_as_ref(source_image) if source_image is not None else None)
     [result] = await critic.critique([request])
-    if isinstance(result, Abstention):
-        return {"kind": "abstention", "reason": result.reason, "detail": result.detail}
-    return {
-        "kind": "critique",
-        "scores": result.scores,
-        "justifications": {a.value: result.assessments[a].justification for a in result.task.aspects},
-        "reward": reward_or_none(result, policy),
-        "summary": result.summary,
-        "refined_request": result.refined_request,
-    }
+    return critique_json(result, policy)
 
 
-def critique_image_tool(critic: RewardModel | None = None, policy: RewardPolicy = "paper") -> Any:
-    """A LangChain `StructuredTool` named `critique_image`."""
+def critique_image_tool(critic: RewardModel, policy: RewardPolicy = "paper") -> Any:
+    """A LangChain `StructuredTool` named `critique_image` over `critic`."""
     from langchain_core.tools import StructuredTool
-
-    backend = critic or _default_critic()
 
     async def critique_image(image_path: str, prompt: str, source_image_path: str | None = None) -> dict[str, Any]:
         """Critique an image against the request it was made for. Returns per-aspect scores (1-4, None for N/A),
         justifications, a reward in [0, 1], and a refined request that would fix the problems found."""
-        return await critique_to_json(backend, image_path, prompt, source_image_path, policy)
+        return await critique_to_json(critic, image_path, prompt, source_image_path, policy)
 
     def critique_image_sync(image_path: str, prompt: str, source_image_path: str | None = None) -> dict[str, Any]:
-        from rationalrewards.rewardmodel.scoring import run_sync
+        from rationalrewards.rewardmodel.aio import run_sync
 
         return run_sync(critique_image(image_path, prompt, source_image_path))
 
@@ -65,7 +76,7 @@ def critique_image_tool(critic: RewardModel | None = None, policy: RewardPolicy 
 
 
 def make_critic_node(
-    critic: RewardModel | None = None,
+    critic: RewardModel,
     *,
     image_key: str = "image",
     prompt_key: str = "prompt",
@@ -74,10 +85,9 @@ def make_critic_node(
     policy: RewardPolicy = "paper",
 ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
     """A LangGraph node: reads an image (ImageRef dict, path) and a prompt from state, writes the critique JSON."""
-    backend = critic or _default_critic()
 
     async def critic_node(state: dict[str, Any]) -> dict[str, Any]:
         source = state.get(source_key) if source_key else None
-        return {output_key: await critique_to_json(backend, state[image_key], state[prompt_key], source, policy)}
+        return {output_key: await critique_to_json(critic, state[image_key], state[prompt_key], source, policy)}
 
     return critic_node

@@ -53,6 +53,20 @@ def generator_from_spec(spec: str, out_dir: str | Path, *, device: str = "cpu", 
     raise ValueError(f"unknown generator {spec!r}: use 'sketch' or a local diffusers pipeline directory")
 
 
+def grader_from_spec(spec: str, *, generator: str = "sketch") -> Any:
+    """`sketch` (scene graphs against GenEval specs), `none`, or `auto`: the sketch grader when the generator is the
+    sketch world (its images carry scene graphs), none otherwise."""
+    if spec == "auto":
+        spec = "sketch" if generator == "sketch" else "none"
+    if spec == "none":
+        return None
+    if spec == "sketch":
+        from rationalrewards.agents.sketch.grader import SketchGrader
+
+        return SketchGrader()
+    raise ValueError(f"unknown grader {spec!r}: use 'auto', 'sketch' or 'none'")
+
+
 def refiner_from_spec(spec: str, *, model: str | None = None) -> Any:
     """`critic` (the critique's refined request, as in the paper), or an LLM rewriter: `llm:<URL>` for an
     OpenAI-compatible server (with `model`), or `llm:<DIR>` for a local text model."""

@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
+from rationalrewards.rewardmodel.schemas import Critique
+
 log = structlog.get_logger(__name__)
 
 
@@ -23,7 +25,7 @@ class RoundMemory:
     """What one round tried and what the critic said about its best image (None: the critic abstained)."""
 
     prompt: str
-    critique: dict[str, Any] | None
+    critique: Critique | None
     reward: float | None
 
 
@@ -38,7 +40,7 @@ class RefineHistory:
         return self.rounds[-1].prompt if self.rounds else self.original_prompt
 
     @property
-    def last_critique(self) -> dict[str, Any] | None:
+    def last_critique(self) -> Critique | None:
         return next((r.critique for r in reversed(self.rounds) if r.critique is not None), None)
 
 
@@ -54,7 +56,7 @@ class CriticRefiner:
 
     async def refine(self, history: RefineHistory) -> str:
         critique = history.last_critique
-        refined = (critique or {}).get("refined_request", "").strip()
+        refined = critique.refined_request.strip() if critique is not None else ""
         if not refined:
             log.warning("refiner.no_refined_request", prompt=history.last_prompt)
             return history.last_prompt
@@ -86,13 +88,13 @@ class LLMRefiner:
         ]
         for number, memory in enumerate(history.rounds, start=1):
             verdict = "the critic abstained" if memory.critique is None else (
-                f"scores {memory.critique.get('scores')}; summary: {memory.critique.get('summary', '')}"
+                f"scores {memory.critique.scores}; summary: {memory.critique.summary}"
             )
             lines.append(f"Attempt {number}: prompt: {memory.prompt}\n  {verdict}")
         return [{"role": "user", "content": [{"type": "text", "text": "\n".join(lines)}]}]
 
     async def refine(self, history: RefineHistory) -> str:
-        text = (await self.llm.complete(self.messages(history))).strip()
+        text = (await self.llm.complete(self.messages(history))).text.strip()
         match = _ANSWER.search(text)
         candidate = (match.group(1) if match else text).strip().strip("`\"' ").splitlines()[0] if text else ""
         if not candidate:

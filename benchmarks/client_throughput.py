@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rationalrewards.rewardmodel.backends.base import critique_messages
+from rationalrewards.rewardmodel.prompts import build_messages
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.mock_server import canned_critique_text, free_port
@@ -44,7 +44,7 @@ def client_overhead_ms(request: CritiqueRequest, repeats: int = 200) -> tuple[fl
     text = canned_critique_text()
     start = time.perf_counter()
     for _ in range(repeats):
-        critique_messages(request)
+        build_messages(request)
     encode = (time.perf_counter() - start) / repeats * 1000
     start = time.perf_counter()
     for _ in range(repeats):
@@ -99,7 +99,7 @@ def main() -> None:
         try:
             asyncio.run(OpenAICompatibleRewardModel(f"http://127.0.0.1:{port}").wait_until_healthy(30))
             elapsed, ok = asyncio.run(run(args.n, args.concurrency, f"http://127.0.0.1:{port}", request))
-            body = json.dumps({"messages": critique_messages(request)}).encode()
+            body = json.dumps({"messages": build_messages(request)}).encode()
             bare = asyncio.run(run_bare(args.n, args.concurrency, f"http://127.0.0.1:{port}/v1", body))
         finally:
             server.terminate()

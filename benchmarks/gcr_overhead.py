@@ -38,7 +38,7 @@ from rationalrewards.agents.refiner import CriticRefiner, RefineHistory, RoundMe
 from rationalrewards.agents.sketch.generator import SketchGenerator
 from rationalrewards.agents.sketch.oracle import SketchOracle
 from rationalrewards.agents.sketch.suites import make_suite
-from rationalrewards.graphs.gcr import GCRContext, GCRGraph, _critique_record, _seed_for
+from rationalrewards.graphs.gcr import GCRContext, GCRGraph, _seed_for
 from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.rewardmodel.schemas import Critique, CritiqueRequest
 from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
@@ -67,7 +67,7 @@ async def plain_loop(rows: list[dict[str, Any]], generator: Any, critic: Any, co
                 reward, _, critique = max(scored, key=lambda t: (t[0], -t[1]))
                 if best is None or reward > best[0]:
                     best = (reward, critique)
-                memory.append(RoundMemory(prompt=prompt, critique=_critique_record(critique), reward=reward))
+                memory.append(RoundMemory(prompt=prompt, critique=critique, reward=reward))
                 if passes_threshold(critique, CONFIG.threshold) or round_ + 1 >= CONFIG.max_rounds:
                     break
                 prompt = await refiner.refine(RefineHistory(original_prompt=row["prompt"], rounds=tuple(memory)))
@@ -142,7 +142,7 @@ def floor_graph(generator: Any, critic: Any) -> Any:
         reward, _, critique = max(scored, key=lambda t: (t[0], -t[1]))
         round_ = state.get("round", 0)
         stop = passes_threshold(critique, CONFIG.threshold) or round_ + 1 >= CONFIG.max_rounds
-        memory = RoundMemory(prompt=state.get("current_prompt") or state["prompt"], critique=_critique_record(critique), reward=reward)
+        memory = RoundMemory(prompt=state.get("current_prompt") or state["prompt"], critique=critique, reward=reward)
         return Command(update={"best_reward": max(reward, state.get("best_reward", reward)), "memory": [memory]},
                        goto=END if stop else "refine")
 

@@ -220,11 +220,13 @@ def refine(
     seed: Annotated[int, typer.Option(help="Base seed for a single prompt.")] = 0,
     concurrency: Annotated[int, typer.Option(help="Prompts in flight at once.")] = 8,
     device: Annotated[str, typer.Option(help="Device for a diffusers generator (cpu, cuda, cuda:1).")] = "cpu",
+    grader: Annotated[str, typer.Option(help="Ground truth: auto (sketch grader for the sketch generator), sketch or none.")] = "auto",
     out: Annotated[Path, typer.Option("--out", help="Run directory (rerun the same command to resume).")] = Path("runs/refine"),
+    force_new: Annotated[bool, typer.Option("--force-new", help="If --out holds a run with other inputs, move it into archive/ and start afresh.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Generate, critique and refine: one prompt or a suite, with a resumable run directory and an HTML report."""
-    from rationalrewards.agents.sketch.suites import read_suite
+    from rationalrewards.agents.suite import SuiteRow, read_suite
     from rationalrewards.graphs.jobs import RefineJob, refine_job
 
     if (prompt is None) == (suite is None):
@@ -232,13 +234,11 @@ def refine(
     if suite is not None:
         rows = read_suite(suite)
     else:
-        row: dict[str, Any] = {"prompt": prompt, "seed": seed}
-        if source is not None:
-            row["source_image"] = str(source)
-        rows = [row]
+        source_path = str(source.resolve()) if source is not None else None
+        rows = [SuiteRow(prompt=prompt or "", seed=seed, source_image=source_path)]
     job = RefineJob(rows=rows, out=out, generator=generator, critic=critic, critic_model=model, refiner=refiner,
                     refiner_model=refiner_model, preset=preset, rounds=rounds, candidates=candidates, threshold=threshold,
-                    concurrency=concurrency, device=device, progress=not as_json)
+                    concurrency=concurrency, device=device, grader=grader, progress=not as_json, force_new=force_new)
     summary = refine_job(job)
     if as_json:
         _emit(summary)
@@ -283,6 +283,7 @@ def parrot(
     perception_noise: Annotated[float, typer.Option("--perception-noise", help="Sketch teacher's perception noise.")] = 0.0,
     label_noise: Annotated[float, typer.Option("--label-noise", help="Flip this share of sketch-world labels.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the sketch world's pairs and teacher.")] = 0,
+    force_new: Annotated[bool, typer.Option("--force-new", help="If --out holds a run with other inputs, move it into archive/ and start afresh.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """PARROT: explain known preferences with a teacher, keep the rationales that predict the label, export SFT data."""
@@ -291,7 +292,7 @@ def parrot(
     job = ParrotJob(out=out, pairs=pairs, teacher=teacher, teacher_model=teacher_model, filter=filter_,
                     repredict_with_images=not text_only_filter, retries=retries, swap_augment=swap, concurrency=concurrency,
                     progress=not as_json, world=world, pairs_count=pairs_count, teacher_noise=teacher_noise,
-                    perception_noise=perception_noise, label_noise=label_noise, seed=seed)
+                    perception_noise=perception_noise, label_noise=label_noise, seed=seed, force_new=force_new)
     card = parrot_job(job)
     if as_json:
         _emit(card)
@@ -393,6 +394,7 @@ def sketch_suite(
 ) -> None:
     """Write a prompt suite (GenEval schema; the spec fields are the ground truth)."""
     from rationalrewards.agents.sketch import suites
+    from rationalrewards.agents.suite import write_jsonl
 
     makers = {"t2i": suites.make_suite, "paraphrase": suites.paraphrase_suite, "edit": suites.make_edit_suite}
     if kind == "demo":
@@ -401,7 +403,7 @@ def sketch_suite(
         rows = makers[kind](n, seed)
     else:
         raise ValueError(f"unknown suite kind {kind!r}; choose t2i, paraphrase, edit or demo")
-    suites.write_jsonl(rows, out)
+    write_jsonl(rows, out)
     _emit({"out": str(out), "n": len(rows), "kind": kind}) if as_json else print(f"wrote {len(rows)} prompts to {out}")
 
 

@@ -17,6 +17,7 @@ from langgraph.graph import END, START, StateGraph
 
 from rationalrewards.agents.critic_tool import critique_image_tool
 from rationalrewards.agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.sketch.oracle import SketchOracle
 
 
 class PlanState(TypedDict, total=False):
@@ -65,7 +66,7 @@ def build_planner_graph(generator: SketchGenerator, tool: Any, max_tries: int = 
 
 async def main(goal: str) -> PlanState:
     with tempfile.TemporaryDirectory() as tmp:
-        graph = build_planner_graph(SketchGenerator(tmp), critique_image_tool())
+        graph = build_planner_graph(SketchGenerator(tmp), critique_image_tool(SketchOracle()))
         final = await graph.ainvoke({"goal": goal})
         for line in final["log"]:
             print(line)

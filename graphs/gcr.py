@@ -8,16 +8,15 @@ refined images, critique memory for the refiner, and keeping the best image so f
 published protocol. A critic that abstains never crashes a thread: it is asked again (`critique_retries`), and if it
 still abstains the round records the abstention and the loop keeps the best image it has.
 
-Backends arrive through the context (`GCRContext`); when none is given (e.g. under `langgraph dev`), the sketch world
-is used: sketch generator, sketch oracle, critic refiner.
+Backends arrive through the context (`GCRContext`), required and never defaulted: either per run
+(`graph.ainvoke(..., context=GCRContext(...))`) or bound when the graph is built (`GCRGraph(config, backends=...)`,
+what `graphs/dev.py` does for `langgraph dev`). Nothing is compiled at import.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import structlog
@@ -27,12 +26,25 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send, interrupt
 
 from rationalrewards.agents.generator import GeneratedImage, ImageGenerator
-from rationalrewards.agents.refiner import CriticRefiner, PromptRefiner, RefineHistory, RoundMemory
+from rationalrewards.agents.refiner import PromptRefiner, RefineHistory, RoundMemory
 from rationalrewards.graphs.gcr_config import GCRConfig
-from rationalrewards.graphs.state import GCRInput, GCROutput, GCRState, GenerateTask, candidate_key
+from rationalrewards.graphs.state import (
+    BestRecord,
+    CandidateRecord,
+    CritiqueEntry,
+    GCRInput,
+    GCROutput,
+    GCRState,
+    GenerateTask,
+    RoundRecord,
+    candidate_key,
+    critique_entry,
+    critique_of,
+)
 from rationalrewards.graphs.store import GenerationCache
 from rationalrewards.graphs.trace import Tracer
 from rationalrewards.rewardmodel.backends.base import RewardModel
+from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.schemas import Abstention, Critique, CritiqueRequest, ImageRef, Task
 from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
 
@@ -41,49 +53,17 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class GCRContext:
-    """Backends and run services, injected per run. Any left as None falls back to the sketch world."""
+    """Backends and run services, injected per run. The three backends are required; the services are optional."""
 
-    generator: ImageGenerator | None = None
-    critic: RewardModel | None = None
-    refiner: PromptRefiner | None = None
+    generator: ImageGenerator
+    critic: RewardModel
+    refiner: PromptRefiner
     tracer: Tracer | None = None
     cache: GenerationCache | None = None
 
 
-@dataclass(frozen=True)
-class _Backends:
-    generator: ImageGenerator
-    critic: RewardModel
-    refiner: PromptRefiner
-    tracer: Tracer | None
-    cache: GenerationCache | None
-
-
-_DEFAULTS: dict[str, Any] = {}
-
-
-def _default_backends() -> dict[str, Any]:
-    """The sketch world, writing under $RATIONALREWARDS_HOME (default ./runs/default), built once per process."""
-    if not _DEFAULTS:
-        from rationalrewards.agents.sketch.generator import SketchGenerator
-        from rationalrewards.agents.sketch.oracle import SketchOracle
-
-        images = Path(os.environ.get("RATIONALREWARDS_HOME", "runs/default")) / "images"
-        _DEFAULTS.update(generator=SketchGenerator(images), critic=SketchOracle(image_dirs=[images]), refiner=CriticRefiner())
-    return _DEFAULTS
-
-
-def _backends(runtime: Runtime[GCRContext] | None) -> _Backends:
-    context = runtime.context if runtime is not None and runtime.context is not None else GCRContext()
-    missing = context.generator is None or context.critic is None or context.refiner is None
-    defaults = _default_backends() if missing else {}
-    return _Backends(
-        generator=context.generator or defaults["generator"],
-        critic=context.critic or defaults["critic"],
-        refiner=context.refiner or defaults["refiner"],
-        tracer=context.tracer,
-        cache=context.cache,
-    )
+class MissingBackendsError(RewardModelError):
+    """The graph was run without backends: no context given and none bound when it was built."""
 
 
 def _thread_id() -> str:
@@ -100,12 +80,16 @@ def _seed_for(config: GCRConfig, base: int, round_: int, candidate: int) -> int:
 class GCRGraph:
     """Builds the graph for one configuration. `builder` is the uncompiled StateGraph, for users to extend."""
 
-    def __init__(self, config: GCRConfig | None = None) -> None:
+    def __init__(self, config: GCRConfig | None = None, *, backends: GCRContext | None = None) -> None:
         self.config = config or GCRConfig.preset("paper")
+        self.bound = backends  # used when a run passes no context (e.g. under `langgraph dev`)
         # One generator call makes every candidate of a round (the usual case: local pipelines batch): generate then
         # follows START and refine by plain edges. Otherwise each call is a `Send`, all of a round's in one superstep.
         self.single_call = self.config.candidates <= self.config.generate_batch
-        builder = StateGraph(GCRState, context_schema=GCRContext, input_schema=GCRInput, output_schema=GCROutput)
+        # A graph with bound backends declares no context schema: servers such as `langgraph dev` build the declared
+        # schema from each run's (empty) context, which required backends cannot allow. A run may still pass one.
+        context_schema = None if backends is not None else GCRContext
+        builder = StateGraph(GCRState, context_schema=context_schema, input_schema=GCRInput, output_schema=GCROutput)
         # The wiring is lean on purpose: LangGraph spends ~0.2 ms of CPU per superstep here (more under load), about a
         # sketch render, and each conditional-edge function re-reads the state. Routing select and refine by `Command`
         # and sending no `Send` when one call will do cut the graph's own CPU per prompt by a third (1.27 -> 0.86 ms,
@@ -121,6 +105,15 @@ class GCRGraph:
         builder.add_edge("generate", "critique")
         builder.add_edge("critique", "select")
         self.builder = builder
+
+    def backends(self, runtime: Runtime[GCRContext] | None) -> GCRContext:
+        context = runtime.context if runtime is not None and runtime.context is not None else self.bound
+        if context is None:
+            raise MissingBackendsError(
+                "no backends: run the graph with context=GCRContext(generator=..., critic=..., refiner=...), or build it "
+                "with GCRGraph(config, backends=GCRContext(...))"
+            )
+        return context
 
     # -- routing --
     def generate_tasks(self, state: GCRState) -> list[GenerateTask]:
@@ -153,105 +146,71 @@ class GCRGraph:
     # -- nodes (each returns only the keys it changes) --
     async def generate(self, state: GCRState | GenerateTask, runtime: Runtime[GCRContext]) -> dict[str, Any]:
         """Reached with one `GenerateTask` per `Send`, or with the state when one call makes every candidate."""
-        task: GenerateTask = state if "seeds" in state else self.generate_tasks(state)[0]  # type: ignore[assignment]
-        backends = _backends(runtime)
+        task: GenerateTask = state if "seeds" in state else self.generate_tasks(state)[0]  # type: ignore[assignment,arg-type]
+        backends = self.backends(runtime)
         source = ImageRef.model_validate(task["source_image"]) if task.get("source_image") else None
         started = time.perf_counter()
-        made: dict[int, GeneratedImage] = {}
-        keys: dict[int, str] = {}
-        if backends.cache is not None:
-            for k, seed in zip(task["candidates"], task["seeds"], strict=True):
-                keys[k] = GenerationCache.key(backends.generator.name, task["prompt"], seed, source.sha256 if source else None)
-                if (hit := backends.cache.get(keys[k])) is not None:
-                    made[k] = hit
-        missing = [(k, seed) for k, seed in zip(task["candidates"], task["seeds"], strict=True) if k not in made]
-        if missing:
-            fresh = await backends.generator.generate([task["prompt"]] * len(missing), [seed for _, seed in missing],
-                                                      [source] * len(missing) if source else None)
-            for (k, _), image in zip(missing, fresh, strict=True):
-                made[k] = image
-                if backends.cache is not None:
-                    backends.cache.put(keys[k], image)
-        elapsed = (time.perf_counter() - started) * 1000 / len(task["candidates"])
-        records = {}
+        made, fresh = await _generate_cached(backends, task, source)
+        elapsed = round((time.perf_counter() - started) * 1000 / len(task["candidates"]), 2)
+        records: dict[str, CandidateRecord] = {}
         for k, seed in zip(task["candidates"], task["seeds"], strict=True):
-            image = made[k]
-            cached = k not in dict(missing)
-            records[candidate_key(task["round"], k)] = {
-                "round": task["round"], "candidate": k, "prompt": task["prompt"], "seed": seed,
-                "image": image.image.model_dump(mode="json"), "notes": image.metadata.get("notes", []),
-                "generate_ms": round(elapsed, 2), "cached": cached}
+            image, cached = made[k], k not in fresh
+            records[candidate_key(task["round"], k)] = CandidateRecord(
+                round=task["round"], candidate=k, prompt=task["prompt"], seed=seed, image=image.image.model_dump(mode="json"),
+                notes=list(image.metadata.get("notes", [])), generate_ms=elapsed, cached=cached)
             if backends.tracer is not None:
                 backends.tracer.emit("generate", thread_id=_thread_id(), sample_id=task["sample_id"], round=task["round"],
                                      candidate=k, prompt=task["prompt"], seed=seed, image=image.image.uri, cached=cached,
-                                     ms=round(elapsed, 2))
-        return {"candidates": records, "generations": len(missing)}
+                                     ms=elapsed)
+        # Every image of the round counts, cached or not: a resumed thread counts what a clean run counts.
+        return {"candidates": records, "generations": len(records)}
 
     async def critique(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
         config = self.config
         round_ = state.get("round", 0)
         if round_ > 0 and not config.rescore:
             return {}  # the paper does not score the refined image
-        backends = _backends(runtime)
-        keys = [candidate_key(round_, k) for k in range(config.candidates)]
-        keys = [k for k in keys if k in state.get("candidates", {}) and k not in state.get("critiques", {})]
+        backends = self.backends(runtime)
+        candidates, done = state.get("candidates", {}), state.get("critiques", {})
+        pending = [key for k in range(config.candidates) if (key := candidate_key(round_, k)) in candidates and key not in done]
         source = ImageRef.model_validate(state["source_image"]) if state.get("source_image") else None
         results: dict[str, Critique | Abstention] = {}
         calls = 0
-        pending = keys
-        for attempt in range(config.critique_retries + 1):
+        for attempt in range(config.critique_retries + 1):  # an abstaining critic is asked again
             if not pending:
                 break
-            requests = [CritiqueRequest(task=_task(state), prompt=state["prompt"],
-                                        image=ImageRef.model_validate(state["candidates"][k]["image"]), source_image=source)
-                        for k in pending]
+            requests = [CritiqueRequest(task=_task(state), prompt=state["prompt"], source_image=source,
+                                        image=ImageRef.model_validate(candidates[k]["image"])) for k in pending]
             started = time.perf_counter()
             answers = await backends.critic.critique(requests)
-            elapsed = (time.perf_counter() - started) * 1000 / max(len(requests), 1)
+            elapsed = round((time.perf_counter() - started) * 1000 / len(requests), 2)
             calls += len(requests)
             for k, answer in zip(pending, answers, strict=True):
                 results[k] = answer
                 if backends.tracer is not None:
-                    backends.tracer.emit(
-                        "critique", thread_id=_thread_id(), sample_id=_sample_id(state), round=round_,
-                        candidate=state["candidates"][k]["candidate"], attempt=attempt, ms=round(elapsed, 2),
-                        image=state["candidates"][k]["image"]["uri"],
-                        scores=answer.scores if isinstance(answer, Critique) else None,
-                        abstention=answer.reason if isinstance(answer, Abstention) else None,
-                        usage=answer.usage if isinstance(answer, Critique) else None,
-                    )
+                    backends.tracer.emit("critique", thread_id=_thread_id(), sample_id=_sample_id(state), round=round_,
+                                         candidate=candidates[k]["candidate"], attempt=attempt, ms=elapsed,
+                                         image=candidates[k]["image"]["uri"], **_trace_fields(answer))
             pending = [k for k in pending if isinstance(results[k], Abstention)]
-        written = {}
-        for k, answer in results.items():
-            if isinstance(answer, Critique):
-                written[k] = {"critique": _critique_record(answer), "reward": reward_or_none(answer, config.policy),
-                              "passes": passes_threshold(answer, config.threshold)}
-            else:
-                written[k] = {"abstention": answer.model_dump(mode="json"), "reward": None, "passes": False}
+        written = {k: critique_entry(answer, reward_or_none(answer, config.policy) if isinstance(answer, Critique) else None,
+                                     isinstance(answer, Critique) and passes_threshold(answer, config.threshold))
+                   for k, answer in results.items()}
         return {"critiques": written, "critique_calls": calls}
 
     async def select(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
         config = self.config
         round_ = state.get("round", 0)
-        keys = [candidate_key(round_, k) for k in range(config.candidates) if candidate_key(round_, k) in state.get("candidates", {})]
-        critiques = state.get("critiques", {})
-        scored = [k for k in keys if critiques.get(k, {}).get("reward") is not None]
-        best_key = max(scored, key=lambda k: (critiques[k]["reward"], -state["candidates"][k]["candidate"])) if scored else None
+        candidates, critiques = state.get("candidates", {}), state.get("critiques", {})
+        keys = [key for k in range(config.candidates) if (key := candidate_key(round_, k)) in candidates]
+        scored = [k for k in keys if k in critiques and critiques[k]["reward"] is not None]
+        best_key = max(scored, key=lambda k: (critiques[k]["reward"], -candidates[k]["candidate"])) if scored else None
         chosen = best_key or (keys[0] if keys else None)
-        record = {"round": round_, "prompt": state.get("current_prompt") or state["prompt"], "candidates": keys, "best": chosen,
-                  "scored": bool(scored), "abstentions": sum("abstention" in critiques.get(k, {}) for k in keys),
-                  "reward": critiques[best_key]["reward"] if best_key else None}
-        best = state.get("best")
-        candidate_best = _best_record(state, chosen) if chosen else None
-        if config.keep_best:
-            if candidate_best and candidate_best["reward"] is not None and (best is None or best.get("reward") is None or candidate_best["reward"] > best["reward"]):
-                best = candidate_best
-            elif best is None:
-                best = candidate_best
-        else:
-            best = candidate_best or best
+        record = RoundRecord(round=round_, prompt=state.get("current_prompt") or state["prompt"], candidates=keys, best=chosen,
+                             scored=bool(scored), abstentions=sum(critiques.get(k, {}).get("abstention") is not None for k in keys),
+                             reward=critiques[best_key]["reward"] if best_key else None)
+        best = self._keep(state.get("best"), _best_record(state, chosen) if chosen else None)
         rounds = list(state.get("rounds", [])) + [record]
-        stop = self._stop_reason(config, state, rounds, best, critiques.get(best_key) if best_key else None)
+        stop = self._stop_reason(config, state, rounds, critiques.get(best_key) if best_key else None)
         update: dict[str, Any] = {"rounds": [record], "best": best, "stop_reason": stop}
         if round_ == 0:  # the first round also fixes what the input leaves implicit
             update |= {"task": _task(state).value, "round": 0, "current_prompt": state["prompt"], "sample_id": _sample_id(state)}
@@ -259,10 +218,19 @@ class GCRGraph:
             self._trace_finish(runtime, state, stop, best, len(rounds))
         return update
 
-    def _stop_reason(self, config: GCRConfig, state: GCRState, rounds: list[dict[str, Any]], best: dict[str, Any] | None,
-                     latest: dict[str, Any] | None) -> str | None:
+    def _keep(self, best: BestRecord | None, latest: BestRecord | None) -> BestRecord | None:
+        """The image to output: the latest round's pick, or under `keep_best` the higher-rewarded of it and the best."""
+        if not self.config.keep_best:
+            return latest or best
+        if best is None:
+            return latest
+        if latest is not None and latest["reward"] is not None and (best["reward"] is None or latest["reward"] > best["reward"]):
+            return latest
+        return best
+
+    def _stop_reason(self, config: GCRConfig, state: GCRState, rounds: list[RoundRecord], latest: CritiqueEntry | None) -> str | None:
         round_ = state.get("round", 0)
-        if latest is not None and latest.get("passes"):
+        if latest is not None and latest["passes"]:
             return "passed"
         if round_ + 1 >= config.max_rounds:
             return "max_rounds"
@@ -280,12 +248,11 @@ class GCRGraph:
 
     async def refine(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
         config = self.config
-        backends = _backends(runtime)
+        backends = self.backends(runtime)
         critiques = state.get("critiques", {})
-        memory = []
-        for record in state.get("rounds", []):
-            entry = critiques.get(record["best"] or "", {})
-            memory.append(RoundMemory(prompt=record["prompt"], critique=entry.get("critique"), reward=entry.get("reward")))
+        memory = [RoundMemory(prompt=record["prompt"], critique=critique_of(entry := critiques.get(record["best"] or "")),
+                              reward=entry["reward"] if entry else None)
+                  for record in state.get("rounds", [])]
         history = RefineHistory(original_prompt=state["prompt"], rounds=tuple(memory), task=state["task"])
         started = time.perf_counter()
         proposed = await backends.refiner.refine(history)
@@ -299,13 +266,12 @@ class GCRGraph:
                                  ms=round((time.perf_counter() - started) * 1000, 2))
         return {"current_prompt": proposed, "round": state["round"] + 1}
 
-    def _trace_finish(self, runtime: Runtime[GCRContext], state: GCRState, stop: str, best: dict[str, Any] | None, rounds: int) -> None:
-        tracer = _backends(runtime).tracer
+    def _trace_finish(self, runtime: Runtime[GCRContext], state: GCRState, stop: str, best: BestRecord | None, rounds: int) -> None:
+        tracer = self.backends(runtime).tracer
         if tracer is not None:
-            best = best or {}
-            generations = state.get("generations", 0)
             tracer.emit("finish", thread_id=_thread_id(), sample_id=_sample_id(state), stop_reason=stop, rounds=rounds,
-                        best_image=(best.get("image") or {}).get("uri"), best_reward=best.get("reward"), generations=generations)
+                        best_image=best["image"]["uri"] if best else None, best_reward=best["reward"] if best else None,
+                        generations=state.get("generations", 0))
 
     def compile(self, checkpointer: Any = None, **kwargs: Any) -> Any:
         return self.builder.compile(checkpointer=checkpointer, **kwargs)
@@ -319,24 +285,40 @@ def _task(state: GCRState) -> Task:
     return Task.edit if state.get("source_image") else Task.t2i
 
 
-def _critique_record(critique: Critique) -> dict[str, Any]:
-    return {
-        "scores": critique.scores,
-        "justifications": {a.value: critique.assessments[a].justification for a in critique.task.aspects if a in critique.assessments},
-        "summary": critique.summary,
-        "refined_request": critique.refined_request,
-        "refinement_comments": critique.refinement_comments,
-        "model": critique.model,
-        "usage": critique.usage,
-        "warnings": list(critique.warnings),
-    }
+def _trace_fields(answer: Critique | Abstention) -> dict[str, Any]:
+    if isinstance(answer, Abstention):
+        return {"scores": None, "abstention": answer.reason, "usage": None}
+    return {"scores": answer.scores, "abstention": None, "usage": answer.usage}
 
 
-def _best_record(state: GCRState, key: str) -> dict[str, Any]:
+async def _generate_cached(backends: GCRContext, task: GenerateTask, source: ImageRef | None) -> tuple[dict[int, GeneratedImage], set[int]]:
+    """Every candidate of one generator call, from the generation cache where possible: (images by candidate, the
+    candidates generated now)."""
+    made: dict[int, GeneratedImage] = {}
+    keys: dict[int, str] = {}
+    seeds = dict(zip(task["candidates"], task["seeds"], strict=True))
+    if backends.cache is not None:
+        for k, seed in seeds.items():
+            keys[k] = GenerationCache.key(backends.generator.name, task["prompt"], seed, source.sha256 if source else None)
+            if (hit := backends.cache.get(keys[k])) is not None:
+                made[k] = hit
+    missing = [k for k in seeds if k not in made]
+    if missing:
+        fresh = await backends.generator.generate([task["prompt"]] * len(missing), [seeds[k] for k in missing],
+                                                  [source] * len(missing) if source else None)
+        for k, image in zip(missing, fresh, strict=True):
+            made[k] = image
+            if backends.cache is not None:
+                backends.cache.put(keys[k], image)
+    return made, set(missing)
+
+
+def _best_record(state: GCRState, key: str) -> BestRecord:
     candidate = state["candidates"][key]
-    entry = state.get("critiques", {}).get(key, {})
-    return {"key": key, "round": candidate["round"], "candidate": candidate["candidate"], "prompt": candidate["prompt"],
-            "image": candidate["image"], "reward": entry.get("reward"), "critique": entry.get("critique")}
+    entry = state.get("critiques", {}).get(key)
+    return BestRecord(key=key, round=candidate["round"], candidate=candidate["candidate"], prompt=candidate["prompt"],
+                      image=candidate["image"], reward=entry["reward"] if entry else None,
+                      critique=entry["critique"] if entry else None)
 
 
 def _human_choice(decision: Any, proposed: str) -> str:
@@ -348,10 +330,8 @@ def _human_choice(decision: Any, proposed: str) -> str:
     return proposed
 
 
-def build_gcr_graph(config: GCRConfig | None = None, *, checkpointer: Any = None, **compile_kwargs: Any) -> Any:
-    """The compiled GCR graph for `config` (default: the paper preset)."""
-    return GCRGraph(config).compile(checkpointer=checkpointer, **compile_kwargs)
-
-
-# `langgraph dev` / langgraph.json export: a short `deep` loop with the sketch world's backends by default.
-graph = build_gcr_graph(GCRConfig.preset("deep", max_rounds=3, candidates=2))
+def build_gcr_graph(config: GCRConfig | None = None, *, backends: GCRContext | None = None, checkpointer: Any = None,
+                    **compile_kwargs: Any) -> Any:
+    """The compiled GCR graph for `config` (default: the paper preset). Without `backends`, every run must pass
+    `context=GCRContext(...)`."""
+    return GCRGraph(config, backends=backends).compile(checkpointer=checkpointer, **compile_kwargs)

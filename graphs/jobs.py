@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rationalrewards.agents.factory import generator_from_spec, refiner_from_spec, reward_model_from_spec
+from rationalrewards.agents.factory import generator_from_spec, grader_from_spec, refiner_from_spec, reward_model_from_spec
+from rationalrewards.agents.suite import SuiteRow
 from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.graphs.runner import GCRRunner
 
 
 @dataclass(frozen=True)
 class RefineJob:
-    rows: list[dict[str, Any]]
+    rows: list[SuiteRow]
     out: Path
     generator: str = "sketch"
     critic: str = "sketch"
@@ -28,7 +29,9 @@ class RefineJob:
     threshold: float | None = None
     concurrency: int = 8
     device: str = "cpu"
+    grader: str = "auto"
     progress: bool = True
+    force_new: bool = False
 
     def config(self) -> GCRConfig:
         return GCRConfig.preset(self.preset, max_rounds=self.rounds, candidates=self.candidates, threshold=self.threshold)  # type: ignore[arg-type]
@@ -39,14 +42,19 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
     critic_options: dict[str, Any] = {}
     if job.critic.startswith(("http://", "https://")):
         critic_options = {"concurrency": max(job.concurrency, 8), "on_server_error": "abstain"}
+    settings = {"generator": job.generator, "critic": job.critic, "critic_model": job.critic_model, "refiner": job.refiner,
+                "refiner_model": job.refiner_model, "device": job.device}
     runner = GCRRunner(
         job.out,
         generator=generator_from_spec(job.generator, job.out / "images", device=job.device),
         critic=reward_model_from_spec(job.critic, model=job.critic_model, **critic_options),
         refiner=refiner_from_spec(job.refiner, model=job.refiner_model),
         config=config,
+        grader=grader_from_spec(job.grader, generator=job.generator),
         concurrency=job.concurrency,
         progress=job.progress,
+        settings=settings,
+        force_new=job.force_new,
     )
     summary = asyncio.run(runner.run(job.rows))
     summary["report"] = str(job.out / "report.html")
@@ -57,7 +65,7 @@ def demo_job(out: Path, progress: bool = True) -> dict[str, Any]:
     """The README's main job: the built-in sketch suite through the `paper` and `deep` presets."""
     from rationalrewards.agents.sketch.suites import demo_suite
 
-    rows = demo_suite()
+    rows = [SuiteRow.model_validate(row) for row in demo_suite()]
     started = time.perf_counter()
     results = {}
     for preset in ("paper", "deep"):
@@ -102,6 +110,7 @@ class ParrotJob:
     perception_noise: float = 0.0
     label_noise: float = 0.0
     seed: int = 0
+    force_new: bool = False
 
 
 def make_sketch_pairs(out: Path, count: int, *, label_noise: float, seed: int) -> Path:
@@ -129,27 +138,33 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
     from rationalrewards.graphs.parrot import ParrotConfig
     from rationalrewards.graphs.parrot_runner import ParrotRunner
 
-    pairs_path = job.pairs
+    if job.world not in (None, "sketch"):
+        raise ValueError(f"unknown world {job.world!r}; the embedded one is 'sketch'")
+    if job.world is None and job.pairs is None:
+        raise ValueError("give --pairs FILE, or --world sketch to make pairs first")
     options: dict[str, Any] = {}
     if job.world == "sketch":
-        pairs_path = make_sketch_pairs(job.out, job.pairs_count, label_noise=job.label_noise, seed=job.seed)
         options = {"hallucination": job.teacher_noise, "perception_noise": job.perception_noise, "seed": job.seed,
                    "image_dirs": [job.out / "world" / "images"]}
-    elif job.world is not None:
-        raise ValueError(f"unknown world {job.world!r}; the embedded one is 'sketch'")
-    if pairs_path is None:
-        raise ValueError("give --pairs FILE, or --world sketch to make pairs first")
-    if job.teacher == "sketch" and not options:
+    elif job.teacher == "sketch":
         options = {"image_dirs": []}
     if job.teacher.startswith(("http://", "https://")):
         options = {"concurrency": job.concurrency, "on_server_error": "raise", "max_tokens": 2048}
     teacher = reward_model_from_spec(job.teacher, model=job.teacher_model, **options)
-    report = load_preferences(pairs_path, swap_augment=job.swap_augment)
     config = ParrotConfig(filter=job.filter, repredict_with_images=job.repredict_with_images, retries=job.retries)  # type: ignore[arg-type]
-    name = job.teacher if job.teacher != "sketch" else f"sketch-oracle(hallucination={job.teacher_noise}, perception_noise={job.perception_noise})"
-    runner = ParrotRunner(job.out, teacher=teacher, config=config, concurrency=job.concurrency, progress=job.progress,
-                          teacher_name=name + (f" model={job.teacher_model}" if job.teacher_model else ""))
-    result = asyncio.run(runner.run(report))
+    settings = {"teacher_spec": job.teacher, "teacher_model": job.teacher_model, "swap_augment": job.swap_augment,
+                "world": job.world, "teacher_noise": job.teacher_noise, "perception_noise": job.perception_noise}
+    if job.world == "sketch":
+        settings |= {"pairs_count": job.pairs_count, "label_noise": job.label_noise, "seed": job.seed}
+    runner = ParrotRunner(job.out, teacher=teacher, config=config, concurrency=job.concurrency,  # type: ignore[arg-type]
+                          progress=job.progress, settings=settings, force_new=job.force_new)
+    with runner.open() as run_dir:
+        pairs_path = job.pairs
+        if job.world == "sketch":  # made inside the locked run directory
+            pairs_path = make_sketch_pairs(job.out, job.pairs_count, label_noise=job.label_noise, seed=job.seed)
+        assert pairs_path is not None
+        report = load_preferences(pairs_path, swap_augment=job.swap_augment)
+        result = asyncio.run(runner.run(report, run_dir))
     if job.world == "sketch":
         from rationalrewards.agents.sketch.audit import audit_parrot
 

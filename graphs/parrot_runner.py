@@ -1,193 +1,201 @@
-"""PARROT runs: every valid preference pair as one thread under a SQLite checkpointer, bounded concurrency against the
-teacher, resume after a crash without calling the teacher again for finished pairs, and the export.
+"""PARROT runs on the shared batch runner (`graphs.batch`): every valid preference pair as one thread under a SQLite
+checkpointer, bounded concurrency against the teacher, resume after a crash without calling the teacher again for
+finished pairs, and the export. The run directory follows `graphs.rundir` (one writer, resume only with the same
+inputs and settings).
 
 Output directory:
+    run.json               format version, settings (filter, teacher, ...), the pairs' content hash
     validation.json        every bad input row with its reason (skipped, never silently dropped)
-    done/<pair_id>.json    one file per finished pair, written atomically (the resume key)
+    results.jsonl          one line per finished pair (the resume key), kept or rejected with its reason
     pairwise.jsonl         SFT rows: student pairwise prompt (no label hint) -> validated rationale
     pointwise.jsonl        SFT rows: student pointwise prompt -> projected critique (with refinement)
-    rejected.jsonl         rejected pairs with phase and reason (and the rationale, for audits)
+    rejected.jsonl         rejected pairs with phase, reason and detail (and the rationale, for audits)
     card.json, card.md     counts, survival per phase and per reason, score histograms (score_histograms.png), teacher
-    run.json               settings and timings (everything that may differ between an interrupted and a clean run)
-Export files are assembled from `done/` sorted by pair id, so an interrupted-and-resumed run exports exactly what an
-uninterrupted one does.
+Export files are assembled from `results.jsonl` sorted by pair id, so an interrupted-and-resumed run exports exactly
+what an uninterrupted one does.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
-
-import structlog
+from typing import Any, TypedDict
 
 from rationalrewards.agents.preferences import PreferencePair, ValidationReport
-from rationalrewards.graphs.checkpoints import sqlite_checkpointer
+from rationalrewards.graphs.batch import RESULTS, BatchRunner, content_hash, run_thread
 from rationalrewards.graphs.parrot import ParrotConfig, ParrotContext, ParrotGraph
+from rationalrewards.graphs.rundir import RunDirectory
+from rationalrewards.graphs.state import ParrotInput, Projection, Rejection, judgement_of
 from rationalrewards.graphs.trace import Tracer
-from rationalrewards.rewardmodel.backends.base import RewardModel, aclose_backends
-from rationalrewards.rewardmodel.prompts import Message, pairwise_messages, pointwise_messages
-
-log = structlog.get_logger(__name__)
-PARROT_FORMAT_VERSION = 1
+from rationalrewards.rewardmodel.backends.base import Teacher, aclose_backends, backend_name
+from rationalrewards.rewardmodel.prompts import AnyRequest, Message, build_messages
+from rationalrewards.rewardmodel.schemas import CompareRequest, CritiqueRequest
 
 
-def _safe_name(pair_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._~-]", "_", pair_id)
+class PairRecord(TypedDict):
+    """One line of `results.jsonl`: a finished pair."""
+
+    pair_id: str
+    pair: dict[str, Any]
+    status: str  # "kept" | "rejected"
+    stage: str | None
+    reason: str | None
+    detail: str | None
+    attempts: int
+    teacher_calls: int
+    rationale: str | None
+    judgement: dict[str, Any] | None
+    repredicted: str | None
+    projections: dict[str, Projection] | None
+    history: list[Rejection]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    from rationalrewards.rewardmodel.files import atomic_write_text
+def sft_row(request: AnyRequest, answer: str, **fields: Any) -> dict[str, Any]:
+    """One SFT row in the chat form trl and LLaMA-Factory read: the user turn as one string with an `<image>` marker
+    where each image goes (LLaMA-Factory's sharegpt form), the answer as the assistant turn, the image paths in order.
+    The user turn is exactly the prompt the student is later served with (`build_messages`)."""
+    messages = build_messages(request, image_url=lambda ref: ref.uri)
+    parts: list[str] = []
+    images: list[str] = []
+    for message in messages:
+        content = message["content"]
+        for part in [{"type": "text", "text": content}] if isinstance(content, str) else content:
+            if part["type"] == "image_url":
+                parts.append("<image>")
+                images.append(part["image_url"]["url"])
+            else:
+                parts.append(part["text"])
+    system = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] == "system" and isinstance(m["content"], str)]
+    user = "\n".join(parts[len(system):]) if system else "\n".join(parts)
+    return {"messages": system + [{"role": "user", "content": user}, {"role": "assistant", "content": answer}],
+            "images": images, **fields}
 
-    atomic_write_text(path, text)
 
-
-def flatten_for_sft(messages: list[Message], paths: dict[str, str]) -> tuple[str, list[str]]:
-    """User content as one string with an `<image>` marker where each image goes (LLaMA-Factory's sharegpt form; trl
-    reads the same rows), plus the image paths in order."""
-    parts, images = [], []
-    for part in messages[0]["content"]:
-        if part["type"] == "image_url":
-            parts.append("<image>")
-            images.append(paths[part["image_url"]["url"]])
-        else:
-            parts.append(part["text"])
-    return "\n".join(parts), images
-
-
-def sft_rows(pair: PreferencePair, values: dict[str, Any]) -> list[dict[str, Any]]:
+def sft_rows(pair: PreferencePair, record: PairRecord) -> list[dict[str, Any]]:
     """The pairwise row and up to two pointwise rows of a kept pair (student prompts never carry the label)."""
-    paths = {"A": pair.image_a.uri, "B": pair.image_b.uri, "S": pair.source_image.uri if pair.source_image else ""}
-    placeholder = {"A": "image://A", "B": "image://B", "S": "image://S"}
-    by_url = {placeholder[k]: v for k, v in paths.items()}
-    source = placeholder["S"] if pair.source_image else None
-    student = pairwise_messages(pair.prompt, placeholder["A"], placeholder["B"], pair.task, source_image_url=source)
-    text, images = flatten_for_sft(student, by_url)
     common = {"pair_id": pair.pair_id, "task": pair.task.value}
-    rows = [{"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": values["rationale"]}],
-             "images": images, **common, "kind": "pairwise", "label": pair.label}]
-    for side in ("A", "B"):
-        projection = (values.get("projections") or {}).get(side) or {}
-        if "text" not in projection:
+    compare = CompareRequest(task=pair.task, prompt=pair.prompt, image_a=pair.image_a, image_b=pair.image_b,
+                             source_image=pair.source_image)
+    rows = [sft_row(compare, record["rationale"] or "", **common, kind="pairwise", label=pair.label)]
+    for side, image in (("A", pair.image_a), ("B", pair.image_b)):
+        projection = (record["projections"] or {}).get(side) or {}
+        if "critique" not in projection:
             continue
-        student = pointwise_messages(pair.prompt, placeholder[side], pair.task, source_image_url=source, with_refinement=True)
-        text, images = flatten_for_sft(student, by_url)
-        rows.append({"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": projection["text"]}],
-                     "images": images, **common, "kind": "pointwise", "side": side})
+        request = CritiqueRequest(task=pair.task, prompt=pair.prompt, image=image, source_image=pair.source_image)
+        rows.append(sft_row(request, projection["critique"]["raw_text"], **common, kind="pointwise", side=side))
     return rows
 
 
 class ParrotRunner:
-    def __init__(self, out: str | Path, *, teacher: RewardModel, config: ParrotConfig, concurrency: int = 16,
-                 progress: bool = True, teacher_name: str = "") -> None:
+    def __init__(self, out: str | Path, *, teacher: Teacher, config: ParrotConfig, concurrency: int = 16,
+                 progress: bool = True, teacher_name: str = "", settings: dict[str, Any] | None = None,
+                 force_new: bool = False) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.out = Path(out)
         self.teacher, self.config, self.concurrency, self.progress = teacher, config, concurrency, progress
-        self.teacher_name = teacher_name or type(teacher).__name__
+        self.teacher_name = teacher_name or backend_name(teacher)
+        self.settings = {"config": config.as_dict(), "teacher": self.teacher_name} | (settings or {})
+        self.force_new = force_new
 
-    @property
-    def done_dir(self) -> Path:
-        return self.out / "done"
+    def open(self) -> RunDirectory:
+        """Lock the output directory and check its settings (`run` does this itself when given none)."""
+        return RunDirectory(self.out).open("parrot", self.settings, force_new=self.force_new)
 
-    def _prepare(self) -> None:
-        manifest_path = self.out / "parrot.json"
-        manifest = {"version": PARROT_FORMAT_VERSION, "config": self.config.as_dict(), "teacher": self.teacher_name}
-        if manifest_path.exists():
-            existing = json.loads(manifest_path.read_text())
-            if existing != manifest:
-                raise ValueError(f"{self.out} holds a PARROT run with other settings or format ({existing}); use a new --out")
-        self.done_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(manifest_path, json.dumps(manifest, indent=1))
+    async def run(self, report: ValidationReport, run_dir: RunDirectory | None = None) -> dict[str, Any]:
+        owned = run_dir is None
+        run_dir = run_dir or self.open()
+        try:
+            return await self._run(report, run_dir)
+        finally:
+            if owned:
+                run_dir.close()
 
-    async def run(self, report: ValidationReport) -> dict[str, Any]:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._prepare()
-        _write_atomic(self.out / "validation.json", json.dumps({"valid_pairs": len(report.pairs), "bad_rows": report.bad_rows}, indent=1))
+    async def _run(self, report: ValidationReport, run_dir: RunDirectory) -> dict[str, Any]:
+        run_dir.write_json("validation.json", {"valid_pairs": len(report.pairs), "bad_rows": report.bad_rows})
         if not report.pairs:
-            raise ValueError("no valid preference pairs to run (see validation.json)")
-        pending = [p for p in report.pairs if not (self.done_dir / f"{_safe_name(p.pair_id)}.json").exists()]
-        tracer = Tracer(self.out / "trace.jsonl", run_id=self.out.name)
+            raise ValueError(f"no valid preference pairs to run (see {run_dir.file('validation.json')})")
+        run_dir.bind_inputs(content_hash([p.to_json() for p in report.pairs]), len(report.pairs))
+        tracer = Tracer(run_dir.file("trace.jsonl"), run_id=self.out.name)
         context = ParrotContext(teacher=self.teacher, tracer=tracer)
-        semaphore = asyncio.Semaphore(self.concurrency)
-        started = time.perf_counter()
-        async with sqlite_checkpointer(self.out / "checkpoints.sqlite") as saver:
-            graph = ParrotGraph(self.config).compile(checkpointer=saver)
-            columns = (TextColumn("[bold]PARROT"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, disable=not self.progress) as bar:
-                task = bar.add_task("pairs", total=len(report.pairs), completed=len(report.pairs) - len(pending))
+        batch: BatchRunner[PreferencePair] = BatchRunner(run_dir, label="PARROT", key="pair_id",
+                                                         concurrency=self.concurrency, progress=self.progress)
+        graph = ParrotGraph(self.config)
 
-                async def one(pair: PreferencePair) -> None:
-                    async with semaphore:
-                        config = {"configurable": {"thread_id": pair.pair_id}, "recursion_limit": 20 + 10 * self.config.retries}
-                        snapshot = await graph.aget_state(config)
-                        if snapshot.next:
-                            values = await graph.ainvoke(None, config, context=context)
-                        elif snapshot.values.get("status") in ("kept", "rejected"):
-                            values = snapshot.values
-                        else:
-                            values = await graph.ainvoke({"pair": pair.to_json()}, config, context=context)
-                        self._record(pair, values)
-                        bar.advance(task)
+        async def work(compiled: Any, pair_id: str, pair: PreferencePair) -> dict[str, Any] | None:
+            async def first_input() -> dict[str, Any]:
+                return dict(ParrotInput(pair=pair.to_json()))
 
-                await asyncio.gather(*(one(p) for p in pending))
-        await aclose_backends(self.teacher)
-        card = self.export(report)
-        run = {"seconds": round(time.perf_counter() - started, 2), "pairs_run_now": len(pending), "concurrency": self.concurrency}
-        _write_atomic(self.out / "run.json", json.dumps(run, indent=1))
-        return card | {"out": str(self.out)}
+            values = await run_thread(compiled, pair_id, first_input, context=context,
+                                      recursion_limit=20 + 10 * self.config.retries)
+            if values is None or values.get("status") not in ("kept", "rejected"):
+                raise RuntimeError(f"pair {pair_id} stopped without a verdict")
+            record = _pair_record(pair, values)
+            tracer.emit("parrot_export", pair_id=pair_id, status=record["status"], reason=record["reason"],
+                        stage=record["stage"], attempts=record["attempts"], teacher_calls=record["teacher_calls"])
+            return dict(record)
 
-    def _record(self, pair: PreferencePair, values: dict[str, Any]) -> None:
-        record = {"pair": pair.to_json(), "status": values.get("status"), "stage": values.get("stage"), "reason": values.get("reason"),
-                  "attempts": values.get("attempt", 0) + 1, "teacher_calls": values.get("teacher_calls", 0),
-                  "rationale": values.get("rationale"), "judgement": values.get("judgement"), "repredicted": values.get("repredicted"),
-                  "projections": values.get("projections"), "history": values.get("history", [])}
-        _write_atomic(self.done_dir / f"{_safe_name(pair.pair_id)}.json", json.dumps(record, ensure_ascii=False))
+        try:
+            outcome = await batch.run([(p.pair_id, p) for p in report.pairs],
+                                      build_graph=lambda saver: graph.compile(checkpointer=saver), work=work)
+        finally:
+            await aclose_backends(self.teacher)
+        card = self.export(report, run_dir)
+        run_dir.write_json("timing.json", {"seconds": outcome.seconds, "pairs_run_now": outcome.ran, "concurrency": self.concurrency})
+        return card | {"out": str(self.out), "failed": len(outcome.failures), "failures": outcome.failures}
 
-    def export(self, report: ValidationReport) -> dict[str, Any]:
-        records = []
-        for pair in sorted(report.pairs, key=lambda p: p.pair_id):
-            path = self.done_dir / f"{_safe_name(pair.pair_id)}.json"
-            if path.exists():
-                records.append(json.loads(path.read_text()))
+    def export(self, report: ValidationReport, run_dir: RunDirectory) -> dict[str, Any]:
+        finished = run_dir.records(RESULTS, "pair_id")
+        records = [finished[p.pair_id] for p in sorted(report.pairs, key=lambda p: p.pair_id) if p.pair_id in finished]
         pairwise, pointwise, rejected = [], [], []
         for record in records:
             pair = PreferencePair.from_json(record["pair"])
             if record["status"] == "kept":
-                for row in sft_rows(pair, record):
+                for row in sft_rows(pair, record):  # type: ignore[arg-type]
                     (pairwise if row["kind"] == "pairwise" else pointwise).append(row)
             else:
                 rejected.append({"pair_id": pair.pair_id, "task": pair.task.value, "label": pair.label, "stage": record["stage"],
-                                 "reason": record["reason"], "rationale": record["rationale"], "attempts": record["attempts"]})
+                                 "reason": record["reason"], "detail": record.get("detail"), "rationale": record["rationale"],
+                                 "attempts": record["attempts"]})
         for name, rows in (("pairwise.jsonl", pairwise), ("pointwise.jsonl", pointwise), ("rejected.jsonl", rejected)):
-            _write_atomic(self.out / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            _write_jsonl(run_dir.file(name), rows)
         card = build_card(records, report, self.config, self.teacher_name)
-        _write_atomic(self.out / "card.json", json.dumps(card, indent=1))
-        _write_atomic(self.out / "card.md", card_markdown(card))
-        plot_histograms(records, self.out / "score_histograms.png")
+        run_dir.write_json("card.json", card)
+        from rationalrewards.rewardmodel.files import atomic_write_text
+
+        atomic_write_text(run_dir.file("card.md"), card_markdown(card))
+        plot_histograms(records, run_dir.file("score_histograms.png"))
         return card
+
+
+def _pair_record(pair: PreferencePair, values: dict[str, Any]) -> PairRecord:
+    return PairRecord(pair_id=pair.pair_id, pair=pair.to_json(), status=values["status"], stage=values.get("stage"),
+                      reason=values.get("reason"), detail=values.get("detail"), attempts=values.get("attempt", 0) + 1,
+                      teacher_calls=values.get("teacher_calls", 0), rationale=values.get("rationale"),
+                      judgement=values.get("judgement"), repredicted=values.get("repredicted"),
+                      projections=values.get("projections"), history=values.get("history", []))
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    import json
+
+    from rationalrewards.rewardmodel.files import atomic_write_text
+
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def build_card(records: list[dict[str, Any]], report: ValidationReport, config: ParrotConfig, teacher: str) -> dict[str, Any]:
     total = len(records)
     kept = [r for r in records if r["status"] == "kept"]
-    reasons = Counter(r["reason"].split(":")[0] for r in records if r["status"] == "rejected")
+    reasons = Counter(r["reason"] for r in records if r["status"] == "rejected")
     stages = Counter(r["stage"] for r in records if r["status"] == "rejected")
     anchored_ok = total - stages["anchored"]
     parsed_ok = anchored_ok - stages["parse"]
     filtered_ok = parsed_ok - stages["filter"]
-    projected = sum(1 for r in kept for side in ("A", "B") if "text" in ((r.get("projections") or {}).get(side) or {}))
-    histograms: dict[str, dict[str, int]] = {}
-    for r in kept:
-        for side in ("scores_a", "scores_b"):
-            for aspect, score in ((r.get("judgement") or {}).get(side) or {}).items():
-                key = "N/A" if score is None else f"{score:g}"
-                histograms.setdefault(aspect, Counter())[key] += 1  # type: ignore[index]
+    projected = sum(1 for r in kept for side in ("A", "B") if "critique" in ((r.get("projections") or {}).get(side) or {}))
+    histograms: dict[str, Counter[str]] = {}
+    for aspect, score in _kept_scores(records):
+        histograms.setdefault(aspect, Counter())["N/A" if score is None else f"{score:g}"] += 1
     return {
         "pairs": len(report.pairs) + len(report.bad_rows),
         "valid_pairs": len(report.pairs),
@@ -208,7 +216,19 @@ def build_card(records: list[dict[str, Any]], report: ValidationReport, config: 
     }
 
 
+def _kept_scores(records: list[dict[str, Any]]) -> list[tuple[str, float | None]]:
+    """(aspect, score) for both sides of every kept pairwise rationale."""
+    scores = []
+    for record in records:
+        judgement = judgement_of(record) if record["status"] == "kept" else None
+        if judgement is not None:
+            scores += [item for side in (judgement.scores_a, judgement.scores_b) for item in side.items()]
+    return scores
+
+
 def card_markdown(card: dict[str, Any]) -> str:
+    import json
+
     lines = ["# PARROT data card", "",
              f"- teacher: `{card['teacher']}`; settings: `{json.dumps(card['settings'])}`",
              f"- pairs read: {card['pairs']} ({card['bad_rows']} bad rows skipped, see validation.json)",
@@ -231,12 +251,15 @@ def plot_histograms(records: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kept = [r for r in records if r["status"] == "kept"]
-    aspects = sorted({a for r in kept for s in ("scores_a", "scores_b") for a in ((r.get("judgement") or {}).get(s) or {})})
-    fig, axes = plt.subplots(1, max(1, len(aspects)), figsize=(4 * max(1, len(aspects)), 3), squeeze=False)
-    for ax, aspect in zip(axes[0], aspects or ["(no kept pairs)"], strict=False):
-        values = [v for r in kept for s in ("scores_a", "scores_b") if (v := ((r.get("judgement") or {}).get(s) or {}).get(aspect)) is not None]
-        ax.hist(values, bins=[1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5], color="#4a7bd0", edgecolor="white", align="left")
+    by_aspect: dict[str, list[float]] = {}
+    for aspect, score in _kept_scores(records):
+        values = by_aspect.setdefault(aspect, [])
+        if score is not None:
+            values.append(score)
+    aspects = sorted(by_aspect) or ["(no kept pairs)"]
+    fig, axes = plt.subplots(1, len(aspects), figsize=(4 * len(aspects), 3), squeeze=False)
+    for ax, aspect in zip(axes[0], aspects, strict=True):
+        ax.hist(by_aspect.get(aspect, []), bins=[1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5], color="#4a7bd0", edgecolor="white", align="left")
         ax.set_title(aspect, fontsize=10)
         ax.set_xlabel("score")
     axes[0][0].set_ylabel("rationale sides")

@@ -1,10 +1,18 @@
-"""Typed state of the GCR graph. Plain JSON values only (image refs, critique dicts): checkpoints stay small and
-portable, and `langgraph dev` can return them as they are. No torch, diffusers or vllm here."""
+"""Typed state of the GCR and PARROT graphs.
+
+Plain JSON values only (image refs and model dumps): checkpoints stay small and portable, and `langgraph dev` returns
+them as they are. A critique or judgement is stored one way only, as `model_dump(mode="json")` of the typed object;
+`critique_of(entry)` reads it back. No torch, diffusers or vllm here.
+"""
 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Required, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
+
+from rationalrewards.rewardmodel.schemas import Abstention, Critique, PairwiseJudgement
+
+ImageRefDict = dict[str, Any]  # `ImageRef.model_dump(mode="json")`
 
 
 def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -12,10 +20,12 @@ def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> di
     return {**(left or {}), **(right or {})}
 
 
+# ------------------------------------------------------------------ GCR ---------------------------------------------
+
 class GCRInput(TypedDict, total=False):
     prompt: Required[str]
     seed: int
-    source_image: dict[str, Any] | None  # an ImageRef dict: makes the task an edit
+    source_image: ImageRefDict | None  # makes the task an edit
     sample_id: str
     tag: str  # the suite's ground-truth tag, carried through for reporting
 
@@ -27,20 +37,64 @@ class GenerateTask(TypedDict):
     seeds: list[int]
     round: int
     candidates: list[int]
-    source_image: dict[str, Any] | None
+    source_image: ImageRefDict | None
     sample_id: str
+
+
+class CandidateRecord(TypedDict):
+    """One generated image of one round."""
+
+    round: int
+    candidate: int
+    prompt: str
+    seed: int
+    image: ImageRefDict
+    notes: list[str]  # what the generator says it got wrong (the sketch world), else empty
+    generate_ms: float
+    cached: bool  # taken from the generation cache rather than generated
+
+
+class CritiqueEntry(TypedDict):
+    """The critic's answer for one candidate: a critique or an abstention (exactly one of the two is set)."""
+
+    critique: dict[str, Any] | None  # `Critique.model_dump(mode="json")`
+    abstention: dict[str, Any] | None  # `Abstention.model_dump(mode="json")`
+    reward: float | None  # None: abstained, or nothing the policy scores
+    passes: bool  # every active aspect at or above the threshold
+
+
+class RoundRecord(TypedDict):
+    round: int
+    prompt: str
+    candidates: list[str]  # candidate keys of this round
+    best: str | None  # the key selected this round
+    scored: bool  # whether any candidate of this round was critiqued with a score
+    abstentions: int
+    reward: float | None
+
+
+class BestRecord(TypedDict):
+    """The image the loop would output now (the best so far under `keep_best`, else the latest)."""
+
+    key: str
+    round: int
+    candidate: int
+    prompt: str
+    image: ImageRefDict
+    reward: float | None
+    critique: dict[str, Any] | None
 
 
 class GCRState(GCRInput, total=False):
     task: str
     round: int
     current_prompt: str
-    candidates: Annotated[dict[str, dict[str, Any]], merge_dicts]  # "r0c1" -> {image, prompt, seed, round, ...}
-    critiques: Annotated[dict[str, dict[str, Any]], merge_dicts]  # "r0c1" -> {critique | abstention, reward}
-    rounds: Annotated[list[dict[str, Any]], operator.add]  # one closed record per round
+    candidates: Annotated[dict[str, CandidateRecord], merge_dicts]  # "r0c1" -> record
+    critiques: Annotated[dict[str, CritiqueEntry], merge_dicts]
+    rounds: Annotated[list[RoundRecord], operator.add]  # one closed record per round
     generations: Annotated[int, operator.add]
     critique_calls: Annotated[int, operator.add]
-    best: dict[str, Any] | None
+    best: BestRecord | None
     stop_reason: str | None
 
 
@@ -49,8 +103,8 @@ class GCROutput(TypedDict, total=False):
     sample_id: str
     tag: str
     task: str
-    best: dict[str, Any] | None
-    rounds: list[dict[str, Any]]
+    best: BestRecord | None
+    rounds: list[RoundRecord]
     stop_reason: str
     generations: int
     critique_calls: int
@@ -58,3 +112,67 @@ class GCROutput(TypedDict, total=False):
 
 def candidate_key(round_: int, candidate: int) -> str:
     return f"r{round_}c{candidate}"
+
+
+def critique_entry(answer: Critique | Abstention, reward: float | None, passes: bool) -> CritiqueEntry:
+    if isinstance(answer, Abstention):
+        return CritiqueEntry(critique=None, abstention=answer.model_dump(mode="json"), reward=None, passes=False)
+    return CritiqueEntry(critique=answer.model_dump(mode="json"), abstention=None, reward=reward, passes=passes)
+
+
+def critique_of(entry: CritiqueEntry | BestRecord | dict[str, Any] | None) -> Critique | None:
+    """The typed critique stored in an entry (None for an abstention or an unscored image)."""
+    stored = (entry or {}).get("critique")
+    return Critique.model_validate(stored) if stored else None
+
+
+# ------------------------------------------------------------------ PARROT ------------------------------------------
+
+RejectReason = Literal[
+    "teacher_request_error",  # the teacher rejected the request itself (HTTP 4xx): asking again will not help
+    "teacher_error",  # the teacher kept failing (5xx, timeouts) past its retries
+    "truncated",  # the rationale was cut at max_tokens
+    "unparseable",  # the rationale is not a readable pairwise critique
+    "scores_disagree",  # its summed scores prefer another image than the label
+    "repredict_disagrees",  # re-read without the label, it supports another image
+    "repredict_unreadable",  # the re-prediction gave no readable answer
+]
+NOT_RETRIED: frozenset[str] = frozenset({"teacher_request_error"})
+ParrotStatus = Literal["pending", "kept", "rejected"]
+ParrotStage = Literal["anchored", "parse", "filter", "project"]
+
+
+class Rejection(TypedDict):
+    attempt: int
+    stage: ParrotStage
+    reason: RejectReason
+    detail: str
+    rationale: str | None
+
+
+class Projection(TypedDict, total=False):
+    critique: dict[str, Any]  # `Critique.model_dump(mode="json")` of the pointwise projection
+    error: str  # why the projection of this side failed (the pairwise row is kept anyway)
+
+
+class ParrotInput(TypedDict):
+    pair: dict[str, Any]  # `PreferencePair.to_json()`
+
+
+class ParrotState(ParrotInput, total=False):
+    attempt: int
+    rationale: str | None
+    judgement: dict[str, Any] | None  # `PairwiseJudgement.model_dump(mode="json")` of the rationale
+    repredicted: str | None
+    projections: dict[str, Projection]  # "A" / "B"
+    status: ParrotStatus
+    reason: RejectReason | None
+    detail: NotRequired[str | None]
+    stage: ParrotStage
+    teacher_calls: int
+    history: list[Rejection]  # earlier attempts' rationales and reasons
+
+
+def judgement_of(state: ParrotState | dict[str, Any]) -> PairwiseJudgement | None:
+    stored = state.get("judgement")
+    return PairwiseJudgement.model_validate(stored) if stored else None

@@ -1,6 +1,7 @@
 """The reward model as a model: critique types, prompt formats, parsing, scoring rules and backends.
 
-Only light modules are imported here; backends that need torch or an HTTP client load on first use.
+Only light modules are imported here; backends that need torch or an HTTP client load on first use, and the reward
+function for trainers lives in `rewardmodel.reward_fn`.
 """
 
 from rationalrewards.rewardmodel.errors import (
@@ -23,8 +24,9 @@ from rationalrewards.rewardmodel.schemas import (
     PairwiseAspect,
     PairwiseJudgement,
     Task,
+    decide_pairwise,
 )
-from rationalrewards.rewardmodel.scoring import CritiqueReward, decide_pairwise, pairwise_accuracy, reward_from_critique
+from rationalrewards.rewardmodel.scoring import pairwise_accuracy, reward_from_critique
 
 __all__ = [
     "Abstention",
@@ -34,7 +36,6 @@ __all__ = [
     "Critique",
     "CritiqueParseError",
     "CritiqueRequest",
-    "CritiqueReward",
     "ImageRef",
     "InvalidImageError",
     "NoActiveAspectsError",

@@ -23,6 +23,10 @@ class RewardServerError(RewardModelError):
     """The reward server stayed unreachable or kept failing (5xx, 429, timeouts) through the whole retry budget."""
 
 
+class RewardTimeoutError(RewardServerError):
+    """Every attempt at one request ran past the per-request timeout (or the total deadline)."""
+
+
 class RewardRequestError(RewardModelError):
     """The server rejected the request itself (a 4xx other than 408/429). Never retried: sending it again won't help."""
 
@@ -37,3 +41,7 @@ class InvalidImageError(RewardModelError, ValueError):
 
 class NoActiveAspectsError(RewardModelError, ValueError):
     """A critique has no scored aspect that the chosen reward policy uses, so no reward can be computed."""
+
+
+class PromptFormatError(RewardModelError, ValueError):
+    """Messages that `rewardmodel.prompts` did not build, handed to its reader (e.g. an unknown prompt at a mock)."""

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -25,3 +28,24 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Every complete JSON object line of a file (none if it does not exist). A line cut short by a crash, or any
+    line that is not a JSON object, is skipped: the item it recorded runs again."""
+    return list(iter_jsonl(path))
+
+
+def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Like `read_jsonl`, one record at a time (constant memory for large runs)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        for raw in f:
+            try:
+                row = json.loads(raw)
+            except ValueError:  # JSONDecodeError and UnicodeDecodeError: a line cut short by a crash
+                continue
+            if isinstance(row, dict):
+                yield row

@@ -72,6 +72,17 @@ def image_ref_from_path(path: str | Path) -> ImageRef:
     return ImageRef(uri=str(path.resolve()), sha256=hashlib.sha256(data).hexdigest(), width=image.width, height=image.height)
 
 
+def image_ref_from_data_url(url: str) -> ImageRef:
+    """A ref to an image sent inline (a `data:` URL), as a server sees it: hashed, sized from the PNG header."""
+    data = read_image_bytes(url)
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    else:
+        image = _open(data, "a data: URL")
+        width, height = image.width, image.height
+    return ImageRef(uri=url, sha256=hashlib.sha256(data).hexdigest(), width=width, height=height)
+
+
 def png_bytes(image: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

@@ -46,38 +46,37 @@ def canned_critique_text(task: Task = Task.t2i) -> str:
     return render_critique(critique)
 
 
-def _prompt_text(payload: dict[str, Any]) -> str:
-    parts = []
-    for message in payload.get("messages", []):
-        content = message.get("content")
-        parts += [content] if isinstance(content, str) else [p.get("text", "") for p in content or [] if p.get("type") == "text"]
-    return "\n".join(parts)
-
-
 def parrot_teacher_text(payload: dict[str, Any]) -> str:
-    """A canned but consistent teacher for PARROT's three prompts (anchored, re-prediction, projection)."""
-    import re
+    """The canned teacher over the wire: the typed request is read back from the messages (`prompts.read_messages`)."""
+    from rationalrewards.rewardmodel.prompts import read_messages
 
-    from rationalrewards.rewardmodel.schemas import PairwiseAspect, PairwiseJudgement
+    return parrot_teacher_answer(read_messages(payload.get("messages", [])))
 
-    text = _prompt_text(payload)
-    if "Answer with exactly one line" in text:
-        a = sum(float(x) for x in re.findall(r"Score A:\s*([\d.]+)", text))
-        b = sum(float(x) for x in re.findall(r"Score B:\s*([\d.]+)", text))
-        return "Answer: " + ("A" if a > b else "B" if b > a else "tie")
-    if "Human preference is:" in text:
-        from rationalrewards.rewardmodel.format import render_pairwise
 
-        label = "B" if "Human preference is: Image B" in text else "A"
-        good, bad = (4.0, 2.5)
+def parrot_teacher_answer(request: Any) -> str:
+    """A canned but consistent teacher: argues for the anchored label, re-predicts from the rationale's own scores,
+    answers anything else (a projection or a critique) with a canned critique."""
+    from rationalrewards.rewardmodel.errors import CritiqueParseError
+    from rationalrewards.rewardmodel.format import render_pairwise
+    from rationalrewards.rewardmodel.parsing import parse_pairwise
+    from rationalrewards.rewardmodel.schemas import AnchoredRequest, PairwiseAspect, PairwiseJudgement, RepredictRequest
+
+    if isinstance(request, RepredictRequest):
+        try:
+            return "Answer: " + parse_pairwise(request.rationale, request.task).preferred
+        except CritiqueParseError:
+            return "The comparison gives no readable scores.\nAnswer: tie"
+    if isinstance(request, AnchoredRequest):
+        label = request.label if request.label != "tie" else "A"
+        good, bad = 4.0, 2.5
         aspects = {
             aspect: PairwiseAspect(score_a=good if label == "A" else bad, score_b=bad if label == "A" else good,
                                    winner=label, justification=f"Image {label} matches the request better.")
-            if aspect.value != "text_rendering" else PairwiseAspect(score_a=None, score_b=None, justification="No text.")
-            for aspect in Task.t2i.aspects
+            if aspect is not Aspect.text_rendering else PairwiseAspect(score_a=None, score_b=None, justification="No text.")
+            for aspect in request.task.aspects
         }
-        return render_pairwise(PairwiseJudgement(task=Task.t2i, aspects=aspects, summary=f"Image {label} is better."))
-    return canned_critique_text()
+        return render_pairwise(PairwiseJudgement(task=request.task, aspects=aspects, summary=f"Image {label} is better."))
+    return canned_critique_text(request.task)
 
 
 RESPONDERS = {"parrot": parrot_teacher_text}

@@ -1,19 +1,38 @@
-"""Chat messages for the critic and for PARROT's teacher (PAPER.md, "Output format" and "PARROT").
+"""Chat messages for the critic and for PARROT's teacher, built from typed requests (PAPER.md, "Output format").
 
-The rubric is in our own words; the output headers are exactly those the released checkpoints were trained on. Images
-travel as PNG base64 data URLs in `image_url` content parts, interleaved with the text that names them. Builders take
-data URLs (see `images.png_data_url`) so this module stays pure and cheap.
+`build_messages(request)` turns any request (critique, compare, and the teacher's anchored / re-predict / project
+requests) into OpenAI-style messages; images travel as PNG base64 data URLs in `image_url` parts interleaved with the
+text that names them (or any URL `image_url=` gives, e.g. placeholders in SFT exports). The output headers are exactly
+those the released checkpoints were trained on.
+
+`read_messages(messages)` is its exact inverse, for servers that only see the wire (the mock server, the sketch
+oracle behind HTTP): it reads the request back from the same text constants the builders write, and a round-trip test
+holds every request kind to `read_messages(build_messages(r)) == r`. Nothing else in the project reads prompt text.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
+from rationalrewards.rewardmodel.errors import PromptFormatError
 from rationalrewards.rewardmodel.format import WINNER_TEXT
-from rationalrewards.rewardmodel.schemas import Aspect, Task, Winner
+from rationalrewards.rewardmodel.schemas import (
+    AnchoredRequest,
+    Aspect,
+    CompareRequest,
+    CritiqueRequest,
+    ImageRef,
+    ProjectRequest,
+    RepredictRequest,
+    Task,
+    Winner,
+)
 
 Message = dict[str, Any]
+AnyRequest = CritiqueRequest | CompareRequest | AnchoredRequest | RepredictRequest | ProjectRequest
+ImageUrl = Callable[[ImageRef], str]
 
 _RUBRIC = {
     Aspect.text_faithfulness: (
@@ -37,6 +56,30 @@ _LEVELS = (
     "Score each dimension with a number from 1 to 4: 4 = fully matches, no flaws; 3 = minor issues; 2 = clear issues; "
     "1 = major failure. Anchor on the level that fits, then adjust by the evidence (decimals such as 3.5 are fine)."
 )
+
+# Text the builders write and the reader recognises (one constant each, used on both sides).
+_T2I_REQUEST = "User request: "
+_EDIT_REQUEST = "Editing instruction: "
+_SOURCE_LABEL = "\nSource image (before the edit):"
+_POINTWISE_IMAGE = {Task.t2i: "Image to evaluate:", Task.edit: "Edited image (after the edit):"}
+_FORMAT_INTRO = "Answer in exactly this format:\n"
+_ANCHOR = "Human preference is: "
+_ANCHOR_TIE = "a tie (both images are equally good)"
+_HIDDEN = (
+    "Reference notes from an earlier comparison of this image with another one (for your eyes only: use them to "
+    "check details, but judge this image on its own and never mention the notes, another image or a comparison):\n"
+)
+_REPREDICT_INTRO = (
+    "Below is a comparison of two images (Image A and Image B) generated for the same request. Read it and decide "
+    "which image it shows to be better, judging only by the evidence it gives."
+)
+_REPREDICT_REQUEST = "Request: "
+_REPREDICT_TASK = {
+    Task.t2i: "Both images were made by a text-to-image model from the request below.",
+    Task.edit: "Both images are edits of the same source image, made from the instruction below.",
+}
+_COMPARISON = "Comparison:\n"
+_ANSWER_FORMAT = "Answer with exactly one line: `Answer: A`, `Answer: B` or `Answer: tie`."
 
 
 def _text(text: str) -> dict[str, str]:
@@ -63,7 +106,7 @@ def _pointwise_format(task: Task, with_refinement: bool) -> str:
             "## Refinement Comments: <what the image got wrong and how a clearer request would prevent it>",
             "## Refined Request: <a complete, stand-alone rewritten request that fixes those problems>",
         ]
-    return "Answer in exactly this format:\n" + "\n".join(lines)
+    return _FORMAT_INTRO + "\n".join(lines)
 
 
 def _pairwise_format(task: Task) -> str:
@@ -77,117 +120,92 @@ def _pairwise_format(task: Task) -> str:
             "## Winner: <Image A | Image B | It's a tie>",
         ]
     lines.append("# Summary: <which image is better overall and why>")
-    return "Answer in exactly this format:\n" + "\n".join(lines)
+    return _FORMAT_INTRO + "\n".join(lines)
 
 
-def _request_parts(task: Task, prompt: str, source_image_url: str | None) -> list[dict[str, Any]]:
+def _request_parts(task: Task, prompt: str, source_url: str | None) -> list[dict[str, Any]]:
     if task is Task.edit:
-        if source_image_url is None:
+        if source_url is None:
             raise ValueError("an edit prompt needs the source image")
-        return [_text(f"Editing instruction: {prompt}\nSource image (before the edit):"), _image(source_image_url)]
-    return [_text(f"User request: {prompt}")]
+        return [_text(_EDIT_REQUEST + prompt + _SOURCE_LABEL), _image(source_url)]
+    return [_text(_T2I_REQUEST + prompt)]
 
 
-def pointwise_messages(
-    prompt: str,
-    image_url: str,
-    task: Task | str = Task.t2i,
-    *,
-    source_image_url: str | None = None,
-    with_refinement: bool = True,
-) -> list[Message]:
-    """Critique one generated (or edited) image."""
-    task = Task(task)
+def _source_url(request: AnyRequest, image_url: ImageUrl) -> str | None:
+    return image_url(request.source_image) if request.source_image is not None else None
+
+
+def _pointwise(request: CritiqueRequest | ProjectRequest, image_url: ImageUrl) -> list[Message]:
+    task = request.task
     what = "an AI-generated image" if task is Task.t2i else "an AI-edited image"
     intro = (
         f"You are an expert judge of {what}. Analyse the request, then judge the image on each dimension with a "
         "justification before its score."
     )
     content = [_text(intro + "\n\n" + _rubric(task))]
-    content += _request_parts(task, prompt, source_image_url)
-    content += [_text("Image to evaluate:" if task is Task.t2i else "Edited image (after the edit):"), _image(image_url)]
+    content += _request_parts(task, request.prompt, _source_url(request, image_url))
+    content += [_text(_POINTWISE_IMAGE[task]), _image(image_url(request.image))]
+    if isinstance(request, ProjectRequest):
+        content.append(_text(_HIDDEN + request.reference_rationale))
+    with_refinement = request.with_refinement if isinstance(request, CritiqueRequest) else True
     content.append(_text(_pointwise_format(task, with_refinement)))
     return [{"role": "user", "content": content}]
 
 
-def pairwise_messages(
-    prompt: str,
-    image_a_url: str,
-    image_b_url: str,
-    task: Task | str = Task.t2i,
-    *,
-    source_image_url: str | None = None,
-    label_hint: Winner | None = None,
-) -> list[Message]:
-    """Compare two images for the same request. `label_hint` turns this into PARROT's anchored generation prompt."""
-    task = Task(task)
+def _pairwise(request: CompareRequest | AnchoredRequest, image_url: ImageUrl) -> list[Message]:
+    task = request.task
     intro = (
         "You are an expert judge comparing two AI-generated images made for the same request. For each dimension, "
         "compare them with a justification, then score each image."
     )
     content = [_text(intro + "\n\n" + _rubric(task))]
-    content += _request_parts(task, prompt, source_image_url)
-    content += [_text("Image A:"), _image(image_a_url), _text("Image B:"), _image(image_b_url)]
-    if label_hint is not None:
-        content.append(_text(_anchor_text(label_hint)))
+    content += _request_parts(task, request.prompt, _source_url(request, image_url))
+    content += [_text("Image A:"), _image(image_url(request.image_a)), _text("Image B:"), _image(image_url(request.image_b))]
+    if isinstance(request, AnchoredRequest):
+        content.append(_text(_anchor_text(request.label)))
     content.append(_text(_pairwise_format(task)))
     return [{"role": "user", "content": content}]
 
 
 def _anchor_text(label: Winner) -> str:
-    preference = WINNER_TEXT[label] if label != "tie" else "a tie (both images are equally good)"
+    preference = WINNER_TEXT[label] if label != "tie" else _ANCHOR_TIE
     return (
-        f"Human preference is: {preference}. Explain this preference: find the concrete visual evidence that supports "
-        "it, dimension by dimension, and score consistently with it. Only describe what is really visible; never "
-        "mention that you were told the preference."
+        f"{_ANCHOR}{preference}. Explain this preference: find the concrete visual evidence that supports it, "
+        "dimension by dimension, and score consistently with it. Only describe what is really visible; never mention "
+        "that you were told the preference."
     )
 
 
-def anchored_pairwise_messages(
-    prompt: str,
-    image_a_url: str,
-    image_b_url: str,
-    label: Winner,
-    task: Task | str = Task.t2i,
-    *,
-    source_image_url: str | None = None,
-) -> list[Message]:
-    """PARROT phase 1: the teacher writes a pairwise rationale while told the human preference."""
-    return pairwise_messages(
-        prompt, image_a_url, image_b_url, task, source_image_url=source_image_url, label_hint=label
-    )
-
-
-def repredict_messages(
-    prompt: str,
-    rationale: str,
-    *,
-    image_a_url: str | None = None,
-    image_b_url: str | None = None,
-) -> list[Message]:
-    """PARROT phase 2: read a rationale without the label and predict which image it supports (images optional)."""
-    content = [
-        _text(
-            "Below is a comparison of two images (Image A and Image B) generated for the same request. Read it and "
-            "decide which image it shows to be better, judging only by the evidence it gives."
-        ),
-        _text(f"Request: {prompt}"),
-    ]
-    if image_a_url is not None and image_b_url is not None:
-        content += [_text("Image A:"), _image(image_a_url), _text("Image B:"), _image(image_b_url)]
-    content += [
-        _text("Comparison:\n" + _strip_winner_lines(rationale)),
-        _text("Answer with exactly one line: `Answer: A`, `Answer: B` or `Answer: tie`."),
-    ]
+def _repredict(request: RepredictRequest, image_url: ImageUrl) -> list[Message]:
+    content = [_text(_REPREDICT_INTRO), _text(_REPREDICT_TASK[request.task]), _text(_REPREDICT_REQUEST + request.prompt)]
+    if request.image_a is not None and request.image_b is not None:
+        content += [_text("Image A:"), _image(image_url(request.image_a)), _text("Image B:"), _image(image_url(request.image_b))]
+    content += [_text(_COMPARISON + strip_winner_lines(request.rationale)), _text(_ANSWER_FORMAT)]
     return [{"role": "user", "content": content}]
 
 
-def _strip_winner_lines(rationale: str) -> str:
-    # The verdict lines would hand the answer over; the filter must test whether the *evidence* predicts the label.
-    return re.sub(r"(?im)^\s*(?:#+\s*)?(?:\*\*)?winner\b.*$\n?", "", rationale)
+def build_messages(request: AnyRequest, *, image_url: ImageUrl | None = None) -> list[Message]:
+    """The chat messages for any critic or teacher request. `image_url` maps a ref to the URL sent (default: a PNG
+    data URL of the image's bytes)."""
+    if image_url is None:
+        from rationalrewards.rewardmodel.images import png_data_url
+
+        image_url = png_data_url
+    if isinstance(request, (CritiqueRequest, ProjectRequest)):
+        return _pointwise(request, image_url)
+    if isinstance(request, (CompareRequest, AnchoredRequest)):
+        return _pairwise(request, image_url)
+    if isinstance(request, RepredictRequest):
+        return _repredict(request, image_url)
+    raise TypeError(f"no prompt for a {type(request).__name__}")
 
 
-_ANSWER = re.compile(r"answer\s*[:=]?\s*\**\s*(image\s*)?(?P<w>a|b|tie)\b", re.I)
+def strip_winner_lines(rationale: str) -> str:
+    """The rationale without its Winner lines: the filter must test whether the *evidence* predicts the label."""
+    return re.sub(r"(?im)^[ \t]*(?:#+[ \t]*)?(?:\*\*)?winner\b.*$\n?", "", rationale)
+
+
+_ANSWER = re.compile(r"answer[ \t]*[:=]?[ \t]*\**[ \t]*(?:image[ \t]*)?(?P<w>a|b|tie)\b", re.I)
 
 
 def parse_repredict(text: str) -> Winner | None:
@@ -196,24 +214,69 @@ def parse_repredict(text: str) -> Winner | None:
     if match is None:
         return None
     word = match.group("w").lower()
-    return "tie" if word == "tie" else word.upper()  # type: ignore[return-value]
+    return "tie" if word == "tie" else "A" if word == "a" else "B"
 
 
-def projection_messages(
-    prompt: str,
-    image_url: str,
-    reference_rationale: str,
-    task: Task | str = Task.t2i,
-    *,
-    source_image_url: str | None = None,
-) -> list[Message]:
-    """PARROT's pointwise projection: an absolute critique of one image, a validated rationale as hidden reference."""
-    messages = pointwise_messages(prompt, image_url, task, source_image_url=source_image_url, with_refinement=True)
-    hidden = _text(
-        "Reference notes from an earlier comparison of this image with another one (for your eyes only: use them to "
-        "check details, but judge this image on its own and never mention the notes, another image or a comparison):\n"
-        + reference_rationale
-    )
-    content = messages[0]["content"]
-    messages[0]["content"] = content[:-1] + [hidden, content[-1]]
-    return messages
+# ------------------------------------------------------------------ the inverse ------------------------------------
+
+Kind = Literal["critique", "compare", "anchored", "repredict", "project"]
+
+
+def _parts(messages: list[Message]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for message in messages:
+        content = message.get("content")
+        parts += [_text(content)] if isinstance(content, str) else list(content or [])
+    return parts
+
+
+def _after(texts: list[str], prefix: str) -> str | None:
+    return next((t[len(prefix):] for t in texts if t.startswith(prefix)), None)
+
+
+def read_messages(messages: list[Message], image_ref: Callable[[str], ImageRef] | None = None) -> AnyRequest:
+    """The request `build_messages` made these messages from. Raises `PromptFormatError` for any other messages."""
+    if image_ref is None:
+        from rationalrewards.rewardmodel.images import image_ref_from_data_url
+
+        image_ref = image_ref_from_data_url
+    parts = _parts(messages)
+    texts = [p.get("text", "") for p in parts if p.get("type") == "text"]
+    images = [image_ref(p["image_url"]["url"]) for p in parts if p.get("type") == "image_url"]
+    if texts[:1] == [_REPREDICT_INTRO]:
+        task = next((task for task, line in _REPREDICT_TASK.items() if line in texts), Task.t2i)
+        prompt, rationale = _after(texts, _REPREDICT_REQUEST), _after(texts, _COMPARISON)
+        if prompt is None or rationale is None:
+            raise PromptFormatError("a re-prediction prompt without its request or comparison")
+        pair = images[-2:] if len(images) >= 2 else [None, None]
+        return RepredictRequest(task=task, prompt=prompt, rationale=rationale, image_a=pair[0], image_b=pair[1])
+    edit = _after(texts, _EDIT_REQUEST)
+    if edit is not None:
+        task, prompt = Task.edit, edit.removesuffix(_SOURCE_LABEL)
+        source, targets = (images[0], images[1:]) if images else (None, [])
+    else:
+        task, prompt, source, targets = Task.t2i, _after(texts, _T2I_REQUEST), None, images
+    if prompt is None:
+        raise PromptFormatError("these messages were not built by rationalrewards.rewardmodel.prompts")
+    anchor = _after(texts, _ANCHOR)
+    if len(targets) == 2:
+        if anchor is None:
+            return CompareRequest(task=task, prompt=prompt, image_a=targets[0], image_b=targets[1], source_image=source)
+        said = anchor.split(". Explain", 1)[0]
+        label = {text: winner for winner, text in WINNER_TEXT.items()} | {_ANCHOR_TIE: "tie"}
+        if said not in label:
+            raise PromptFormatError(f"unreadable anchored preference {said!r}")
+        return AnchoredRequest(task=task, prompt=prompt, image_a=targets[0], image_b=targets[1], source_image=source,
+                               label=label[said])  # type: ignore[arg-type]
+    if len(targets) != 1:
+        raise PromptFormatError(f"expected one or two images to judge, found {len(targets)}")
+    hidden = _after(texts, _HIDDEN)
+    if hidden is not None:
+        return ProjectRequest(task=task, prompt=prompt, image=targets[0], source_image=source, reference_rationale=hidden)
+    refinement = any("# User Request Refinement" in t for t in texts if t.startswith(_FORMAT_INTRO))
+    return CritiqueRequest(task=task, prompt=prompt, image=targets[0], source_image=source, with_refinement=refinement)
+
+
+def request_kind(request: AnyRequest) -> Kind:
+    return {CritiqueRequest: "critique", CompareRequest: "compare", AnchoredRequest: "anchored",
+            RepredictRequest: "repredict", ProjectRequest: "project"}[type(request)]  # type: ignore[return-value]

@@ -6,8 +6,9 @@ JSON round trip. This module imports no torch, PIL or HTTP client: graphs and te
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Self, Union
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
@@ -80,21 +81,27 @@ class AspectAssessment(_Wire):
         return v
 
 
-class Critique(_Wire):
-    """A parsed pointwise critique: analysis, per-aspect justification and score, summary, optional refinement."""
+class _Judgement(_Wire):
+    """What a critique and a pairwise judgement share: the request judged, the model's analysis and summary, the raw
+    text it came from, and what the parser or backend noticed on the way."""
 
-    kind: Literal["critique"] = "critique"
     task: Task
     request: str = ""
-    assessments: dict[Aspect, AspectAssessment]
     analysis: str = ""
     summary: str = ""
-    refinement_comments: str = ""
-    refined_request: str = ""
     raw_text: str = ""
     model: str = ""
     warnings: tuple[str, ...] = ()
     usage: dict[str, int] | None = None
+
+
+class Critique(_Judgement):
+    """A parsed pointwise critique: analysis, per-aspect justification and score, summary, optional refinement."""
+
+    kind: Literal["critique"] = "critique"
+    assessments: dict[Aspect, AspectAssessment]
+    refinement_comments: str = ""
+    refined_request: str = ""
 
     @property
     def scores(self) -> dict[str, float | None]:
@@ -114,19 +121,27 @@ class PairwiseAspect(_Wire):
         return AspectAssessment._in_range(v)
 
 
-class PairwiseJudgement(_Wire):
+def decide_pairwise(
+    scores_a: Mapping[str, float | None], scores_b: Mapping[str, float | None], tolerance: float = 0.0
+) -> Winner:
+    """The release's pairwise rule: compare summed scores over aspects both sides scored; Winner lines are ignored."""
+    margin = 0.0
+    for key, a in scores_a.items():
+        b = scores_b.get(key)
+        if a is not None and b is not None:
+            margin += a - b
+    if margin > tolerance:
+        return "A"
+    if margin < -tolerance:
+        return "B"
+    return "tie"
+
+
+class PairwiseJudgement(_Judgement):
     """A parsed pairwise critique. `preferred` follows the release's rule: summed scores decide, Winner lines don't."""
 
     kind: Literal["pairwise"] = "pairwise"
-    task: Task
-    request: str = ""
     aspects: dict[Aspect, PairwiseAspect]
-    analysis: str = ""
-    summary: str = ""
-    raw_text: str = ""
-    model: str = ""
-    warnings: tuple[str, ...] = ()
-    usage: dict[str, int] | None = None
 
     @property
     def scores_a(self) -> dict[str, float | None]:
@@ -147,8 +162,6 @@ class PairwiseJudgement(_Wire):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def preferred(self) -> Winner:
-        from rationalrewards.rewardmodel.scoring import decide_pairwise
-
         return decide_pairwise(self.scores_a, self.scores_b)
 
 
@@ -164,41 +177,79 @@ class Abstention(_Wire):
     raw_text: str = ""
 
 
-class CritiqueRequest(_Wire):
+class _Request(_Wire):
+    """What every request to a critic or teacher names: the task, the user's request, and (editing) the source image."""
+
+    task: Task = Task.t2i
+    prompt: str
+    source_image: ImageRef | None = None
+
+    @model_validator(mode="after")
+    def _source_matches_task(self) -> Self:
+        if self.task is Task.edit and self.source_image is None and self._needs_source:
+            raise ValueError("an edit request needs source_image (the image before the edit)")
+        return self
+
+    _needs_source: ClassVar[bool] = True
+
+
+class CritiqueRequest(_Request):
     """Critique one image (text-to-image) or one edit result against its source image."""
 
     kind: Literal["critique_request"] = "critique_request"
-    task: Task = Task.t2i
-    prompt: str
     image: ImageRef
-    source_image: ImageRef | None = None
     with_refinement: bool = True
 
-    @model_validator(mode="after")
-    def _source_matches_task(self) -> "CritiqueRequest":
-        _check_source(self.task, self.source_image)
-        return self
 
-
-class CompareRequest(_Wire):
+class CompareRequest(_Request):
     """Compare two images generated (or edited) for the same request."""
 
     kind: Literal["compare_request"] = "compare_request"
-    task: Task = Task.t2i
-    prompt: str
     image_a: ImageRef
     image_b: ImageRef
-    source_image: ImageRef | None = None
+
+
+# -- PARROT's teacher requests (DESIGN.md, "Protocols": answered from these fields, never by matching prompt text) --
+
+class AnchoredRequest(_Request):
+    """Phase 1: a pairwise rationale written while the teacher is told the human preference."""
+
+    kind: Literal["anchored_request"] = "anchored_request"
+    image_a: ImageRef
+    image_b: ImageRef
+    label: Winner
+
+
+class RepredictRequest(_Request):
+    """Phase 2: read a rationale without the label (Winner lines hidden) and say which image it shows to be better.
+    With `image_a`/`image_b` the teacher also sees the images; without them it judges the text alone."""
+
+    kind: Literal["repredict_request"] = "repredict_request"
+    rationale: str
+    image_a: ImageRef | None = None
+    image_b: ImageRef | None = None
+    _needs_source: ClassVar[bool] = False
 
     @model_validator(mode="after")
-    def _source_matches_task(self) -> "CompareRequest":
-        _check_source(self.task, self.source_image)
+    def _both_images_or_none(self) -> Self:
+        if (self.image_a is None) != (self.image_b is None):
+            raise ValueError("give both image_a and image_b, or neither (re-prediction from the text alone)")
         return self
 
+    @property
+    def with_images(self) -> bool:
+        return self.image_a is not None
 
-def _check_source(task: Task, source_image: ImageRef | None) -> None:
-    if task is Task.edit and source_image is None:
-        raise ValueError("an edit request needs source_image (the image before the edit)")
+
+class ProjectRequest(_Request):
+    """Pointwise projection: an absolute critique of one image, a validated pairwise rationale as hidden reference."""
+
+    kind: Literal["project_request"] = "project_request"
+    image: ImageRef
+    reference_rationale: str
+
+
+TeacherRequest = Annotated[Union[AnchoredRequest, RepredictRequest, ProjectRequest], Field(discriminator="kind")]
 
 
 CritiqueResult = Annotated[Union[Critique, Abstention], Field(discriminator="kind")]

@@ -1,6 +1,7 @@
 """Turning critiques into numbers (PAPER.md, "Turning a critique into a number"; paper Eq. 13).
 
-One module owns every scalarisation rule so that RL, GCR and evaluation agree on what a policy name means:
+Rules only (no backends, no event loops; the reward adapter for trainers is `reward_fn`). One module owns every
+scalarisation rule so that RL, GCR and evaluation agree on what a policy name means:
 - `paper`: equal-weight mean of the *active* aspects (image faithfulness only exists in the edit format; text
   rendering is active only when scored, i.e. not N/A), mapped to [0, 1] by (mean - 1) / 3.
 - `edit_rl_release`: the released editing RL rule: the mean of text faithfulness, quality and text rendering, leaving
@@ -13,17 +14,21 @@ Departure from the release: a failed parse never becomes 0.0 or 2.5; an `Abstent
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from rationalrewards.rewardmodel.errors import NoActiveAspectsError
-from rationalrewards.rewardmodel.schemas import SCORE_MAX, SCORE_MIN, Abstention, Aspect, Critique, PairwiseJudgement, Task, Winner
-
-if TYPE_CHECKING:
-    from rationalrewards.rewardmodel.backends.base import RewardModel
+from rationalrewards.rewardmodel.schemas import (
+    SCORE_MAX,
+    SCORE_MIN,
+    Abstention,
+    Aspect,
+    Critique,
+    PairwiseJudgement,
+    Winner,
+    decide_pairwise,
+)
 
 RewardPolicy = Literal["paper", "edit_rl_release", "all"]
 REWARD_POLICIES: tuple[str, ...] = ("paper", "edit_rl_release", "all")
@@ -73,19 +78,6 @@ def reward_or_none(result: Critique | Abstention, policy: RewardPolicy = "paper"
 def passes_threshold(critique: Critique, threshold: float = 3.0) -> bool:
     """The paper's GCR stop rule: every active aspect scores at least `threshold`."""
     return all(score >= threshold for score in active_scores(critique, "paper").values())
-
-
-def decide_pairwise(
-    scores_a: Mapping[str, float | None], scores_b: Mapping[str, float | None], tolerance: float = 0.0
-) -> Winner:
-    """The release's pairwise rule: compare summed scores over aspects both sides scored; Winner lines are ignored."""
-    shared = [k for k in scores_a if scores_a[k] is not None and scores_b.get(k) is not None]
-    margin = sum(scores_a[k] for k in shared) - sum(scores_b[k] for k in shared)  # type: ignore[misc]
-    if margin > tolerance:
-        return "A"
-    if margin < -tolerance:
-        return "B"
-    return "tie"
 
 
 def preferred_with_tolerance(judgement: PairwiseJudgement, tolerance: float) -> Winner:
@@ -142,73 +134,3 @@ def pairwise_accuracy(
         accuracy=correct / judged if judged else None,
         accuracy_decisive=decisive_correct / decisive if decisive else None,
     )
-
-
-class CritiqueReward:
-    """A reward function in trl's contract: `reward(prompts, images, **kw) -> list[float | None]`.
-
-    Images may be PIL images, paths, or `ImageRef`s. None marks an abstention: trainers mask it out of the group
-    statistics instead of reading it as the worst reward. Edit tasks pass `source_images=` as a keyword.
-    """
-
-    __name__ = "critique_reward"  # trl logs reward functions by __name__
-
-    def __init__(self, reward_model: RewardModel, policy: RewardPolicy = "paper", task: Task | str = Task.t2i) -> None:
-        if policy not in REWARD_POLICIES:
-            raise ValueError(f"unknown reward policy {policy!r}; choose one of {', '.join(REWARD_POLICIES)}")
-        self.reward_model = reward_model
-        self.policy: RewardPolicy = policy
-        self.task = Task(task)
-
-    async def acall(self, prompts: Sequence[str], images: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        from rationalrewards.rewardmodel.images import as_image_ref
-        from rationalrewards.rewardmodel.schemas import CritiqueRequest
-
-        if len(prompts) != len(images):
-            raise ValueError(f"{len(prompts)} prompts but {len(images)} images")
-        sources: Iterable[Any] = kwargs.get("source_images") or [None] * len(prompts)
-        requests = [
-            CritiqueRequest(
-                task=self.task,
-                prompt=prompt,
-                image=as_image_ref(image),
-                source_image=as_image_ref(source) if source is not None else None,
-                with_refinement=False,
-            )
-            for prompt, image, source in zip(prompts, images, sources, strict=True)
-        ]
-        results = await self.reward_model.critique(requests)
-        return [reward_or_none(result, self.policy) for result in results]
-
-    def __call__(self, prompts: Sequence[str], images: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        from rationalrewards.rewardmodel.backends.base import aclose_backends
-
-        async def call_then_close() -> list[float | None]:
-            try:
-                return await self.acall(prompts, images, **kwargs)
-            finally:
-                await aclose_backends(self.reward_model)  # this event loop ends with the call
-
-        return run_sync(call_then_close())
-
-
-def run_sync(coroutine: Any) -> Any:
-    """Run a coroutine from sync code, also when the caller already sits inside a running event loop (notebooks)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    box: dict[str, Any] = {}
-
-    def _worker() -> None:
-        try:
-            box["value"] = asyncio.run(coroutine)
-        except BaseException as error:  # re-raised in the caller's thread below
-            box["error"] = error
-
-    thread = threading.Thread(target=_worker)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]

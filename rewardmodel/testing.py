@@ -10,12 +10,14 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from rationalrewards.rewardmodel.backends.base import Completion
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.format import render_critique, render_pairwise
 from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
 from rationalrewards.rewardmodel.prompts import Message
 from rationalrewards.rewardmodel.schemas import (
     Abstention,
+    AnchoredRequest,
     Aspect,
     AspectAssessment,
     CompareRequest,
@@ -24,7 +26,10 @@ from rationalrewards.rewardmodel.schemas import (
     ImageRef,
     PairwiseAspect,
     PairwiseJudgement,
+    ProjectRequest,
+    RepredictRequest,
     Task,
+    TeacherRequest,
 )
 
 _QUOTED = re.compile(r"[\"'\u2018\u2019\u201c\u201d]([^\"'\u2018\u2019\u201c\u201d]+)[\"'\u2018\u2019\u201c\u201d]")
@@ -104,10 +109,28 @@ class FakeRewardModel:
             for p in pairs
         ]
 
-    async def complete(self, messages: list[Message]) -> str:
+    async def complete(self, messages: list[Message]) -> Completion:
         self.calls += 1
         text = "".join(part.get("text", "") for m in messages for part in (m["content"] if isinstance(m["content"], list) else [{"text": m["content"]}]))
-        return "Answer: " + ("A", "B", "tie")[int(_unit(self.salt, text) * 3)]
+        return Completion(text="Answer: " + ("A", "B", "tie")[int(_unit(self.salt, text) * 3)], finish_reason="stop", model=self.name)
+
+    async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]:
+        """A teacher that ignores the label: its rationales are its own hashed scores (tests of PARROT's plumbing)."""
+        self.calls += len(requests)
+        return [Completion(text=self._teach_one(r), finish_reason="stop", model=self.name) for r in requests]
+
+    def _teach_one(self, request: TeacherRequest) -> str:
+        if isinstance(request, AnchoredRequest):
+            pair = CompareRequest(task=request.task, prompt=request.prompt, image_a=request.image_a, image_b=request.image_b,
+                                  source_image=request.source_image)
+            a, b = (self.scores_for(request.prompt, image, request.task) for image in (request.image_a, request.image_b))
+            return _judgement_from_scores(pair, a, b, self.name).raw_text
+        if isinstance(request, RepredictRequest):
+            return "Answer: " + ("A", "B", "tie")[int(_unit(self.salt, request.prompt, request.rationale) * 3)]
+        if isinstance(request, ProjectRequest):
+            critique = CritiqueRequest(task=request.task, prompt=request.prompt, image=request.image, source_image=request.source_image)
+            return _critique_from_scores(critique, self.scores_for(request.prompt, request.image, request.task), self.name).raw_text
+        raise TypeError(f"not a teacher request: {type(request).__name__}")
 
 
 ScoreFunction = Callable[[CritiqueRequest], "ScoreMap | Critique | Abstention | str"]
@@ -115,13 +138,20 @@ ScoreFunction = Callable[[CritiqueRequest], "ScoreMap | Critique | Abstention | 
 
 class FunctionRewardModel:
     """A reward model from a plain function of the request: returns scores by aspect value, a critique text to parse,
-    a `Critique`, or an `Abstention`. Pairwise comparisons score each image with the same function."""
+    a `Critique`, or an `Abstention`. Pairwise comparisons score each image with the same function. `teach=` makes it a
+    `Teacher` too (a function of the typed teacher request returning the answer text)."""
 
     def __init__(
-        self, score: ScoreFunction, *, complete: Callable[[list[Message]], str] | None = None, name: str = "function-critic"
+        self,
+        score: ScoreFunction,
+        *,
+        complete: Callable[[list[Message]], str] | None = None,
+        teach: Callable[[TeacherRequest], str] | None = None,
+        name: str = "function-critic",
     ) -> None:
         self.score = score
         self._complete = complete
+        self._teach = teach
         self.name = name
 
     def _one(self, request: CritiqueRequest) -> Critique | Abstention:
@@ -149,7 +179,12 @@ class FunctionRewardModel:
             results.append(_judgement_from_scores(p, sides[0].scores, sides[1].scores, self.name))  # type: ignore[union-attr]
         return results
 
-    async def complete(self, messages: list[Message]) -> str:
+    async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]:
+        if self._teach is None:
+            raise RewardModelError(f"{self.name} was built without a teach= function")
+        return [Completion(text=self._teach(r), finish_reason="stop", model=self.name) for r in requests]
+
+    async def complete(self, messages: list[Message]) -> Completion:
         if self._complete is None:
             raise RewardModelError(f"{self.name} was built without a complete= function")
-        return self._complete(messages)
+        return Completion(text=self._complete(messages), finish_reason="stop", model=self.name)

@@ -20,7 +20,8 @@ from rationalrewards.agents.sketch.scene import load_scene
 from rationalrewards.graphs.gcr import GCRContext, GCRGraph, build_gcr_graph
 from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.graphs.store import GenerationCache
-from rationalrewards.rewardmodel import Abstention, CritiqueRequest
+from rationalrewards.graphs.state import critique_of
+from rationalrewards.rewardmodel import Abstention, Aspect, AspectAssessment, Critique, CritiqueRequest, Task
 from rationalrewards.rewardmodel.schemas import ImageRef
 from rationalrewards.rewardmodel.testing import FunctionRewardModel
 
@@ -119,10 +120,16 @@ async def test_a_critic_that_abstains_once_is_asked_again(generator: SketchGener
     assert len(seen) == 2 and out["rounds"][0]["scored"]
 
 
+def _critique(refined: str = "", summary: str = "") -> Critique:
+    assessments = {a: AspectAssessment(score=2.0 if a is Aspect.text_faithfulness else None, justification="j")
+                   for a in Task.t2i.aspects}
+    return Critique(task=Task.t2i, assessments=assessments, refined_request=refined, summary=summary)
+
+
 async def test_critic_refiner_falls_back_to_the_previous_prompt() -> None:
-    history = RefineHistory(original_prompt="a cat", rounds=(RoundMemory(prompt="a cat", critique={"refined_request": ""}, reward=0.3),))
+    history = RefineHistory(original_prompt="a cat", rounds=(RoundMemory(prompt="a cat", critique=_critique(""), reward=0.3),))
     assert await CriticRefiner().refine(history) == "a cat"
-    history = RefineHistory(original_prompt="a cat", rounds=(RoundMemory(prompt="a cat", critique={"refined_request": "exactly one cat"}, reward=0.3),))
+    history = RefineHistory(original_prompt="a cat", rounds=(RoundMemory(prompt="a cat", critique=_critique("exactly one cat"), reward=0.3),))
     assert await CriticRefiner().refine(history) == "exactly one cat"
 
 
@@ -150,7 +157,7 @@ async def test_llm_refiner_over_an_openai_compatible_server(port: int) -> None:
     with MockServer(port) as server:
         server.state.script.append(Fault(text="Refined prompt: a single red apple on the left side of the image"))
         refiner = LLMRefiner(OpenAICompatibleRewardModel(server.base_url, "mock-critic"))
-        history = RefineHistory(original_prompt="an apple", rounds=(RoundMemory(prompt="an apple", critique={"scores": {}, "summary": "wrong colour"}, reward=0.2),))
+        history = RefineHistory(original_prompt="an apple", rounds=(RoundMemory(prompt="an apple", critique=_critique(summary="wrong colour"), reward=0.2),))
         assert await refiner.refine(history) == "a single red apple on the left side of the image"
         assert "wrong colour" in server.state.requests[-1]["messages"][0]["content"][0]["text"]
 
@@ -178,25 +185,39 @@ async def test_editing_runs_through_the_loop(generator: SketchGenerator) -> None
     out = await _run(GCRConfig.preset("deep", max_rounds=2, candidates=2), _context(generator),
                      {"prompt": "make the cat blue", "source_image": source.image.model_dump(mode="json"), "seed": 0})
     assert out["task"] == "edit"
-    critique = out["best"]["critique"]
-    assert critique is not None and "image_faithfulness" in critique["scores"]
+    critique = critique_of(out["best"])
+    assert critique is not None and critique.task is Task.edit and "image_faithfulness" in critique.scores
 
 
 async def test_generation_cache_skips_regeneration(generator: SketchGenerator, tmp_path: Path) -> None:
     cache = GenerationCache(tmp_path / "cache")
+    calls: list[int] = []
+    original = generator.generate
+
+    async def counting(prompts: Any, seeds: Any, sources: Any = None) -> Any:
+        calls.append(len(prompts))
+        return await original(prompts, seeds, sources)
+
+    generator.generate = counting  # type: ignore[method-assign]
     context = _context(generator, cache=cache)
     first = await _run(GCRConfig.preset("paper"), context, {"prompt": "a photo of two dogs", "seed": 4}, thread="a")
+    made = len(calls)
     again = await _run(GCRConfig.preset("paper"), context, {"prompt": "a photo of two dogs", "seed": 4}, thread="b")
-    assert first["generations"] >= 1 and again["generations"] == 0 and cache.hits >= 1
+    assert made >= 1 and len(calls) == made and cache.hits >= 1  # the second thread generated nothing
+    assert again["generations"] == first["generations"]  # cached images count as a clean run counts them
     assert again["best"]["image"] == first["best"]["image"]
 
 
-async def test_default_backends_are_the_sketch_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rationalrewards.graphs.gcr as gcr
+async def test_backends_are_required_never_defaulted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rationalrewards.graphs.gcr import MissingBackendsError
+    from rationalrewards.graphs.dev import make_gcr_graph
 
-    monkeypatch.setenv("RATIONALREWARDS_HOME", str(tmp_path))
-    monkeypatch.setattr(gcr, "_DEFAULTS", {})
-    out = await gcr.graph.ainvoke({"prompt": "a photo of two dogs"}, {"configurable": {"thread_id": "d"}})
+    with pytest.raises(TypeError):
+        GCRContext(generator=SketchGenerator(tmp_path))  # type: ignore[call-arg]
+    with pytest.raises(MissingBackendsError, match="context=GCRContext"):
+        await build_gcr_graph(GCRConfig()).ainvoke({"prompt": "a photo of two dogs"})
+    monkeypatch.setenv("RATIONALREWARDS_HOME", str(tmp_path))  # the langgraph.json entry binds the sketch world explicitly
+    out = await make_gcr_graph().ainvoke({"prompt": "a photo of two dogs"})
     assert out["best"]["image"]["uri"].startswith(str(tmp_path))
 
 
@@ -211,12 +232,12 @@ def test_bad_configuration_is_rejected() -> None:
 
 async def test_critic_tool_and_node_factory(generator: SketchGenerator) -> None:
     made = generator.generate_one("a photo of four clocks", 1)
-    tool = critique_image_tool()
+    tool = critique_image_tool(SketchOracle())
     assert tool.name == "critique_image" and "image_path" in tool.args
     result = await tool.ainvoke({"image_path": made.image.uri, "prompt": "a photo of four clocks"})
     assert result["kind"] == "critique" and set(result["scores"]) == {"text_faithfulness", "physical_quality", "text_rendering"}
     assert tool.invoke({"image_path": made.image.uri, "prompt": "a photo of four clocks"}) == result
-    node = make_critic_node(output_key="review")
+    node = make_critic_node(SketchOracle(), output_key="review")
     update = await node({"image": made.image.model_dump(mode="json"), "prompt": "a photo of four clocks"})
     assert update["review"] == result
 

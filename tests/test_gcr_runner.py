@@ -18,10 +18,13 @@ import pytest
 
 from rationalrewards.agents.refiner import CriticRefiner
 from rationalrewards.agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.sketch.grader import SketchGrader
 from rationalrewards.agents.sketch.oracle import SketchOracle
-from rationalrewards.agents.sketch.suites import make_suite, write_jsonl
+from rationalrewards.agents.sketch.suites import make_suite
+from rationalrewards.agents.suite import write_jsonl
 from rationalrewards.graphs.gcr_config import GCRConfig
-from rationalrewards.graphs.runner import GCRRunner, RunDirectoryError, read_jsonl
+from rationalrewards.graphs.rundir import RunDirectoryError, read_jsonl
+from rationalrewards.graphs.runner import GCRRunner
 from rationalrewards.graphs.trace import read_trace
 from rationalrewards.rewardmodel.schemas import ImageRef
 from tests.helpers import PYTHON, free_port, wait_for_http
@@ -31,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _runner(run_dir: Path, preset: str = "paper", **kw: Any) -> GCRRunner:
     return GCRRunner(run_dir, generator=kw.pop("generator", SketchGenerator(run_dir / "images")), critic=kw.pop("critic", SketchOracle()),
-                     refiner=CriticRefiner(), config=kw.pop("config", GCRConfig.preset(preset)), progress=False, **kw)
+                     refiner=CriticRefiner(), config=kw.pop("config", GCRConfig.preset(preset)), progress=False,
+                     grader=kw.pop("grader", SketchGrader()), **kw)
 
 
 def test_a_suite_run_writes_the_run_directory_and_improves_accuracy(tmp_path: Path) -> None:
@@ -60,15 +64,26 @@ def test_a_suite_run_writes_the_run_directory_and_improves_accuracy(tmp_path: Pa
 def test_run_directory_guards(tmp_path: Path) -> None:
     rows = make_suite(7, seed=1)
     asyncio.run(_runner(tmp_path / "run").run(rows))
-    with pytest.raises(RunDirectoryError, match="another configuration"):
+    with pytest.raises(RunDirectoryError, match=r"other inputs(.|\n)*config.max_rounds: 2 -> 4"):
         asyncio.run(_runner(tmp_path / "run", preset="deep").run(rows))
+    with pytest.raises(RunDirectoryError, match="other inputs"):
+        asyncio.run(_runner(tmp_path / "run").run(rows[:6]))
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     manifest["version"] = 999
     (tmp_path / "run" / "run.json").write_text(json.dumps(manifest))
-    with pytest.raises(RunDirectoryError, match="run format v999"):
+    with pytest.raises(RunDirectoryError, match="version: 999 -> 2"):
         asyncio.run(_runner(tmp_path / "run").run(rows))
     with pytest.raises(ValueError, match="empty"):
         asyncio.run(_runner(tmp_path / "other").run([]))
+
+
+def test_a_run_without_a_grader_has_no_accuracy_columns(tmp_path: Path) -> None:
+    summary = asyncio.run(_runner(tmp_path / "run", grader=None).run(make_suite(5, seed=3)))
+    assert summary["finished"] == 5 and summary["reward_initial"] is not None
+    assert not any(key.startswith(("accuracy", "per_tag")) for key in summary)
+    results = read_jsonl(tmp_path / "run" / "results.jsonl")
+    assert all("grade_initial" not in r for r in results)
+    assert "ground-truth accuracy" not in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_runner_checkpointer_is_wal_with_normal_sync(tmp_path: Path) -> None:

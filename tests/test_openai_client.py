@@ -120,7 +120,7 @@ async def test_bounded_concurrency(port: int, request_: CritiqueRequest) -> None
 
 def test_api_key_never_printed_or_logged(server: MockServer, request_: CritiqueRequest, capsys) -> None:  # noqa: ANN001
     from rationalrewards.rewardmodel.logs import configure_logging
-    from rationalrewards.rewardmodel.scoring import run_sync
+    from rationalrewards.rewardmodel.aio import run_sync
 
     configure_logging(json=True, level="DEBUG", force=True)
     secret = "sk-very-secret-123"

@@ -19,7 +19,9 @@ from rationalrewards.graphs.jobs import ParrotJob, make_sketch_pairs, parrot_job
 from rationalrewards.graphs.parrot import ParrotConfig
 from rationalrewards.graphs.parrot_runner import ParrotRunner
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
-from rationalrewards.rewardmodel.mock_server import Fault, MockServer, parrot_teacher_text
+from rationalrewards.graphs.rundir import read_jsonl
+from rationalrewards.rewardmodel.mock_server import Fault, MockServer, parrot_teacher_answer, parrot_teacher_text
+from rationalrewards.rewardmodel.schemas import AnchoredRequest, TeacherRequest
 from rationalrewards.rewardmodel.testing import FunctionRewardModel
 from tests.helpers import PYTHON, free_port
 
@@ -89,15 +91,13 @@ def _pairs_file(tmp_path: Path, labels: list[str]) -> Path:
 def test_filters_and_teacher_faults(tmp_path: Path) -> None:
     pairs = _pairs_file(tmp_path, ["A", "B", "A", "B", "A", "A"])
 
-    def teacher(messages: list[dict[str, Any]]) -> str:
-        text = "\n".join(p.get("text", "") for p in messages[0]["content"])
-        answer = parrot_teacher_text({"messages": messages})
-        if "Human preference is: Image B" in text and "Answer with" not in text:
+    def teacher(request: TeacherRequest) -> str:
+        if isinstance(request, AnchoredRequest) and request.label == "B":
             # This teacher argues for A whatever it is told about B: its rationale contradicts the label.
-            return answer.replace("Score A: 2.5", "Score A: 9").replace("Score B: 4", "Score B: 2.5").replace("Score A: 9", "Score A: 4")
-        return answer
+            return parrot_teacher_answer(request.model_copy(update={"label": "A"}))
+        return parrot_teacher_answer(request)
 
-    model = FunctionRewardModel(lambda r: {}, complete=teacher)
+    model = FunctionRewardModel(lambda r: {}, teach=teacher)
     card = _run(tmp_path / "repredict", pairs, model, ParrotConfig(filter="repredict"))
     assert card["kept"] == 4 and card["rejected_by_reason"] == {"repredict_disagrees": 2}
     card = _run(tmp_path / "scores", pairs, model, ParrotConfig(filter="scores"))
@@ -119,25 +119,41 @@ def test_garbage_truncation_and_timeouts_reject_with_reasons(tmp_path: Path) -> 
         teacher = OpenAICompatibleRewardModel(server.base_url, "mock", timeout=0.5, max_retries=1, retry_max_wait=0.01, concurrency=1)
         card = _run(tmp_path / "out", pairs, teacher, ParrotConfig(), concurrency=1)
     reasons = card["rejected_by_reason"]
-    assert reasons.get("unparseable") == 1 and reasons.get("truncated") == 1 and reasons.get("teacher_error") == 2
+    assert reasons == {"unparseable": 1, "truncated": 1, "teacher_error": 1, "teacher_request_error": 1}
     assert card["kept"] == 2 and card["finished"] == 6
-    rejected = [json.loads(line) for line in (tmp_path / "out" / "rejected.jsonl").read_text().splitlines()]
-    assert any("RewardTimeoutError" in r["reason"] for r in rejected) and any("HTTP 400" in r["reason"] for r in rejected)
+    rejected = {r["reason"]: r for r in read_jsonl(tmp_path / "out" / "rejected.jsonl")}
+    assert "RewardTimeoutError" in rejected["teacher_error"]["detail"] and "HTTP 400" in rejected["teacher_request_error"]["detail"]
+
+
+def test_a_rejected_request_is_not_retried_but_a_server_fault_is(tmp_path: Path) -> None:
+    pairs = _pairs_file(tmp_path, ["A"])
+    for status, anchored_calls in ((400, 1), (422, 1), (503, 3), ("timeout", 3)):
+        with MockServer(free_port()) as server:
+            server.state.responder = parrot_teacher_text
+            fault = Fault(delay=1.0) if status == "timeout" else Fault(status=status)
+            server.state.script.extend([fault] * 20)  # every anchored attempt fails the same way
+            teacher = OpenAICompatibleRewardModel(server.base_url, "mock", timeout=0.3, max_retries=0, concurrency=1)
+            out = tmp_path / f"out-{status}"
+            card = _run(out, pairs, teacher, ParrotConfig(retries=2), concurrency=1)
+            calls = len(server.state.requests)
+        [record] = read_jsonl(out / "results.jsonl")
+        assert record["reason"] == ("teacher_request_error" if status in (400, 422) else "teacher_error"), status
+        assert calls == anchored_calls == record["attempts"], status  # 4xx: once; 5xx and timeouts: 1 + 2 retries
+        assert card["kept"] == 0
 
 
 def test_retry_draws_a_new_sample(tmp_path: Path) -> None:
     pairs = _pairs_file(tmp_path, ["A"])
     calls = {"anchored": 0}
 
-    def teacher(messages: list[dict[str, Any]]) -> str:
-        text = "\n".join(p.get("text", "") for p in messages[0]["content"])
-        if "Human preference is" in text:
+    def teacher(request: TeacherRequest) -> str:
+        if isinstance(request, AnchoredRequest):
             calls["anchored"] += 1
             if calls["anchored"] == 1:
                 return "garbage"
-        return parrot_teacher_text({"messages": messages})
+        return parrot_teacher_answer(request)
 
-    card = _run(tmp_path / "out", pairs, FunctionRewardModel(lambda r: {}, complete=teacher), ParrotConfig(retries=2))
+    card = _run(tmp_path / "out", pairs, FunctionRewardModel(lambda r: {}, teach=teacher), ParrotConfig(retries=2))
     assert card["kept"] == 1 and calls["anchored"] == 2
 
 
@@ -165,11 +181,11 @@ def test_kill_and_resume_gives_exactly_the_uninterrupted_export(tmp_path: Path) 
     killed = tmp_path / "killed"
     process = subprocess.Popen([PYTHON, "-m", "rationalrewards.cli.main", *common, "--out", str(killed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list((killed / "done").glob("*.json"))) < 60:
+    while time.monotonic() < deadline and len(read_jsonl(killed / "results.jsonl")) < 60:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    finished_before = len(list((killed / "done").glob("*.json")))
+    finished_before = len(read_jsonl(killed / "results.jsonl"))
     assert 0 < finished_before < 400, "the kill must land mid-run"
     resumed = _cli(*common, "--out", str(killed))
     assert resumed.returncode == 0, resumed.stderr

@@ -14,7 +14,8 @@ from rationalrewards.rewardmodel import Abstention, CritiqueRequest
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.mock_server import MockServer
-from rationalrewards.rewardmodel.prompts import parse_repredict, repredict_messages
+from rationalrewards.rewardmodel.prompts import build_messages, parse_repredict
+from rationalrewards.rewardmodel.schemas import RepredictRequest
 from tests.helpers import PYTHON, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,7 @@ async def test_transformers_serve_text_path(transformers_serve) -> None:  # noqa
     await client.wait_until_healthy(timeout=30)
     assert await client.served_model() == str(model_dir)  # discovered from /v1/models
     rationale = "1. Text Faithfulness:\n## Justification: Image A shows four clocks, Image B three.\n## Score A: 4\n## Score B: 2\n"
-    completion = await client.complete_raw(repredict_messages("four clocks", rationale))
+    completion = await client.complete(build_messages(RepredictRequest(prompt="four clocks", rationale=rationale)))
     assert completion.text.strip(), "a real model answers with text"
     assert completion.usage and completion.usage["prompt_tokens"] > 50
     assert parse_repredict(completion.text) in ("A", "B", "tie", None)  # a 135M model may not follow the format
@@ -54,14 +55,14 @@ async def test_transformers_serve_text_path(transformers_serve) -> None:  # noqa
 async def test_transformers_serve_truncation_and_unparseable_critique(transformers_serve, png_file: Path) -> None:  # noqa: ANN001
     url, _ = transformers_serve
     short = OpenAICompatibleRewardModel(url, max_tokens=4, temperature=0.0, timeout=120)
-    completion = await short.complete_raw([{"role": "user", "content": "Write a long story about clocks."}])
+    completion = await short.complete([{"role": "user", "content": "Write a long story about clocks."}])
     assert completion.truncated
     # A text-only LLM asked for a critique answers prose that is not a critique: an Abstention, never a score.
     text_only = OpenAICompatibleRewardModel(url, max_tokens=64, temperature=0.0, timeout=120)
     from rationalrewards.rewardmodel.backends.base import critique_from_completion
 
     request = CritiqueRequest(prompt="a red ball", image=image_ref_from_path(png_file))
-    answer = await text_only.complete_raw([{"role": "user", "content": "Judge an image of a red ball."}])
+    answer = await text_only.complete([{"role": "user", "content": "Judge an image of a red ball."}])
     result = critique_from_completion(answer, request)
     assert isinstance(result, Abstention) and result.reason in ("parse_error", "truncated")
     assert result.raw_text == answer.text

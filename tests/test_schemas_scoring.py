@@ -15,7 +15,6 @@ from rationalrewards.rewardmodel import (
     CompareRequest,
     Critique,
     CritiqueRequest,
-    CritiqueReward,
     ImageRef,
     NoActiveAspectsError,
     PairwiseAspect,
@@ -26,7 +25,9 @@ from rationalrewards.rewardmodel import (
 )
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.schemas import CritiqueResult, PairwiseResult
-from rationalrewards.rewardmodel.scoring import decide_pairwise, passes_threshold, reward_or_none
+from rationalrewards.rewardmodel.reward_fn import CritiqueReward
+from rationalrewards.rewardmodel.schemas import decide_pairwise
+from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
 from rationalrewards.rewardmodel.testing import FakeRewardModel, FunctionRewardModel
 
 REF = ImageRef(uri="/tmp/x.png", sha256="0" * 64, width=8, height=8)
@@ -118,19 +119,45 @@ def test_trl_reward_adapter_maps_abstentions_to_none(png_file: Path) -> None:
             return Abstention(reason="parse_error", raw_text="garbage")
         return {"text_faithfulness": 4.0, "physical_quality": 2.5, "text_rendering": None}
 
-    reward = CritiqueReward(FunctionRewardModel(score))
     from PIL import Image
 
-    rewards = reward(["a red ball", "please fail"], [Image.open(png_file), str(png_file)])
-    assert rewards[0] == pytest.approx((3.25 - 1) / 3)
-    assert rewards[1] is None
+    with CritiqueReward(FunctionRewardModel(score)) as reward:
+        # Exactly as trl calls a reward function: keywords only, extra dataset columns and trainer state alongside.
+        rewards = reward(prompts=["a red ball", "please fail"], completions=[Image.open(png_file), str(png_file)],
+                         completion_ids=[[1, 2], [3]], trainer_state=object(), extra_column=["x", "y"])
+        assert rewards[0] == pytest.approx((3.25 - 1) / 3)
+        assert rewards[1] is None  # an abstention is masked, never scored 0.0
+        conversational = [[{"role": "system", "content": "be nice"}, {"role": "user", "content": "a red ball"}]]
+        assert reward(prompts=conversational, images=[png_file]) == [pytest.approx(rewards[0])]
 
-    async def inside_a_running_loop() -> list[float | None]:
-        return reward(["a red ball"], [png_file])  # sync call from async code, as in notebooks
+        async def inside_a_running_loop() -> list[float | None]:
+            return reward(prompts=["a red ball"], completions=[png_file])  # sync call from async code (notebooks)
 
-    assert asyncio.run(inside_a_running_loop())[0] == pytest.approx(rewards[0])
-    with pytest.raises(ValueError, match="prompts but"):
-        reward(["a"], [])
+        assert asyncio.run(inside_a_running_loop())[0] == pytest.approx(rewards[0])
+        assert asyncio.run(reward.acall(prompts=["a red ball"], completions=[png_file]))[0] == pytest.approx(rewards[0])
+        with pytest.raises(ValueError, match="prompts but"):
+            reward(prompts=["a"], completions=[])
+        with pytest.raises(ValueError, match="no images to score"):
+            reward(prompts=["a"])
+
+
+def test_trl_reward_adapter_reuses_one_loop_and_connection_pool(png_file: Path) -> None:
+    from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+    from rationalrewards.rewardmodel.mock_server import MockServer
+    from tests.helpers import free_port
+
+    with MockServer(free_port()) as server:
+        critic = OpenAICompatibleRewardModel(server.base_url, "mock-critic")
+        reward = CritiqueReward(critic)
+        sessions = set()
+        for _ in range(3):
+            assert reward(prompts=["a cat"], completions=[png_file])[0] is not None
+            sessions |= {id(state.session) for state in critic._states.values()}
+        assert len(sessions) == 1  # one event loop and one aiohttp pool across calls, not one per call
+        request = server.state.requests[-1]
+        assert "# User Request Refinement" in str(request["messages"])  # the RL request asks for the refinement too
+        reward.close()
+        assert not critic._states
 
 
 async def test_fake_reward_model_is_deterministic_and_parses(png_file: Path) -> None:

@@ -18,7 +18,8 @@ from rationalrewards.agents.sketch.failures import FailureModel
 from rationalrewards.agents.sketch.generator import SketchGenerator
 from rationalrewards.agents.sketch.oracle import SketchOracle, false_claims
 from rationalrewards.agents.sketch.pairs import make_preference_pairs
-from rationalrewards.agents.sketch.scene import accuracy_by_tag, load_scene, score_against_spec, sidecar_path
+from rationalrewards.agents.grading import accuracy_by_tag
+from rationalrewards.agents.sketch.scene import load_scene, score_against_spec, sidecar_path
 from rationalrewards.agents.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, render_prompt
 from rationalrewards.agents.sketch.suites import T2I_TAGS, make_suite, random_spec
 from rationalrewards.rewardmodel import (
@@ -30,8 +31,9 @@ from rationalrewards.rewardmodel import (
     PairwiseJudgement,
     parse_critique,
 )
-from rationalrewards.rewardmodel.images import image_ref_from_path, png_data_url
-from rationalrewards.rewardmodel.prompts import anchored_pairwise_messages, projection_messages, repredict_messages
+from rationalrewards.rewardmodel.images import image_ref_from_path
+from rationalrewards.rewardmodel.prompts import build_messages
+from rationalrewards.rewardmodel.schemas import AnchoredRequest, ProjectRequest, RepredictRequest
 from tests.helpers import PYTHON
 
 GENEVAL = Path(__file__).resolve().parents[1] / "benchmarks/data/geneval/evaluation_metadata.jsonl"
@@ -171,30 +173,36 @@ def test_preference_pairs_keep_ties_and_apply_label_noise(generator: SketchGener
 
 
 def test_teacher_anchoring_hallucination_and_filtering(generator: SketchGenerator) -> None:
+    from rationalrewards.rewardmodel import parse_pairwise
+
     prompt = "a photo of three wine glasses"
     images = [generator.generate_one(prompt, s) for s in range(12)]
-    pairs = [(a, b) for a, b in zip(images[::2], images[1::2], strict=True)]
-    urls = [(png_data_url(a.image), png_data_url(b.image)) for a, b in pairs]
+    pairs = [(a.image, b.image) for a, b in zip(images[::2], images[1::2], strict=True)]
     honest = SketchOracle(image_dirs=[generator.out_dir])
     liar = SketchOracle(image_dirs=[generator.out_dir], hallucination=1.0, seed=1)
-    scenes = []
-    for a, b in pairs:
-        scenes.append({"Image A": load_scene(a.image), "Image B": load_scene(b.image)})
-    contradicted = fabricated = 0
-    for (url_a, url_b), scene_pair in zip(urls, scenes, strict=True):
-        honest_text = asyncio.run(honest.complete(anchored_pairwise_messages(prompt, url_a, url_b, "A")))
-        assert false_claims(honest_text, scene_pair) == []
-        lie = asyncio.run(liar.complete(anchored_pairwise_messages(prompt, url_a, url_b, "A")))
-        from rationalrewards.rewardmodel import parse_pairwise
 
+    def teach(teacher: SketchOracle, request: object) -> str:
+        [completion] = asyncio.run(teacher.teach([request]))  # type: ignore[list-item]
+        return completion.text
+
+    contradicted = fabricated = 0
+    for a, b in pairs:
+        scene_pair = {"Image A": load_scene(a), "Image B": load_scene(b)}
+        anchored = AnchoredRequest(prompt=prompt, image_a=a, image_b=b, label="A")
+        honest_text = teach(honest, anchored)
+        assert false_claims(honest_text, scene_pair) == []
+        lie = teach(liar, anchored)
         contradicted += parse_pairwise(lie, "t2i").preferred != "A"
         if false_claims(lie, scene_pair):
             fabricated += 1
-            verdict = asyncio.run(honest.complete(repredict_messages(prompt, lie, image_a_url=url_a, image_b_url=url_b)))
+            verdict = teach(honest, RepredictRequest(prompt=prompt, rationale=lie, image_a=a, image_b=b))
             assert verdict.strip().endswith("Answer: tie")  # claims the images contradict void the rationale
     assert contradicted > 0 and fabricated > 0 and contradicted + fabricated == len(pairs)
-    projected = asyncio.run(honest.complete(projection_messages(prompt, urls[0][0], "reference notes")))
-    assert isinstance(parse_critique(projected, "t2i"), Critique)
+    projection = ProjectRequest(prompt=prompt, image=pairs[0][0], reference_rationale="reference notes")
+    assert isinstance(parse_critique(teach(honest, projection), "t2i"), Critique)
+    # Over the wire (messages only), the oracle reads the typed request back and answers the same.
+    wire = asyncio.run(SketchOracle(image_dirs=[generator.out_dir]).complete(build_messages(projection)))
+    assert wire.text == teach(honest, projection)
 
 
 def test_edits_parse_apply_and_score(generator: SketchGenerator) -> None:

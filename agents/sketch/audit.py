@@ -3,13 +3,13 @@ contradict (hallucinations), and how many contradict their own label, before and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from rationalrewards.agents.preferences import PreferencePair
 from rationalrewards.agents.sketch.oracle import false_claims
 from rationalrewards.agents.sketch.scene import load_scene
+from rationalrewards.rewardmodel.files import iter_jsonl
 from rationalrewards.rewardmodel.errors import CritiqueParseError, InvalidImageError
 from rationalrewards.rewardmodel.parsing import parse_pairwise
 
@@ -18,11 +18,18 @@ def _share(hits: int, total: int) -> float | None:
     return round(hits / total, 4) if total else None
 
 
+def _finished_pairs(out: Path) -> list[dict[str, Any]]:
+    """The run's finished-pair records (`results.jsonl`; the first complete line per pair)."""
+    records: dict[str, dict[str, Any]] = {}
+    for record in iter_jsonl(out / "results.jsonl"):
+        records.setdefault(str(record.get("pair_id", "")), record)
+    return [records[k] for k in sorted(records)]
+
+
 def audit_parrot(out: str | Path) -> dict[str, Any]:
     anchored = hallucinated = contradicting = 0
     kept = kept_hallucinated = kept_agreeing = 0
-    for path in sorted((Path(out) / "done").glob("*.json")):
-        record = json.loads(path.read_text())
+    for record in _finished_pairs(Path(out)):
         pair = PreferencePair.from_json(record["pair"])
         try:
             scenes = {"Image A": load_scene(pair.image_a), "Image B": load_scene(pair.image_b)}

@@ -27,12 +27,14 @@ from rationalrewards.agents.sketch.edits import parse_edit, score_edit
 from rationalrewards.agents.sketch.scene import SceneGraph, load_scene, relative_position, score_against_spec
 from rationalrewards.agents.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, plural, render_prompt
 from rationalrewards.agents.sketch.vocab import COCO_CLASSES, COLORS
-from rationalrewards.rewardmodel.errors import InvalidImageError
+from rationalrewards.rewardmodel.backends.base import Completion
+from rationalrewards.rewardmodel.errors import CritiqueParseError, InvalidImageError
 from rationalrewards.rewardmodel.format import RenderStyle, render_critique, render_pairwise
 from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
-from rationalrewards.rewardmodel.prompts import Message, parse_repredict
+from rationalrewards.rewardmodel.prompts import Message, read_messages
 from rationalrewards.rewardmodel.schemas import (
     Abstention,
+    AnchoredRequest,
     Aspect,
     AspectAssessment,
     CompareRequest,
@@ -41,7 +43,10 @@ from rationalrewards.rewardmodel.schemas import (
     ImageRef,
     PairwiseAspect,
     PairwiseJudgement,
+    ProjectRequest,
+    RepredictRequest,
     Task,
+    TeacherRequest,
     Winner,
 )
 
@@ -287,7 +292,7 @@ class SketchOracle:
         seed: int = 0,
         image_dirs: Sequence[str | Path] = (),
         style: RenderStyle = RenderStyle(),
-        name: str = ORACLE_NAME,
+        name: str | None = None,
     ) -> None:
         for knob, value in (("perception_noise", perception_noise), ("hallucination", hallucination)):
             if not 0.0 <= value <= 1.0:
@@ -297,7 +302,8 @@ class SketchOracle:
         self.seed = seed
         self.image_dirs = [Path(d) for d in image_dirs]
         self.style = style
-        self.name = name
+        knobs = [f"{k}={v}" for k, v in (("perception_noise", perception_noise), ("hallucination", hallucination)) if v]
+        self.name = name or ORACLE_NAME + (f"({', '.join(knobs)}, seed={seed})" if knobs else "")
         self.calls = 0
         self._samples: Counter[str] = Counter()  # repeated identical teacher prompts get fresh samples
 
@@ -404,54 +410,47 @@ class SketchOracle:
             results.append(parse_pairwise(text, pair.task, request=pair.prompt, model=self.name))
         return results
 
-    # -- teacher prompts (PARROT) --
-    async def complete(self, messages: list[Message]) -> str:
-        """Answer the project's own teacher prompts: anchored pairwise, re-prediction, pointwise projection, critique."""
-        self.calls += 1
-        return await asyncio.to_thread(self.answer, messages)
+    # -- PARROT's teacher, answered from the typed request fields --
+    async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]:
+        self.calls += len(requests)
+        texts = await asyncio.to_thread(lambda: [self.teach_one(r) for r in requests])
+        return [Completion(text=text, finish_reason="stop", model=self.name) for text in texts]
 
-    def answer(self, messages: list[Message]) -> str:
-        texts, images = _split_content(messages)
-        joined = "\n".join(texts)
-        prompt_match = re.search(r"(?:User request|Editing instruction|Request): (.+)", joined)
-        if prompt_match is None:
-            raise ValueError("the sketch teacher only answers the project's critic and teacher prompts")
-        prompt = prompt_match.group(1).strip()
-        task = Task.edit if "Editing instruction:" in joined else Task.t2i
-        if "Answer: A" in joined and "Comparison:" in joined:
-            return self._repredict(joined, images)
-        refs = [_data_ref(url) for url in images]
-        source = refs[0] if task is Task.edit else None
-        targets = refs[1:] if task is Task.edit else refs
-        if "Image A:" in joined and len(targets) == 2:
-            label_match = re.search(r"Human preference is: (Image A|Image B|a tie)", joined)
-            label = None if label_match is None else {"Image A": "A", "Image B": "B", "a tie": "tie"}[label_match.group(1)]
-            request = CompareRequest(task=task, prompt=prompt, image_a=targets[0], image_b=targets[1], source_image=source)
-            key = hashlib.sha256((joined + "".join(r.sha256 for r in refs)).encode()).hexdigest()
+    def teach_one(self, request: TeacherRequest) -> str:
+        if isinstance(request, AnchoredRequest):
+            pair = CompareRequest(task=request.task, prompt=request.prompt, image_a=request.image_a,
+                                  image_b=request.image_b, source_image=request.source_image)
+            key = request.model_dump_json()
             self._samples[key] += 1  # like a sampling teacher: asking again gives another sample
-            return self.pairwise_text(request, label, salt=str(self._samples[key] - 1))  # type: ignore[arg-type]
-        request = CritiqueRequest(task=task, prompt=prompt, image=targets[0], source_image=source,
-                                  with_refinement="# User Request Refinement" in joined)
-        result = self.critique_one(request)
-        if isinstance(result, Abstention):
-            return f"I cannot judge this request: {result.detail}"
-        return result.raw_text
+            return self.pairwise_text(pair, request.label, salt=str(self._samples[key] - 1))
+        if isinstance(request, RepredictRequest):
+            return self._repredict(request)
+        critique = CritiqueRequest(task=request.task, prompt=request.prompt, image=request.image,
+                                   source_image=request.source_image, with_refinement=True)
+        result = self.critique_one(critique)
+        return result.raw_text if isinstance(result, Critique) else f"I cannot judge this request: {result.detail}"
 
-    def _repredict(self, joined: str, images: list[str]) -> str:
+    async def complete(self, messages: list[Message]) -> Completion:
+        """Answer messages built by `rewardmodel.prompts` (e.g. the oracle behind an HTTP server): the request is
+        read back from them and answered like a typed one."""
+        request = read_messages(messages)
+        if isinstance(request, (AnchoredRequest, RepredictRequest, ProjectRequest)):
+            [completion] = await self.teach([request])
+            return completion
+        [result] = await (self.critique([request]) if isinstance(request, CritiqueRequest) else self.compare([request]))
+        return Completion(text=result.raw_text, finish_reason="stop", model=self.name)
+
+    def _repredict(self, request: RepredictRequest) -> str:
         """Re-predict the winner from a rationale alone; with images, claims the scenes contradict void the rationale."""
-        rationale = joined.split("Comparison:", 1)[1].split("Answer with exactly one line", 1)[0]
-        if len(images) >= 2:
-            scenes = {"Image A": self._seen(self.scene_of(_data_ref(images[-2])), "repredict"),
-                      "Image B": self._seen(self.scene_of(_data_ref(images[-1])), "repredict")}
-            if false_claims(rationale, scenes):
+        if request.image_a is not None and request.image_b is not None:
+            scenes = {"Image A": self._seen(self.scene_of(request.image_a), "repredict"),
+                      "Image B": self._seen(self.scene_of(request.image_b), "repredict")}
+            if false_claims(request.rationale, scenes):
                 return "The comparison states details the images do not show, so it does not support either image.\nAnswer: tie"
-        scores = Counter()
-        for line in rationale.splitlines():
-            if m := re.match(r"\s*(?:#+\s*)?Score (A|B):\s*\**([\d.]+)", line):
-                scores[m.group(1)] += float(m.group(2))
-        if not scores:
-            return "The comparison gives no scores.\nAnswer: tie"
-        winner = "A" if scores["A"] > scores["B"] else "B" if scores["B"] > scores["A"] else "tie"
+        try:
+            winner = parse_pairwise(request.rationale, request.task).preferred
+        except CritiqueParseError:
+            return "The comparison gives no readable scores.\nAnswer: tie"
         return f"Judging by the evidence and scores given.\nAnswer: {winner}"
 
 
@@ -481,25 +480,6 @@ def _first_class(request: CompareRequest) -> str:
         return parse_scene_spec(request.prompt).include[0].cls
     except SceneSpecError:
         return "object"
-
-
-def _split_content(messages: list[Message]) -> tuple[list[str], list[str]]:
-    texts, images = [], []
-    for message in messages:
-        content = message["content"]
-        for part in content if isinstance(content, list) else [{"type": "text", "text": content}]:
-            if part["type"] == "text":
-                texts.append(part["text"])
-            elif part["type"] == "image_url":
-                images.append(part["image_url"]["url"])
-    return texts, images
-
-
-def _data_ref(url: str) -> ImageRef:
-    import base64
-
-    data = base64.b64decode(url.split(",", 1)[1]) if url.startswith("data:") else Path(url).read_bytes()
-    return ImageRef(uri=url, sha256=hashlib.sha256(data).hexdigest(), width=1, height=1)
 
 
 __all__ = ["SketchOracle", "claims_in", "false_claims", "judge_edit", "judge_t2i", "perceive"]

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rationalrewards.agents.grading import Grade
 from rationalrewards.agents.sketch.spec import SceneSpec
 from rationalrewards.rewardmodel.errors import InvalidImageError
 from rationalrewards.rewardmodel.schemas import ImageRef
@@ -137,21 +138,13 @@ def relative_position(a: SceneObject, b: SceneObject) -> set[str]:
     return relations
 
 
-class SpecResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    correct: bool
-    tag: str
-    errors: tuple[str, ...] = ()
-
-
 def _plural(cls: str, n: int) -> str:
     from rationalrewards.agents.sketch.spec import plural
 
     return cls if n == 1 else plural(cls)
 
 
-def score_against_spec(scene: SceneGraph, spec: SceneSpec) -> SpecResult:
+def score_against_spec(scene: SceneGraph, spec: SceneSpec) -> Grade:
     errors: list[str] = []
     groups: list[list[SceneObject] | None] = []
     for req in spec.include:
@@ -188,15 +181,4 @@ def score_against_spec(scene: SceneGraph, spec: SceneSpec) -> SpecResult:
         if text not in rendered:
             shown = f"'{rendered[0]}'" if rendered else "no text"
             errors.append(f"expected the text '{text}', found {shown}")
-    return SpecResult(correct=not errors, tag=spec.tag, errors=tuple(errors))
-
-
-def accuracy_by_tag(results: list[SpecResult]) -> dict[str, float]:
-    """GenEval's summary: per-tag accuracy and `overall`, the mean over tags (not over prompts)."""
-    by_tag: dict[str, list[bool]] = {}
-    for result in results:
-        by_tag.setdefault(result.tag, []).append(result.correct)
-    per_tag = {tag: sum(v) / len(v) for tag, v in sorted(by_tag.items())}
-    if per_tag:
-        per_tag["overall"] = sum(per_tag.values()) / len(per_tag)
-    return per_tag
+    return Grade(correct=not errors, tag=spec.tag, errors=tuple(errors))

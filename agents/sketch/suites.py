@@ -209,28 +209,3 @@ def demo_suite() -> list[dict[str, Any]]:
     from rationalrewards.agents.sketch.spec import parse_scene_spec
 
     return [{"prompt": p, **parse_scene_spec(p).model_dump()} for p in DEMO_SUITE]
-
-
-def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
-    from rationalrewards.rewardmodel.files import atomic_write_text
-
-    return atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
-
-
-def read_suite(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL suite; each needs a non-empty `prompt`. Errors name the line."""
-    rows = []
-    with Path(path).open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{number}: not JSON ({e.msg})") from e
-            if not isinstance(row, dict) or not str(row.get("prompt", "")).strip():
-                raise ValueError(f"{path}:{number}: each row needs a non-empty 'prompt'")
-            rows.append(row)
-    if not rows:
-        raise ValueError(f"{path} holds no prompts")
-    return rows

@@ -1,34 +1,37 @@
-"""The `RewardModel` protocol and the request -> messages -> typed result path every text-producing backend shares."""
+"""The `RewardModel` and `Teacher` protocols, the `Completion` record, and `CompletionBackend`: the one base every
+text-producing backend (HTTP, in-process) builds on.
+
+A backend that generates text implements a single method, `_complete_many(builders)`; the base turns requests into
+messages (`prompts.build_messages`), completions into typed critiques and judgements (the parser), and failures into
+abstentions or typed errors, the same way for every backend.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, runtime_checkable
+from functools import partial
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
-from rationalrewards.rewardmodel.errors import CritiqueParseError
-from rationalrewards.rewardmodel.images import png_data_url
+from rationalrewards.rewardmodel.errors import CritiqueParseError, RewardServerError, RewardTimeoutError
 from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
-from rationalrewards.rewardmodel.prompts import Message, pairwise_messages, pointwise_messages
-from rationalrewards.rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
+from rationalrewards.rewardmodel.prompts import AnyRequest, Message, build_messages
+from rationalrewards.rewardmodel.schemas import (
+    Abstention,
+    CompareRequest,
+    Critique,
+    CritiqueRequest,
+    PairwiseJudgement,
+    TeacherRequest,
+)
 
 T = TypeVar("T")
-
-
-@runtime_checkable
-class RewardModel(Protocol):
-    """A reasoning reward model. Failures come back as `Abstention`s, never as made-up scores."""
-
-    async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]: ...
-
-    async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]: ...
-
-    async def complete(self, messages: list[Message]) -> str: ...
+MessageBuilder = Callable[[], list[Message]]
 
 
 @dataclass(frozen=True)
 class Completion:
-    """One generated text and what the backend reported about it."""
+    """One generated text and what the backend reported about it (every backend's `complete` returns one)."""
 
     text: str
     finish_reason: str | None = None
@@ -40,22 +43,24 @@ class Completion:
         return self.finish_reason == "length"
 
 
-def critique_messages(request: CritiqueRequest) -> list[Message]:
-    source = png_data_url(request.source_image) if request.source_image is not None else None
-    return pointwise_messages(
-        request.prompt,
-        png_data_url(request.image),
-        request.task,
-        source_image_url=source,
-        with_refinement=request.with_refinement,
-    )
+@runtime_checkable
+class RewardModel(Protocol):
+    """A reasoning reward model. Failures come back as `Abstention`s, never as made-up scores."""
+
+    async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]: ...
+
+    async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]: ...
+
+    async def complete(self, messages: list[Message]) -> Completion: ...
 
 
-def compare_messages(request: CompareRequest) -> list[Message]:
-    source = png_data_url(request.source_image) if request.source_image is not None else None
-    return pairwise_messages(
-        request.prompt, png_data_url(request.image_a), png_data_url(request.image_b), request.task, source_image_url=source
-    )
+@runtime_checkable
+class Teacher(Protocol):
+    """PARROT's teacher: answers anchored, re-predict and project requests from their typed fields. A teacher that
+    cannot answer raises a `RewardModelError` (`RewardRequestError` for a request the server rejects, which PARROT
+    does not retry; `RewardServerError` for a fault worth another try)."""
+
+    async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]: ...
 
 
 def _parse_or_abstain(completion: Completion, parse: Callable[[], T]) -> T | Abstention:
@@ -80,6 +85,71 @@ def judgement_from_completion(completion: Completion, request: CompareRequest) -
         completion, lambda: parse_pairwise(completion.text, request.task, request=request.prompt, model=completion.model)
     )
     return result if isinstance(result, Abstention) else result.model_copy(update={"usage": completion.usage})
+
+
+class CompletionBackend:
+    """Base of backends that generate text. Subclasses implement `_complete_many`; the rest is shared.
+
+    `on_server_error`: what `critique` and `compare` do when the server keeps failing past the retry budget: raise
+    `RewardServerError` (the default), or return `Abstention("server_error")` so a batch carries on. Timeouts always
+    abstain (`timeout`); `teach` and `complete` always raise, so PARROT can tell a rejected request from a fault.
+    """
+
+    name: str = "completion-backend"
+    on_server_error: Literal["raise", "abstain"] = "raise"
+
+    async def _complete_many(self, builders: Sequence[MessageBuilder]) -> list[Completion | RewardServerError]:
+        """One completion per builder, in order. A server fault that outlasts the retries comes back as the error
+        value for that item (the others still finish); a request the server rejects (4xx) raises."""
+        raise NotImplementedError
+
+    def messages(self, request: AnyRequest) -> list[Message]:
+        """The messages sent for `request` (subclasses may pick another prompt profile)."""
+        return build_messages(request)
+
+    def _builders(self, requests: Sequence[AnyRequest]) -> list[MessageBuilder]:
+        # Built lazily, inside each request's slot: every message carries its images as base64.
+        return [partial(self.messages, request) for request in requests]
+
+    def _judged(self, result: Completion | RewardServerError, finish: Callable[[Completion], T]) -> T | Abstention:
+        if isinstance(result, RewardTimeoutError):
+            return Abstention(reason="timeout", detail=str(result))
+        if isinstance(result, RewardServerError):
+            if self.on_server_error == "abstain":
+                return Abstention(reason="server_error", detail=str(result))
+            raise result
+        if result.finish_reason == "content_filter":
+            return Abstention(reason="refused", detail="the server's content filter stopped the answer", raw_text=result.text)
+        return finish(result)
+
+    async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
+        results = await self._complete_many(self._builders(requests))
+        return [self._judged(result, partial(critique_from_completion, request=request))
+                for result, request in zip(results, requests, strict=True)]
+
+    async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
+        results = await self._complete_many(self._builders(pairs))
+        return [self._judged(result, partial(judgement_from_completion, request=pair))
+                for result, pair in zip(results, pairs, strict=True)]
+
+    async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]:
+        return _raise_errors(await self._complete_many(self._builders(requests)))
+
+    async def complete(self, messages: list[Message]) -> Completion:
+        [result] = _raise_errors(await self._complete_many([lambda: messages]))
+        return result
+
+
+def _raise_errors(results: list[Completion | RewardServerError]) -> list[Completion]:
+    for result in results:
+        if isinstance(result, RewardServerError):
+            raise result
+    return results  # type: ignore[return-value]
+
+
+def backend_name(backend: object) -> str:
+    """How runs, traces and manifests name a backend: its `name`, else its class."""
+    return str(getattr(backend, "name", None) or type(backend).__name__)
 
 
 async def aclose_backends(*backends: object) -> None:

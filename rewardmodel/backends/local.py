@@ -13,17 +13,10 @@ from typing import Any
 
 import structlog
 
-from rationalrewards.rewardmodel.backends.base import (
-    Completion,
-    compare_messages,
-    critique_from_completion,
-    critique_messages,
-    judgement_from_completion,
-)
-from rationalrewards.rewardmodel.errors import RewardModelError
+from rationalrewards.rewardmodel.backends.base import Completion, CompletionBackend, MessageBuilder
+from rationalrewards.rewardmodel.errors import RewardModelError, RewardServerError
 from rationalrewards.rewardmodel.images import load_pil
 from rationalrewards.rewardmodel.prompts import Message
-from rationalrewards.rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
 
 log = structlog.get_logger(__name__)
 
@@ -46,8 +39,8 @@ def _to_hf_messages(messages: list[Message]) -> list[dict[str, Any]]:
     return converted
 
 
-class TransformersRewardModel:
-    """A `RewardModel` that runs a Qwen-VL checkpoint in this process."""
+class TransformersRewardModel(CompletionBackend):
+    """A `RewardModel` and `Teacher` that runs a Qwen-VL checkpoint in this process."""
 
     def __init__(
         self,
@@ -76,7 +69,7 @@ class TransformersRewardModel:
         if not isinstance(torch_dtype, torch.dtype):
             raise ValueError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16")
         config = AutoConfig.from_pretrained(model_dir, trust_remote_code=False)
-        self.model_name = str(model_dir)
+        self.model_name = self.name = str(model_dir)
         self.processor = load_processor(model_dir, family=config.model_type)
         self.model = AutoModelForImageTextToText.from_pretrained(
             model_dir, trust_remote_code=False, use_safetensors=True, dtype=torch_dtype
@@ -117,25 +110,13 @@ class TransformersRewardModel:
             )
         return completions
 
-    async def _complete_many(self, batches: list[list[Message]]) -> list[Completion]:
-        results: list[Completion] = []
+    async def _complete_many(self, builders: Sequence[MessageBuilder]) -> list[Completion | RewardServerError]:
+        results: list[Completion | RewardServerError] = []
         async with self._lock:
-            for start in range(0, len(batches), self.batch_size):
-                results += await asyncio.to_thread(self._generate, batches[start : start + self.batch_size])
+            for start in range(0, len(builders), self.batch_size):
+                batch = [build() for build in builders[start : start + self.batch_size]]
+                results += await asyncio.to_thread(self._generate, batch)
         return results
-
-    async def complete(self, messages: list[Message]) -> str:
-        return (await self._complete_many([messages]))[0].text
-
-    async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
-        messages = [critique_messages(r) for r in requests]
-        completions = await self._complete_many(messages)
-        return [critique_from_completion(c, r) for c, r in zip(completions, requests, strict=True)]
-
-    async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
-        messages = [compare_messages(p) for p in pairs]
-        completions = await self._complete_many(messages)
-        return [judgement_from_completion(c, p) for c, p in zip(completions, pairs, strict=True)]
 
 
 __all__ = ["TransformersRewardModel"]

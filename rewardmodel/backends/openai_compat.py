@@ -22,24 +22,13 @@ import aiohttp
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from rationalrewards.rewardmodel.backends.base import (
-    Completion,
-    compare_messages,
-    critique_from_completion,
-    critique_messages,
-    judgement_from_completion,
-)
-from rationalrewards.rewardmodel.errors import RewardRequestError, RewardServerError
+from rationalrewards.rewardmodel.backends.base import Completion, CompletionBackend, MessageBuilder
+from rationalrewards.rewardmodel.errors import RewardRequestError, RewardServerError, RewardTimeoutError
 from rationalrewards.rewardmodel.prompts import Message
-from rationalrewards.rewardmodel.schemas import Abstention, CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
 
 log = structlog.get_logger(__name__)
 _RETRYABLE_STATUS = {408, 429}
 T = TypeVar("T")
-
-
-class RewardTimeoutError(RewardServerError):
-    """Every attempt at one request ran past the per-request timeout."""
 
 
 class _Transient(Exception):
@@ -66,8 +55,8 @@ class _LoopState:
     semaphore: asyncio.Semaphore
 
 
-class OpenAICompatibleRewardModel:
-    """A `RewardModel` over the OpenAI chat-completions API."""
+class OpenAICompatibleRewardModel(CompletionBackend):
+    """A `RewardModel` and `Teacher` over the OpenAI chat-completions API."""
 
     def __init__(
         self,
@@ -100,6 +89,7 @@ class OpenAICompatibleRewardModel:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.on_server_error = on_server_error
+        self.name = self.base_url + (f" ({model})" if model else "")
         self.__api_key = api_key  # name-mangled and kept out of repr and logs
         self._states: dict[int, _LoopState] = {}
         self._model_lock: asyncio.Lock | None = None
@@ -210,63 +200,26 @@ class OpenAICompatibleRewardModel:
                     raise RewardServerError(f"{self.base_url}/models lists no model; pass model= explicitly") from e
         return self.model
 
-    async def complete_raw(self, messages: list[Message], *, max_tokens: int | None = None) -> Completion:
-        """One chat completion with the retry policy applied, under the concurrency bound."""
-        async with self._state().semaphore:
-            return await self._post(messages, max_tokens)
+    async def _complete_many(self, builders: Sequence[MessageBuilder]) -> list[Completion | RewardServerError]:
+        return list(await asyncio.gather(*(self._one(build) for build in builders)))
 
-    async def _post(self, messages: list[Message], max_tokens: int | None = None) -> Completion:
+    async def _one(self, build: MessageBuilder) -> Completion | RewardServerError:
+        # Messages are built inside the slot: each carries the images as base64, and building all of a large batch
+        # up front would hold every encoded image in memory at once.
+        async with self._state().semaphore:
+            try:
+                return await self._post(build())
+            except RewardServerError as e:
+                return e
+
+    async def _post(self, messages: list[Message]) -> Completion:
         model = await self.served_model()
-        payload = {
-            "model": model,
-            "messages": messages,
-            "temperature": self.temperature,
-            "max_tokens": max_tokens or self.max_tokens,
-        }
+        payload = {"model": model, "messages": messages, "temperature": self.temperature, "max_tokens": self.max_tokens}
 
         async def attempt() -> Completion:
             return _completion_from_body(await self._request("POST", "/chat/completions", payload), model)
 
         return await self._retrying(attempt, "chat completion")
-
-    async def complete(self, messages: list[Message]) -> str:
-        return (await self.complete_raw(messages)).text
-
-    async def _one(self, build: Callable[[], list[Message]], finish: Callable[[Completion], T]) -> T | Abstention:
-        # Messages are built inside the slot: each carries the images as base64, and building all of a large batch
-        # up front would hold every encoded image in memory at once.
-        async with self._state().semaphore:
-            try:
-                completion = await self._post(build())
-            except RewardTimeoutError as e:
-                return Abstention(reason="timeout", detail=str(e))
-            except RewardServerError as e:
-                if self.on_server_error == "abstain":
-                    return Abstention(reason="server_error", detail=str(e))
-                raise
-        if completion.finish_reason == "content_filter":
-            return Abstention(reason="refused", detail="the server's content filter stopped the answer", raw_text=completion.text)
-        return finish(completion)
-
-    async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
-        return list(
-            await asyncio.gather(
-                *(
-                    self._one(lambda r=r: critique_messages(r), lambda c, r=r: critique_from_completion(c, r))
-                    for r in requests
-                )
-            )
-        )
-
-    async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
-        return list(
-            await asyncio.gather(
-                *(
-                    self._one(lambda p=p: compare_messages(p), lambda c, p=p: judgement_from_completion(c, p))
-                    for p in pairs
-                )
-            )
-        )
 
     async def wait_until_healthy(self, timeout: float = 300.0, interval: float = 0.5) -> None:
         """Poll `/health` (vLLM, SGLang, transformers serve) and `/v1/models` until one answers 200."""

@@ -1,0 +1,140 @@
+"""Prompt suites: the input of a GCR run. JSONL, one row per prompt, validated up front (before any generation).
+
+Fields: `prompt` (required, non-empty text); optional `id`, `seed`; editing: `source_image` (a path, resolved against
+the suite file's folder, like preference files) or `source_prompt` + `source_seed` (the source is generated first);
+ground truth in the GenEval metadata schema: `tag`, `include`, `exclude`, `text`. A row whose ground truth is
+malformed is refused with its line number rather than run without it. Other fields are kept as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class SuiteRow(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    prompt: str = Field(min_length=1)
+    id: str | None = None
+    seed: int = Field(default=0, ge=0)
+    tag: str | None = None
+    include: list[dict[str, Any]] | None = None
+    exclude: list[dict[str, Any]] | None = None
+    text: list[str] | None = None
+    source_image: str | None = None
+    source_prompt: str | None = None
+    source_seed: int = Field(default=0, ge=0)
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("prompt is blank")
+        return value
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _ground_truth_is_whole(self) -> SuiteRow:
+        if self.include is not None:
+            if self.tag is None:
+                raise ValueError("'include' needs a 'tag' (GenEval schema)")
+            from rationalrewards.agents.sketch.spec import SceneSpec
+
+            spec = SceneSpec.from_geneval(self.geneval())  # raises on a malformed object entry
+            for obj in spec.include:
+                if obj.count < 1:
+                    raise ValueError(f"count {obj.count} of '{obj.cls}' must be at least 1")
+                if obj.position is not None and not 0 <= obj.position[1] < len(spec.include):
+                    raise ValueError(f"position of '{obj.cls}' points at object {obj.position[1]}, which does not exist")
+        elif self.tag is not None and self.tag != "edit":
+            raise ValueError(f"tag {self.tag!r} without 'include': the ground truth is incomplete")
+        if self.source_image is not None and self.source_prompt is not None:
+            raise ValueError("give source_image or source_prompt, not both")
+        return self
+
+    @property
+    def is_edit(self) -> bool:
+        return self.source_image is not None or self.source_prompt is not None
+
+    def geneval(self) -> dict[str, Any]:
+        """The row's GenEval metadata (empty when it has none)."""
+        if self.include is None:
+            return {}
+        return {"tag": self.tag, "include": self.include, "exclude": self.exclude or [], "text": self.text or []}
+
+    def sample_id(self, index: int) -> str:
+        """The row's id, else a stable one from its position and content."""
+        if self.id:
+            return self.id
+        digest = hashlib.sha256(json.dumps([self.prompt, self.source_prompt, self.source_image, self.seed]).encode()).hexdigest()[:8]
+        return f"s{index:05d}-{digest}"
+
+
+def _row_error(path: Path, number: int, error: Exception) -> ValueError:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "row"
+        message = f"{where}: {first['msg']}"
+    else:
+        message = str(error)
+    return ValueError(f"{path}:{number}: {message}")
+
+
+def read_suite(path: str | Path) -> list[SuiteRow]:
+    """Every row of a JSONL suite, validated; `source_image` paths made absolute against the file's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"suite file not found: {path}")
+    rows: list[SuiteRow] = []
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}:{number}: not UTF-8 text (is this a binary file?)") from e
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{number}: not JSON ({e.msg})") from e
+            if not isinstance(data, dict):
+                raise ValueError(f"{path}:{number}: each row must be a JSON object with a 'prompt'")
+            if isinstance(data.get("source_image"), str) and data["source_image"]:
+                source = Path(data["source_image"])
+                data["source_image"] = str(source if source.is_absolute() else (path.parent / source).resolve())
+            try:
+                rows.append(SuiteRow.model_validate(data))
+            except (ValidationError, ValueError) as e:
+                raise _row_error(path, number, e) from e
+    if not rows:
+        raise ValueError(f"{path} holds no prompts")
+    return rows
+
+
+def suite_rows(rows: Iterable[SuiteRow | dict[str, Any]]) -> list[SuiteRow]:
+    """Rows given in code (dicts or rows), validated the same way as a file's."""
+    out = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            out.append(row if isinstance(row, SuiteRow) else SuiteRow.model_validate(row))
+        except (ValidationError, ValueError) as e:
+            raise _row_error(Path("<rows>"), number, e) from e
+    return out
+
+
+def write_jsonl(rows: Iterable[BaseModel | dict[str, Any]], path: str | Path) -> Path:
+    from rationalrewards.rewardmodel.files import atomic_write_text
+
+    lines = [json.dumps(r.model_dump(exclude_none=True) if isinstance(r, BaseModel) else r, ensure_ascii=False) for r in rows]
+    return atomic_write_text(path, "".join(line + "\n" for line in lines))

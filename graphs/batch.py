@@ -1,0 +1,122 @@
+"""The batch runner every job shares (GCR, PARROT; evaluation and RL jobs build on the same pieces).
+
+One LangGraph thread per item under a SQLite checkpointer in the run directory, a bounded number in flight, a progress
+bar, and failure isolation: an item whose thread raises is recorded in `failures.jsonl` with its error (secrets
+redacted) and retried on the next run; the others carry on. A finished item appends one line to `results.jsonl`, which
+is the resume key: a resumed run skips every item already there.
+
+Resume rule (`run_thread`): a thread that has any checkpoint is never sent its input again (the graph's list reducers
+would append a second copy); it is continued from its checkpoint, or read as finished. "Continued" is decided by the
+checkpoint's tasks, not by `next`: a process killed after a task's writes were saved but before the next checkpoint
+leaves a snapshot whose `next` is empty while the task (with its saved writes) is still there to be applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import structlog
+
+from rationalrewards.graphs.checkpoints import sqlite_checkpointer
+from rationalrewards.graphs.rundir import RunDirectory
+from rationalrewards.rewardmodel.redact import redact
+
+log = structlog.get_logger(__name__)
+Item = TypeVar("Item")
+RESULTS = "results.jsonl"
+FAILURES = "failures.jsonl"
+
+
+def content_hash(items: Any) -> str:
+    """sha256 of a JSON value's canonical form: the identity of a run's inputs."""
+    return hashlib.sha256(json.dumps(items, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+@dataclass
+class BatchOutcome:
+    """What one `BatchRunner.run` call did (earlier runs' results stay in `results.jsonl`)."""
+
+    ran: int = 0  # items attempted in this call
+    finished: int = 0  # ... of which finished now
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # threads paused for a human
+    seconds: float = 0.0
+
+
+async def run_thread(graph: Any, thread_id: str, make_input: Callable[[], Awaitable[dict[str, Any]]], *, context: Any,
+                     recursion_limit: int) -> dict[str, Any] | None:
+    """Start, continue or read one thread; its final values, or None while it waits at a human-in-the-loop interrupt."""
+    config = {"configurable": {"thread_id": thread_id}, "recursion_limit": recursion_limit}
+    snapshot = await graph.aget_state(config)
+    if snapshot.created_at is None:  # no checkpoint at all: the only case that sends the input
+        await graph.ainvoke(await make_input(), config, context=context)
+    elif snapshot.tasks:  # interrupted mid-run (crash, Ctrl-C), or waiting for a human
+        if any(task.interrupts for task in snapshot.tasks):
+            return None
+        await graph.ainvoke(None, config, context=context)
+    snapshot = await graph.aget_state(config)
+    return None if snapshot.next else dict(snapshot.values)
+
+
+class BatchRunner(Generic[Item]):
+    def __init__(self, run_dir: RunDirectory, *, label: str, key: str, concurrency: int = 8, progress: bool = True) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.run_dir, self.label, self.key = run_dir, label, key
+        self.concurrency, self.progress = concurrency, progress
+
+    def finished_ids(self) -> set[str]:
+        return set(self.run_dir.records(RESULTS, self.key))
+
+    async def run(
+        self,
+        items: Sequence[tuple[str, Item]],
+        *,
+        build_graph: Callable[[Any], Any],
+        work: Callable[[Any, str, Item], Awaitable[dict[str, Any] | None]],
+    ) -> BatchOutcome:
+        """Run `work(graph, id, item)` for every item not finished yet. It returns the result record (appended to
+        `results.jsonl` with `key` set), or None when the thread waits for a human."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        ids = [item_id for item_id, _ in items]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"two {self.label} items share an id; ids must be unique")
+        done = self.finished_ids()
+        pending = [(item_id, item) for item_id, item in items if item_id not in done]
+        outcome = BatchOutcome(ran=len(pending))
+        semaphore = asyncio.Semaphore(self.concurrency)
+        started = time.perf_counter()
+        async with sqlite_checkpointer(self.run_dir.file("checkpoints.sqlite")) as saver:
+            graph = build_graph(saver)
+            columns = (TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(*columns, disable=not self.progress) as bar:
+                task = bar.add_task(self.label, total=len(items), completed=len(items) - len(pending))
+
+                async def one(item_id: str, item: Item) -> None:
+                    async with semaphore:
+                        try:
+                            record = await work(graph, item_id, item)
+                        except Exception as e:  # noqa: BLE001 - the runner's boundary: one failing item must not sink the run
+                            error = redact(f"{type(e).__name__}: {e}")
+                            log.error("batch.item_failed", job=self.label, item=item_id, error=error)
+                            failure = {self.key: item_id, "error": error}
+                            outcome.failures.append(failure)
+                            self.run_dir.append(FAILURES, failure)
+                        else:
+                            if record is None:
+                                outcome.waiting.append(item_id)
+                            else:
+                                self.run_dir.append(RESULTS, {self.key: item_id, **record})
+                                outcome.finished += 1
+                        bar.advance(task)
+
+                await asyncio.gather(*(one(item_id, item) for item_id, item in pending))
+        outcome.seconds = round(time.perf_counter() - started, 2)
+        return outcome
