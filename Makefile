@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -23,11 +23,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/rationalrewards demo --out demo_out
 
-test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+# Lint, format and type checks first (seconds), then the whole suite.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
-test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+test: lint
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15
+
+# Tests that take more than 10 s are marked `slow`; this skips them.
+test-fast: lint
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/client_throughput.py

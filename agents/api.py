@@ -16,7 +16,8 @@ from rationalrewards.rewardmodel.scoring import RewardPolicy
 
 async def _once(backend: Any, method: str, request: Any) -> list[Any]:
     try:
-        return await getattr(backend, method)([request])  # type: ignore[no-any-return]
+        results: list[Any] = await getattr(backend, method)([request])
+        return results
     finally:
         await aclose_backends(backend)
 

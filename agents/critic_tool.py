@@ -25,7 +25,9 @@ def critique_json(result: Critique | Abstention, policy: RewardPolicy = "paper")
         "kind": "critique",
         "task": result.task.value,
         "scores": result.scores,
-        "justifications": {a.value: result.assessments[a].justification for a in result.task.aspects if a in result.assessments},
+        "justifications": {
+            a.value: result.assessments[a].justification for a in result.task.aspects if a in result.assessments
+        },
         "reward": reward_or_none(result, policy),
         "policy": policy,
         "summary": result.summary,
@@ -39,8 +41,16 @@ def judgement_json(result: PairwiseJudgement | Abstention) -> dict[str, Any]:
     """The JSON of one pairwise judgement (or abstention)."""
     if isinstance(result, Abstention):
         return result.model_dump(mode="json")
-    return {"kind": "pairwise", "task": result.task.value, "scores_a": result.scores_a, "scores_b": result.scores_b,
-            "preferred": result.preferred, "summary": result.summary, "warnings": list(result.warnings), "model": result.model}
+    return {
+        "kind": "pairwise",
+        "task": result.task.value,
+        "scores_a": result.scores_a,
+        "scores_b": result.scores_b,
+        "preferred": result.preferred,
+        "summary": result.summary,
+        "warnings": list(result.warnings),
+        "model": result.model,
+    }
 
 
 def _as_ref(image: Any) -> ImageRef:
@@ -49,10 +59,15 @@ def _as_ref(image: Any) -> ImageRef:
     return as_image_ref(image)
 
 
-async def critique_to_json(critic: RewardModel, image: Any, prompt: str, source_image: Any = None,
-                           policy: RewardPolicy = "paper") -> dict[str, Any]:
-    request = CritiqueRequest(task=Task.edit if source_image is not None else Task.t2i, prompt=prompt, image=_as_ref(image),
-                              source_image=_as_ref(source_image) if source_image is not None else None)
+async def critique_to_json(
+    critic: RewardModel, image: Any, prompt: str, source_image: Any = None, policy: RewardPolicy = "paper"
+) -> dict[str, Any]:
+    request = CritiqueRequest(
+        task=Task.edit if source_image is not None else Task.t2i,
+        prompt=prompt,
+        image=_as_ref(image),
+        source_image=_as_ref(source_image) if source_image is not None else None,
+    )
     [result] = await critic.critique([request])
     return critique_json(result, policy)
 
@@ -71,8 +86,12 @@ def critique_image_tool(critic: RewardModel, policy: RewardPolicy = "paper") -> 
 
         return run_sync(critique_image(image_path, prompt, source_image_path))
 
-    return StructuredTool.from_function(func=critique_image_sync, coroutine=critique_image, name="critique_image",
-                                        description=critique_image.__doc__ or "")
+    return StructuredTool.from_function(
+        func=critique_image_sync,
+        coroutine=critique_image,
+        name="critique_image",
+        description=critique_image.__doc__ or "",
+    )
 
 
 def make_critic_node(

@@ -55,7 +55,10 @@ class DiffusersGenerator:
     def _one(self, prompt: str, seed: int, source: ImageRef | None) -> GeneratedImage:
         import torch
 
-        kwargs: dict[str, Any] = {"num_inference_steps": self.steps, "generator": torch.Generator(self.device).manual_seed(seed)}
+        kwargs: dict[str, Any] = {
+            "num_inference_steps": self.steps,
+            "generator": torch.Generator(self.device).manual_seed(seed),
+        }
         if self.guidance_scale is not None:
             kwargs["guidance_scale"] = self.guidance_scale
         if self.size is not None:
@@ -73,7 +76,9 @@ class DiffusersGenerator:
     ) -> list[GeneratedImage]:
         sources = batch_sources(prompts, seeds, source_images)
         async with self._lock:  # one pipeline call at a time: the pipeline is not re-entrant
-            return await asyncio.to_thread(lambda: [self._one(p, s, src) for p, s, src in zip(prompts, seeds, sources, strict=True)])
+            return await asyncio.to_thread(
+                lambda: [self._one(p, s, src) for p, s, src in zip(prompts, seeds, sources, strict=True)]
+            )
 
 
 def save_tiny_sd_pipeline(directory: str | Path, seed: int = 0) -> Path:
@@ -88,22 +93,49 @@ def save_tiny_sd_pipeline(directory: str | Path, seed: int = 0) -> Path:
     tokenizer = build_tokenizer()
     tokenizer.model_max_length = 16
     unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(16, 32),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=8,
     )
     vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"), up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        norm_num_groups=8, sample_size=16,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(16, 32),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        norm_num_groups=8,
+        sample_size=16,
     )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        max_position_embeddings=16, bos_token_id=0, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=0,
-    ))
-    pipe = StableDiffusionPipeline(
-        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=DDIMScheduler(),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=16,
+            bos_token_id=0,
+            eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+            pad_token_id=0,
+        )
+    )
+    pipe: Any = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=DDIMScheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
     )
     directory = Path(directory)
     pipe.save_pretrained(directory, safe_serialization=True)

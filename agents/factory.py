@@ -12,14 +12,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rationalrewards.rewardmodel.backends.base import RewardModel
+from rationalrewards.rewardmodel.backends.base import RewardModel, Teacher
 
 API_KEY_ENV = "RATIONALREWARDS_API_KEY"
 
 
 def reward_model_from_spec(spec: str, *, model: str | None = None, **options: Any) -> RewardModel:
     if spec == "sketch":
-        from rationalrewards.agents.sketch.oracle import SketchOracle  # the embedded world's privileged critic (needs sidecars)
+        from rationalrewards.agents.sketch.oracle import (
+            SketchOracle,  # the embedded world's privileged critic (needs sidecars)
+        )
 
         return SketchOracle(**options)
     if spec == "fake":
@@ -38,6 +40,16 @@ def reward_model_from_spec(spec: str, *, model: str | None = None, **options: An
         f"unknown critic {spec!r}: use 'sketch', 'fake', an http(s):// URL of an OpenAI-compatible server, "
         "or a local model directory"
     )
+
+
+def teacher_from_spec(spec: str, *, model: str | None = None, **options: Any) -> Teacher:
+    """A PARROT teacher from the same specs as a critic (every backend that generates text can teach)."""
+    backend = reward_model_from_spec(spec, model=model, **options)
+    if not isinstance(backend, Teacher):
+        raise ValueError(
+            f"{spec!r} cannot act as PARROT's teacher (it answers no anchored / re-predict / project requests)"
+        )
+    return backend
 
 
 def generator_from_spec(spec: str, out_dir: str | Path, *, device: str = "cpu", size: int = 256) -> Any:
@@ -79,7 +91,9 @@ def refiner_from_spec(spec: str, *, model: str | None = None) -> Any:
         if target.startswith(("http://", "https://")):
             from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 
-            return LLMRefiner(OpenAICompatibleRewardModel(target, model, api_key=os.environ.get(API_KEY_ENV), max_tokens=256))
+            return LLMRefiner(
+                OpenAICompatibleRewardModel(target, model, api_key=os.environ.get(API_KEY_ENV), max_tokens=256)
+            )
         from rationalrewards.rewardmodel.backends.local_llm import TransformersChatModel
 
         return LLMRefiner(TransformersChatModel(target))

@@ -34,11 +34,13 @@ class ImageGenerator(Protocol):
     ) -> list[GeneratedImage]: ...
 
 
-def batch_sources(prompts: Sequence[str], seeds: Sequence[int], source_images: Sequence[ImageRef | None] | None) -> list[ImageRef | None]:
+def batch_sources(
+    prompts: Sequence[str], seeds: Sequence[int], source_images: Sequence[ImageRef | None] | None
+) -> list[ImageRef | None]:
     """Check a `generate` call's arguments line up; the source image of each prompt (None for text-to-image)."""
     if len(prompts) != len(seeds):
         raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
-    sources = list(source_images) if source_images is not None else [None] * len(prompts)
+    sources: list[ImageRef | None] = list(source_images) if source_images is not None else [None] * len(prompts)
     if len(sources) != len(prompts):
         raise ValueError(f"{len(prompts)} prompts but {len(sources)} source images")
     return sources

@@ -87,8 +87,10 @@ class LLMRefiner:
             f"Original request: {history.original_prompt}",
         ]
         for number, memory in enumerate(history.rounds, start=1):
-            verdict = "the critic abstained" if memory.critique is None else (
-                f"scores {memory.critique.scores}; summary: {memory.critique.summary}"
+            verdict = (
+                "the critic abstained"
+                if memory.critique is None
+                else (f"scores {memory.critique.scores}; summary: {memory.critique.summary}")
             )
             lines.append(f"Attempt {number}: prompt: {memory.prompt}\n  {verdict}")
         return [{"role": "user", "content": [{"type": "text", "text": "\n".join(lines)}]}]

@@ -55,7 +55,9 @@ class SuiteRow(BaseModel):
                 if obj.count < 1:
                     raise ValueError(f"count {obj.count} of '{obj.cls}' must be at least 1")
                 if obj.position is not None and not 0 <= obj.position[1] < len(spec.include):
-                    raise ValueError(f"position of '{obj.cls}' points at object {obj.position[1]}, which does not exist")
+                    raise ValueError(
+                        f"position of '{obj.cls}' points at object {obj.position[1]}, which does not exist"
+                    )
         elif self.tag is not None and self.tag != "edit":
             raise ValueError(f"tag {self.tag!r} without 'include': the ground truth is incomplete")
         if self.source_image is not None and self.source_prompt is not None:
@@ -76,7 +78,9 @@ class SuiteRow(BaseModel):
         """The row's id, else a stable one from its position and content."""
         if self.id:
             return self.id
-        digest = hashlib.sha256(json.dumps([self.prompt, self.source_prompt, self.source_image, self.seed]).encode()).hexdigest()[:8]
+        digest = hashlib.sha256(
+            json.dumps([self.prompt, self.source_prompt, self.source_image, self.seed]).encode()
+        ).hexdigest()[:8]
         return f"s{index:05d}-{digest}"
 
 
@@ -136,5 +140,7 @@ def suite_rows(rows: Iterable[SuiteRow | dict[str, Any]]) -> list[SuiteRow]:
 def write_jsonl(rows: Iterable[BaseModel | dict[str, Any]], path: str | Path) -> Path:
     from rationalrewards.rewardmodel.files import atomic_write_text
 
-    lines = [json.dumps(r.model_dump(exclude_none=True) if isinstance(r, BaseModel) else r, ensure_ascii=False) for r in rows]
+    lines = [
+        json.dumps(r.model_dump(exclude_none=True) if isinstance(r, BaseModel) else r, ensure_ascii=False) for r in rows
+    ]
     return atomic_write_text(path, "".join(line + "\n" for line in lines))

@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rationalrewards.rewardmodel.prompts import build_messages
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.mock_server import canned_critique_text, free_port
 from rationalrewards.rewardmodel.parsing import parse_critique
+from rationalrewards.rewardmodel.prompts import build_messages
 from rationalrewards.rewardmodel.schemas import Critique, CritiqueRequest
-
 
 
 def _image(path: Path) -> Path:
@@ -71,9 +70,8 @@ async def run_bare(n: int, concurrency: int, base_url: str, body: bytes) -> floa
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
         async def one() -> bytes:
-            async with semaphore:
-                async with session.post(base_url + "/chat/completions", data=body) as response:
-                    return await response.read()
+            async with semaphore, session.post(base_url + "/chat/completions", data=body) as response:
+                return await response.read()
 
         await one()
         start = time.perf_counter()
@@ -91,10 +89,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         image_path = _image(Path(tmp) / "image.png")
         size_kib = image_path.stat().st_size / 1024
-        request = CritiqueRequest(prompt="a photo of four clocks on a wooden table", image=image_ref_from_path(image_path))
+        request = CritiqueRequest(
+            prompt="a photo of four clocks on a wooden table", image=image_ref_from_path(image_path)
+        )
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "rationalrewards.rewardmodel.mock_server", "--port", str(port), "--latency", str(args.latency), "--no-validate"]
+            [
+                sys.executable,
+                "-m",
+                "rationalrewards.rewardmodel.mock_server",
+                "--port",
+                str(port),
+                "--latency",
+                str(args.latency),
+                "--no-validate",
+            ]
         )
         try:
             asyncio.run(OpenAICompatibleRewardModel(f"http://127.0.0.1:{port}").wait_until_healthy(30))
@@ -109,14 +118,20 @@ def main() -> None:
     ideal = args.concurrency / args.latency
     achieved = args.n / elapsed
     print(f"image: 512x512 PNG, {size_kib:.0f} KiB")
-    print(f"requests: {args.n} ({ok} parsed critiques), concurrency {args.concurrency}, server latency {args.latency * 1000:.0f} ms")
+    print(
+        f"requests: {args.n} ({ok} parsed critiques), concurrency {args.concurrency}, server latency {args.latency * 1000:.0f} ms"
+    )
     print(f"elapsed: {elapsed:.2f} s; throughput {achieved:.1f} req/s; ideal {ideal:.1f} req/s")
     print(f"ratio_of_ideal: {achieved / ideal:.3f}  (target >= 0.90)")
-    print(f"bare aiohttp loop, same bodies, same run: ratio {args.n / bare / ideal:.3f} (the transport floor here; "
-          f"{-(-args.n // args.concurrency)} waves of {args.concurrency} "
-          f"cap any client at {args.n / args.concurrency / -(-args.n // args.concurrency):.3f})")
-    print(f"client overhead per request: encode+messages {encode_ms:.2f} ms, parse {parse_ms:.2f} ms, "
-          f"total {encode_ms + parse_ms:.2f} ms  (target < 5 ms)")
+    print(
+        f"bare aiohttp loop, same bodies, same run: ratio {args.n / bare / ideal:.3f} (the transport floor here; "
+        f"{-(-args.n // args.concurrency)} waves of {args.concurrency} "
+        f"cap any client at {args.n / args.concurrency / -(-args.n // args.concurrency):.3f})"
+    )
+    print(
+        f"client overhead per request: encode+messages {encode_ms:.2f} ms, parse {parse_ms:.2f} ms, "
+        f"total {encode_ms + parse_ms:.2f} ms  (target < 5 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -76,14 +76,21 @@ async def plain_loop(rows: list[dict[str, Any]], generator: Any, critic: Any, co
     return images
 
 
-async def graph_run(rows: list[dict[str, Any]], generator: Any, critic: Any, concurrency: int,
-                    checkpointer: Literal["none", "memory"] | Path = "none") -> tuple[int, int]:
+async def graph_run(
+    rows: list[dict[str, Any]],
+    generator: Any,
+    critic: Any,
+    concurrency: int,
+    checkpointer: Literal["none", "memory"] | Path = "none",
+) -> tuple[int, int]:
     """The graph over the same rows, as `GCRGraph(...).compile()` builds it (no checkpointer), with an in-memory one,
     or with the runner's SQLite one at the given path: (images generated, node executions)."""
     from langgraph.checkpoint.memory import InMemorySaver
 
     async def run_all(checkpointer: Any) -> tuple[int, int]:
-        gcr_config = CONFIG.for_generator(generator)  # as the runner does: the sketch generator renders 4 candidates per call
+        gcr_config = CONFIG.for_generator(
+            generator
+        )  # as the runner does: the sketch generator renders 4 candidates per call
         graph = GCRGraph(gcr_config).compile(checkpointer=checkpointer)
         context = GCRContext(generator=generator, critic=critic, refiner=CriticRefiner())
         semaphore = asyncio.Semaphore(concurrency)
@@ -133,7 +140,11 @@ def floor_graph(generator: Any, critic: Any) -> Any:
         return {"made": await generator.generate([state.get("current_prompt") or state["prompt"]] * len(seeds), seeds)}
 
     async def critique(state: _FloorState) -> dict[str, Any]:
-        return {"answers": await critic.critique([CritiqueRequest(prompt=state["prompt"], image=m.image) for m in state["made"]])}
+        return {
+            "answers": await critic.critique(
+                [CritiqueRequest(prompt=state["prompt"], image=m.image) for m in state["made"]]
+            )
+        }
 
     async def select(state: _FloorState) -> Command[Any]:
         scored = [(reward_or_none(a), k, a) for k, a in enumerate(state["answers"]) if isinstance(a, Critique)]
@@ -143,8 +154,10 @@ def floor_graph(generator: Any, critic: Any) -> Any:
         round_ = state.get("round", 0)
         stop = passes_threshold(critique, CONFIG.threshold) or round_ + 1 >= CONFIG.max_rounds
         memory = RoundMemory(prompt=state.get("current_prompt") or state["prompt"], critique=critique, reward=reward)
-        return Command(update={"best_reward": max(reward, state.get("best_reward", reward)), "memory": [memory]},
-                       goto=END if stop else "refine")
+        return Command(
+            update={"best_reward": max(reward, state.get("best_reward", reward)), "memory": [memory]},
+            goto=END if stop else "refine",
+        )
 
     async def refine(state: _FloorState) -> Command[Any]:
         prompt = await refiner.refine(RefineHistory(original_prompt=state["prompt"], rounds=tuple(state["memory"])))
@@ -210,7 +223,10 @@ def compare(label: str, n: int, variants: dict[str, Any], repeats: int) -> dict[
             wall, cpu, results[name] = _timed(make)
             walls[name].append(wall)
             cpus[name].append(cpu)
-    measured = {name: Measured(_median(walls[name]), _median(cpus[name]), _peak_mib(make), results[name]) for name, make in variants.items()}
+    measured = {
+        name: Measured(_median(walls[name]), _median(cpus[name]), _peak_mib(make), results[name])
+        for name, make in variants.items()
+    }
     print(f"  medians over {repeats} interleaved runs ({label}):")
     print(f"    {'':<36} {'wall':>8}  {'event-loop CPU/prompt':>21}  {'peak Python memory':>18}")
     for name, m in measured.items():
@@ -238,13 +254,20 @@ def main() -> None:
         asyncio.run(plain_loop(rows[:20], fresh(), critic, conc))  # warm caches (glyphs, imports)
         asyncio.run(graph_run(rows[:20], fresh(), critic, conc))
         asyncio.run(floor_run(rows[:20], fresh(), critic, conc))
-        runs = compare("CPU-bound", n, {
-            "plain asyncio loop": lambda: plain_loop(rows, fresh(), critic, conc),
-            "floor: same wiring, nothing else": lambda: floor_run(rows, fresh(), critic, conc),
-            "graph as compiled (no checkpointer)": lambda: graph_run(rows, fresh(), critic, conc),
-            "graph, in-memory checkpointer": lambda: graph_run(rows, fresh(), critic, conc, "memory"),
-            "graph, runner's SQLite checkpointer": lambda: graph_run(rows, fresh(), critic, conc, tmp_path / f"c{next(counter)}.sqlite"),
-        }, args.repeats)
+        runs = compare(
+            "CPU-bound",
+            n,
+            {
+                "plain asyncio loop": lambda: plain_loop(rows, fresh(), critic, conc),
+                "floor: same wiring, nothing else": lambda: floor_run(rows, fresh(), critic, conc),
+                "graph as compiled (no checkpointer)": lambda: graph_run(rows, fresh(), critic, conc),
+                "graph, in-memory checkpointer": lambda: graph_run(rows, fresh(), critic, conc, "memory"),
+                "graph, runner's SQLite checkpointer": lambda: graph_run(
+                    rows, fresh(), critic, conc, tmp_path / f"c{next(counter)}.sqlite"
+                ),
+            },
+            args.repeats,
+        )
         plain = runs["plain asyncio loop"]
         graph, floor = runs["graph as compiled (no checkpointer)"], runs["floor: same wiring, nothing else"]
         graph_images, nodes = graph.result
@@ -253,9 +276,15 @@ def main() -> None:
         print(f"  overhead ratio, graph as compiled: {graph.seconds / plain.seconds:.3f}  (target <= 1.25)")
         for name in ("graph, in-memory checkpointer", "graph, runner's SQLite checkpointer"):
             print(f"  overhead ratio, {name.removeprefix('graph, ')}: {runs[name].seconds / plain.seconds:.3f}")
-        print("  per-node overhead (wall, event-loop CPU): " + ", ".join(
-            f"{name.removeprefix('graph').strip(' ,') or 'as compiled'} {(m.seconds - plain.seconds) / nodes * 1000:.2f} / "
-            f"{(m.loop_cpu - plain.loop_cpu) / nodes * 1000:.2f} ms" for name, m in runs.items() if name.startswith("graph")))
+        print(
+            "  per-node overhead (wall, event-loop CPU): "
+            + ", ".join(
+                f"{name.removeprefix('graph').strip(' ,') or 'as compiled'} {(m.seconds - plain.seconds) / nodes * 1000:.2f} / "
+                f"{(m.loop_cpu - plain.loop_cpu) / nodes * 1000:.2f} ms"
+                for name, m in runs.items()
+                if name.startswith("graph")
+            )
+        )
         if not args.skip_latency:
             latency_bound(rows, fresh, args.repeats)
 
@@ -266,7 +295,18 @@ def latency_bound(rows: list[dict[str, Any]], fresh: Any, repeats: int) -> None:
     from rationalrewards.rewardmodel.mock_server import free_port
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "rationalrewards.rewardmodel.mock_server", "--port", str(port), "--latency", "0.2", "--no-validate"])
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rationalrewards.rewardmodel.mock_server",
+            "--port",
+            str(port),
+            "--latency",
+            "0.2",
+            "--no-validate",
+        ]
+    )
     try:
         asyncio.run(OpenAICompatibleRewardModel(f"http://127.0.0.1:{port}").wait_until_healthy(30))
 
@@ -277,16 +317,27 @@ def latency_bound(rows: list[dict[str, Any]], fresh: Any, repeats: int) -> None:
             finally:
                 await http.aclose()
 
-        runs = compare("latency-bound", len(rows), {
-            "plain asyncio loop": lambda: with_http_critic(lambda c: plain_loop(rows, fresh(), c, 8)),
-            "graph as compiled (no checkpointer)": lambda: with_http_critic(lambda c: graph_run(rows, fresh(), c, 8)),
-            "graph, in-memory checkpointer": lambda: with_http_critic(lambda c: graph_run(rows, fresh(), c, 8, "memory")),
-        }, repeats)
+        runs = compare(
+            "latency-bound",
+            len(rows),
+            {
+                "plain asyncio loop": lambda: with_http_critic(lambda c: plain_loop(rows, fresh(), c, 8)),
+                "graph as compiled (no checkpointer)": lambda: with_http_critic(
+                    lambda c: graph_run(rows, fresh(), c, 8)
+                ),
+                "graph, in-memory checkpointer": lambda: with_http_critic(
+                    lambda c: graph_run(rows, fresh(), c, 8, "memory")
+                ),
+            },
+            repeats,
+        )
         plain = runs["plain asyncio loop"]
         for name in ("graph as compiled (no checkpointer)", "graph, in-memory checkpointer"):
             graph = runs[name]
-            print(f"  overhead ratio, {name}: {graph.seconds / plain.seconds:.3f}  (target <= 1.02); "
-                  f"per node {(graph.seconds - plain.seconds) / graph.result[1] * 1000:.2f} ms")
+            print(
+                f"  overhead ratio, {name}: {graph.seconds / plain.seconds:.3f}  (target <= 1.02); "
+                f"per node {(graph.seconds - plain.seconds) / graph.result[1] * 1000:.2f} ms"
+            )
     finally:
         server.terminate()
         server.wait()

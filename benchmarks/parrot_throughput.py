@@ -28,7 +28,6 @@ from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleR
 from rationalrewards.rewardmodel.mock_server import free_port
 
 
-
 def _pairs(directory: Path, n: int) -> Path:
     rng = random.Random(0)
     images = []
@@ -40,8 +39,18 @@ def _pairs(directory: Path, n: int) -> Path:
     with path.open("w") as f:
         for i in range(n):
             a, b = rng.sample(images, 2)
-            f.write(json.dumps({"pair_id": f"p{i:05d}", "prompt": f"a photo of {rng.randint(2, 4)} clocks", "image_a": a,
-                                "image_b": b, "label": rng.choice("AB")}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "pair_id": f"p{i:05d}",
+                        "prompt": f"a photo of {rng.randint(2, 4)} clocks",
+                        "image_a": a,
+                        "image_b": b,
+                        "label": rng.choice("AB"),
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -52,15 +61,31 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.3)
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "rationalrewards.rewardmodel.mock_server", "--port", str(port), "--latency",
-                               str(args.latency), "--no-validate", "--responder", "parrot"])
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rationalrewards.rewardmodel.mock_server",
+            "--port",
+            str(port),
+            "--latency",
+            str(args.latency),
+            "--no-validate",
+            "--responder",
+            "parrot",
+        ]
+    )
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tmp_path = Path(tmp)
             report = load_preferences(_pairs(tmp_path, args.n))
-            teacher = OpenAICompatibleRewardModel(f"http://127.0.0.1:{port}", "mock-teacher", concurrency=args.concurrency)
+            teacher = OpenAICompatibleRewardModel(
+                f"http://127.0.0.1:{port}", "mock-teacher", concurrency=args.concurrency
+            )
             asyncio.run(teacher.wait_until_healthy(30))
-            runner = ParrotRunner(tmp_path / "out", teacher=teacher, config=ParrotConfig(), concurrency=args.concurrency, progress=False)
+            runner = ParrotRunner(
+                tmp_path / "out", teacher=teacher, config=ParrotConfig(), concurrency=args.concurrency, progress=False
+            )
             start = time.perf_counter()
             card = asyncio.run(runner.run(report))
             elapsed = time.perf_counter() - start
@@ -69,7 +94,9 @@ def main() -> None:
         server.wait()
     ideal = args.concurrency / (4 * args.latency)
     achieved = card["kept"] / elapsed
-    print(f"pairs: {args.n}; kept {card['kept']}; teacher calls {card['teacher_calls']}; concurrency {args.concurrency}; latency {args.latency * 1000:.0f} ms")
+    print(
+        f"pairs: {args.n}; kept {card['kept']}; teacher calls {card['teacher_calls']}; concurrency {args.concurrency}; latency {args.latency * 1000:.0f} ms"
+    )
     print(f"elapsed {elapsed:.2f} s (export included); {achieved:.1f} kept pairs/s; ideal {ideal:.1f}")
     print(f"ratio_of_ideal: {achieved / ideal:.3f}  (target >= 0.85)")
 

@@ -14,8 +14,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from rationalrewards.agents.sketch.generator import SketchGenerator
 from rationalrewards.agents.grading import accuracy_by_tag
+from rationalrewards.agents.sketch.generator import SketchGenerator
 from rationalrewards.agents.sketch.scene import score_against_spec
 from rationalrewards.agents.sketch.spec import SceneSpec, render_prompt
 from rationalrewards.agents.sketch.suites import make_suite

@@ -31,14 +31,20 @@ def main() -> None:
         images = [generator.generate_one(row["prompt"], seed) for seed, row in enumerate(rows)]
         render_s = time.perf_counter() - start
         oracle = SketchOracle()
-        requests = [CritiqueRequest(prompt=row["prompt"], image=made.image) for row, made in zip(rows, images, strict=True)]
+        requests = [
+            CritiqueRequest(prompt=row["prompt"], image=made.image) for row, made in zip(rows, images, strict=True)
+        ]
         start = time.perf_counter()
         results = asyncio.run(oracle.critique(requests * 4))
         critique_s = time.perf_counter() - start
     parsed = sum(isinstance(r, Critique) for r in results)
-    print(f"cpu cores: {os.cpu_count()}; one process; {args.size}x{args.size}; suite of {args.n} prompts, all seven tags")
+    print(
+        f"cpu cores: {os.cpu_count()}; one process; {args.size}x{args.size}; suite of {args.n} prompts, all seven tags"
+    )
     print(f"renders_per_s: {args.n / render_s:.0f}  (PNG and scene-graph sidecar written; target >= 200)")
-    print(f"critiques_per_s: {len(results) / critique_s:.0f}  ({parsed}/{len(results)} parsed by parse_critique; target >= 1000)")
+    print(
+        f"critiques_per_s: {len(results) / critique_s:.0f}  ({parsed}/{len(results)} parsed by parse_critique; target >= 1000)"
+    )
 
 
 if __name__ == "__main__":

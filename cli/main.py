@@ -89,7 +89,9 @@ def _score_table(title: str, rows: list[tuple[str, str, str]]) -> Table:
 def critique(
     image: Annotated[Path, typer.Argument(help="The generated (or edited) image.")],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="The request the image was made for.")],
-    source: Annotated[Optional[Path], typer.Option("--source", help="Source image: makes this an edit critique.")] = None,
+    source: Annotated[
+        Optional[Path], typer.Option("--source", help="Source image: makes this an edit critique.")
+    ] = None,
     critic: CriticOption = "sketch",
     model: ModelOption = None,
     refine: Annotated[bool, typer.Option(help="Ask for the refinement section.")] = True,
@@ -98,8 +100,11 @@ def critique(
 ) -> None:
     """Critique one image: per-aspect justifications and 1-4 scores, a reward, and a refined request."""
     from rationalrewards.agents.api import critique_image
+    from rationalrewards.rewardmodel.scoring import check_policy
 
-    result = critique_image(image, prompt, source=source, critic=critic, model=model, refine=refine, policy=policy)
+    result = critique_image(
+        image, prompt, source=source, critic=critic, model=model, refine=refine, policy=check_policy(policy)
+    )
     if as_json:
         _emit(result)
         return
@@ -117,7 +122,9 @@ def compare(
     image_a: Annotated[Path, typer.Argument(help="Image A.")],
     image_b: Annotated[Path, typer.Argument(help="Image B.")],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="The request both images were made for.")],
-    source: Annotated[Optional[Path], typer.Option("--source", help="Source image: makes this an edit comparison.")] = None,
+    source: Annotated[
+        Optional[Path], typer.Option("--source", help="Source image: makes this an edit comparison.")
+    ] = None,
     critic: CriticOption = "sketch",
     model: ModelOption = None,
     as_json: JsonFlag = False,
@@ -156,10 +163,18 @@ def serve(
     """Serve a critic with `vllm serve` and the paper's flags (GPU machines; needs the `serve` extra with vLLM)."""
     from rationalrewards.rewardmodel.serve import ServeConfig, command_line, launch
 
-    config = ServeConfig(checkpoint=checkpoint, served_model_name=name, port=port, host=host,
-                         data_parallel_size=data_parallel, tensor_parallel_size=tensor_parallel)
+    config = ServeConfig(
+        checkpoint=checkpoint,
+        served_model_name=name,
+        port=port,
+        host=host,
+        data_parallel_size=data_parallel,
+        tensor_parallel_size=tensor_parallel,
+    )
     if dry_run:
-        _emit({"command": command_line(config), "base_url": config.base_url}) if as_json else print(command_line(config))
+        _emit({"command": command_line(config), "base_url": config.base_url}) if as_json else print(
+            command_line(config)
+        )
         return
     server = launch(config, log_file)
     err.print(f"serving {checkpoint} as {name!r} at {config.base_url} (log: {log_file}); Ctrl-C stops it")
@@ -189,7 +204,9 @@ def tiny(
 @app.command()
 @_friendly_errors
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Directory for the two runs and their reports.")] = Path("demo_out"),
+    out: Annotated[Path, typer.Option("--out", help="Directory for the two runs and their reports.")] = Path(
+        "demo_out"
+    ),
     as_json: JsonFlag = False,
 ) -> None:
     """The main job on the embedded default: the built-in sketch suite through the paper and deep GCR presets.
@@ -206,23 +223,45 @@ def demo(
 @_friendly_errors
 def refine(
     prompt: Annotated[Optional[str], typer.Argument(help="One prompt (or use --suite).")] = None,
-    suite: Annotated[Optional[Path], typer.Option("--suite", help="JSONL suite: one prompt per line (GenEval fields = ground truth).")] = None,
-    source: Annotated[Optional[Path], typer.Option("--source", help="Source image: PROMPT is then an edit instruction.")] = None,
+    suite: Annotated[
+        Optional[Path],
+        typer.Option("--suite", help="JSONL suite: one prompt per line (GenEval fields = ground truth)."),
+    ] = None,
+    source: Annotated[
+        Optional[Path], typer.Option("--source", help="Source image: PROMPT is then an edit instruction.")
+    ] = None,
     generator: Annotated[str, typer.Option(help="'sketch' or a local diffusers pipeline directory.")] = "sketch",
     critic: CriticOption = "sketch",
     model: ModelOption = None,
-    refiner: Annotated[str, typer.Option(help="'critic' (the critique's refined request), 'llm:<URL>' or 'llm:<DIR>'.")] = "critic",
-    refiner_model: Annotated[Optional[str], typer.Option("--refiner-model", help="Model name for an llm:<URL> refiner.")] = None,
-    preset: Annotated[str, typer.Option(help="paper (the published protocol) or deep (rounds, best-of-N, re-scoring).")] = "paper",
+    refiner: Annotated[
+        str, typer.Option(help="'critic' (the critique's refined request), 'llm:<URL>' or 'llm:<DIR>'.")
+    ] = "critic",
+    refiner_model: Annotated[
+        Optional[str], typer.Option("--refiner-model", help="Model name for an llm:<URL> refiner.")
+    ] = None,
+    preset: Annotated[
+        str, typer.Option(help="paper (the published protocol) or deep (rounds, best-of-N, re-scoring).")
+    ] = "paper",
     rounds: Annotated[Optional[int], typer.Option(help="Generation rounds, the first included.")] = None,
     candidates: Annotated[Optional[int], typer.Option(help="Images per round (best-of-N).")] = None,
-    threshold: Annotated[Optional[float], typer.Option(help="Every active aspect at or above this passes (1-4).")] = None,
+    threshold: Annotated[
+        Optional[float], typer.Option(help="Every active aspect at or above this passes (1-4).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Base seed for a single prompt.")] = 0,
     concurrency: Annotated[int, typer.Option(help="Prompts in flight at once.")] = 8,
     device: Annotated[str, typer.Option(help="Device for a diffusers generator (cpu, cuda, cuda:1).")] = "cpu",
-    grader: Annotated[str, typer.Option(help="Ground truth: auto (sketch grader for the sketch generator), sketch or none.")] = "auto",
-    out: Annotated[Path, typer.Option("--out", help="Run directory (rerun the same command to resume).")] = Path("runs/refine"),
-    force_new: Annotated[bool, typer.Option("--force-new", help="If --out holds a run with other inputs, move it into archive/ and start afresh.")] = False,
+    grader: Annotated[
+        str, typer.Option(help="Ground truth: auto (sketch grader for the sketch generator), sketch or none.")
+    ] = "auto",
+    out: Annotated[Path, typer.Option("--out", help="Run directory (rerun the same command to resume).")] = Path(
+        "runs/refine"
+    ),
+    force_new: Annotated[
+        bool,
+        typer.Option(
+            "--force-new", help="If --out holds a run with other inputs, move it into archive/ and start afresh."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Generate, critique and refine: one prompt or a suite, with a resumable run directory and an HTML report."""
@@ -236,15 +275,32 @@ def refine(
     else:
         source_path = str(source.resolve()) if source is not None else None
         rows = [SuiteRow(prompt=prompt or "", seed=seed, source_image=source_path)]
-    job = RefineJob(rows=rows, out=out, generator=generator, critic=critic, critic_model=model, refiner=refiner,
-                    refiner_model=refiner_model, preset=preset, rounds=rounds, candidates=candidates, threshold=threshold,
-                    concurrency=concurrency, device=device, grader=grader, progress=not as_json, force_new=force_new)
+    job = RefineJob(
+        rows=rows,
+        out=out,
+        generator=generator,
+        critic=critic,
+        critic_model=model,
+        refiner=refiner,
+        refiner_model=refiner_model,
+        preset=preset,
+        rounds=rounds,
+        candidates=candidates,
+        threshold=threshold,
+        concurrency=concurrency,
+        device=device,
+        grader=grader,
+        progress=not as_json,
+        force_new=force_new,
+    )
     summary = refine_job(job)
     if as_json:
         _emit(summary)
         return
-    print(f"{summary['finished']}/{summary['n']} prompts finished ({summary['failed']} failed); "
-          f"reward {summary['reward_initial']} -> {summary['reward_final']}")
+    print(
+        f"{summary['finished']}/{summary['n']} prompts finished ({summary['failed']} failed); "
+        f"reward {summary['reward_initial']} -> {summary['reward_final']}"
+    )
     if "accuracy_initial" in summary:
         print(f"ground-truth accuracy {summary['accuracy_initial']} -> {summary['accuracy_final']}")
     print(f"report: {summary['report']}")
@@ -269,36 +325,74 @@ def report(
 @_friendly_errors
 def parrot(
     out: Annotated[Path, typer.Option("--out", help="Output directory (rerun the same command to resume).")],
-    pairs: Annotated[Optional[Path], typer.Option("--pairs", help="Preference pairs: JSONL, Parquet or a saved datasets directory.")] = None,
-    teacher: Annotated[str, typer.Option(help="'sketch', an http(s):// OpenAI-compatible URL, or a local VLM directory.")] = "sketch",
-    teacher_model: Annotated[Optional[str], typer.Option("--teacher-model", help="Served model name of an HTTP teacher.")] = None,
+    pairs: Annotated[
+        Optional[Path], typer.Option("--pairs", help="Preference pairs: JSONL, Parquet or a saved datasets directory.")
+    ] = None,
+    teacher: Annotated[
+        str, typer.Option(help="'sketch', an http(s):// OpenAI-compatible URL, or a local VLM directory.")
+    ] = "sketch",
+    teacher_model: Annotated[
+        Optional[str], typer.Option("--teacher-model", help="Served model name of an HTTP teacher.")
+    ] = None,
     filter_: Annotated[str, typer.Option("--filter", help="repredict (the paper), scores, or both.")] = "repredict",
-    text_only_filter: Annotated[bool, typer.Option("--text-only-filter", help="Re-predict from the rationale alone, without images.")] = False,
+    text_only_filter: Annotated[
+        bool, typer.Option("--text-only-filter", help="Re-predict from the rationale alone, without images.")
+    ] = False,
     retries: Annotated[int, typer.Option(help="New anchored samples after a rejection (0 in the paper).")] = 0,
     swap: Annotated[bool, typer.Option("--swap-augment", help="Also run every pair with A and B swapped.")] = False,
     concurrency: Annotated[int, typer.Option(help="Pairs in flight against the teacher.")] = 16,
-    world: Annotated[Optional[str], typer.Option("--world", help="'sketch': make ground-truth preference pairs first.")] = None,
-    pairs_count: Annotated[int, typer.Option("--pairs-count", help="Prompts (one pair each) for --world sketch.")] = 200,
+    world: Annotated[
+        Optional[str], typer.Option("--world", help="'sketch': make ground-truth preference pairs first.")
+    ] = None,
+    pairs_count: Annotated[
+        int, typer.Option("--pairs-count", help="Prompts (one pair each) for --world sketch.")
+    ] = 200,
     teacher_noise: Annotated[float, typer.Option("--teacher-noise", help="Sketch teacher's hallucination rate.")] = 0.0,
-    perception_noise: Annotated[float, typer.Option("--perception-noise", help="Sketch teacher's perception noise.")] = 0.0,
+    perception_noise: Annotated[
+        float, typer.Option("--perception-noise", help="Sketch teacher's perception noise.")
+    ] = 0.0,
     label_noise: Annotated[float, typer.Option("--label-noise", help="Flip this share of sketch-world labels.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the sketch world's pairs and teacher.")] = 0,
-    force_new: Annotated[bool, typer.Option("--force-new", help="If --out holds a run with other inputs, move it into archive/ and start afresh.")] = False,
+    force_new: Annotated[
+        bool,
+        typer.Option(
+            "--force-new", help="If --out holds a run with other inputs, move it into archive/ and start afresh."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """PARROT: explain known preferences with a teacher, keep the rationales that predict the label, export SFT data."""
     from rationalrewards.graphs.jobs import ParrotJob, parrot_job
 
-    job = ParrotJob(out=out, pairs=pairs, teacher=teacher, teacher_model=teacher_model, filter=filter_,
-                    repredict_with_images=not text_only_filter, retries=retries, swap_augment=swap, concurrency=concurrency,
-                    progress=not as_json, world=world, pairs_count=pairs_count, teacher_noise=teacher_noise,
-                    perception_noise=perception_noise, label_noise=label_noise, seed=seed, force_new=force_new)
+    job = ParrotJob(
+        out=out,
+        pairs=pairs,
+        teacher=teacher,
+        teacher_model=teacher_model,
+        filter=filter_,
+        repredict_with_images=not text_only_filter,
+        retries=retries,
+        swap_augment=swap,
+        concurrency=concurrency,
+        progress=not as_json,
+        world=world,
+        pairs_count=pairs_count,
+        teacher_noise=teacher_noise,
+        perception_noise=perception_noise,
+        label_noise=label_noise,
+        seed=seed,
+        force_new=force_new,
+    )
     card = parrot_job(job)
     if as_json:
         _emit(card)
         return
-    print(f"kept {card['kept']} of {card['finished']} pairs (survival {card['survival_rate']}); rejected by reason: {card['rejected_by_reason']}")
-    print(f"{card['pairwise_rows']} pairwise and {card['pointwise_rows']} pointwise SFT rows in {out}; card: {out / 'card.md'}")
+    print(
+        f"kept {card['kept']} of {card['finished']} pairs (survival {card['survival_rate']}); rejected by reason: {card['rejected_by_reason']}"
+    )
+    print(
+        f"{card['pairwise_rows']} pairwise and {card['pointwise_rows']} pointwise SFT rows in {out}; card: {out / 'card.md'}"
+    )
     if "audit" in card:
         print(f"audit against the scene graphs: {card['audit']}")
 
@@ -306,30 +400,50 @@ def parrot(
 @app.command("eval")
 @_friendly_errors
 def eval_(
-    pairs: Annotated[Optional[Path], typer.Option("--pairs", help="Preference pairs: JSONL, Parquet or a saved datasets directory.")] = None,
+    pairs: Annotated[
+        Optional[Path], typer.Option("--pairs", help="Preference pairs: JSONL, Parquet or a saved datasets directory.")
+    ] = None,
     critic: CriticOption = "sketch",
     model: ModelOption = None,
-    tolerance: Annotated[float, typer.Option(help="Summed-score margin below which a pair counts as a predicted tie.")] = 0.0,
+    tolerance: Annotated[
+        float, typer.Option(help="Summed-score margin below which a pair counts as a predicted tie.")
+    ] = 0.0,
     concurrency: Annotated[int, typer.Option(help="Requests in flight to an HTTP critic.")] = 16,
-    world: Annotated[Optional[str], typer.Option("--world", help="'sketch': make ground-truth preference pairs first.")] = None,
-    pairs_count: Annotated[int, typer.Option("--pairs-count", help="Prompts (one pair each) for --world sketch.")] = 200,
+    world: Annotated[
+        Optional[str], typer.Option("--world", help="'sketch': make ground-truth preference pairs first.")
+    ] = None,
+    pairs_count: Annotated[
+        int, typer.Option("--pairs-count", help="Prompts (one pair each) for --world sketch.")
+    ] = 200,
     out: Annotated[Path, typer.Option("--out", help="Where --world sketch writes its pairs.")] = Path("runs/eval"),
     as_json: JsonFlag = False,
 ) -> None:
     """Pairwise preference accuracy of a critic: summed scores decide; ties and abstentions are counted apart."""
     from rationalrewards.graphs.jobs import eval_job
 
-    result = eval_job(pairs, critic=critic, model=model, tolerance=tolerance, concurrency=concurrency, world=world,
-                      pairs_count=pairs_count, out=out)
+    result = eval_job(
+        pairs,
+        critic=critic,
+        model=model,
+        tolerance=tolerance,
+        concurrency=concurrency,
+        world=world,
+        pairs_count=pairs_count,
+        out=out,
+    )
     if as_json:
         _emit(result)
         return
     accuracy = "-" if result["accuracy"] is None else f"{result['accuracy']:.3f}"
-    print(f"accuracy {accuracy} on {result['judged']} judged pairs ({result['n']} pairs, {result['abstentions']} abstentions, "
-          f"{result['predicted_ties']} predicted ties, {result['label_ties']} tie labels, {result['bad_rows']} bad rows)")
+    print(
+        f"accuracy {accuracy} on {result['judged']} judged pairs ({result['n']} pairs, {result['abstentions']} abstentions, "
+        f"{result['predicted_ties']} predicted ties, {result['label_ties']} tie labels, {result['bad_rows']} bad rows)"
+    )
 
 
-sketch_app = typer.Typer(help="The sketch world: read prompts, render images with ground truth, make suites.", no_args_is_help=True)
+sketch_app = typer.Typer(
+    help="The sketch world: read prompts, render images with ground truth, make suites.", no_args_is_help=True
+)
 app.add_typer(sketch_app, name="sketch")
 
 
@@ -357,9 +471,13 @@ def sketch_parse(
 def sketch_render(
     prompt: Annotated[str, typer.Argument(help="A text-to-image prompt, or an edit instruction with --source.")],
     seed: Annotated[int, typer.Option(help="Seed: same prompt and seed, same image.")] = 0,
-    out: Annotated[Path, typer.Option("--out", help="PNG path; the scene graph goes beside it as <stem>.scene.json.")] = Path("sketch.png"),
+    out: Annotated[
+        Path, typer.Option("--out", help="PNG path; the scene graph goes beside it as <stem>.scene.json.")
+    ] = Path("sketch.png"),
     size: Annotated[int, typer.Option(help="Square image size in pixels.")] = 256,
-    source: Annotated[Optional[Path], typer.Option("--source", help="A sketch image to edit (with its sidecar).")] = None,
+    source: Annotated[
+        Optional[Path], typer.Option("--source", help="A sketch image to edit (with its sidecar).")
+    ] = None,
     perfect: Annotated[bool, typer.Option("--perfect", help="No misreading and no artifacts.")] = False,
     as_json: JsonFlag = False,
 ) -> None:

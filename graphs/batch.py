@@ -49,8 +49,14 @@ class BatchOutcome:
     seconds: float = 0.0
 
 
-async def run_thread(graph: Any, thread_id: str, make_input: Callable[[], Awaitable[dict[str, Any]]], *, context: Any,
-                     recursion_limit: int) -> dict[str, Any] | None:
+async def run_thread(
+    graph: Any,
+    thread_id: str,
+    make_input: Callable[[], Awaitable[dict[str, Any]]],
+    *,
+    context: Any,
+    recursion_limit: int,
+) -> dict[str, Any] | None:
     """Start, continue or read one thread; its final values, or None while it waits at a human-in-the-loop interrupt."""
     config = {"configurable": {"thread_id": thread_id}, "recursion_limit": recursion_limit}
     snapshot = await graph.aget_state(config)
@@ -65,7 +71,9 @@ async def run_thread(graph: Any, thread_id: str, make_input: Callable[[], Awaita
 
 
 class BatchRunner(Generic[Item]):
-    def __init__(self, run_dir: RunDirectory, *, label: str, key: str, concurrency: int = 8, progress: bool = True) -> None:
+    def __init__(
+        self, run_dir: RunDirectory, *, label: str, key: str, concurrency: int = 8, progress: bool = True
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.run_dir, self.label, self.key = run_dir, label, key

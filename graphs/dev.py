@@ -21,7 +21,9 @@ def sketch_backends(home: str | Path | None = None) -> GCRContext:
     from rationalrewards.agents.sketch.oracle import SketchOracle
 
     images = Path(home or os.environ.get("RATIONALREWARDS_HOME", "runs/langgraph-dev")) / "images"
-    return GCRContext(generator=SketchGenerator(images), critic=SketchOracle(image_dirs=[images]), refiner=CriticRefiner())
+    return GCRContext(
+        generator=SketchGenerator(images), critic=SketchOracle(image_dirs=[images]), refiner=CriticRefiner()
+    )
 
 
 def make_gcr_graph(config: Any = None) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import structlog
 from langgraph.config import get_config
@@ -123,30 +123,42 @@ class GCRGraph:
             raise ValueError("GCR input needs a non-empty 'prompt'")
         round_ = state.get("round", 0)
         base, batch = int(state.get("seed", 0)), self.config.generate_batch
-        chunks = [list(range(k, min(k + batch, self.config.candidates))) for k in range(0, self.config.candidates, batch)]
-        return [GenerateTask(prompt=prompt, seeds=[_seed_for(self.config, base, round_, k) for k in chunk], round=round_,
-                             candidates=chunk, source_image=state.get("source_image"), sample_id=_sample_id(state))
-                for chunk in chunks]
+        chunks = [
+            list(range(k, min(k + batch, self.config.candidates))) for k in range(0, self.config.candidates, batch)
+        ]
+        return [
+            GenerateTask(
+                prompt=prompt,
+                seeds=[_seed_for(self.config, base, round_, k) for k in chunk],
+                round=round_,
+                candidates=chunk,
+                source_image=state.get("source_image"),
+                sample_id=_sample_id(state),
+            )
+            for chunk in chunks
+        ]
 
     def fan_out(self, state: GCRState) -> list[Send]:
         """One `Send` per generator call of this round. The first round reads the graph input directly (no start node)."""
         return [Send("generate", task) for task in self.generate_tasks(state)]
 
     def route(self, state: GCRState) -> Literal["refine", "__end__"]:
-        return END if state.get("stop_reason") else "refine"
+        return "__end__" if state.get("stop_reason") else "refine"
 
     async def _select_node(self, state: GCRState, runtime: Runtime[GCRContext]) -> Command[Any]:
         update = await self.select(state, runtime)
-        return Command(update=update, goto=self.route({**state, **update}))  # type: ignore[typeddict-item]
+        return Command(update=update, goto=self.route(cast(GCRState, {**state, **update})))
 
     async def _refine_node(self, state: GCRState, runtime: Runtime[GCRContext]) -> Command[Any]:
         update = await self.refine(state, runtime)
-        return Command(update=update, goto="generate" if self.single_call else self.fan_out({**state, **update}))  # type: ignore[typeddict-item]
+        return Command(
+            update=update, goto="generate" if self.single_call else self.fan_out(cast(GCRState, {**state, **update}))
+        )
 
     # -- nodes (each returns only the keys it changes) --
     async def generate(self, state: GCRState | GenerateTask, runtime: Runtime[GCRContext]) -> dict[str, Any]:
         """Reached with one `GenerateTask` per `Send`, or with the state when one call makes every candidate."""
-        task: GenerateTask = state if "seeds" in state else self.generate_tasks(state)[0]  # type: ignore[assignment,arg-type]
+        task = cast(GenerateTask, state) if "seeds" in state else self.generate_tasks(state)[0]
         backends = self.backends(runtime)
         source = ImageRef.model_validate(task["source_image"]) if task.get("source_image") else None
         started = time.perf_counter()
@@ -156,12 +168,28 @@ class GCRGraph:
         for k, seed in zip(task["candidates"], task["seeds"], strict=True):
             image, cached = made[k], k not in fresh
             records[candidate_key(task["round"], k)] = CandidateRecord(
-                round=task["round"], candidate=k, prompt=task["prompt"], seed=seed, image=image.image.model_dump(mode="json"),
-                notes=list(image.metadata.get("notes", [])), generate_ms=elapsed, cached=cached)
+                round=task["round"],
+                candidate=k,
+                prompt=task["prompt"],
+                seed=seed,
+                image=image.image.model_dump(mode="json"),
+                notes=list(image.metadata.get("notes", [])),
+                generate_ms=elapsed,
+                cached=cached,
+            )
             if backends.tracer is not None:
-                backends.tracer.emit("generate", thread_id=_thread_id(), sample_id=task["sample_id"], round=task["round"],
-                                     candidate=k, prompt=task["prompt"], seed=seed, image=image.image.uri, cached=cached,
-                                     ms=elapsed)
+                backends.tracer.emit(
+                    "generate",
+                    thread_id=_thread_id(),
+                    sample_id=task["sample_id"],
+                    round=task["round"],
+                    candidate=k,
+                    prompt=task["prompt"],
+                    seed=seed,
+                    image=image.image.uri,
+                    cached=cached,
+                    ms=elapsed,
+                )
         # Every image of the round counts, cached or not: a resumed thread counts what a clean run counts.
         return {"candidates": records, "generations": len(records)}
 
@@ -172,15 +200,24 @@ class GCRGraph:
             return {}  # the paper does not score the refined image
         backends = self.backends(runtime)
         candidates, done = state.get("candidates", {}), state.get("critiques", {})
-        pending = [key for k in range(config.candidates) if (key := candidate_key(round_, k)) in candidates and key not in done]
+        pending = [
+            key for k in range(config.candidates) if (key := candidate_key(round_, k)) in candidates and key not in done
+        ]
         source = ImageRef.model_validate(state["source_image"]) if state.get("source_image") else None
         results: dict[str, Critique | Abstention] = {}
         calls = 0
         for attempt in range(config.critique_retries + 1):  # an abstaining critic is asked again
             if not pending:
                 break
-            requests = [CritiqueRequest(task=_task(state), prompt=state["prompt"], source_image=source,
-                                        image=ImageRef.model_validate(candidates[k]["image"])) for k in pending]
+            requests = [
+                CritiqueRequest(
+                    task=_task(state),
+                    prompt=state["prompt"],
+                    source_image=source,
+                    image=ImageRef.model_validate(candidates[k]["image"]),
+                )
+                for k in pending
+            ]
             started = time.perf_counter()
             answers = await backends.critic.critique(requests)
             elapsed = round((time.perf_counter() - started) * 1000 / len(requests), 2)
@@ -188,13 +225,26 @@ class GCRGraph:
             for k, answer in zip(pending, answers, strict=True):
                 results[k] = answer
                 if backends.tracer is not None:
-                    backends.tracer.emit("critique", thread_id=_thread_id(), sample_id=_sample_id(state), round=round_,
-                                         candidate=candidates[k]["candidate"], attempt=attempt, ms=elapsed,
-                                         image=candidates[k]["image"]["uri"], **_trace_fields(answer))
+                    backends.tracer.emit(
+                        "critique",
+                        thread_id=_thread_id(),
+                        sample_id=_sample_id(state),
+                        round=round_,
+                        candidate=candidates[k]["candidate"],
+                        attempt=attempt,
+                        ms=elapsed,
+                        image=candidates[k]["image"]["uri"],
+                        **_trace_fields(answer),
+                    )
             pending = [k for k in pending if isinstance(results[k], Abstention)]
-        written = {k: critique_entry(answer, reward_or_none(answer, config.policy) if isinstance(answer, Critique) else None,
-                                     isinstance(answer, Critique) and passes_threshold(answer, config.threshold))
-                   for k, answer in results.items()}
+        written = {
+            k: critique_entry(
+                answer,
+                reward_or_none(answer, config.policy) if isinstance(answer, Critique) else None,
+                isinstance(answer, Critique) and passes_threshold(answer, config.threshold),
+            )
+            for k, answer in results.items()
+        }
         return {"critiques": written, "critique_calls": calls}
 
     async def select(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
@@ -205,15 +255,26 @@ class GCRGraph:
         scored = [k for k in keys if k in critiques and critiques[k]["reward"] is not None]
         best_key = max(scored, key=lambda k: (critiques[k]["reward"], -candidates[k]["candidate"])) if scored else None
         chosen = best_key or (keys[0] if keys else None)
-        record = RoundRecord(round=round_, prompt=state.get("current_prompt") or state["prompt"], candidates=keys, best=chosen,
-                             scored=bool(scored), abstentions=sum(critiques.get(k, {}).get("abstention") is not None for k in keys),
-                             reward=critiques[best_key]["reward"] if best_key else None)
+        record = RoundRecord(
+            round=round_,
+            prompt=state.get("current_prompt") or state["prompt"],
+            candidates=keys,
+            best=chosen,
+            scored=bool(scored),
+            abstentions=sum(k in critiques and critiques[k]["abstention"] is not None for k in keys),
+            reward=critiques[best_key]["reward"] if best_key else None,
+        )
         best = self._keep(state.get("best"), _best_record(state, chosen) if chosen else None)
         rounds = list(state.get("rounds", [])) + [record]
         stop = self._stop_reason(config, state, rounds, critiques.get(best_key) if best_key else None)
         update: dict[str, Any] = {"rounds": [record], "best": best, "stop_reason": stop}
         if round_ == 0:  # the first round also fixes what the input leaves implicit
-            update |= {"task": _task(state).value, "round": 0, "current_prompt": state["prompt"], "sample_id": _sample_id(state)}
+            update |= {
+                "task": _task(state).value,
+                "round": 0,
+                "current_prompt": state["prompt"],
+                "sample_id": _sample_id(state),
+            }
         if stop:
             self._trace_finish(runtime, state, stop, best, len(rounds))
         return update
@@ -224,11 +285,17 @@ class GCRGraph:
             return latest or best
         if best is None:
             return latest
-        if latest is not None and latest["reward"] is not None and (best["reward"] is None or latest["reward"] > best["reward"]):
+        if (
+            latest is not None
+            and latest["reward"] is not None
+            and (best["reward"] is None or latest["reward"] > best["reward"])
+        ):
             return latest
         return best
 
-    def _stop_reason(self, config: GCRConfig, state: GCRState, rounds: list[RoundRecord], latest: CritiqueEntry | None) -> str | None:
+    def _stop_reason(
+        self, config: GCRConfig, state: GCRState, rounds: list[RoundRecord], latest: CritiqueEntry | None
+    ) -> str | None:
         round_ = state.get("round", 0)
         if latest is not None and latest["passes"]:
             return "passed"
@@ -236,10 +303,10 @@ class GCRGraph:
             return "max_rounds"
         if config.max_generations and state.get("generations", 0) + config.candidates > config.max_generations:
             return "budget"
-        if not any(r.get("scored") for r in rounds):
+        if not any(r["scored"] for r in rounds):
             return "critic_abstained"
         if config.plateau_rounds and len(rounds) > config.plateau_rounds:
-            recent = [r["reward"] for r in rounds[-config.plateau_rounds - 1:] if r.get("reward") is not None]
+            recent = [reward for r in rounds[-config.plateau_rounds - 1 :] if (reward := r["reward"]) is not None]
             if len(recent) == config.plateau_rounds + 1 and max(recent[1:]) <= recent[0] + config.plateau_delta:
                 return "plateau"
         if round_ > 0 and not config.rescore:
@@ -250,28 +317,55 @@ class GCRGraph:
         config = self.config
         backends = self.backends(runtime)
         critiques = state.get("critiques", {})
-        memory = [RoundMemory(prompt=record["prompt"], critique=critique_of(entry := critiques.get(record["best"] or "")),
-                              reward=entry["reward"] if entry else None)
-                  for record in state.get("rounds", [])]
+        memory = [
+            RoundMemory(
+                prompt=record["prompt"],
+                critique=critique_of(entry := critiques.get(record["best"] or "")),
+                reward=entry["reward"] if entry else None,
+            )
+            for record in state.get("rounds", [])
+        ]
         history = RefineHistory(original_prompt=state["prompt"], rounds=tuple(memory), task=state["task"])
         started = time.perf_counter()
         proposed = await backends.refiner.refine(history)
         if config.human_in_the_loop:
-            decision = interrupt({"sample_id": state.get("sample_id"), "round": state["round"] + 1,
-                                  "proposed_prompt": proposed, "previous_prompt": state["current_prompt"]})
+            decision = interrupt(
+                {
+                    "sample_id": state.get("sample_id"),
+                    "round": state["round"] + 1,
+                    "proposed_prompt": proposed,
+                    "previous_prompt": state["current_prompt"],
+                }
+            )
             proposed = _human_choice(decision, proposed)
         if backends.tracer is not None:
-            backends.tracer.emit("refine", thread_id=_thread_id(), sample_id=state.get("sample_id"), round=state["round"] + 1,
-                                 prompt=proposed, previous_prompt=state["current_prompt"], refiner=backends.refiner.name,
-                                 ms=round((time.perf_counter() - started) * 1000, 2))
+            backends.tracer.emit(
+                "refine",
+                thread_id=_thread_id(),
+                sample_id=state.get("sample_id"),
+                round=state["round"] + 1,
+                prompt=proposed,
+                previous_prompt=state["current_prompt"],
+                refiner=backends.refiner.name,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
         return {"current_prompt": proposed, "round": state["round"] + 1}
 
-    def _trace_finish(self, runtime: Runtime[GCRContext], state: GCRState, stop: str, best: BestRecord | None, rounds: int) -> None:
+    def _trace_finish(
+        self, runtime: Runtime[GCRContext], state: GCRState, stop: str, best: BestRecord | None, rounds: int
+    ) -> None:
         tracer = self.backends(runtime).tracer
         if tracer is not None:
-            tracer.emit("finish", thread_id=_thread_id(), sample_id=_sample_id(state), stop_reason=stop, rounds=rounds,
-                        best_image=best["image"]["uri"] if best else None, best_reward=best["reward"] if best else None,
-                        generations=state.get("generations", 0))
+            tracer.emit(
+                "finish",
+                thread_id=_thread_id(),
+                sample_id=_sample_id(state),
+                stop_reason=stop,
+                rounds=rounds,
+                best_image=best["image"]["uri"] if best else None,
+                best_reward=best["reward"] if best else None,
+                generations=state.get("generations", 0),
+            )
 
     def compile(self, checkpointer: Any = None, **kwargs: Any) -> Any:
         return self.builder.compile(checkpointer=checkpointer, **kwargs)
@@ -291,7 +385,9 @@ def _trace_fields(answer: Critique | Abstention) -> dict[str, Any]:
     return {"scores": answer.scores, "abstention": None, "usage": answer.usage}
 
 
-async def _generate_cached(backends: GCRContext, task: GenerateTask, source: ImageRef | None) -> tuple[dict[int, GeneratedImage], set[int]]:
+async def _generate_cached(
+    backends: GCRContext, task: GenerateTask, source: ImageRef | None
+) -> tuple[dict[int, GeneratedImage], set[int]]:
     """Every candidate of one generator call, from the generation cache where possible: (images by candidate, the
     candidates generated now)."""
     made: dict[int, GeneratedImage] = {}
@@ -299,13 +395,16 @@ async def _generate_cached(backends: GCRContext, task: GenerateTask, source: Ima
     seeds = dict(zip(task["candidates"], task["seeds"], strict=True))
     if backends.cache is not None:
         for k, seed in seeds.items():
-            keys[k] = GenerationCache.key(backends.generator.name, task["prompt"], seed, source.sha256 if source else None)
+            keys[k] = GenerationCache.key(
+                backends.generator.name, task["prompt"], seed, source.sha256 if source else None
+            )
             if (hit := backends.cache.get(keys[k])) is not None:
                 made[k] = hit
     missing = [k for k in seeds if k not in made]
     if missing:
-        fresh = await backends.generator.generate([task["prompt"]] * len(missing), [seeds[k] for k in missing],
-                                                  [source] * len(missing) if source else None)
+        fresh = await backends.generator.generate(
+            [task["prompt"]] * len(missing), [seeds[k] for k in missing], [source] * len(missing) if source else None
+        )
         for k, image in zip(missing, fresh, strict=True):
             made[k] = image
             if backends.cache is not None:
@@ -316,9 +415,15 @@ async def _generate_cached(backends: GCRContext, task: GenerateTask, source: Ima
 def _best_record(state: GCRState, key: str) -> BestRecord:
     candidate = state["candidates"][key]
     entry = state.get("critiques", {}).get(key)
-    return BestRecord(key=key, round=candidate["round"], candidate=candidate["candidate"], prompt=candidate["prompt"],
-                      image=candidate["image"], reward=entry["reward"] if entry else None,
-                      critique=entry["critique"] if entry else None)
+    return BestRecord(
+        key=key,
+        round=candidate["round"],
+        candidate=candidate["candidate"],
+        prompt=candidate["prompt"],
+        image=candidate["image"],
+        reward=entry["reward"] if entry else None,
+        critique=entry["critique"] if entry else None,
+    )
 
 
 def _human_choice(decision: Any, proposed: str) -> str:
@@ -330,8 +435,13 @@ def _human_choice(decision: Any, proposed: str) -> str:
     return proposed
 
 
-def build_gcr_graph(config: GCRConfig | None = None, *, backends: GCRContext | None = None, checkpointer: Any = None,
-                    **compile_kwargs: Any) -> Any:
+def build_gcr_graph(
+    config: GCRConfig | None = None,
+    *,
+    backends: GCRContext | None = None,
+    checkpointer: Any = None,
+    **compile_kwargs: Any,
+) -> Any:
     """The compiled GCR graph for `config` (default: the paper preset). Without `backends`, every run must pass
     `context=GCRContext(...)`."""
     return GCRGraph(config, backends=backends).compile(checkpointer=checkpointer, **compile_kwargs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from rationalrewards.rewardmodel.scoring import REWARD_POLICIES
+from rationalrewards.rewardmodel.scoring import RewardPolicy, check_policy
 
 Preset = Literal["paper", "deep"]
 
@@ -27,7 +27,7 @@ class GCRConfig:
     plateau_rounds: int = 0  # stop when the best reward has not improved for this many rounds (0: never)
     plateau_delta: float = 0.01
     max_generations: int = 0  # compute budget in images per prompt (0: unlimited)
-    policy: str = "paper"  # reward policy for selection (see rewardmodel.scoring)
+    policy: RewardPolicy = "paper"  # reward policy for selection (see rewardmodel.scoring)
     critique_retries: int = 1  # re-ask an abstaining critic this many times
     human_in_the_loop: bool = False  # interrupt before regeneration to approve or edit the refined prompt
     generate_batch: int = 1  # candidates per generate task (Send); a local pipeline renders a batch in one call
@@ -39,8 +39,7 @@ class GCRConfig:
             raise ValueError("candidates must be between 1 and 64")
         if not 1.0 <= self.threshold <= 4.0:
             raise ValueError("threshold is on the 1-4 score scale; the paper uses 3.0")
-        if self.policy not in REWARD_POLICIES:
-            raise ValueError(f"policy must be one of {', '.join(REWARD_POLICIES)}")
+        check_policy(self.policy)
         if self.seeds not in ("same", "fresh"):
             raise ValueError("seeds must be 'same' or 'fresh'")
         if self.plateau_rounds < 0 or self.max_generations < 0 or self.critique_retries < 0:
@@ -51,7 +50,7 @@ class GCRConfig:
             raise ValueError("keep_best needs rescore=True: an unscored refined image cannot be compared")
 
     @classmethod
-    def preset(cls, name: Preset, **overrides: Any) -> GCRConfig:
+    def preset(cls, name: Preset | str, **overrides: Any) -> GCRConfig:
         if name == "paper":
             base = cls()
         elif name == "deep":

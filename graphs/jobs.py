@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rationalrewards.agents.factory import generator_from_spec, grader_from_spec, refiner_from_spec, reward_model_from_spec
+from rationalrewards.agents.factory import (
+    generator_from_spec,
+    grader_from_spec,
+    refiner_from_spec,
+    reward_model_from_spec,
+    teacher_from_spec,
+)
 from rationalrewards.agents.suite import SuiteRow
 from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.graphs.runner import GCRRunner
@@ -34,7 +40,9 @@ class RefineJob:
     force_new: bool = False
 
     def config(self) -> GCRConfig:
-        return GCRConfig.preset(self.preset, max_rounds=self.rounds, candidates=self.candidates, threshold=self.threshold)  # type: ignore[arg-type]
+        return GCRConfig.preset(
+            self.preset, max_rounds=self.rounds, candidates=self.candidates, threshold=self.threshold
+        )
 
 
 def refine_job(job: RefineJob) -> dict[str, Any]:
@@ -42,8 +50,14 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
     critic_options: dict[str, Any] = {}
     if job.critic.startswith(("http://", "https://")):
         critic_options = {"concurrency": max(job.concurrency, 8), "on_server_error": "abstain"}
-    settings = {"generator": job.generator, "critic": job.critic, "critic_model": job.critic_model, "refiner": job.refiner,
-                "refiner_model": job.refiner_model, "device": job.device}
+    settings = {
+        "generator": job.generator,
+        "critic": job.critic,
+        "critic_model": job.critic_model,
+        "refiner": job.refiner,
+        "refiner_model": job.refiner_model,
+        "device": job.device,
+    }
     runner = GCRRunner(
         job.out,
         generator=generator_from_spec(job.generator, job.out / "images", device=job.device),
@@ -70,8 +84,19 @@ def demo_job(out: Path, progress: bool = True) -> dict[str, Any]:
     results = {}
     for preset in ("paper", "deep"):
         results[preset] = refine_job(RefineJob(rows=rows, out=out / preset, preset=preset, progress=progress))
-    keys = ("n", "reward_initial", "reward_final", "accuracy_initial", "accuracy_final", "generations", "critique_calls", "report")
-    summary: dict[str, Any] = {preset: {k: s.get(k) for k in keys} | {"per_tag": s.get("per_tag")} for preset, s in results.items()}
+    keys = (
+        "n",
+        "reward_initial",
+        "reward_final",
+        "accuracy_initial",
+        "accuracy_final",
+        "generations",
+        "critique_calls",
+        "report",
+    )
+    summary: dict[str, Any] = {
+        preset: {k: s.get(k) for k in keys} | {"per_tag": s.get("per_tag")} for preset, s in results.items()
+    }
     # Top-level figures are the `deep` run's (the loop at its best); both presets stay under their names.
     summary |= {"preset": "deep"} | summary["deep"]
     summary["seconds"] = round(time.perf_counter() - started, 2)
@@ -79,15 +104,22 @@ def demo_job(out: Path, progress: bool = True) -> dict[str, Any]:
 
 
 def demo_table(summary: dict[str, Any]) -> str:
-    lines = ["Generate-Critique-Refine on the built-in sketch suite (sketch generator, sketch oracle critic)", "",
-             f"{'preset':<7} {'prompts':>7} {'reward first':>13} {'reward kept':>12} {'accuracy first':>15} {'accuracy kept':>14} {'images':>7}"]
+    lines = [
+        "Generate-Critique-Refine on the built-in sketch suite (sketch generator, sketch oracle critic)",
+        "",
+        f"{'preset':<7} {'prompts':>7} {'reward first':>13} {'reward kept':>12} {'accuracy first':>15} {'accuracy kept':>14} {'images':>7}",
+    ]
     for preset in ("paper", "deep"):
         s = summary[preset]
-        lines.append(f"{preset:<7} {s['n']:>7} {s['reward_initial']:>13.3f} {s['reward_final']:>12.3f} "
-                     f"{s['accuracy_initial']:>15.3f} {s['accuracy_final']:>14.3f} {s['generations']:>7}")
+        lines.append(
+            f"{preset:<7} {s['n']:>7} {s['reward_initial']:>13.3f} {s['reward_final']:>12.3f} "
+            f"{s['accuracy_initial']:>15.3f} {s['accuracy_final']:>14.3f} {s['generations']:>7}"
+        )
     lines.append("")
     lines += [f"report ({preset}): {summary[preset]['report']}" for preset in ("paper", "deep")]
-    lines.append(f"({summary['seconds']} s; accuracy is GenEval-style ground truth from the scene graphs, mean over tags)")
+    lines.append(
+        f"({summary['seconds']} s; accuracy is GenEval-style ground truth from the scene graphs, mean over tags)"
+    )
     return "\n".join(lines)
 
 
@@ -125,7 +157,9 @@ def make_sketch_pairs(out: Path, count: int, *, label_noise: float, seed: int) -
         raise ValueError("--pairs-count must be at least 1")
     world = out / "world"
     prompts = [row["prompt"] for row in make_suite(count, seed=seed)]
-    rows = make_preference_pairs(prompts, SketchGenerator(world / "images"), seeds_per_prompt=2, label_noise=label_noise, seed=seed)
+    rows = make_preference_pairs(
+        prompts, SketchGenerator(world / "images"), seeds_per_prompt=2, label_noise=label_noise, seed=seed
+    )
     path = world / "pairs.jsonl"
     with path.open("w") as f:
         for row in rows:
@@ -144,20 +178,37 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
         raise ValueError("give --pairs FILE, or --world sketch to make pairs first")
     options: dict[str, Any] = {}
     if job.world == "sketch":
-        options = {"hallucination": job.teacher_noise, "perception_noise": job.perception_noise, "seed": job.seed,
-                   "image_dirs": [job.out / "world" / "images"]}
+        options = {
+            "hallucination": job.teacher_noise,
+            "perception_noise": job.perception_noise,
+            "seed": job.seed,
+            "image_dirs": [job.out / "world" / "images"],
+        }
     elif job.teacher == "sketch":
         options = {"image_dirs": []}
     if job.teacher.startswith(("http://", "https://")):
         options = {"concurrency": job.concurrency, "on_server_error": "raise", "max_tokens": 2048}
-    teacher = reward_model_from_spec(job.teacher, model=job.teacher_model, **options)
+    teacher = teacher_from_spec(job.teacher, model=job.teacher_model, **options)
     config = ParrotConfig(filter=job.filter, repredict_with_images=job.repredict_with_images, retries=job.retries)  # type: ignore[arg-type]
-    settings = {"teacher_spec": job.teacher, "teacher_model": job.teacher_model, "swap_augment": job.swap_augment,
-                "world": job.world, "teacher_noise": job.teacher_noise, "perception_noise": job.perception_noise}
+    settings = {
+        "teacher_spec": job.teacher,
+        "teacher_model": job.teacher_model,
+        "swap_augment": job.swap_augment,
+        "world": job.world,
+        "teacher_noise": job.teacher_noise,
+        "perception_noise": job.perception_noise,
+    }
     if job.world == "sketch":
         settings |= {"pairs_count": job.pairs_count, "label_noise": job.label_noise, "seed": job.seed}
-    runner = ParrotRunner(job.out, teacher=teacher, config=config, concurrency=job.concurrency,  # type: ignore[arg-type]
-                          progress=job.progress, settings=settings, force_new=job.force_new)
+    runner = ParrotRunner(
+        job.out,
+        teacher=teacher,
+        config=config,
+        concurrency=job.concurrency,
+        progress=job.progress,
+        settings=settings,
+        force_new=job.force_new,
+    )
     with runner.open() as run_dir:
         pairs_path = job.pairs
         if job.world == "sketch":  # made inside the locked run directory
@@ -172,9 +223,18 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
     return result
 
 
-def eval_job(pairs: Path | None, *, critic: str = "sketch", model: str | None = None, tolerance: float = 0.0,
-             concurrency: int = 16, world: str | None = None, pairs_count: int = 200, out: Path | None = None,
-             seed: int = 0) -> dict[str, Any]:
+def eval_job(
+    pairs: Path | None,
+    *,
+    critic: str = "sketch",
+    model: str | None = None,
+    tolerance: float = 0.0,
+    concurrency: int = 16,
+    world: str | None = None,
+    pairs_count: int = 200,
+    out: Path | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Pairwise preference accuracy of a critic (the release's rule: summed scores decide; ties and abstentions apart)."""
     from dataclasses import asdict
 
@@ -197,8 +257,10 @@ def eval_job(pairs: Path | None, *, critic: str = "sketch", model: str | None = 
     report = load_preferences(pairs)
     if not report.pairs:
         raise ValueError(f"no valid preference pairs in {pairs}")
-    requests = [CompareRequest(task=p.task, prompt=p.prompt, image_a=p.image_a, image_b=p.image_b, source_image=p.source_image)
-                for p in report.pairs]
+    requests = [
+        CompareRequest(task=p.task, prompt=p.prompt, image_a=p.image_a, image_b=p.image_b, source_image=p.source_image)
+        for p in report.pairs
+    ]
 
     async def judge() -> list[Any]:
         try:
@@ -208,4 +270,9 @@ def eval_job(pairs: Path | None, *, critic: str = "sketch", model: str | None = 
 
     judgements = asyncio.run(judge())
     result = asdict(pairwise_accuracy(judgements, [p.label for p in report.pairs], tolerance=tolerance))
-    return result | {"bad_rows": len(report.bad_rows), "critic": critic, "tolerance": tolerance, "pairs_file": str(pairs)}
+    return result | {
+        "bad_rows": len(report.bad_rows),
+        "critic": critic,
+        "tolerance": tolerance,
+        "pairs_file": str(pairs),
+    }

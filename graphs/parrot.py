@@ -23,7 +23,15 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from rationalrewards.agents.preferences import PreferencePair
-from rationalrewards.graphs.state import NOT_RETRIED, ParrotInput, ParrotStage, ParrotState, Projection, RejectReason, Rejection
+from rationalrewards.graphs.state import (
+    NOT_RETRIED,
+    ParrotInput,
+    ParrotStage,
+    ParrotState,
+    Projection,
+    Rejection,
+    RejectReason,
+)
 from rationalrewards.graphs.trace import Tracer
 from rationalrewards.rewardmodel.backends.base import Completion, Teacher
 from rationalrewards.rewardmodel.errors import CritiqueParseError, RewardModelError, RewardRequestError
@@ -126,36 +134,75 @@ class ParrotGraph:
     @staticmethod
     def _trace(runtime: Runtime[ParrotContext], node: str, state: ParrotState, started: float, **fields: Any) -> None:
         if runtime.context.tracer is not None:
-            runtime.context.tracer.emit(node, pair_id=state["pair"]["pair_id"], attempt=state.get("attempt", 0),
-                                        ms=round((time.perf_counter() - started) * 1000, 2), **fields)
+            runtime.context.tracer.emit(
+                node,
+                pair_id=state["pair"]["pair_id"],
+                attempt=state.get("attempt", 0),
+                ms=round((time.perf_counter() - started) * 1000, 2),
+                **fields,
+            )
 
     @staticmethod
     def _reject(state: ParrotState, stage: ParrotStage, rejected: _Rejected) -> dict[str, Any]:
-        record = Rejection(attempt=state.get("attempt", 0), stage=stage, reason=rejected.reason, detail=rejected.detail,
-                           rationale=state.get("rationale"))
-        return {"status": "rejected", "stage": stage, "reason": rejected.reason, "detail": rejected.detail,
-                "history": list(state.get("history", [])) + [record]}
+        """The update that rejects the pair at `stage`, its attempt appended to the history."""
+        record = Rejection(
+            attempt=state.get("attempt", 0),
+            stage=stage,
+            reason=rejected.reason,
+            detail=rejected.detail,
+            rationale=state.get("rationale"),
+        )
+        return {
+            "status": "rejected",
+            "stage": stage,
+            "reason": rejected.reason,
+            "detail": rejected.detail,
+            "history": [*state.get("history", []), record],
+        }
 
     # -- nodes --
     async def anchored(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> dict[str, Any]:
         pair = PreferencePair.from_json(state["pair"])
         attempt = state.get("attempt", -1) + 1 if state.get("status") == "rejected" else state.get("attempt", 0)
-        request = AnchoredRequest(task=pair.task, prompt=pair.prompt, image_a=pair.image_a, image_b=pair.image_b,
-                                  source_image=pair.source_image, label=pair.label)
-        base: dict[str, Any] = {"attempt": attempt, "status": "pending", "reason": None, "detail": None, "rationale": None,
-                                "judgement": None, "repredicted": None, "teacher_calls": state.get("teacher_calls", 0) + 1}
+        request = AnchoredRequest(
+            task=pair.task,
+            prompt=pair.prompt,
+            image_a=pair.image_a,
+            image_b=pair.image_b,
+            source_image=pair.source_image,
+            label=pair.label,
+        )
+        now = ParrotState(
+            pair=state["pair"],
+            attempt=attempt,
+            status="pending",
+            reason=None,
+            detail=None,
+            rationale=None,
+            judgement=None,
+            repredicted=None,
+            teacher_calls=state.get("teacher_calls", 0) + 1,
+            history=state.get("history", []),
+        )
         started = time.perf_counter()
         try:
             completion = await _ask(runtime.context, request)
         except _Rejected as e:
-            self._trace(runtime, "anchored", state | base, started, error=e.reason)  # type: ignore[arg-type]
-            return base | self._reject(state | base, "anchored", e)  # type: ignore[arg-type]
-        self._trace(runtime, "anchored", state | base, started, chars=len(completion.text),  # type: ignore[arg-type]
-                    finish_reason=completion.finish_reason, usage=completion.usage)
-        base["rationale"] = completion.text
+            self._trace(runtime, "anchored", now, started, error=e.reason)
+            return {**now, **self._reject(now, "anchored", e)}
+        self._trace(
+            runtime,
+            "anchored",
+            now,
+            started,
+            chars=len(completion.text),
+            finish_reason=completion.finish_reason,
+            usage=completion.usage,
+        )
+        now["rationale"] = completion.text
         if completion.truncated:
-            return base | self._reject(state | base, "anchored", _Rejected("truncated", "the rationale hit max_tokens"))  # type: ignore[arg-type]
-        return base
+            return {**now, **self._reject(now, "anchored", _Rejected("truncated", "the rationale hit max_tokens"))}
+        return dict(now)
 
     async def parse(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> dict[str, Any]:
         pair = PreferencePair.from_json(state["pair"])
@@ -182,7 +229,9 @@ class ParrotGraph:
                 started = time.perf_counter()
                 completion = await _ask(runtime.context, request)
                 predicted = parse_repredict(completion.text)
-                self._trace(runtime, "repredict", state, started, predicted=predicted, label=pair.label, usage=completion.usage)
+                self._trace(
+                    runtime, "repredict", state, started, predicted=predicted, label=pair.label, usage=completion.usage
+                )
                 update["repredicted"] = predicted
                 if predicted is None:
                     raise _Rejected("repredict_unreadable", completion.text[:200])
@@ -197,8 +246,13 @@ class ParrotGraph:
         projections: dict[str, Projection] = {}
         calls = state.get("teacher_calls", 0)
         for side, image in (("A", pair.image_a), ("B", pair.image_b)):
-            request = ProjectRequest(task=pair.task, prompt=pair.prompt, image=image, source_image=pair.source_image,
-                                     reference_rationale=state.get("rationale") or "")
+            request = ProjectRequest(
+                task=pair.task,
+                prompt=pair.prompt,
+                image=image,
+                source_image=pair.source_image,
+                reference_rationale=state.get("rationale") or "",
+            )
             calls += 1
             started = time.perf_counter()
             try:

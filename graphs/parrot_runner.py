@@ -28,7 +28,7 @@ from rationalrewards.graphs.rundir import RunDirectory
 from rationalrewards.graphs.state import ParrotInput, Projection, Rejection, judgement_of
 from rationalrewards.graphs.trace import Tracer
 from rationalrewards.rewardmodel.backends.base import Teacher, aclose_backends, backend_name
-from rationalrewards.rewardmodel.prompts import AnyRequest, Message, build_messages
+from rationalrewards.rewardmodel.prompts import AnyRequest, build_messages
 from rationalrewards.rewardmodel.schemas import CompareRequest, CritiqueRequest
 
 
@@ -59,23 +59,34 @@ def sft_row(request: AnyRequest, answer: str, **fields: Any) -> dict[str, Any]:
     images: list[str] = []
     for message in messages:
         content = message["content"]
-        for part in [{"type": "text", "text": content}] if isinstance(content, str) else content:
+        message_parts: list[dict[str, Any]] = (
+            [{"type": "text", "text": content}] if isinstance(content, str) else content
+        )
+        for part in message_parts:
             if part["type"] == "image_url":
                 parts.append("<image>")
                 images.append(part["image_url"]["url"])
             else:
                 parts.append(part["text"])
-    system = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] == "system" and isinstance(m["content"], str)]
-    user = "\n".join(parts[len(system):]) if system else "\n".join(parts)
-    return {"messages": system + [{"role": "user", "content": user}, {"role": "assistant", "content": answer}],
-            "images": images, **fields}
+    system = [
+        {"role": m["role"], "content": m["content"]}
+        for m in messages
+        if m["role"] == "system" and isinstance(m["content"], str)
+    ]
+    user = "\n".join(parts[len(system) :]) if system else "\n".join(parts)
+    return {
+        "messages": system + [{"role": "user", "content": user}, {"role": "assistant", "content": answer}],
+        "images": images,
+        **fields,
+    }
 
 
 def sft_rows(pair: PreferencePair, record: PairRecord) -> list[dict[str, Any]]:
     """The pairwise row and up to two pointwise rows of a kept pair (student prompts never carry the label)."""
     common = {"pair_id": pair.pair_id, "task": pair.task.value}
-    compare = CompareRequest(task=pair.task, prompt=pair.prompt, image_a=pair.image_a, image_b=pair.image_b,
-                             source_image=pair.source_image)
+    compare = CompareRequest(
+        task=pair.task, prompt=pair.prompt, image_a=pair.image_a, image_b=pair.image_b, source_image=pair.source_image
+    )
     rows = [sft_row(compare, record["rationale"] or "", **common, kind="pairwise", label=pair.label)]
     for side, image in (("A", pair.image_a), ("B", pair.image_b)):
         projection = (record["projections"] or {}).get(side) or {}
@@ -87,9 +98,18 @@ def sft_rows(pair: PreferencePair, record: PairRecord) -> list[dict[str, Any]]:
 
 
 class ParrotRunner:
-    def __init__(self, out: str | Path, *, teacher: Teacher, config: ParrotConfig, concurrency: int = 16,
-                 progress: bool = True, teacher_name: str = "", settings: dict[str, Any] | None = None,
-                 force_new: bool = False) -> None:
+    def __init__(
+        self,
+        out: str | Path,
+        *,
+        teacher: Teacher,
+        config: ParrotConfig,
+        concurrency: int = 16,
+        progress: bool = True,
+        teacher_name: str = "",
+        settings: dict[str, Any] | None = None,
+        force_new: bool = False,
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.out = Path(out)
@@ -118,45 +138,70 @@ class ParrotRunner:
         run_dir.bind_inputs(content_hash([p.to_json() for p in report.pairs]), len(report.pairs))
         tracer = Tracer(run_dir.file("trace.jsonl"), run_id=self.out.name)
         context = ParrotContext(teacher=self.teacher, tracer=tracer)
-        batch: BatchRunner[PreferencePair] = BatchRunner(run_dir, label="PARROT", key="pair_id",
-                                                         concurrency=self.concurrency, progress=self.progress)
+        batch: BatchRunner[PreferencePair] = BatchRunner(
+            run_dir, label="PARROT", key="pair_id", concurrency=self.concurrency, progress=self.progress
+        )
         graph = ParrotGraph(self.config)
 
         async def work(compiled: Any, pair_id: str, pair: PreferencePair) -> dict[str, Any] | None:
             async def first_input() -> dict[str, Any]:
                 return dict(ParrotInput(pair=pair.to_json()))
 
-            values = await run_thread(compiled, pair_id, first_input, context=context,
-                                      recursion_limit=20 + 10 * self.config.retries)
+            values = await run_thread(
+                compiled, pair_id, first_input, context=context, recursion_limit=20 + 10 * self.config.retries
+            )
             if values is None or values.get("status") not in ("kept", "rejected"):
                 raise RuntimeError(f"pair {pair_id} stopped without a verdict")
             record = _pair_record(pair, values)
-            tracer.emit("parrot_export", pair_id=pair_id, status=record["status"], reason=record["reason"],
-                        stage=record["stage"], attempts=record["attempts"], teacher_calls=record["teacher_calls"])
+            tracer.emit(
+                "parrot_export",
+                pair_id=pair_id,
+                status=record["status"],
+                reason=record["reason"],
+                stage=record["stage"],
+                attempts=record["attempts"],
+                teacher_calls=record["teacher_calls"],
+            )
             return dict(record)
 
         try:
-            outcome = await batch.run([(p.pair_id, p) for p in report.pairs],
-                                      build_graph=lambda saver: graph.compile(checkpointer=saver), work=work)
+            outcome = await batch.run(
+                [(p.pair_id, p) for p in report.pairs],
+                build_graph=lambda saver: graph.compile(checkpointer=saver),
+                work=work,
+            )
         finally:
             await aclose_backends(self.teacher)
         card = self.export(report, run_dir)
-        run_dir.write_json("timing.json", {"seconds": outcome.seconds, "pairs_run_now": outcome.ran, "concurrency": self.concurrency})
+        run_dir.write_json(
+            "timing.json", {"seconds": outcome.seconds, "pairs_run_now": outcome.ran, "concurrency": self.concurrency}
+        )
         return card | {"out": str(self.out), "failed": len(outcome.failures), "failures": outcome.failures}
 
     def export(self, report: ValidationReport, run_dir: RunDirectory) -> dict[str, Any]:
         finished = run_dir.records(RESULTS, "pair_id")
         records = [finished[p.pair_id] for p in sorted(report.pairs, key=lambda p: p.pair_id) if p.pair_id in finished]
-        pairwise, pointwise, rejected = [], [], []
+        pairwise: list[dict[str, Any]] = []
+        pointwise: list[dict[str, Any]] = []
+        rejected: list[dict[str, Any]] = []
         for record in records:
             pair = PreferencePair.from_json(record["pair"])
             if record["status"] == "kept":
                 for row in sft_rows(pair, record):  # type: ignore[arg-type]
                     (pairwise if row["kind"] == "pairwise" else pointwise).append(row)
             else:
-                rejected.append({"pair_id": pair.pair_id, "task": pair.task.value, "label": pair.label, "stage": record["stage"],
-                                 "reason": record["reason"], "detail": record.get("detail"), "rationale": record["rationale"],
-                                 "attempts": record["attempts"]})
+                rejected.append(
+                    {
+                        "pair_id": pair.pair_id,
+                        "task": pair.task.value,
+                        "label": pair.label,
+                        "stage": record["stage"],
+                        "reason": record["reason"],
+                        "detail": record.get("detail"),
+                        "rationale": record["rationale"],
+                        "attempts": record["attempts"],
+                    }
+                )
         for name, rows in (("pairwise.jsonl", pairwise), ("pointwise.jsonl", pointwise), ("rejected.jsonl", rejected)):
             _write_jsonl(run_dir.file(name), rows)
         card = build_card(records, report, self.config, self.teacher_name)
@@ -169,11 +214,21 @@ class ParrotRunner:
 
 
 def _pair_record(pair: PreferencePair, values: dict[str, Any]) -> PairRecord:
-    return PairRecord(pair_id=pair.pair_id, pair=pair.to_json(), status=values["status"], stage=values.get("stage"),
-                      reason=values.get("reason"), detail=values.get("detail"), attempts=values.get("attempt", 0) + 1,
-                      teacher_calls=values.get("teacher_calls", 0), rationale=values.get("rationale"),
-                      judgement=values.get("judgement"), repredicted=values.get("repredicted"),
-                      projections=values.get("projections"), history=values.get("history", []))
+    return PairRecord(
+        pair_id=pair.pair_id,
+        pair=pair.to_json(),
+        status=values["status"],
+        stage=values.get("stage"),
+        reason=values.get("reason"),
+        detail=values.get("detail"),
+        attempts=values.get("attempt", 0) + 1,
+        teacher_calls=values.get("teacher_calls", 0),
+        rationale=values.get("rationale"),
+        judgement=values.get("judgement"),
+        repredicted=values.get("repredicted"),
+        projections=values.get("projections"),
+        history=values.get("history", []),
+    )
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -184,7 +239,9 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def build_card(records: list[dict[str, Any]], report: ValidationReport, config: ParrotConfig, teacher: str) -> dict[str, Any]:
+def build_card(
+    records: list[dict[str, Any]], report: ValidationReport, config: ParrotConfig, teacher: str
+) -> dict[str, Any]:
     total = len(records)
     kept = [r for r in records if r["status"] == "kept"]
     reasons = Counter(r["reason"] for r in records if r["status"] == "rejected")
@@ -192,7 +249,9 @@ def build_card(records: list[dict[str, Any]], report: ValidationReport, config: 
     anchored_ok = total - stages["anchored"]
     parsed_ok = anchored_ok - stages["parse"]
     filtered_ok = parsed_ok - stages["filter"]
-    projected = sum(1 for r in kept for side in ("A", "B") if "critique" in ((r.get("projections") or {}).get(side) or {}))
+    projected = sum(
+        1 for r in kept for side in ("A", "B") if "critique" in ((r.get("projections") or {}).get(side) or {})
+    )
     histograms: dict[str, Counter[str]] = {}
     for aspect, score in _kept_scores(records):
         histograms.setdefault(aspect, Counter())["N/A" if score is None else f"{score:g}"] += 1
@@ -229,17 +288,30 @@ def _kept_scores(records: list[dict[str, Any]]) -> list[tuple[str, float | None]
 def card_markdown(card: dict[str, Any]) -> str:
     import json
 
-    lines = ["# PARROT data card", "",
-             f"- teacher: `{card['teacher']}`; settings: `{json.dumps(card['settings'])}`",
-             f"- pairs read: {card['pairs']} ({card['bad_rows']} bad rows skipped, see validation.json)",
-             f"- kept: {card['kept']} of {card['finished']} (survival {card['survival_rate']})",
-             f"- rows: {card['pairwise_rows']} pairwise, {card['pointwise_rows']} pointwise",
-             f"- teacher calls: {card['teacher_calls']}", "", "## Survival by phase", "",
-             "| phase | pairs left |", "|---|---|"]
+    lines = [
+        "# PARROT data card",
+        "",
+        f"- teacher: `{card['teacher']}`; settings: `{json.dumps(card['settings'])}`",
+        f"- pairs read: {card['pairs']} ({card['bad_rows']} bad rows skipped, see validation.json)",
+        f"- kept: {card['kept']} of {card['finished']} (survival {card['survival_rate']})",
+        f"- rows: {card['pairwise_rows']} pairwise, {card['pointwise_rows']} pointwise",
+        f"- teacher calls: {card['teacher_calls']}",
+        "",
+        "## Survival by phase",
+        "",
+        "| phase | pairs left |",
+        "|---|---|",
+    ]
     lines += [f"| {phase} | {n} |" for phase, n in card["survival_by_phase"].items()]
     lines += ["", "## Rejections by reason", "", "| reason | pairs |", "|---|---|"]
     lines += [f"| {reason} | {n} |" for reason, n in card["rejected_by_reason"].items()] or ["| (none) | 0 |"]
-    lines += ["", "## Per-aspect scores of kept pairwise rationales", "", "![score histograms](score_histograms.png)", ""]
+    lines += [
+        "",
+        "## Per-aspect scores of kept pairwise rationales",
+        "",
+        "![score histograms](score_histograms.png)",
+        "",
+    ]
     for aspect, counts in card["score_histograms"].items():
         lines.append(f"- {aspect}: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     return "\n".join(lines) + "\n"
@@ -259,7 +331,13 @@ def plot_histograms(records: list[dict[str, Any]], path: Path) -> None:
     aspects = sorted(by_aspect) or ["(no kept pairs)"]
     fig, axes = plt.subplots(1, len(aspects), figsize=(4 * len(aspects), 3), squeeze=False)
     for ax, aspect in zip(axes[0], aspects, strict=True):
-        ax.hist(by_aspect.get(aspect, []), bins=[1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5], color="#4a7bd0", edgecolor="white", align="left")
+        ax.hist(
+            by_aspect.get(aspect, []),
+            bins=[1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5],
+            color="#4a7bd0",
+            edgecolor="white",
+            align="left",
+        )
         ax.set_title(aspect, fontsize=10)
         ax.set_xlabel("score")
     axes[0][0].set_ylabel("rationale sides")

@@ -57,16 +57,26 @@ def _candidate_html(key: str, result: dict[str, Any], run_dir: Path) -> str:
     entry = result["critiques"].get(key) or {}
     kept = (result.get("best") or {}).get("key") == key
     critique = critique_of(entry)
-    parts = [f"<div class='round{' kept' if kept else ''}'>",
-             f"<div><b>round {candidate['round']}</b> &middot; candidate {candidate['candidate']} &middot; seed {candidate['seed']}"
-             + (" <span class='badge ok'>kept</span>" if kept else "") + "</div>",
-             f"<img src='{html.escape(_rel(candidate['image']['uri'], run_dir))}' alt='round {candidate['round']} candidate {candidate['candidate']}'>",
-             f"<div class='just'><b>prompt:</b> {html.escape(candidate['prompt'])}</div>"]
+    parts = [
+        f"<div class='round{' kept' if kept else ''}'>",
+        f"<div><b>round {candidate['round']}</b> &middot; candidate {candidate['candidate']} &middot; seed {candidate['seed']}"
+        + (" <span class='badge ok'>kept</span>" if kept else "")
+        + "</div>",
+        f"<img src='{html.escape(_rel(candidate['image']['uri'], run_dir))}' alt='round {candidate['round']} candidate {candidate['candidate']}'>",
+        f"<div class='just'><b>prompt:</b> {html.escape(candidate['prompt'])}</div>",
+    ]
     if critique is not None:
-        scores = "".join(f"<tr><td>{html.escape(a)}</td><td><b>{'N/A' if s is None else s}</b></td></tr>" for a, s in critique.scores.items())
-        parts.append(f"<table class='scores'>{scores}</table><div class='muted'>reward {_fmt(entry.get('reward'))}</div>")
+        scores = "".join(
+            f"<tr><td>{html.escape(a)}</td><td><b>{'N/A' if s is None else s}</b></td></tr>"
+            for a, s in critique.scores.items()
+        )
+        parts.append(
+            f"<table class='scores'>{scores}</table><div class='muted'>reward {_fmt(entry.get('reward'))}</div>"
+        )
         for aspect, assessment in critique.assessments.items():
-            parts.append(f"<div class='just'><i>{html.escape(aspect.value)}:</i> {html.escape(assessment.justification)}</div>")
+            parts.append(
+                f"<div class='just'><i>{html.escape(aspect.value)}:</i> {html.escape(assessment.justification)}</div>"
+            )
         if critique.refined_request:
             parts.append(f"<div class='refined'><b>refined request:</b> {html.escape(critique.refined_request)}</div>")
     elif entry.get("abstention"):
@@ -83,11 +93,15 @@ def _sample_html(result: dict[str, Any], run_dir: Path) -> str:
         cls, word = ("ok", "correct") if result["grade_final"]["correct"] else ("bad", "wrong")
         before = "correct" if result["grade_initial"]["correct"] else "wrong"
         verdict = f" <span class='badge {cls}'>ground truth: first image {before}, kept image {word}</span>"
-    rounds = "".join(_candidate_html(key, result, run_dir) for record in result.get("rounds", []) for key in record["candidates"])
-    return (f"<div class='sample'><h2>{html.escape(result['prompt'])}</h2>"
-            f"<div class='muted'>{html.escape(result['sample_id'])} &middot; {html.escape(str(result.get('tag') or (result.get('grade_final') or {}).get('tag') or ''))} "
-            f"&middot; stop: {html.escape(str(result.get('stop_reason')))} &middot; reward {_fmt(result.get('reward_initial'))} &rarr; "
-            f"{_fmt(result.get('reward_final'))}{verdict}</div><div class='rounds'>{rounds}</div></div>")
+    rounds = "".join(
+        _candidate_html(key, result, run_dir) for record in result.get("rounds", []) for key in record["candidates"]
+    )
+    return (
+        f"<div class='sample'><h2>{html.escape(result['prompt'])}</h2>"
+        f"<div class='muted'>{html.escape(result['sample_id'])} &middot; {html.escape(str(result.get('tag') or (result.get('grade_final') or {}).get('tag') or ''))} "
+        f"&middot; stop: {html.escape(str(result.get('stop_reason')))} &middot; reward {_fmt(result.get('reward_initial'))} &rarr; "
+        f"{_fmt(result.get('reward_final'))}{verdict}</div><div class='rounds'>{rounds}</div></div>"
+    )
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -97,12 +111,16 @@ def write_report(run_dir: str | Path) -> Path:
     results = read_jsonl(run_dir / "results.jsonl")
     config = manifest.get("settings", {}).get("config", {})
     settings = manifest.get("settings", {})
-    header = (f"<h1>Generate-Critique-Refine run</h1><div class='muted'>{len(results)} prompts &middot; generator "
-              f"{html.escape(str(settings.get('generator')))} &middot; critic {html.escape(str(settings.get('critic')))} &middot; refiner "
-              f"{html.escape(str(settings.get('refiner')))} &middot; rounds {config.get('max_rounds')} &middot; candidates "
-              f"{config.get('candidates')} &middot; rescore {config.get('rescore')}</div>")
+    header = (
+        f"<h1>Generate-Critique-Refine run</h1><div class='muted'>{len(results)} prompts &middot; generator "
+        f"{html.escape(str(settings.get('generator')))} &middot; critic {html.escape(str(settings.get('critic')))} &middot; refiner "
+        f"{html.escape(str(settings.get('refiner')))} &middot; rounds {config.get('max_rounds')} &middot; candidates "
+        f"{config.get('candidates')} &middot; rescore {config.get('rescore')}</div>"
+    )
     failures = summary.get("failures") or []
-    failed = "".join(f"<li>{html.escape(str(f.get('prompt')))}: {html.escape(str(f.get('error')))}</li>" for f in failures)
+    failed = "".join(
+        f"<li>{html.escape(str(f.get('prompt')))}: {html.escape(str(f.get('error')))}</li>" for f in failures
+    )
     body = header + _summary_table(summary) + (f"<h2>failed prompts</h2><ul>{failed}</ul>" if failed else "")
     # Prompts the loop changed come first (people open the report to see refinements), then in suite order.
     ordered = sorted(results, key=lambda r: (len(r.get("rounds", [])) <= 1, r["sample_id"]))

@@ -20,7 +20,6 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +73,21 @@ class RunDirectory:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            raise RunDirectoryError(f"{self.path} is in use by {holder}; wait for it to finish or choose another --out") from None
+            raise RunDirectoryError(
+                f"{self.path} is in use by {holder}; wait for it to finish or choose another --out"
+            ) from None
         handle.seek(0)
         handle.truncate()
         command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:300]
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')} ({command})\n")
+        handle.write(
+            f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')} ({command})\n"
+        )
         handle.flush()
         self._lock_file = handle
 
-    def open(self, job: str, settings: dict[str, Any], *, info: dict[str, Any] | None = None, force_new: bool = False) -> RunDirectory:
+    def open(
+        self, job: str, settings: dict[str, Any], *, info: dict[str, Any] | None = None, force_new: bool = False
+    ) -> RunDirectory:
         """Lock the directory and check (or write) its manifest. `settings` must be JSON: every value that determines
         the output. `info` is recorded but not compared (sizes, timestamps)."""
         self._acquire()
@@ -117,8 +122,12 @@ class RunDirectory:
             self._archive()
         elif any(p.name not in (_LOCK, "archive") for p in self.path.iterdir()):
             raise RunDirectoryError(f"{self.path} is not empty and holds no {MANIFEST}: choose an empty or new --out")
-        atomic_write_text(path, json.dumps(manifest | {"info": info | {"created": time.strftime("%Y-%m-%dT%H:%M:%S")}},
-                                           indent=1, default=str))
+        atomic_write_text(
+            path,
+            json.dumps(
+                manifest | {"info": info | {"created": time.strftime("%Y-%m-%dT%H:%M:%S")}}, indent=1, default=str
+            ),
+        )
 
     def bind_inputs(self, sha256: str, count: int) -> None:
         """Check the run's input items (their content hash) against the manifest, or record them on the first run.
@@ -136,8 +145,10 @@ class RunDirectory:
                 "--force-new to move the old run into archive/ and start afresh."
             )
         if recorded is None:
-            atomic_write_text(self.path / MANIFEST, json.dumps(manifest | {"inputs": {"sha256": sha256, "count": count}},
-                                                               indent=1, default=str))
+            atomic_write_text(
+                self.path / MANIFEST,
+                json.dumps(manifest | {"inputs": {"sha256": sha256, "count": count}}, indent=1, default=str),
+            )
 
     def _archive(self) -> None:
         target = self.path / "archive" / time.strftime("%Y%m%d-%H%M%S")

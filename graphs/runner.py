@@ -15,7 +15,6 @@ prompts, and a run directory (`graphs.rundir`: one writer at a time, resume only
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
@@ -86,25 +85,42 @@ class GCRRunner:
         self.generator, self.critic, self.refiner, self.grader = generator, critic, refiner, grader
         self.config = config.for_generator(generator)
         self.concurrency, self.progress, self.force_new = concurrency, progress, force_new
-        self.settings = {"config": self.config.as_dict(), "generator": backend_name(generator), "critic": backend_name(critic),
-                         "refiner": backend_name(refiner), "grader": backend_name(grader) if grader else None} | (settings or {})
+        self.settings = {
+            "config": self.config.as_dict(),
+            "generator": backend_name(generator),
+            "critic": backend_name(critic),
+            "refiner": backend_name(refiner),
+            "grader": backend_name(grader) if grader else None,
+        } | (settings or {})
 
     async def run(self, rows: Sequence[SuiteRow | dict[str, Any]]) -> dict[str, Any]:
         rows = suite_rows(rows)
         if not rows:
             raise ValueError("the suite is empty: nothing to run")
-        with RunDirectory(self.path).open("gcr", self.settings, info={"prompts": len(rows)}, force_new=self.force_new) as run_dir:
+        with RunDirectory(self.path).open(
+            "gcr", self.settings, info={"prompts": len(rows)}, force_new=self.force_new
+        ) as run_dir:
             run_dir.bind_inputs(content_hash([row.model_dump() for row in rows]), len(rows))
-            context = GCRContext(generator=self.generator, critic=self.critic, refiner=self.refiner,
-                                 tracer=Tracer(run_dir.file("trace.jsonl"), run_id=self.path.name),
-                                 cache=GenerationCache(run_dir.file("cache")))
-            batch: BatchRunner[SuiteRow] = BatchRunner(run_dir, label="GCR", key="sample_id", concurrency=self.concurrency,
-                                                       progress=self.progress)
+            context = GCRContext(
+                generator=self.generator,
+                critic=self.critic,
+                refiner=self.refiner,
+                tracer=Tracer(run_dir.file("trace.jsonl"), run_id=self.path.name),
+                cache=GenerationCache(run_dir.file("cache")),
+            )
+            batch: BatchRunner[SuiteRow] = BatchRunner(
+                run_dir, label="GCR", key="sample_id", concurrency=self.concurrency, progress=self.progress
+            )
             graph = GCRGraph(self.config)
 
             async def work(compiled: Any, sample_id: str, row: SuiteRow) -> dict[str, Any] | None:
-                values = await run_thread(compiled, sample_id, lambda: self._input(sample_id, row), context=context,
-                                          recursion_limit=12 + 8 * self.config.max_rounds)
+                values = await run_thread(
+                    compiled,
+                    sample_id,
+                    lambda: self._input(sample_id, row),
+                    context=context,
+                    recursion_limit=12 + 8 * self.config.max_rounds,
+                )
                 if values is None:
                     return None  # waiting for a human: resume the thread with Command(resume=...) through the LangGraph API
                 if not values.get("stop_reason"):
@@ -112,8 +128,11 @@ class GCRRunner:
                 return dict(await self._result(row, values))
 
             try:
-                outcome = await batch.run([(row.sample_id(i), row) for i, row in enumerate(rows)],
-                                          build_graph=lambda saver: graph.compile(checkpointer=saver), work=work)
+                outcome = await batch.run(
+                    [(row.sample_id(i), row) for i, row in enumerate(rows)],
+                    build_graph=lambda saver: graph.compile(checkpointer=saver),
+                    work=work,
+                )
             finally:
                 await aclose_backends(self.critic, getattr(self.refiner, "llm", None))
             summary = self.summarize(run_dir, len(rows), outcome)
@@ -135,7 +154,9 @@ class GCRRunner:
             inputs["source_image"] = made.image.model_dump(mode="json")
         return dict(inputs)
 
-    async def _final_reward(self, values: dict[str, Any], best: BestRecord | None, initial_reward: float | None) -> tuple[float | None, int]:
+    async def _final_reward(
+        self, values: dict[str, Any], best: BestRecord | None, initial_reward: float | None
+    ) -> tuple[float | None, int]:
         """The kept image's reward, and the critic calls spent outside the loop to get it."""
         if best is None:
             return None, 0
@@ -143,8 +164,16 @@ class GCRRunner:
             return (initial_reward if best["key"] == "r0c0" else best["reward"]), 0
         # The paper's loop does not score its refined image; the run scores it outside the loop, to measure it.
         source = ImageRef.model_validate(values["source_image"]) if values.get("source_image") else None
-        [answer] = await self.critic.critique([CritiqueRequest(task=Task(values.get("task", "t2i")), prompt=values["prompt"],
-                                                               image=ImageRef.model_validate(best["image"]), source_image=source)])
+        [answer] = await self.critic.critique(
+            [
+                CritiqueRequest(
+                    task=Task(values.get("task", "t2i")),
+                    prompt=values["prompt"],
+                    image=ImageRef.model_validate(best["image"]),
+                    source_image=source,
+                )
+            ]
+        )
         return reward_or_none(answer, self.config.policy), 1
 
     async def _result(self, row: SuiteRow, values: dict[str, Any]) -> GCRResult:
@@ -155,11 +184,20 @@ class GCRRunner:
         reward_initial = initial_entry["reward"] if initial_entry else None
         reward_final, eval_calls = await self._final_reward(values, best, reward_initial)
         result = GCRResult(
-            prompt=values["prompt"], tag=row.tag, task=values.get("task", "t2i"), stop_reason=values.get("stop_reason", ""),
-            rounds=values.get("rounds", []), candidates=candidates, critiques=critiques, best=best,
-            reward_initial=reward_initial, reward_final=reward_final,
-            generations=values.get("generations", 0), critique_calls=values.get("critique_calls", 0),
-            eval_critique_calls=eval_calls, abstentions=sum(entry["abstention"] is not None for entry in critiques.values()),
+            prompt=values["prompt"],
+            tag=row.tag,
+            task=values.get("task", "t2i"),
+            stop_reason=values.get("stop_reason", ""),
+            rounds=values.get("rounds", []),
+            candidates=candidates,
+            critiques=critiques,
+            best=best,
+            reward_initial=reward_initial,
+            reward_final=reward_final,
+            generations=values.get("generations", 0),
+            critique_calls=values.get("critique_calls", 0),
+            eval_critique_calls=eval_calls,
+            abstentions=sum(entry["abstention"] is not None for entry in critiques.values()),
         )
         initial = candidates.get("r0c0")
         if self.grader is not None and initial is not None and best is not None:
@@ -172,9 +210,17 @@ class GCRRunner:
 
     def summarize(self, run_dir: RunDirectory, n: int, outcome: BatchOutcome) -> dict[str, Any]:
         summary = summarize_results(iter_jsonl(run_dir.file(RESULTS)))
-        summary.update({"n": n, "failed": len(outcome.failures), "failures": outcome.failures,
-                        "waiting_for_human": outcome.waiting, "seconds": outcome.seconds, "preset": self.config.as_dict(),
-                        "run_dir": str(run_dir.path)})
+        summary.update(
+            {
+                "n": n,
+                "failed": len(outcome.failures),
+                "failures": outcome.failures,
+                "waiting_for_human": outcome.waiting,
+                "seconds": outcome.seconds,
+                "preset": self.config.as_dict(),
+                "run_dir": str(run_dir.path),
+            }
+        )
         run_dir.write_json("summary.json", summary)
         return summary
 
@@ -183,15 +229,27 @@ def _grade_record(grade: Grade) -> GradeRecord:
     return GradeRecord(correct=grade.correct, tag=grade.tag, errors=list(grade.errors))
 
 
-def _mean(total: float, count: int) -> float | None:
-    return round(total / count, 4) if count else None
+class _Mean:
+    """A running mean that ignores missing values."""
+
+    def __init__(self) -> None:
+        self.total, self.count = 0.0, 0
+
+    def add(self, value: float | None) -> None:
+        if value is not None:
+            self.total += value
+            self.count += 1
+
+    @property
+    def value(self) -> float | None:
+        return round(self.total / self.count, 4) if self.count else None
 
 
 def summarize_results(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Run figures in one pass over the results (constant memory): rewards, counts, stop reasons, and ground-truth
     accuracy (GenEval-style mean over tags) where a grader judged the images. Each prompt counts once."""
     seen: set[str] = set()
-    sums = {"reward_initial": [0.0, 0], "reward_final": [0.0, 0]}
+    means = {"reward_initial": _Mean(), "reward_final": _Mean()}
     counts = {"abstentions": 0, "generations": 0, "critique_calls": 0}
     stops: dict[str, int] = {}
     before: list[Grade] = []
@@ -200,10 +258,8 @@ def summarize_results(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
         if r.get("sample_id") in seen:
             continue
         seen.add(r.get("sample_id", ""))
-        for key, acc in sums.items():
-            if r.get(key) is not None:
-                acc[0] += r[key]
-                acc[1] += 1
+        for key, mean in means.items():
+            mean.add(r.get(key))
         for key in counts:
             counts[key] += r.get(key, 0)
         if r.get("stop_reason"):
@@ -211,12 +267,18 @@ def summarize_results(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
         if "grade_initial" in r:
             before.append(Grade(correct=r["grade_initial"]["correct"], tag=r["grade_initial"]["tag"]))
             after.append(Grade(correct=r["grade_final"]["correct"], tag=r["grade_final"]["tag"]))
-    summary: dict[str, Any] = {"finished": len(seen), **{k: _mean(*v) for k, v in sums.items()}, **counts,
-                               "stop_reasons": dict(sorted(stops.items()))}
+    summary: dict[str, Any] = {
+        "finished": len(seen),
+        **{key: mean.value for key, mean in means.items()},
+        **counts,
+        "stop_reasons": dict(sorted(stops.items())),
+    }
     if before:
         initial, final = accuracy_by_tag(before), accuracy_by_tag(after)
         summary["accuracy_initial"] = round(initial.pop("overall"), 4)
         summary["accuracy_final"] = round(final.pop("overall"), 4)
-        summary["per_tag"] = {tag: {"initial": round(initial[tag], 4), "final": round(final[tag], 4)} for tag in initial}
+        summary["per_tag"] = {
+            tag: {"initial": round(initial[tag], 4), "final": round(final[tag], 4)} for tag in initial
+        }
         summary["accuracy_is"] = "GenEval-style mean over tags; initial = the first image (round 0, candidate 0)"
     return summary

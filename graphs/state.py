@@ -22,6 +22,7 @@ def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> di
 
 # ------------------------------------------------------------------ GCR ---------------------------------------------
 
+
 class GCRInput(TypedDict, total=False):
     prompt: Required[str]
     seed: int

@@ -50,7 +50,39 @@ _EXPORTS: dict[str, str] = {
     "ParrotContext": "rationalrewards.graphs.parrot",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "Abstention",
+    "Aspect",
+    "CompareRequest",
+    "Critique",
+    "CritiqueParseError",
+    "CritiqueRequest",
+    "CritiqueReward",
+    "FakeRewardModel",
+    "FunctionRewardModel",
+    "GCRConfig",
+    "GCRContext",
+    "ImageRef",
+    "OpenAICompatibleRewardModel",
+    "PairwiseJudgement",
+    "ParrotConfig",
+    "ParrotContext",
+    "RewardModel",
+    "RewardModelError",
+    "SketchGenerator",
+    "SketchOracle",
+    "Task",
+    "TransformersRewardModel",
+    "__version__",
+    "build_gcr_graph",
+    "build_parrot_graph",
+    "pairwise_accuracy",
+    "parse_critique",
+    "parse_pairwise",
+    "reward_from_critique",
+    "reward_model_from_spec",
+]
+assert set(__all__) == set(_EXPORTS) | {"__version__"}, "__all__ and _EXPORTS list the same names"
 
 
 def __getattr__(name: str) -> Any:

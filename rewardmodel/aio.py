@@ -28,7 +28,7 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     def _worker() -> None:
         try:
             box["value"] = asyncio.run(coroutine)
-        except BaseException as error:  # re-raised in the caller's thread below
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread below
             box["error"] = error
 
     thread = threading.Thread(target=_worker)
@@ -36,7 +36,8 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     thread.join()
     if "error" in box:
         raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    value: T = box["value"]
+    return value
 
 
 def _stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rationalrewards.rewardmodel.schemas import Critique, PairwiseJudgement
+from rationalrewards.rewardmodel.schemas import Critique, PairwiseJudgement, Winner
 
 ScoreStyle = Literal["plain", "bold", "over4", "bold_over4"]
-WINNER_TEXT = {"A": "Image A", "B": "Image B", "tie": "It's a tie"}
+WINNER_TEXT: dict[Winner, str] = {"A": "Image A", "B": "Image B", "tie": "It's a tie"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def render_critique(critique: Critique, style: RenderStyle = RenderStyle()) -> s
         assessment = critique.assessments[aspect]
         justification = _field("Justification", assessment.justification, style)
         score = _field("Score", format_score(assessment.score, style.score_style), style)
-        lines.append(f"{number}. {aspect.title}:")
+        lines.append(f"{number}. {aspect.header}:")
         lines.extend([score, justification] if style.score_first else [justification, score])
         lines.append("")
     lines.append(f"# Summary: {critique.summary}")
@@ -82,7 +82,7 @@ def render_pairwise(judgement: PairwiseJudgement, style: RenderStyle = RenderSty
             _field("Score B", format_score(item.score_b, style.score_style), style),
         ]
         justification = [_field("Justification", item.justification, style)]
-        lines.append(f"{number}. {aspect.title}:")
+        lines.append(f"{number}. {aspect.header}:")
         lines.extend(scores + justification if style.score_first else justification + scores)
         if item.winner is not None:
             lines.append(_field("Winner", WINNER_TEXT[item.winner], style))

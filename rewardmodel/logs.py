@@ -21,7 +21,9 @@ def configure_logging(*, json: bool = False, level: str = "INFO", force: bool = 
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso"),
     ]
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    renderer = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
     structlog.configure(
         processors=processors + [renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
@@ -31,4 +33,4 @@ def configure_logging(*, json: bool = False, level: str = "INFO", force: bool = 
     _configured = True
 
 
-__all__ = ["configure_logging", "bind_contextvars", "bound_contextvars", "clear_contextvars"]
+__all__ = ["bind_contextvars", "bound_contextvars", "clear_contextvars", "configure_logging"]

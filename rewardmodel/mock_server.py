@@ -36,7 +36,8 @@ def canned_critique_text(task: Task = Task.t2i) -> str:
     critique = Critique(
         task=task,
         assessments={
-            a: AspectAssessment(score=scores.get(a), justification=f"Canned judgement of {a.title}.") for a in task.aspects
+            a: AspectAssessment(score=scores.get(a), justification=f"Canned judgement of {a.header}.")
+            for a in task.aspects
         },
         analysis="The request asks for a scene.",
         summary="Mostly faithful, minor quality issues.",
@@ -70,12 +71,19 @@ def parrot_teacher_answer(request: Any) -> str:
         label = request.label if request.label != "tie" else "A"
         good, bad = 4.0, 2.5
         aspects = {
-            aspect: PairwiseAspect(score_a=good if label == "A" else bad, score_b=bad if label == "A" else good,
-                                   winner=label, justification=f"Image {label} matches the request better.")
-            if aspect is not Aspect.text_rendering else PairwiseAspect(score_a=None, score_b=None, justification="No text.")
+            aspect: PairwiseAspect(
+                score_a=good if label == "A" else bad,
+                score_b=bad if label == "A" else good,
+                winner=label,
+                justification=f"Image {label} matches the request better.",
+            )
+            if aspect is not Aspect.text_rendering
+            else PairwiseAspect(score_a=None, score_b=None, justification="No text.")
             for aspect in request.task.aspects
         }
-        return render_pairwise(PairwiseJudgement(task=request.task, aspects=aspects, summary=f"Image {label} is better."))
+        return render_pairwise(
+            PairwiseJudgement(task=request.task, aspects=aspects, summary=f"Image {label} is better.")
+        )
     return canned_critique_text(request.task)
 
 
@@ -141,7 +149,9 @@ class _App:
         if path == "/health":
             return await self._send(send, 200, b'{"status":"ok"}')
         if path == "/v1/models":
-            return await self._send(send, 200, json.dumps({"object": "list", "data": [{"id": "mock-critic", "object": "model"}]}).encode())
+            return await self._send(
+                send, 200, json.dumps({"object": "list", "data": [{"id": "mock-critic", "object": "model"}]}).encode()
+            )
         if path != "/v1/chat/completions":
             return await self._send(send, 404, b'{"error":"not found"}')
         payload: dict[str, Any] = {}
@@ -173,17 +183,27 @@ class _App:
                 {
                     "index": 0,
                     "finish_reason": fault.finish_reason,
-                    "message": {"role": "assistant", "content": fault.text if fault.text is not None else (
-                        self.state.responder(payload) if self.state.responder is not None else self.state.text)},
+                    "message": {
+                        "role": "assistant",
+                        "content": fault.text
+                        if fault.text is not None
+                        else (self.state.responder(payload) if self.state.responder is not None else self.state.text),
+                    },
                 }
             ],
-            "usage": {"prompt_tokens": 100 + 256 * images, "completion_tokens": 300, "total_tokens": 400 + 256 * images},
+            "usage": {
+                "prompt_tokens": 100 + 256 * images,
+                "completion_tokens": 300,
+                "total_tokens": 400 + 256 * images,
+            },
         }
         await self._send(send, 200, json.dumps(answer).encode())
 
     @staticmethod
     async def _send(send: Any, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        raw_headers = [(b"content-type", b"application/json")] + [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        raw_headers = [(b"content-type", b"application/json")] + [
+            (k.encode(), v.encode()) for k, v in (headers or {}).items()
+        ]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -196,7 +216,9 @@ class MockServer:
 
         self.state = MockState(latency=latency)
         self.host, self.port = host, port
-        config = uvicorn.Config(_App(self.state), host=host, port=port, log_level="warning", lifespan="off", backlog=2048)
+        config = uvicorn.Config(
+            _App(self.state), host=host, port=port, log_level="warning", lifespan="off", backlog=2048
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
@@ -226,10 +248,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--no-validate", action="store_true", help="skip JSON and image checks (benchmarks)")
-    parser.add_argument("--responder", choices=sorted(RESPONDERS), help="answer by prompt type instead of one canned critique")
+    parser.add_argument(
+        "--responder", choices=sorted(RESPONDERS), help="answer by prompt type instead of one canned critique"
+    )
     args = parser.parse_args()
-    state = MockState(latency=args.latency, keep_bodies=False, validate=not args.no_validate,
-                      responder=RESPONDERS.get(args.responder) if args.responder else None)
+    state = MockState(
+        latency=args.latency,
+        keep_bodies=False,
+        validate=not args.no_validate,
+        responder=RESPONDERS.get(args.responder) if args.responder else None,
+    )
     uvicorn.run(_App(state), host=args.host, port=args.port, log_level="warning", lifespan="off", backlog=2048)
 
 

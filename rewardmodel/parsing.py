@@ -11,6 +11,7 @@ lacks a required aspect's score raises `CritiqueParseError` holding the raw text
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from rationalrewards.rewardmodel.errors import CritiqueParseError
@@ -46,9 +47,22 @@ def _marker(name: str, colon: bool = True) -> re.Pattern[str]:
 
 
 _SECTION_MARKERS: list[tuple[str, re.Pattern[str]]] = [
-    ("analysis", re.compile(r"^\s*#{1,6}\s*(?:\*\*)?\s*user\s+request\s+analysis" + _POST + ":?" + _POST + r"(?P<rest>.*)$", re.I)),
-    ("judgement", re.compile(r"^\s*#{1,6}\s*(?:\*\*)?\s*detailed\s+judge?ment" + _POST + ":?" + _POST + r"(?P<rest>.*)$", re.I)),
-    ("refinement", re.compile(r"^\s*#{1,6}\s*(?:\*\*)?\s*user\s+request\s+refinement" + _POST + ":?" + _POST + r"(?P<rest>.*)$", re.I)),
+    (
+        "analysis",
+        re.compile(
+            r"^\s*#{1,6}\s*(?:\*\*)?\s*user\s+request\s+analysis" + _POST + ":?" + _POST + r"(?P<rest>.*)$", re.I
+        ),
+    ),
+    (
+        "judgement",
+        re.compile(r"^\s*#{1,6}\s*(?:\*\*)?\s*detailed\s+judge?ment" + _POST + ":?" + _POST + r"(?P<rest>.*)$", re.I),
+    ),
+    (
+        "refinement",
+        re.compile(
+            r"^\s*#{1,6}\s*(?:\*\*)?\s*user\s+request\s+refinement" + _POST + ":?" + _POST + r"(?P<rest>.*)$", re.I
+        ),
+    ),
     ("summary", re.compile(r"^\s*#{1,6}\s*(?:\*\*)?\s*summary" + _POST + ":?" + _POST + r"(?P<rest>.*)$", re.I)),
     ("summary", _marker(r"summary")),
     ("refinement_comments", _marker(r"refinement\s+comments?")),
@@ -64,7 +78,8 @@ _FIELD_MARKERS: list[tuple[str, re.Pattern[str]]] = [
 # Every marker line starts with one of these words after its decoration: lines that don't (most of a critique) skip
 # the fifteen marker patterns.
 _MAYBE_MARKER = re.compile(
-    _PRE + r"(?:\d+\s*[.)]\s*)?(?:\*\*)?\s*(?:text|image|physical|visual|user|detailed|summary|refine|justification|score|winner)",
+    _PRE
+    + r"(?:\d+\s*[.)]\s*)?(?:\*\*)?\s*(?:text|image|physical|visual|user|detailed|summary|refine|justification|score|winner)",
     re.I,
 )
 # A horizontal rule or a code fence closes whatever field is open: prose after it is not part of the critique.
@@ -104,7 +119,7 @@ def _split(text: str) -> _Block:
         aspect = next((a for a, pattern in _ASPECT_HEADER.items() if pattern.match(line)), None)
         if aspect is not None:
             if aspect in block.aspects:
-                block.warnings.append(f"{aspect.title} appears twice; the first judgement is kept")
+                block.warnings.append(f"{aspect.header} appears twice; the first judgement is kept")
                 current, target = None, None
             else:
                 current, target = aspect, None
@@ -167,8 +182,8 @@ def _check_nonempty(text: str) -> None:
         raise CritiqueParseError("empty critique text", text or "")
 
 
-def _require(found: dict[Aspect, object], task: Task, text: str, kind: str) -> None:
-    missing = [a.title for a in task.aspects if a not in found]
+def _require(found: Mapping[Aspect, object], task: Task, text: str, kind: str) -> None:
+    missing = [a.header for a in task.aspects if a not in found]
     if missing:
         raise CritiqueParseError(
             f"{kind} for the {task.value} format lacks a readable score for: {', '.join(missing)}"
@@ -185,11 +200,11 @@ def parse_critique(text: str, task: Task | str = Task.t2i, *, request: str = "",
     warnings = list(block.warnings)
     assessments: dict[Aspect, AspectAssessment] = {}
     for aspect, fields in block.aspects.items():
-        found, score = _read_score(fields.get("score"), f"{aspect.title} score", warnings)
+        found, score = _read_score(fields.get("score"), f"{aspect.header} score", warnings)
         if not found:
             continue
         if aspect not in task.aspects:
-            warnings.append(f"{aspect.title} is not part of the {task.value} format; kept but unused")
+            warnings.append(f"{aspect.header} is not part of the {task.value} format; kept but unused")
         assessments[aspect] = AspectAssessment(score=score, justification=_text(fields.get("justification")))
     _require(assessments, task, text, "critique")
     return Critique(
@@ -214,8 +229,8 @@ def parse_pairwise(text: str, task: Task | str = Task.t2i, *, request: str = "",
     warnings = list(block.warnings)
     aspects: dict[Aspect, PairwiseAspect] = {}
     for aspect, fields in block.aspects.items():
-        found_a, score_a = _read_score(fields.get("score_a"), f"{aspect.title} score A", warnings)
-        found_b, score_b = _read_score(fields.get("score_b"), f"{aspect.title} score B", warnings)
+        found_a, score_a = _read_score(fields.get("score_a"), f"{aspect.header} score A", warnings)
+        found_b, score_b = _read_score(fields.get("score_b"), f"{aspect.header} score B", warnings)
         if not (found_a and found_b):
             continue
         aspects[aspect] = PairwiseAspect(

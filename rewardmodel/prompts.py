@@ -91,14 +91,14 @@ def _image(url: str) -> dict[str, Any]:
 
 
 def _rubric(task: Task) -> str:
-    lines = [f"{n}. {a.title}: {_RUBRIC[a]}" for n, a in enumerate(task.aspects, start=1)]
+    lines = [f"{n}. {a.header}: {_RUBRIC[a]}" for n, a in enumerate(task.aspects, start=1)]
     return "Evaluation dimensions:\n" + "\n".join(lines) + "\n\n" + _LEVELS
 
 
 def _pointwise_format(task: Task, with_refinement: bool) -> str:
     lines = ["# User Request Analysis", "<what the request asks for, element by element>", "# Detailed Judgement"]
     for n, aspect in enumerate(task.aspects, start=1):
-        lines += [f"{n}. {aspect.title}:", "## Justification: <evidence from the image>", "## Score: <1-4 or N/A>"]
+        lines += [f"{n}. {aspect.header}:", "## Justification: <evidence from the image>", "## Score: <1-4 or N/A>"]
     lines.append("# Summary: <one or two sentences>")
     if with_refinement:
         lines += [
@@ -113,7 +113,7 @@ def _pairwise_format(task: Task) -> str:
     lines = ["# User Request Analysis", "<what the request asks for>", "# Detailed Judgement"]
     for n, aspect in enumerate(task.aspects, start=1):
         lines += [
-            f"{n}. {aspect.title}:",
+            f"{n}. {aspect.header}:",
             "## Justification: <compare the two images on this dimension>",
             "## Score A: <1-4 or N/A>",
             "## Score B: <1-4 or N/A>",
@@ -160,7 +160,12 @@ def _pairwise(request: CompareRequest | AnchoredRequest, image_url: ImageUrl) ->
     )
     content = [_text(intro + "\n\n" + _rubric(task))]
     content += _request_parts(task, request.prompt, _source_url(request, image_url))
-    content += [_text("Image A:"), _image(image_url(request.image_a)), _text("Image B:"), _image(image_url(request.image_b))]
+    content += [
+        _text("Image A:"),
+        _image(image_url(request.image_a)),
+        _text("Image B:"),
+        _image(image_url(request.image_b)),
+    ]
     if isinstance(request, AnchoredRequest):
         content.append(_text(_anchor_text(request.label)))
     content.append(_text(_pairwise_format(task)))
@@ -177,9 +182,18 @@ def _anchor_text(label: Winner) -> str:
 
 
 def _repredict(request: RepredictRequest, image_url: ImageUrl) -> list[Message]:
-    content = [_text(_REPREDICT_INTRO), _text(_REPREDICT_TASK[request.task]), _text(_REPREDICT_REQUEST + request.prompt)]
+    content = [
+        _text(_REPREDICT_INTRO),
+        _text(_REPREDICT_TASK[request.task]),
+        _text(_REPREDICT_REQUEST + request.prompt),
+    ]
     if request.image_a is not None and request.image_b is not None:
-        content += [_text("Image A:"), _image(image_url(request.image_a)), _text("Image B:"), _image(image_url(request.image_b))]
+        content += [
+            _text("Image A:"),
+            _image(image_url(request.image_a)),
+            _text("Image B:"),
+            _image(image_url(request.image_b)),
+        ]
     content += [_text(_COMPARISON + strip_winner_lines(request.rationale)), _text(_ANSWER_FORMAT)]
     return [{"role": "user", "content": content}]
 
@@ -231,7 +245,7 @@ def _parts(messages: list[Message]) -> list[dict[str, Any]]:
 
 
 def _after(texts: list[str], prefix: str) -> str | None:
-    return next((t[len(prefix):] for t in texts if t.startswith(prefix)), None)
+    return next((t[len(prefix) :] for t in texts if t.startswith(prefix)), None)
 
 
 def read_messages(messages: list[Message], image_ref: Callable[[str], ImageRef] | None = None) -> AnyRequest:
@@ -263,20 +277,29 @@ def read_messages(messages: list[Message], image_ref: Callable[[str], ImageRef] 
         if anchor is None:
             return CompareRequest(task=task, prompt=prompt, image_a=targets[0], image_b=targets[1], source_image=source)
         said = anchor.split(". Explain", 1)[0]
-        label = {text: winner for winner, text in WINNER_TEXT.items()} | {_ANCHOR_TIE: "tie"}
+        label: dict[str, Winner] = {text: winner for winner, text in WINNER_TEXT.items()}
+        label[_ANCHOR_TIE] = "tie"
         if said not in label:
             raise PromptFormatError(f"unreadable anchored preference {said!r}")
-        return AnchoredRequest(task=task, prompt=prompt, image_a=targets[0], image_b=targets[1], source_image=source,
-                               label=label[said])  # type: ignore[arg-type]
+        return AnchoredRequest(
+            task=task, prompt=prompt, image_a=targets[0], image_b=targets[1], source_image=source, label=label[said]
+        )
     if len(targets) != 1:
         raise PromptFormatError(f"expected one or two images to judge, found {len(targets)}")
     hidden = _after(texts, _HIDDEN)
     if hidden is not None:
-        return ProjectRequest(task=task, prompt=prompt, image=targets[0], source_image=source, reference_rationale=hidden)
+        return ProjectRequest(
+            task=task, prompt=prompt, image=targets[0], source_image=source, reference_rationale=hidden
+        )
     refinement = any("# User Request Refinement" in t for t in texts if t.startswith(_FORMAT_INTRO))
     return CritiqueRequest(task=task, prompt=prompt, image=targets[0], source_image=source, with_refinement=refinement)
 
 
 def request_kind(request: AnyRequest) -> Kind:
-    return {CritiqueRequest: "critique", CompareRequest: "compare", AnchoredRequest: "anchored",
-            RepredictRequest: "repredict", ProjectRequest: "project"}[type(request)]  # type: ignore[return-value]
+    return {
+        CritiqueRequest: "critique",
+        CompareRequest: "compare",
+        AnchoredRequest: "anchored",
+        RepredictRequest: "repredict",
+        ProjectRequest: "project",
+    }[type(request)]  # type: ignore[return-value]

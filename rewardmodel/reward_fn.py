@@ -36,8 +36,12 @@ def prompt_text(prompt: Any) -> str:
                 if isinstance(content, str):
                     return content
                 if isinstance(content, list):
-                    return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    raise TypeError(f"a prompt must be a string or a list of chat messages with a user turn, got {type(prompt).__name__}")
+                    return "\n".join(
+                        p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+                    )
+    raise TypeError(
+        f"a prompt must be a string or a list of chat messages with a user turn, got {type(prompt).__name__}"
+    )
 
 
 def _samples(completions: Sequence[Any] | None, images: Sequence[Any] | None) -> Sequence[Any]:
@@ -54,7 +58,9 @@ class CritiqueReward:
 
     __name__ = "critique_reward"  # trl logs reward functions by __name__
 
-    def __init__(self, reward_model: RewardModel, policy: RewardPolicy = "paper", *, with_refinement: bool = True) -> None:
+    def __init__(
+        self, reward_model: RewardModel, policy: RewardPolicy = "paper", *, with_refinement: bool = True
+    ) -> None:
         if policy not in REWARD_POLICIES:
             raise ValueError(f"unknown reward policy {policy!r}; choose one of {', '.join(REWARD_POLICIES)}")
         self.reward_model = reward_model
@@ -95,29 +101,19 @@ class CritiqueReward:
         return await self.reward_model.critique(self.requests(prompts, _samples(completions, images), source_images))
 
     async def acall(
-        self,
-        prompts: Sequence[Any],
-        completions: Sequence[Any] | None = None,
-        *,
-        images: Sequence[Any] | None = None,
-        source_images: Sequence[Any] | None = None,
-        **kwargs: Any,
+        self, prompts: Sequence[Any], completions: Sequence[Any] | None = None, **kwargs: Any
     ) -> list[float | None]:
-        results = await self.acritique(prompts, completions, images=images, source_images=source_images, **kwargs)
+        """The async twin of `__call__` (same keywords)."""
+        results = await self.acritique(prompts, completions, **kwargs)
         return [reward_or_none(result, self.policy) for result in results]
 
     def __call__(
-        self,
-        prompts: Sequence[Any],
-        completions: Sequence[Any] | None = None,
-        *,
-        images: Sequence[Any] | None = None,
-        source_images: Sequence[Any] | None = None,
-        **kwargs: Any,
+        self, prompts: Sequence[Any], completions: Sequence[Any] | None = None, **kwargs: Any
     ) -> list[float | None]:
+        """One reward per sample; keywords as `acritique` takes them, anything else trl passes is ignored."""
         if self._loop is None or self._loop.closed:
             self._loop = BackgroundLoop(name="critique-reward")
-        return self._loop.run(self.acall(prompts, completions, images=images, source_images=source_images, **kwargs))
+        return self._loop.run(self.acall(prompts, completions, **kwargs))
 
     def close(self) -> None:
         """Close the backend's connections on the loop that opened them, then stop the loop."""

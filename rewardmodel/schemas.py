@@ -7,7 +7,7 @@ JSON round trip. This module imports no torch, PIL or HTTP client: graphs and te
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, ClassVar, Literal, Self, Union
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
@@ -16,7 +16,7 @@ SCORE_MIN = 1.0
 SCORE_MAX = 4.0
 
 
-class Aspect(str, Enum):
+class Aspect(StrEnum):
     """A rubric dimension. Values are the stable keys of `Critique.scores`."""
 
     text_faithfulness = "text_faithfulness"
@@ -25,7 +25,7 @@ class Aspect(str, Enum):
     text_rendering = "text_rendering"
 
     @property
-    def title(self) -> str:
+    def header(self) -> str:
         """The header the released checkpoints write (PAPER.md, "Output format")."""
         return _ASPECT_TITLES[self]
 
@@ -38,7 +38,7 @@ _ASPECT_TITLES = {
 }
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     t2i = "t2i"
     edit = "edit"
 
@@ -210,6 +210,7 @@ class CompareRequest(_Request):
 
 
 # -- PARROT's teacher requests (DESIGN.md, "Protocols": answered from these fields, never by matching prompt text) --
+
 
 class AnchoredRequest(_Request):
     """Phase 1: a pairwise rationale written while the teacher is told the human preference."""

@@ -31,13 +31,21 @@ from rationalrewards.rewardmodel.schemas import (
 )
 
 RewardPolicy = Literal["paper", "edit_rl_release", "all"]
+_POLICIES: tuple[RewardPolicy, ...] = ("paper", "edit_rl_release", "all")
 REWARD_POLICIES: tuple[str, ...] = ("paper", "edit_rl_release", "all")
+
+
+def check_policy(name: str) -> RewardPolicy:
+    """`name` as a policy, or a ValueError listing the policies."""
+    for policy in _POLICIES:
+        if name == policy:
+            return policy
+    raise ValueError(f"unknown reward policy {name!r}; choose one of {', '.join(REWARD_POLICIES)}")
 
 
 def active_scores(critique: Critique, policy: RewardPolicy = "paper") -> dict[Aspect, float]:
     """The aspect scores that `policy` averages."""
-    if policy not in REWARD_POLICIES:
-        raise ValueError(f"unknown reward policy {policy!r}; choose one of {', '.join(REWARD_POLICIES)}")
+    check_policy(policy)
     scores: dict[Aspect, float] = {}
     for aspect in critique.task.aspects:
         assessment = critique.assessments.get(aspect)
@@ -117,7 +125,9 @@ def pairwise_accuracy(
         if isinstance(prediction, Abstention):
             abstentions += 1
             continue
-        winner = preferred_with_tolerance(prediction, tolerance) if isinstance(prediction, PairwiseJudgement) else prediction
+        winner = (
+            preferred_with_tolerance(prediction, tolerance) if isinstance(prediction, PairwiseJudgement) else prediction
+        )
         judged += 1
         predicted_ties += winner == "tie"
         correct += winner == label

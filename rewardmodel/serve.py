@@ -48,12 +48,19 @@ class ServeConfig:
 def vllm_command(config: ServeConfig) -> list[str]:
     """The `vllm serve` argv the released checkpoints were served with, plus parallelism and extra flags."""
     command = [
-        config.executable, "serve", config.checkpoint,
-        "--served-model-name", config.served_model_name,
-        "--host", config.host,
-        "--port", str(config.port),
-        "--max-model-len", str(config.max_model_len),
-        "--limit-mm-per-prompt", json.dumps({"image": config.max_images_per_prompt}),
+        config.executable,
+        "serve",
+        config.checkpoint,
+        "--served-model-name",
+        config.served_model_name,
+        "--host",
+        config.host,
+        "--port",
+        str(config.port),
+        "--max-model-len",
+        str(config.max_model_len),
+        "--limit-mm-per-prompt",
+        json.dumps({"image": config.max_images_per_prompt}),
     ]
     if config.data_parallel_size > 1:
         command += ["--data-parallel-size", str(config.data_parallel_size)]
@@ -80,7 +87,9 @@ class ServerProcess:
                 self.process.wait()
 
 
-def launch(config: ServeConfig, log_path: str | Path, *, command: list[str] | None = None, health_timeout: float = 900.0) -> ServerProcess:
+def launch(
+    config: ServeConfig, log_path: str | Path, *, command: list[str] | None = None, health_timeout: float = 900.0
+) -> ServerProcess:
     """Start the server, wait for `/health`, return the handle. The server's output goes to `log_path`."""
     argv = command or vllm_command(config)
     if shutil.which(argv[0]) is None and not Path(argv[0]).exists():

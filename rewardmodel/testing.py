@@ -50,11 +50,13 @@ def _critique_from_scores(request: CritiqueRequest, scores: ScoreMap, model: str
     assessments = {
         aspect: AspectAssessment(
             score=scores.get(aspect.value),
-            justification=f"{aspect.title} judged by {model}." if scores.get(aspect.value) is not None else "No text requested.",
+            justification=f"{aspect.header} judged by {model}."
+            if scores.get(aspect.value) is not None
+            else "No text requested.",
         )
         for aspect in request.task.aspects
     }
-    weak = [a.title for a in request.task.aspects if (s := scores.get(a.value)) is not None and s < 3.0]
+    weak = [a.header for a in request.task.aspects if (s := scores.get(a.value)) is not None and s < 3.0]
     critique = Critique(
         task=request.task,
         request=request.prompt,
@@ -74,7 +76,9 @@ def _judgement_from_scores(request: CompareRequest, a: ScoreMap, b: ScoreMap, mo
         winner = None
         if score_a is not None and score_b is not None:
             winner = "A" if score_a > score_b else "B" if score_b > score_a else "tie"
-        aspects[aspect] = PairwiseAspect(score_a=score_a, score_b=score_b, winner=winner, justification=f"Compared by {model}.")
+        aspects[aspect] = PairwiseAspect(
+            score_a=score_a, score_b=score_b, winner=winner, justification=f"Compared by {model}."
+        )
     judgement = PairwiseJudgement(task=request.task, request=request.prompt, aspects=aspects, summary="Compared.")
     return parse_pairwise(render_pairwise(judgement), request.task, request=request.prompt, model=model)
 
@@ -111,8 +115,14 @@ class FakeRewardModel:
 
     async def complete(self, messages: list[Message]) -> Completion:
         self.calls += 1
-        text = "".join(part.get("text", "") for m in messages for part in (m["content"] if isinstance(m["content"], list) else [{"text": m["content"]}]))
-        return Completion(text="Answer: " + ("A", "B", "tie")[int(_unit(self.salt, text) * 3)], finish_reason="stop", model=self.name)
+        text = "".join(
+            part.get("text", "")
+            for m in messages
+            for part in (m["content"] if isinstance(m["content"], list) else [{"text": m["content"]}])
+        )
+        return Completion(
+            text="Answer: " + ("A", "B", "tie")[int(_unit(self.salt, text) * 3)], finish_reason="stop", model=self.name
+        )
 
     async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]:
         """A teacher that ignores the label: its rationales are its own hashed scores (tests of PARROT's plumbing)."""
@@ -121,15 +131,26 @@ class FakeRewardModel:
 
     def _teach_one(self, request: TeacherRequest) -> str:
         if isinstance(request, AnchoredRequest):
-            pair = CompareRequest(task=request.task, prompt=request.prompt, image_a=request.image_a, image_b=request.image_b,
-                                  source_image=request.source_image)
-            a, b = (self.scores_for(request.prompt, image, request.task) for image in (request.image_a, request.image_b))
+            pair = CompareRequest(
+                task=request.task,
+                prompt=request.prompt,
+                image_a=request.image_a,
+                image_b=request.image_b,
+                source_image=request.source_image,
+            )
+            a, b = (
+                self.scores_for(request.prompt, image, request.task) for image in (request.image_a, request.image_b)
+            )
             return _judgement_from_scores(pair, a, b, self.name).raw_text
         if isinstance(request, RepredictRequest):
             return "Answer: " + ("A", "B", "tie")[int(_unit(self.salt, request.prompt, request.rationale) * 3)]
         if isinstance(request, ProjectRequest):
-            critique = CritiqueRequest(task=request.task, prompt=request.prompt, image=request.image, source_image=request.source_image)
-            return _critique_from_scores(critique, self.scores_for(request.prompt, request.image, request.task), self.name).raw_text
+            critique = CritiqueRequest(
+                task=request.task, prompt=request.prompt, image=request.image, source_image=request.source_image
+            )
+            return _critique_from_scores(
+                critique, self.scores_for(request.prompt, request.image, request.task), self.name
+            ).raw_text
         raise TypeError(f"not a teacher request: {type(request).__name__}")
 
 
@@ -169,7 +190,11 @@ class FunctionRewardModel:
         results: list[PairwiseJudgement | Abstention] = []
         for p in pairs:
             sides = [
-                self._one(CritiqueRequest(task=p.task, prompt=p.prompt, image=image, source_image=p.source_image, with_refinement=False))
+                self._one(
+                    CritiqueRequest(
+                        task=p.task, prompt=p.prompt, image=image, source_image=p.source_image, with_refinement=False
+                    )
+                )
                 for image in (p.image_a, p.image_b)
             ]
             abstained = next((s for s in sides if isinstance(s, Abstention)), None)

@@ -44,11 +44,26 @@ CHAT_TEMPLATE = (
 
 # A little of the text a critic reads and writes, so the byte-level BPE learns useful merges.
 _CORPUS = [
-    "# User Request Analysis", "# Detailed Judgement", "## Justification:", "## Score:", "## Score A:", "## Score B:",
-    "## Winner: Image A", "## Winner: Image B", "## Winner: It's a tie", "# Summary:", "# User Request Refinement:",
-    "## Refinement Comments:", "## Refined Request:", "1. Text Faithfulness:", "2. Image Faithfulness:",
-    "3. Physical and Visual Quality:", "4. Text Rendering:", "a photo of a red apple and a blue cup on the left",
-    "exactly three clocks, two dogs, a green bench below a yellow kite", "N/A 1 2 3 4 3.5 2.5 1.5",
+    "# User Request Analysis",
+    "# Detailed Judgement",
+    "## Justification:",
+    "## Score:",
+    "## Score A:",
+    "## Score B:",
+    "## Winner: Image A",
+    "## Winner: Image B",
+    "## Winner: It's a tie",
+    "# Summary:",
+    "# User Request Refinement:",
+    "## Refinement Comments:",
+    "## Refined Request:",
+    "1. Text Faithfulness:",
+    "2. Image Faithfulness:",
+    "3. Physical and Visual Quality:",
+    "4. Text Rendering:",
+    "a photo of a red apple and a blue cup on the left",
+    "exactly three clocks, two dogs, a green bench below a yellow kite",
+    "N/A 1 2 3 4 3.5 2.5 1.5",
 ]
 
 
@@ -90,7 +105,9 @@ def image_only_processor_class(family: Family = "qwen2_vl") -> type:
     from transformers.models.qwen2_vl.processing_qwen2_vl import Qwen2VLProcessor
 
     class ImageOnlyProcessor(Qwen2VLProcessor):
-        def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any):
+        def __init__(
+            self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any
+        ):
             super().__init__(image_processor, tokenizer, video_processor=None, chat_template=chat_template, **kwargs)
 
         @classmethod
@@ -118,7 +135,7 @@ def tiny_config(family: Family, tokenizer: Any) -> Any:
     import transformers
 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    text = dict(
+    text: dict[str, Any] = dict(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
@@ -138,18 +155,42 @@ def tiny_config(family: Family, tokenizer: Any) -> Any:
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
     )
+    vision: dict[str, Any]
     if family == "qwen2_vl":
         vision = dict(depth=1, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2)
         return transformers.Qwen2VLConfig(text_config=text, vision_config=vision, **tokens)
     if family == "qwen2_5_vl":
-        vision = dict(depth=1, hidden_size=32, out_hidden_size=64, intermediate_size=64, num_heads=2,
-                      fullatt_block_indexes=[0], window_size=56)
+        vision = dict(
+            depth=1,
+            hidden_size=32,
+            out_hidden_size=64,
+            intermediate_size=64,
+            num_heads=2,
+            fullatt_block_indexes=[0],
+            window_size=56,
+        )
         return transformers.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **tokens)
     if family == "qwen3_vl":
-        text3 = dict(text, head_dim=16, rope_parameters={
-            "rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3], "mrope_interleaved": True})
-        vision = dict(depth=1, hidden_size=32, out_hidden_size=64, intermediate_size=64, num_heads=2,
-                      patch_size=14, num_position_embeddings=64, deepstack_visual_indexes=[0])
+        text3: dict[str, Any] = dict(
+            text,
+            head_dim=16,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": [2, 3, 3],
+                "mrope_interleaved": True,
+            },
+        )
+        vision = dict(
+            depth=1,
+            hidden_size=32,
+            out_hidden_size=64,
+            intermediate_size=64,
+            num_heads=2,
+            patch_size=14,
+            num_position_embeddings=64,
+            deepstack_visual_indexes=[0],
+        )
         return transformers.Qwen3VLConfig(text_config=text3, vision_config=vision, **tokens)
     raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
 

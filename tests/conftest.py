@@ -17,7 +17,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _real_connect = socket.socket.connect
 
 
-def _loopback_only(self: socket.socket, address):  # noqa: ANN001, ANN202
+def _loopback_only(self: socket.socket, address):
     if self.family in (socket.AF_INET, socket.AF_INET6):
         host = address[0]
         try:

@@ -15,7 +15,9 @@ from tests.helpers import PYTHON
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=300
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -23,14 +25,33 @@ def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def test_critique_and_compare_json(png_file: Path) -> None:
     out = json.loads(_cli("critique", str(png_file), "--prompt", "a red ball", "--critic", "fake", "--json").stdout)
-    assert out["kind"] == "critique" and set(out["scores"]) == {"text_faithfulness", "physical_quality", "text_rendering"}
+    assert out["kind"] == "critique" and set(out["scores"]) == {
+        "text_faithfulness",
+        "physical_quality",
+        "text_rendering",
+    }
     assert 0.0 <= out["reward"] <= 1.0
-    edit = json.loads(_cli("critique", str(png_file), "--prompt", "make it blue", "--source", str(png_file), "--critic", "fake", "--json").stdout)
+    edit = json.loads(
+        _cli(
+            "critique",
+            str(png_file),
+            "--prompt",
+            "make it blue",
+            "--source",
+            str(png_file),
+            "--critic",
+            "fake",
+            "--json",
+        ).stdout
+    )
     assert "image_faithfulness" in edit["scores"]
-    pair = json.loads(_cli("compare", str(png_file), str(png_file), "--prompt", "a red ball", "--critic", "fake", "--json").stdout)
+    pair = json.loads(
+        _cli("compare", str(png_file), str(png_file), "--prompt", "a red ball", "--critic", "fake", "--json").stdout
+    )
     assert pair["preferred"] == "tie"
 
 
+@pytest.mark.slow
 def test_bad_inputs_give_one_line_errors(tmp_path: Path, png_file: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
@@ -40,13 +61,17 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path, png_file: Path) -> None
         (("critique", str(png_file), "--prompt", "  "), "prompt is empty"),
         (("critique", str(png_file), "--prompt", "a red ball"), "no scene-graph sidecar"),
         (("critique", str(png_file), "--prompt", "x", "--critic", "nonsense"), "unknown critic"),
-        (("critique", str(png_file), "--prompt", "x", "--critic", "http://127.0.0.1:9", "--model", "m"), "connection failed"),
+        (
+            ("critique", str(png_file), "--prompt", "x", "--critic", "http://127.0.0.1:9", "--model", "m"),
+            "connection failed",
+        ),
     ]:
         result = _cli(*args, check=False)
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_in_process_critic_abstains_with_exit_code_1(png_file: Path, tiny_vlm_dir: Path) -> None:
     result = _cli("critique", str(png_file), "--prompt", "a red ball", "--critic", str(tiny_vlm_dir), "--json")
     out = json.loads(result.stdout)
@@ -56,16 +81,28 @@ def test_in_process_critic_abstains_with_exit_code_1(png_file: Path, tiny_vlm_di
 
 
 def test_serve_dry_run_has_the_papers_flags() -> None:
-    out = json.loads(_cli("serve", "/ckpt/RationalRewards-8B-T2I", "--data-parallel", "8", "--dry-run", "--json").stdout)
+    out = json.loads(
+        _cli("serve", "/ckpt/RationalRewards-8B-T2I", "--data-parallel", "8", "--dry-run", "--json").stdout
+    )
     assert out["command"].startswith("vllm serve /ckpt/RationalRewards-8B-T2I --served-model-name rationalrewards")
-    for flag in ("--port 6868", "--max-model-len 40960", """--limit-mm-per-prompt '{"image": 16}'""", "--data-parallel-size 8"):
+    for flag in (
+        "--port 6868",
+        "--max-model-len 40960",
+        """--limit-mm-per-prompt '{"image": 16}'""",
+        "--data-parallel-size 8",
+    ):
         assert flag in out["command"]
 
 
 def test_launch_waits_for_health_and_stops(port: int, tmp_path: Path) -> None:
     config = ServeConfig(checkpoint="unused", port=port)
     # Any executable that speaks the API can stand in for vLLM on a machine without a GPU.
-    server = launch(config, tmp_path / "serve.log", command=[sys.executable, "-m", "rationalrewards.rewardmodel.mock_server", "--port", str(port)], health_timeout=30)
+    server = launch(
+        config,
+        tmp_path / "serve.log",
+        command=[sys.executable, "-m", "rationalrewards.rewardmodel.mock_server", "--port", str(port)],
+        health_timeout=30,
+    )
     try:
         import httpx
 

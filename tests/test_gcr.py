@@ -19,13 +19,14 @@ from rationalrewards.agents.sketch.oracle import SketchOracle
 from rationalrewards.agents.sketch.scene import load_scene
 from rationalrewards.graphs.gcr import GCRContext, GCRGraph, build_gcr_graph
 from rationalrewards.graphs.gcr_config import GCRConfig
-from rationalrewards.graphs.store import GenerationCache
 from rationalrewards.graphs.state import critique_of
+from rationalrewards.graphs.store import GenerationCache
 from rationalrewards.rewardmodel import Abstention, Aspect, AspectAssessment, Critique, CritiqueRequest, Task
 from rationalrewards.rewardmodel.schemas import ImageRef
 from rationalrewards.rewardmodel.testing import FunctionRewardModel
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "gcr_graph.mmd"
+ROOT_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture
@@ -34,7 +35,9 @@ def generator(tmp_path: Path) -> SketchGenerator:
 
 
 def _context(generator: SketchGenerator, **kw: Any) -> GCRContext:
-    return GCRContext(generator=generator, critic=kw.pop("critic", SketchOracle()), refiner=kw.pop("refiner", CriticRefiner()), **kw)
+    return GCRContext(
+        generator=generator, critic=kw.pop("critic", SketchOracle()), refiner=kw.pop("refiner", CriticRefiner()), **kw
+    )
 
 
 async def _run(config: GCRConfig, context: GCRContext, inputs: dict[str, Any], thread: str = "t") -> dict[str, Any]:
@@ -100,7 +103,9 @@ async def test_an_abstaining_critic_never_crashes_a_thread(generator: SketchGene
         return Abstention(reason="parse_error", raw_text="garbled")
 
     config = GCRConfig.preset("deep", max_rounds=3, candidates=2, critique_retries=2)
-    out = await _run(config, _context(generator, critic=FunctionRewardModel(always_abstain)), {"prompt": "a photo of a cat"})
+    out = await _run(
+        config, _context(generator, critic=FunctionRewardModel(always_abstain)), {"prompt": "a photo of a cat"}
+    )
     assert out["stop_reason"] == "critic_abstained"
     assert len(calls) == 2 * 3 and out["rounds"][0]["abstentions"] == 2
     assert out["best"] is not None and out["best"]["reward"] is None  # keeps the image it has
@@ -116,20 +121,31 @@ async def test_a_critic_that_abstains_once_is_asked_again(generator: SketchGener
             return Abstention(reason="timeout")
         return oracle.critique_one(request)
 
-    out = await _run(GCRConfig.preset("paper"), _context(generator, critic=FunctionRewardModel(flaky)), {"prompt": "a photo of a cat"})
+    out = await _run(
+        GCRConfig.preset("paper"),
+        _context(generator, critic=FunctionRewardModel(flaky)),
+        {"prompt": "a photo of a cat"},
+    )
     assert len(seen) == 2 and out["rounds"][0]["scored"]
 
 
 def _critique(refined: str = "", summary: str = "") -> Critique:
-    assessments = {a: AspectAssessment(score=2.0 if a is Aspect.text_faithfulness else None, justification="j")
-                   for a in Task.t2i.aspects}
+    assessments = {
+        a: AspectAssessment(score=2.0 if a is Aspect.text_faithfulness else None, justification="j")
+        for a in Task.t2i.aspects
+    }
     return Critique(task=Task.t2i, assessments=assessments, refined_request=refined, summary=summary)
 
 
 async def test_critic_refiner_falls_back_to_the_previous_prompt() -> None:
-    history = RefineHistory(original_prompt="a cat", rounds=(RoundMemory(prompt="a cat", critique=_critique(""), reward=0.3),))
+    history = RefineHistory(
+        original_prompt="a cat", rounds=(RoundMemory(prompt="a cat", critique=_critique(""), reward=0.3),)
+    )
     assert await CriticRefiner().refine(history) == "a cat"
-    history = RefineHistory(original_prompt="a cat", rounds=(RoundMemory(prompt="a cat", critique=_critique("exactly one cat"), reward=0.3),))
+    history = RefineHistory(
+        original_prompt="a cat",
+        rounds=(RoundMemory(prompt="a cat", critique=_critique("exactly one cat"), reward=0.3),),
+    )
     assert await CriticRefiner().refine(history) == "exactly one cat"
 
 
@@ -157,7 +173,10 @@ async def test_llm_refiner_over_an_openai_compatible_server(port: int) -> None:
     with MockServer(port) as server:
         server.state.script.append(Fault(text="Refined prompt: a single red apple on the left side of the image"))
         refiner = LLMRefiner(OpenAICompatibleRewardModel(server.base_url, "mock-critic"))
-        history = RefineHistory(original_prompt="an apple", rounds=(RoundMemory(prompt="an apple", critique=_critique(summary="wrong colour"), reward=0.2),))
+        history = RefineHistory(
+            original_prompt="an apple",
+            rounds=(RoundMemory(prompt="an apple", critique=_critique(summary="wrong colour"), reward=0.2),),
+        )
         assert await refiner.refine(history) == "a single red apple on the left side of the image"
         assert "wrong colour" in server.state.requests[-1]["messages"][0]["content"][0]["text"]
 
@@ -175,15 +194,20 @@ async def test_human_in_the_loop_interrupt_and_resume(generator: SketchGenerator
     snapshot = await graph.aget_state(config)
     [interrupt] = [i for t in snapshot.tasks for i in t.interrupts]
     assert "left side of the image" in interrupt.value["proposed_prompt"]
-    out = await graph.ainvoke(Command(resume="a laptop on the far left, a cow on the far right"), config, context=context)
+    out = await graph.ainvoke(
+        Command(resume="a laptop on the far left, a cow on the far right"), config, context=context
+    )
     assert out["rounds"][1]["prompt"] == "a laptop on the far left, a cow on the far right"
     assert out["generations"] == 2 * candidates and len(out["rounds"][1]["candidates"]) == candidates
 
 
 async def test_editing_runs_through_the_loop(generator: SketchGenerator) -> None:
     source = generator.generate_one("a photo of a cat and a dog", 2)
-    out = await _run(GCRConfig.preset("deep", max_rounds=2, candidates=2), _context(generator),
-                     {"prompt": "make the cat blue", "source_image": source.image.model_dump(mode="json"), "seed": 0})
+    out = await _run(
+        GCRConfig.preset("deep", max_rounds=2, candidates=2),
+        _context(generator),
+        {"prompt": "make the cat blue", "source_image": source.image.model_dump(mode="json"), "seed": 0},
+    )
     assert out["task"] == "edit"
     critique = critique_of(out["best"])
     assert critique is not None and critique.task is Task.edit and "image_faithfulness" in critique.scores
@@ -209,14 +233,16 @@ async def test_generation_cache_skips_regeneration(generator: SketchGenerator, t
 
 
 async def test_backends_are_required_never_defaulted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rationalrewards.graphs.gcr import MissingBackendsError
     from rationalrewards.graphs.dev import make_gcr_graph
+    from rationalrewards.graphs.gcr import MissingBackendsError
 
     with pytest.raises(TypeError):
         GCRContext(generator=SketchGenerator(tmp_path))  # type: ignore[call-arg]
     with pytest.raises(MissingBackendsError, match="context=GCRContext"):
         await build_gcr_graph(GCRConfig()).ainvoke({"prompt": "a photo of two dogs"})
-    monkeypatch.setenv("RATIONALREWARDS_HOME", str(tmp_path))  # the langgraph.json entry binds the sketch world explicitly
+    monkeypatch.setenv(
+        "RATIONALREWARDS_HOME", str(tmp_path)
+    )  # the langgraph.json entry binds the sketch world explicitly
     out = await make_gcr_graph().ainvoke({"prompt": "a photo of two dogs"})
     assert out["best"]["image"]["uri"].startswith(str(tmp_path))
 
@@ -235,7 +261,11 @@ async def test_critic_tool_and_node_factory(generator: SketchGenerator) -> None:
     tool = critique_image_tool(SketchOracle())
     assert tool.name == "critique_image" and "image_path" in tool.args
     result = await tool.ainvoke({"image_path": made.image.uri, "prompt": "a photo of four clocks"})
-    assert result["kind"] == "critique" and set(result["scores"]) == {"text_faithfulness", "physical_quality", "text_rendering"}
+    assert result["kind"] == "critique" and set(result["scores"]) == {
+        "text_faithfulness",
+        "physical_quality",
+        "text_rendering",
+    }
     assert tool.invoke({"image_path": made.image.uri, "prompt": "a photo of four clocks"}) == result
     node = make_critic_node(SketchOracle(), output_key="review")
     update = await node({"image": made.image.model_dump(mode="json"), "prompt": "a photo of four clocks"})
@@ -245,7 +275,7 @@ async def test_critic_tool_and_node_factory(generator: SketchGenerator) -> None:
 async def test_example_planner_workflow_uses_the_critic_tool() -> None:
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "planner_with_critic.py"
+    path = ROOT_EXAMPLES / "planner_with_critic.py"
     spec = importlib.util.spec_from_file_location("planner_example", path)
     module = importlib.util.module_from_spec(spec)
     import sys
@@ -259,7 +289,9 @@ async def test_example_planner_workflow_uses_the_critic_tool() -> None:
 
 def test_perfect_world_has_nothing_to_refine(tmp_path: Path) -> None:
     perfect = SketchGenerator(tmp_path, failures=FailureModel.perfect())
-    out = asyncio.run(_run(GCRConfig.preset("paper"), _context(perfect), {"prompt": "a photo of a laptop left of a cow"}))
+    out = asyncio.run(
+        _run(GCRConfig.preset("paper"), _context(perfect), {"prompt": "a photo of a laptop left of a cow"})
+    )
     assert out["stop_reason"] == "passed"
 
 
@@ -272,7 +304,11 @@ async def test_diffusers_pipeline_as_the_generator(tmp_path: Path) -> None:
     pipeline = save_tiny_sd_pipeline(tmp_path / "tiny-sd")
     generator = DiffusersGenerator(pipeline, tmp_path / "images", steps=2, size=32)
     context = GCRContext(generator=generator, critic=FakeRewardModel(), refiner=CriticRefiner())
-    out = await _run(GCRConfig.preset("deep", max_rounds=2, candidates=2, threshold=4.0), context, {"prompt": "a photo of two dogs", "seed": 5})
+    out = await _run(
+        GCRConfig.preset("deep", max_rounds=2, candidates=2, threshold=4.0),
+        context,
+        {"prompt": "a photo of two dogs", "seed": 5},
+    )
     assert out["generations"] == 2 * len(out["rounds"])
     for record in out["rounds"]:
         assert len(record["candidates"]) == 2
@@ -301,6 +337,11 @@ async def test_batched_fan_out_follows_the_generator(generator: SketchGenerator,
     tracer = Tracer(tmp_path / "trace.jsonl")
     out = await _run(config, _context(generator, tracer=tracer), {"prompt": "a photo of two dogs"})
     assert sorted(calls) == [2, 2] and len(out["rounds"][0]["candidates"]) == 4
-    assert sorted(e["candidate"] for e in read_trace(tmp_path / "trace.jsonl") if e["node"] == "generate") == [0, 1, 2, 3]
+    assert sorted(e["candidate"] for e in read_trace(tmp_path / "trace.jsonl") if e["node"] == "generate") == [
+        0,
+        1,
+        2,
+        3,
+    ]
     assert GCRConfig.preset("deep").for_generator(generator).generate_batch == generator.batch_size
     assert GCRConfig.preset("deep", generate_batch=3).for_generator(generator).generate_batch == 3

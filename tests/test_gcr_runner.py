@@ -33,9 +33,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _runner(run_dir: Path, preset: str = "paper", **kw: Any) -> GCRRunner:
-    return GCRRunner(run_dir, generator=kw.pop("generator", SketchGenerator(run_dir / "images")), critic=kw.pop("critic", SketchOracle()),
-                     refiner=CriticRefiner(), config=kw.pop("config", GCRConfig.preset(preset)), progress=False,
-                     grader=kw.pop("grader", SketchGrader()), **kw)
+    return GCRRunner(
+        run_dir,
+        generator=kw.pop("generator", SketchGenerator(run_dir / "images")),
+        critic=kw.pop("critic", SketchOracle()),
+        refiner=CriticRefiner(),
+        config=kw.pop("config", GCRConfig.preset(preset)),
+        progress=False,
+        grader=kw.pop("grader", SketchGrader()),
+        **kw,
+    )
 
 
 def test_a_suite_run_writes_the_run_directory_and_improves_accuracy(tmp_path: Path) -> None:
@@ -107,7 +114,9 @@ class _BrokenForOnePrompt(SketchGenerator):
 
 def test_a_failing_prompt_fails_alone(tmp_path: Path) -> None:
     rows = [{"prompt": "a photo of a zebra"}, {"prompt": "a photo of two dogs"}, {"prompt": "a photo of a red car"}]
-    summary = asyncio.run(_runner(tmp_path / "run", generator=_BrokenForOnePrompt(tmp_path / "run" / "images")).run(rows))
+    summary = asyncio.run(
+        _runner(tmp_path / "run", generator=_BrokenForOnePrompt(tmp_path / "run" / "images")).run(rows)
+    )
     assert summary["finished"] == 2 and summary["failed"] == 1
     assert "fell over" in summary["failures"][0]["error"]
     assert "fell over" in (tmp_path / "run" / "report.html").read_text()
@@ -119,8 +128,9 @@ def test_a_critic_server_that_dies_mid_run(tmp_path: Path) -> None:
 
     rows = make_suite(14, seed=2)
     with MockServer(free_port()) as server:
-        critic = OpenAICompatibleRewardModel(server.base_url, "mock-critic", max_retries=1, retry_max_wait=0.01,
-                                             on_server_error="abstain", concurrency=4)
+        critic = OpenAICompatibleRewardModel(
+            server.base_url, "mock-critic", max_retries=1, retry_max_wait=0.01, on_server_error="abstain", concurrency=4
+        )
         server.state.script.extend([Fault()] * 5 + [Fault(status=503)] * 500)  # five answers, then it is gone
         summary = asyncio.run(_runner(tmp_path / "run", critic=critic, concurrency=2).run(rows))
     assert summary["finished"] == 14 and summary["failed"] == 0
@@ -129,7 +139,9 @@ def test_a_critic_server_that_dies_mid_run(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=300, **kw)
+    return subprocess.run(
+        [PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=300, **kw
+    )
 
 
 def test_cli_refine_single_prompt_and_report(tmp_path: Path) -> None:
@@ -146,11 +158,16 @@ def test_cli_refine_single_prompt_and_report(tmp_path: Path) -> None:
     assert result.returncode == 2 and "no prompts" in result.stderr
 
 
+@pytest.mark.slow
 def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     suite = write_jsonl(make_suite(350, seed=13), tmp_path / "suite.jsonl")
     args = ["refine", "--suite", str(suite), "--preset", "deep", "--concurrency", "2", "--json"]
     killed = tmp_path / "killed"
-    process = subprocess.Popen([PYTHON, "-m", "rationalrewards.cli.main", *args, "--out", str(killed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [PYTHON, "-m", "rationalrewards.cli.main", *args, "--out", str(killed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(read_jsonl(killed / "results.jsonl")) < 40:
         time.sleep(0.05)
@@ -178,16 +195,33 @@ def test_report_renders_in_headless_chromium_with_images(tmp_path: Path) -> None
         if os.environ.get("CI"):
             pytest.fail("chromium is missing in CI: .ci/run installs Debian's chromium")
         pytest.skip("chromium not installed here (.ci/run installs it)")
+    from PIL import Image
+
     from rationalrewards.agents.sketch.suites import demo_suite
     from rationalrewards.agents.sketch.vocab import BACKGROUND
-    from PIL import Image
 
     asyncio.run(_runner(tmp_path / "run", preset="deep").run(demo_suite()[:4]))
     shot = tmp_path / "report.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1200", f"--screenshot={shot}",
-                    (tmp_path / "run" / "report.html").as_uri()], capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1400,1200",
+            f"--screenshot={shot}",
+            (tmp_path / "run" / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     import numpy as np
 
     pixels = np.asarray(Image.open(shot).convert("RGB"))
@@ -201,8 +235,13 @@ def test_langgraph_dev_serves_the_gcr_graph(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "RATIONALREWARDS_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
     log = (tmp_path / "dev.log").open("wb")
-    process = subprocess.Popen([str(exe), "dev", "--port", str(port), "--host", "127.0.0.1", "--no-browser", "--no-reload"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [str(exe), "dev", "--port", str(port), "--host", "127.0.0.1", "--no-browser", "--no-reload"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ok", process, timeout=120)
         from langgraph_sdk import get_client
@@ -210,8 +249,15 @@ def test_langgraph_dev_serves_the_gcr_graph(tmp_path: Path) -> None:
         async def drive() -> dict[str, Any]:
             client = get_client(url=f"http://127.0.0.1:{port}")
             thread = await client.threads.create()
-            kinds = [chunk.event async for chunk in client.runs.stream(
-                thread["thread_id"], "gcr", input={"prompt": "a photo of four clocks", "seed": 1}, stream_mode="updates")]
+            kinds = [
+                chunk.event
+                async for chunk in client.runs.stream(
+                    thread["thread_id"],
+                    "gcr",
+                    input={"prompt": "a photo of four clocks", "seed": 1},
+                    stream_mode="updates",
+                )
+            ]
             assert "updates" in kinds
             return (await client.threads.get_state(thread["thread_id"]))["values"]
 
@@ -232,4 +278,6 @@ def test_cli_demo_json(tmp_path: Path) -> None:
         assert key in out and key in out["paper"] and key in out["deep"], key
     assert out["paper"]["accuracy_final"] > out["paper"]["accuracy_initial"]
     assert out["deep"]["accuracy_final"] >= out["paper"]["accuracy_final"]
-    assert (tmp_path / "demo" / "paper" / "report.html").exists() and (tmp_path / "demo" / "deep" / "report.html").exists()
+    assert (tmp_path / "demo" / "paper" / "report.html").exists() and (
+        tmp_path / "demo" / "deep" / "report.html"
+    ).exists()

@@ -17,12 +17,12 @@ from rationalrewards.rewardmodel.schemas import CompareRequest
 
 
 @pytest.fixture
-def server(port: int):  # noqa: ANN201
+def server(port: int):
     with MockServer(port) as mock:
         yield mock
 
 
-def _client(server: MockServer, **kw) -> OpenAICompatibleRewardModel:  # noqa: ANN003
+def _client(server: MockServer, **kw) -> OpenAICompatibleRewardModel:
     defaults = dict(max_retries=2, retry_max_wait=0.05, timeout=5.0)
     return OpenAICompatibleRewardModel(server.base_url, "mock-critic", **(defaults | kw))
 
@@ -32,7 +32,9 @@ def request_(png_file: Path) -> CritiqueRequest:
     return CritiqueRequest(prompt="a red ball", image=image_ref_from_path(png_file))
 
 
-async def test_success_parses_a_typed_critique_and_sends_png_data_urls(server: MockServer, request_: CritiqueRequest) -> None:
+async def test_success_parses_a_typed_critique_and_sends_png_data_urls(
+    server: MockServer, request_: CritiqueRequest
+) -> None:
     [result] = await _client(server).critique([request_])
     assert isinstance(result, Critique)
     assert result.scores["text_faithfulness"] == 3.5 and result.refined_request
@@ -58,13 +60,15 @@ async def test_429_honours_retry_after(server: MockServer, request_: CritiqueReq
 
 async def test_400_is_not_retried_and_raises_clearly(server: MockServer, request_: CritiqueRequest) -> None:
     server.state.script.append(Fault(status=400))
-    with pytest.raises(RewardRequestError, match="HTTP 400.*not retried") as info:
+    with pytest.raises(RewardRequestError, match=r"HTTP 400.*not retried") as info:
         await _client(server).critique([request_])
     assert info.value.status_code == 400
     assert len(server.state.requests) == 1
 
 
-async def test_slow_response_past_timeout_becomes_timeout_abstention(server: MockServer, request_: CritiqueRequest) -> None:
+async def test_slow_response_past_timeout_becomes_timeout_abstention(
+    server: MockServer, request_: CritiqueRequest
+) -> None:
     server.state.script.extend([Fault(delay=2.0)] * 2)
     [result] = await _client(server, timeout=0.3, max_retries=1).critique([request_])
     assert isinstance(result, Abstention) and result.reason == "timeout"
@@ -80,7 +84,9 @@ async def test_malformed_json_is_retried_then_a_server_error(server: MockServer,
     assert isinstance(result, Abstention) and result.reason == "server_error"
 
 
-async def test_truncated_and_garbage_completions_abstain_with_raw_text(server: MockServer, request_: CritiqueRequest) -> None:
+async def test_truncated_and_garbage_completions_abstain_with_raw_text(
+    server: MockServer, request_: CritiqueRequest
+) -> None:
     server.state.script.append(Fault(finish_reason="length", text="# User Request Analysis\nThe user wa"))
     server.state.script.append(Fault(text="I'm sorry, I can't see any image."))
     truncated, garbage = await _client(server, concurrency=1).critique([request_, request_])
@@ -92,7 +98,7 @@ async def test_truncated_and_garbage_completions_abstain_with_raw_text(server: M
 
 async def test_connection_refused_raises_after_retry_budget(port: int, request_: CritiqueRequest) -> None:
     client = OpenAICompatibleRewardModel(f"http://127.0.0.1:{port}", "m", max_retries=2, retry_max_wait=0.05)
-    with pytest.raises(RewardServerError, match="3 attempt.*connection failed"):
+    with pytest.raises(RewardServerError, match=r"3 attempt.*connection failed"):
         await client.critique([request_])
     with pytest.raises(RewardServerError, match="not healthy"):
         await client.wait_until_healthy(timeout=0.5, interval=0.1)
@@ -118,9 +124,9 @@ async def test_bounded_concurrency(port: int, request_: CritiqueRequest) -> None
     assert 0.4 <= elapsed < 1.5  # 8 requests, 4 at a time, 0.2 s each: two waves
 
 
-def test_api_key_never_printed_or_logged(server: MockServer, request_: CritiqueRequest, capsys) -> None:  # noqa: ANN001
-    from rationalrewards.rewardmodel.logs import configure_logging
+def test_api_key_never_printed_or_logged(server: MockServer, request_: CritiqueRequest, capsys) -> None:
     from rationalrewards.rewardmodel.aio import run_sync
+    from rationalrewards.rewardmodel.logs import configure_logging
 
     configure_logging(json=True, level="DEBUG", force=True)
     secret = "sk-very-secret-123"

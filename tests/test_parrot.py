@@ -18,8 +18,8 @@ from rationalrewards.agents.preferences import load_preferences, normalise_label
 from rationalrewards.graphs.jobs import ParrotJob, make_sketch_pairs, parrot_job
 from rationalrewards.graphs.parrot import ParrotConfig
 from rationalrewards.graphs.parrot_runner import ParrotRunner
-from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.graphs.rundir import read_jsonl
+from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.mock_server import Fault, MockServer, parrot_teacher_answer, parrot_teacher_text
 from rationalrewards.rewardmodel.schemas import AnchoredRequest, TeacherRequest
 from rationalrewards.rewardmodel.testing import FunctionRewardModel
@@ -35,7 +35,15 @@ def _images(directory: Path, n: int = 3) -> list[str]:
 
 
 def test_labels_in_common_spellings() -> None:
-    for value, expected in [("A", "A"), ("right", "B"), ("1", "A"), ("model_2", "B"), ("Image A", "A"), ("tie", "tie"), ("Draw", "tie")]:
+    for value, expected in [
+        ("A", "A"),
+        ("right", "B"),
+        ("1", "A"),
+        ("model_2", "B"),
+        ("Image A", "A"),
+        ("tie", "tie"),
+        ("Draw", "tie"),
+    ]:
         assert normalise_label(value) == expected
     with pytest.raises(ValueError, match="unknown label"):
         normalise_label("maybe")
@@ -68,7 +76,9 @@ def test_parquet_and_datasets_directories_load(tmp_path: Path) -> None:
     import datasets
 
     a, b, _ = _images(tmp_path)
-    rows = [{"pair_id": "p1", "prompt": "a cat", "image_a": str(tmp_path / a), "image_b": str(tmp_path / b), "label": "B"}]
+    rows = [
+        {"pair_id": "p1", "prompt": "a cat", "image_a": str(tmp_path / a), "image_b": str(tmp_path / b), "label": "B"}
+    ]
     dataset = datasets.Dataset.from_list(rows)
     dataset.to_parquet(str(tmp_path / "pairs.parquet"))
     dataset.save_to_disk(str(tmp_path / "pairs_ds"))
@@ -77,14 +87,25 @@ def test_parquet_and_datasets_directories_load(tmp_path: Path) -> None:
 
 
 def _run(out: Path, pairs: Path, teacher: Any, config: ParrotConfig, concurrency: int = 4) -> dict[str, Any]:
-    return asyncio.run(ParrotRunner(out, teacher=teacher, config=config, concurrency=concurrency, progress=False).run(load_preferences(pairs)))
+    return asyncio.run(
+        ParrotRunner(out, teacher=teacher, config=config, concurrency=concurrency, progress=False).run(
+            load_preferences(pairs)
+        )
+    )
 
 
 def _pairs_file(tmp_path: Path, labels: list[str]) -> Path:
     a, b, _ = _images(tmp_path)
     path = tmp_path / "pairs.jsonl"
-    path.write_text("".join(json.dumps({"pair_id": f"p{i}", "prompt": "a photo of three clocks", "image_a": a, "image_b": b, "label": label}) + "\n"
-                            for i, label in enumerate(labels)))
+    path.write_text(
+        "".join(
+            json.dumps(
+                {"pair_id": f"p{i}", "prompt": "a photo of three clocks", "image_a": a, "image_b": b, "label": label}
+            )
+            + "\n"
+            for i, label in enumerate(labels)
+        )
+    )
     return path
 
 
@@ -114,15 +135,27 @@ def test_garbage_truncation_and_timeouts_reject_with_reasons(tmp_path: Path) -> 
     pairs = _pairs_file(tmp_path, ["A"] * 6)
     with MockServer(free_port()) as server:
         server.state.responder = parrot_teacher_text
-        server.state.script.extend([Fault(text="I refuse to compare images."), Fault(finish_reason="length", text="# User Req"),
-                                    Fault(delay=2.0), Fault(delay=2.0), Fault(status=400)])
-        teacher = OpenAICompatibleRewardModel(server.base_url, "mock", timeout=0.5, max_retries=1, retry_max_wait=0.01, concurrency=1)
+        server.state.script.extend(
+            [
+                Fault(text="I refuse to compare images."),
+                Fault(finish_reason="length", text="# User Req"),
+                Fault(delay=2.0),
+                Fault(delay=2.0),
+                Fault(status=400),
+            ]
+        )
+        teacher = OpenAICompatibleRewardModel(
+            server.base_url, "mock", timeout=0.5, max_retries=1, retry_max_wait=0.01, concurrency=1
+        )
         card = _run(tmp_path / "out", pairs, teacher, ParrotConfig(), concurrency=1)
     reasons = card["rejected_by_reason"]
     assert reasons == {"unparseable": 1, "truncated": 1, "teacher_error": 1, "teacher_request_error": 1}
     assert card["kept"] == 2 and card["finished"] == 6
     rejected = {r["reason"]: r for r in read_jsonl(tmp_path / "out" / "rejected.jsonl")}
-    assert "RewardTimeoutError" in rejected["teacher_error"]["detail"] and "HTTP 400" in rejected["teacher_request_error"]["detail"]
+    assert (
+        "RewardTimeoutError" in rejected["teacher_error"]["detail"]
+        and "HTTP 400" in rejected["teacher_request_error"]["detail"]
+    )
 
 
 def test_a_rejected_request_is_not_retried_but_a_server_fault_is(tmp_path: Path) -> None:
@@ -157,29 +190,47 @@ def test_retry_draws_a_new_sample(tmp_path: Path) -> None:
     assert card["kept"] == 1 and calls["anchored"] == 2
 
 
+@pytest.mark.slow
 def test_sketch_world_filtering_removes_hallucinations(tmp_path: Path) -> None:
-    card = parrot_job(ParrotJob(out=tmp_path / "out", world="sketch", pairs_count=120, teacher_noise=0.5, progress=False))
+    card = parrot_job(
+        ParrotJob(out=tmp_path / "out", world="sketch", pairs_count=120, teacher_noise=0.5, progress=False)
+    )
     audit = card["audit"]
     assert 0.2 <= audit["contradict_label_before"] <= 0.45
     assert audit["hallucinated_before"] > 0.05
     assert audit["hallucinated_after"] < audit["hallucinated_before"] / 3  # most hallucinations removed, not just flips
-    both = parrot_job(ParrotJob(out=tmp_path / "both", world="sketch", pairs_count=120, teacher_noise=0.5, filter="both", progress=False))
+    both = parrot_job(
+        ParrotJob(
+            out=tmp_path / "both", world="sketch", pairs_count=120, teacher_noise=0.5, filter="both", progress=False
+        )
+    )
     assert both["audit"]["scores_agree_with_label_after"] == 1.0
-    text_only = parrot_job(ParrotJob(out=tmp_path / "text", world="sketch", pairs_count=120, teacher_noise=0.5, filter="scores", progress=False))
+    text_only = parrot_job(
+        ParrotJob(
+            out=tmp_path / "text", world="sketch", pairs_count=120, teacher_noise=0.5, filter="scores", progress=False
+        )
+    )
     assert text_only["audit"]["hallucinated_after"] > audit["hallucinated_after"]  # scores alone keep invented facts
     assert (tmp_path / "out" / "score_histograms.png").stat().st_size > 1000
     assert "Survival by phase" in (tmp_path / "out" / "card.md").read_text()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=600
+    )
 
 
+@pytest.mark.slow
 def test_kill_and_resume_gives_exactly_the_uninterrupted_export(tmp_path: Path) -> None:
     pairs = make_sketch_pairs(tmp_path / "src", 400, label_noise=0.1, seed=3)
     common = ["parrot", "--pairs", str(pairs), "--teacher", "sketch", "--concurrency", "2", "--json"]
     killed = tmp_path / "killed"
-    process = subprocess.Popen([PYTHON, "-m", "rationalrewards.cli.main", *common, "--out", str(killed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [PYTHON, "-m", "rationalrewards.cli.main", *common, "--out", str(killed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(read_jsonl(killed / "results.jsonl")) < 60:
         time.sleep(0.05)
@@ -211,8 +262,17 @@ def test_export_trains_with_trl_sft_and_a_tiny_vlm(tmp_path: Path, tiny_vlm_dir:
         dataset = dataset.cast_column("images", datasets.Sequence(datasets.Image()))
         model = AutoModelForImageTextToText.from_pretrained(tiny_vlm_dir)
         processor = load_processor(tiny_vlm_dir)
-        args = SFTConfig(output_dir=str(tmp_path / f"sft-{name}"), max_steps=2, per_device_train_batch_size=2, logging_steps=1,
-                         report_to=[], save_strategy="no", max_length=None, use_cpu=True, dataloader_num_workers=0)
+        args = SFTConfig(
+            output_dir=str(tmp_path / f"sft-{name}"),
+            max_steps=2,
+            per_device_train_batch_size=2,
+            logging_steps=1,
+            report_to=[],
+            save_strategy="no",
+            max_length=None,
+            use_cpu=True,
+            dataloader_num_workers=0,
+        )
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor)
         result = trainer.train()
         assert result.global_step == 2 and result.training_loss > 0
@@ -229,5 +289,10 @@ def test_eval_preference_accuracy(tmp_path: Path) -> None:
     with MockServer(free_port()) as server:  # answers every comparison with a pointwise critique: unparseable
         http = eval_job(pairs, critic=server.base_url, model="mock-critic")
     assert http["abstentions"] == 80 and http["judged"] == 0 and http["accuracy"] is None
-    result = subprocess.run([PYTHON, "-m", "rationalrewards.cli.main", "eval", "--pairs", str(pairs), "--json"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [PYTHON, "-m", "rationalrewards.cli.main", "eval", "--pairs", str(pairs), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0 and json.loads(result.stdout)["accuracy"] == oracle["accuracy"]

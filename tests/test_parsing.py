@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rationalrewards.rewardmodel import Aspect, Critique, CritiqueParseError, PairwiseJudgement, parse_critique, parse_pairwise
+from rationalrewards.rewardmodel import (
+    Aspect,
+    Critique,
+    CritiqueParseError,
+    PairwiseJudgement,
+    parse_critique,
+    parse_pairwise,
+)
 from rationalrewards.rewardmodel.format import RenderStyle, render_critique, render_pairwise
 from rationalrewards.rewardmodel.schemas import AspectAssessment, PairwiseAspect, Task
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rationalrewards.rewardmodel import InvalidImageError, Task
+from rationalrewards.rewardmodel import InvalidImageError
 from rationalrewards.rewardmodel.errors import PromptFormatError
 from rationalrewards.rewardmodel.images import image_ref_from_path, image_ref_from_pil, load_pil, png_data_url
 from rationalrewards.rewardmodel.prompts import build_messages, parse_repredict, read_messages
@@ -46,12 +46,24 @@ def _build(request: object) -> list[dict]:
 
 def test_pointwise_t2i_has_released_headers_and_three_numbered_aspects() -> None:
     text = _texts(_build(CritiqueRequest(prompt="four clocks", image=A)))
-    for header in ["# User Request Analysis", "# Detailed Judgement", "## Justification:", "## Score:", "# Summary:",
-                   "# User Request Refinement:", "## Refinement Comments:", "## Refined Request:"]:
+    for header in [
+        "# User Request Analysis",
+        "# Detailed Judgement",
+        "## Justification:",
+        "## Score:",
+        "# Summary:",
+        "# User Request Refinement:",
+        "## Refinement Comments:",
+        "## Refined Request:",
+    ]:
         assert header in text
-    assert "1. Text Faithfulness:" in text and "2. Physical and Visual Quality:" in text and "3. Text Rendering:" in text
+    assert (
+        "1. Text Faithfulness:" in text and "2. Physical and Visual Quality:" in text and "3. Text Rendering:" in text
+    )
     assert "Image Faithfulness" not in text
-    assert "# User Request Refinement:" not in _texts(_build(CritiqueRequest(prompt="x", image=A, with_refinement=False)))
+    assert "# User Request Refinement:" not in _texts(
+        _build(CritiqueRequest(prompt="x", image=A, with_refinement=False))
+    )
 
 
 def test_pointwise_edit_interleaves_source_then_edited_image() -> None:
@@ -72,7 +84,9 @@ def test_pairwise_and_anchored_prompts() -> None:
 
 
 def test_repredict_hides_winner_lines_and_reads_answers() -> None:
-    rationale = "1. Text Faithfulness:\n## Justification: A has the cat.\n## Score A: 4\n## Score B: 2\n## Winner: Image A\n"
+    rationale = (
+        "1. Text Faithfulness:\n## Justification: A has the cat.\n## Score A: 4\n## Score B: 2\n## Winner: Image A\n"
+    )
     messages = _build(RepredictRequest(prompt="a cat", rationale=rationale))
     assert "Winner" not in _texts(messages) and "A has the cat" in _texts(messages)
     assert "image_url" not in _kinds(messages)
@@ -86,7 +100,9 @@ def test_repredict_hides_winner_lines_and_reads_answers() -> None:
 
 
 def test_projection_puts_hidden_reference_before_the_format() -> None:
-    content = _build(ProjectRequest(prompt="a cat", image=A, reference_rationale="A shows the cat clearly."))[0]["content"]
+    content = _build(ProjectRequest(prompt="a cat", image=A, reference_rationale="A shows the cat clearly."))[0][
+        "content"
+    ]
     assert "A shows the cat clearly." in content[-2]["text"] and "never mention" in content[-2]["text"]
     assert content[-1]["text"].startswith("Answer in exactly this format")
 
@@ -103,13 +119,15 @@ def test_read_messages_is_the_exact_inverse_of_build_messages(png_file: Path) ->
     a, b, source = _real(png_file, "red"), _real(png_file, "blue"), _real(png_file, "green")
     rationale = "1. Text Faithfulness:\n## Justification: A has it.\n## Score A: 4\n## Score B: 2"
     requests = [
-        CritiqueRequest(prompt="four clocks", image=a), CritiqueRequest(prompt="x", image=a, with_refinement=False),
+        CritiqueRequest(prompt="four clocks", image=a),
+        CritiqueRequest(prompt="x", image=a, with_refinement=False),
         CritiqueRequest(task="edit", prompt="make it blue", image=a, source_image=source),
         CompareRequest(prompt="a cat", image_a=a, image_b=b),
         CompareRequest(task="edit", prompt="add a dog", image_a=a, image_b=b, source_image=source),
         *[AnchoredRequest(prompt="a cat", image_a=a, image_b=b, label=label) for label in ("A", "B", "tie")],
         AnchoredRequest(task="edit", prompt="add a dog", image_a=a, image_b=b, source_image=source, label="B"),
-        RepredictRequest(prompt="a cat", rationale=rationale), RepredictRequest(prompt="a cat", rationale=rationale, image_a=a, image_b=b),
+        RepredictRequest(prompt="a cat", rationale=rationale),
+        RepredictRequest(prompt="a cat", rationale=rationale, image_a=a, image_b=b),
         RepredictRequest(task="edit", prompt="add a dog", rationale=rationale),
         ProjectRequest(prompt="a cat", image=b, reference_rationale=rationale),
         ProjectRequest(task="edit", prompt="add a dog", image=b, source_image=source, reference_rationale=rationale),
@@ -120,7 +138,11 @@ def test_read_messages_is_the_exact_inverse_of_build_messages(png_file: Path) ->
         for name in type(request).model_fields:
             value, read = getattr(request, name), getattr(back, name)
             if isinstance(value, ImageRef):
-                assert read is not None and (read.sha256, read.width, read.height) == (value.sha256, value.width, value.height), name
+                assert read is not None and (read.sha256, read.width, read.height) == (
+                    value.sha256,
+                    value.width,
+                    value.height,
+                ), name
             else:
                 assert read == value, (type(request).__name__, name)
     with pytest.raises(PromptFormatError):
@@ -166,8 +188,10 @@ def test_schema_modules_import_no_heavy_libraries() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, rationalrewards, rationalrewards.rewardmodel.prompts, rationalrewards.rewardmodel.format, "
-            "rationalrewards.graphs.state; print(sorted(m for m in ('torch', 'transformers', 'PIL', 'aiohttp', 'langgraph') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, rationalrewards, rationalrewards.rewardmodel.prompts, rationalrewards.rewardmodel.format, "
+        "rationalrewards.graphs.state; print(sorted(m for m in ('torch', 'transformers', 'PIL', 'aiohttp', 'langgraph') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -22,15 +22,27 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def transformers_serve(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def transformers_serve(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [PYTHON, "-m", "transformers.cli.transformers", "serve", str(smollm2_dir), "--host", "127.0.0.1",
-             "--port", str(port), "--device", "cpu"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                PYTHON,
+                "-m",
+                "transformers.cli.transformers",
+                "serve",
+                str(smollm2_dir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--device",
+                "cpu",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", process, timeout=180)
@@ -40,7 +52,7 @@ def transformers_serve(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFacto
         process.wait(30)
 
 
-async def test_transformers_serve_text_path(transformers_serve) -> None:  # noqa: ANN001
+async def test_transformers_serve_text_path(transformers_serve) -> None:
     url, model_dir = transformers_serve
     client = OpenAICompatibleRewardModel(url, max_tokens=48, temperature=0.0, timeout=120)
     await client.wait_until_healthy(timeout=30)
@@ -52,7 +64,7 @@ async def test_transformers_serve_text_path(transformers_serve) -> None:  # noqa
     assert parse_repredict(completion.text) in ("A", "B", "tie", None)  # a 135M model may not follow the format
 
 
-async def test_transformers_serve_truncation_and_unparseable_critique(transformers_serve, png_file: Path) -> None:  # noqa: ANN001
+async def test_transformers_serve_truncation_and_unparseable_critique(transformers_serve, png_file: Path) -> None:
     url, _ = transformers_serve
     short = OpenAICompatibleRewardModel(url, max_tokens=4, temperature=0.0, timeout=120)
     completion = await short.complete([{"role": "user", "content": "Write a long story about clocks."}])
@@ -68,7 +80,9 @@ async def test_transformers_serve_truncation_and_unparseable_critique(transforme
     assert result.raw_text == answer.text
 
 
-async def test_image_wire_format_decodes_in_a_real_qwen_vl_processor(port: int, png_file: Path, tiny_vlm_dir: Path) -> None:
+async def test_image_wire_format_decodes_in_a_real_qwen_vl_processor(
+    port: int, png_file: Path, tiny_vlm_dir: Path
+) -> None:
     """`transformers serve` cannot load a Qwen-VL processor here (its video processor needs torchvision), so the
     image path is proven against our loopback server: what the client sends must decode into pixel values."""
     from PIL import Image
@@ -78,8 +92,16 @@ async def test_image_wire_format_decodes_in_a_real_qwen_vl_processor(port: int, 
 
     with MockServer(port) as server:
         client = OpenAICompatibleRewardModel(server.base_url, "mock-critic")
-        await client.critique([CritiqueRequest(task="edit", prompt="make it blue", image=image_ref_from_path(png_file),
-                                               source_image=image_ref_from_path(png_file))])
+        await client.critique(
+            [
+                CritiqueRequest(
+                    task="edit",
+                    prompt="make it blue",
+                    image=image_ref_from_path(png_file),
+                    source_image=image_ref_from_path(png_file),
+                )
+            ]
+        )
     body = server.state.requests[-1]
     parts = body["messages"][0]["content"]
     image_parts = [p for p in parts if p["type"] == "image_url"]
@@ -89,8 +111,13 @@ async def test_image_wire_format_decodes_in_a_real_qwen_vl_processor(port: int, 
     decoded = Image.open(io.BytesIO(base64.b64decode(image_parts[0]["image_url"]["url"].split(",", 1)[1])))
     assert decoded.size == (96, 64)
     processor = load_processor(tiny_vlm_dir)
-    inputs = processor.apply_chat_template([_to_hf_messages(body["messages"])], tokenize=True, return_dict=True,
-                                           return_tensors="pt", add_generation_prompt=True)
+    inputs = processor.apply_chat_template(
+        [_to_hf_messages(body["messages"])],
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+        add_generation_prompt=True,
+    )
     assert inputs["image_grid_thw"].shape[0] == 2  # both images became vision tokens
     image_token = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     assert int((inputs["input_ids"] == image_token).sum()) == int(inputs["image_grid_thw"].prod(-1).sum() // 4)

@@ -24,9 +24,8 @@ from rationalrewards.rewardmodel import (
     reward_from_critique,
 )
 from rationalrewards.rewardmodel.images import image_ref_from_path
-from rationalrewards.rewardmodel.schemas import CritiqueResult, PairwiseResult
 from rationalrewards.rewardmodel.reward_fn import CritiqueReward
-from rationalrewards.rewardmodel.schemas import decide_pairwise
+from rationalrewards.rewardmodel.schemas import CritiqueResult, PairwiseResult, decide_pairwise
 from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
 from rationalrewards.rewardmodel.testing import FakeRewardModel, FunctionRewardModel
 
@@ -40,7 +39,9 @@ def _critique(task: Task, **scores: float | None) -> Critique:
 
 
 def test_every_type_round_trips_through_json() -> None:
-    critique = _critique(Task.edit, text_faithfulness=3.5, image_faithfulness=4, physical_quality=2, text_rendering=None)
+    critique = _critique(
+        Task.edit, text_faithfulness=3.5, image_faithfulness=4, physical_quality=2, text_rendering=None
+    )
     judgement = PairwiseJudgement(
         task=Task.t2i,
         aspects={a: PairwiseAspect(score_a=3, score_b=2, winner="A") for a in Task.t2i.aspects},
@@ -114,7 +115,7 @@ def test_pairwise_accuracy_counts_ties_and_abstentions_apart() -> None:
 
 
 def test_trl_reward_adapter_maps_abstentions_to_none(png_file: Path) -> None:
-    def score(request: CritiqueRequest):  # noqa: ANN202
+    def score(request: CritiqueRequest):
         if "fail" in request.prompt:
             return Abstention(reason="parse_error", raw_text="garbage")
         return {"text_faithfulness": 4.0, "physical_quality": 2.5, "text_rendering": None}
@@ -123,8 +124,13 @@ def test_trl_reward_adapter_maps_abstentions_to_none(png_file: Path) -> None:
 
     with CritiqueReward(FunctionRewardModel(score)) as reward:
         # Exactly as trl calls a reward function: keywords only, extra dataset columns and trainer state alongside.
-        rewards = reward(prompts=["a red ball", "please fail"], completions=[Image.open(png_file), str(png_file)],
-                         completion_ids=[[1, 2], [3]], trainer_state=object(), extra_column=["x", "y"])
+        rewards = reward(
+            prompts=["a red ball", "please fail"],
+            completions=[Image.open(png_file), str(png_file)],
+            completion_ids=[[1, 2], [3]],
+            trainer_state=object(),
+            extra_column=["x", "y"],
+        )
         assert rewards[0] == pytest.approx((3.25 - 1) / 3)
         assert rewards[1] is None  # an abstention is masked, never scored 0.0
         conversational = [[{"role": "system", "content": "be nice"}, {"role": "user", "content": "a red ball"}]]

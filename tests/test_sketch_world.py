@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rationalrewards.agents.grading import accuracy_by_tag
 from rationalrewards.agents.sketch.edits import parse_edit, score_edit
 from rationalrewards.agents.sketch.failures import FailureModel
 from rationalrewards.agents.sketch.generator import SketchGenerator
 from rationalrewards.agents.sketch.oracle import SketchOracle, false_claims
 from rationalrewards.agents.sketch.pairs import make_preference_pairs
-from rationalrewards.agents.grading import accuracy_by_tag
 from rationalrewards.agents.sketch.scene import load_scene, score_against_spec, sidecar_path
 from rationalrewards.agents.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, render_prompt
 from rationalrewards.agents.sketch.suites import T2I_TAGS, make_suite, random_spec
@@ -104,8 +104,10 @@ def test_single_shot_accuracy_is_in_the_realistic_band_and_explicit_prompts_help
 
 def test_artifacts_depend_on_the_seed_only(generator: SketchGenerator) -> None:
     for seed in range(40):
-        kinds = {tuple(sorted(a.kind for a in generator.scene_for(p, seed).artifacts)) for p in
-                 ("a photo of a cat", "a photo of two dogs", "a photo of a red car and a blue bus")}
+        kinds = {
+            tuple(sorted(a.kind for a in generator.scene_for(p, seed).artifacts))
+            for p in ("a photo of a cat", "a photo of two dogs", "a photo of a red car and a blue bus")
+        }
         assert len(kinds) == 1, seed
 
 
@@ -119,7 +121,9 @@ def test_text_is_misspelt_more_often_when_long(generator: SketchGenerator) -> No
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tag=st.sampled_from(T2I_TAGS), spec_seed=st.integers(0, 10_000), image_seed=st.integers(0, 10_000))
-def test_property_every_oracle_critique_parses(tag: str, spec_seed: int, image_seed: int, generator: SketchGenerator) -> None:
+def test_property_every_oracle_critique_parses(
+    tag: str, spec_seed: int, image_seed: int, generator: SketchGenerator
+) -> None:
     spec = random_spec(tag, random.Random(spec_seed))
     prompt = render_prompt(spec)
     made = generator.generate_one(prompt, image_seed)
@@ -144,7 +148,11 @@ def test_oracle_names_errors_scores_by_rubric_and_refines_explicitly(generator: 
     assert critique.scores["text_faithfulness"] < 3.0
     assert parse_scene_spec(critique.refined_request) == parse_scene_spec(prompt)
     assert "exactly 4 clocks" in critique.refined_request
-    good = next(generator.generate_one(prompt, s) for s in range(30) if s not in seeds and not load_scene(generator.generate_one(prompt, s).image).artifacts)
+    good = next(
+        generator.generate_one(prompt, s)
+        for s in range(30)
+        if s not in seeds and not load_scene(generator.generate_one(prompt, s).image).artifacts
+    )
     [clean] = asyncio.run(oracle.critique([CritiqueRequest(prompt=prompt, image=good.image)]))
     assert clean.scores == {"text_faithfulness": 4.0, "physical_quality": 4.0, "text_rendering": None}
     assert clean.refined_request == ""
@@ -154,7 +162,12 @@ def test_oracle_agrees_with_ground_truth_on_pairs(generator: SketchGenerator) ->
     prompts = [row["prompt"] for row in make_suite(70, seed=2)]
     rows = make_preference_pairs(prompts, generator, seeds_per_prompt=2)
     oracle = SketchOracle()
-    requests = [CompareRequest(prompt=r["prompt"], image_a=image_ref_from_path(r["image_a"]), image_b=image_ref_from_path(r["image_b"])) for r in rows]
+    requests = [
+        CompareRequest(
+            prompt=r["prompt"], image_a=image_ref_from_path(r["image_a"]), image_b=image_ref_from_path(r["image_b"])
+        )
+        for r in rows
+    ]
     judged = asyncio.run(oracle.compare(requests))
     agree = sum(j.preferred == r["true_label"] for j, r in zip(judged, rows, strict=True))
     assert agree / len(rows) >= 0.9
@@ -206,10 +219,16 @@ def test_teacher_anchoring_hallucination_and_filtering(generator: SketchGenerato
 
 
 def test_edits_parse_apply_and_score(generator: SketchGenerator) -> None:
-    for instruction, kind in [("make the cat blue", "recolor"), ("change the color of the cat to blue", "recolor"),
-                              ("add two red cups", "add"), ("remove the dog", "remove"), ("replace the cat with a zebra", "replace"),
-                              ("turn the cat into a zebra", "replace"), ("move the dog to the left", "move"),
-                              ("change the text to 'CLOSED'", "text")]:
+    for instruction, kind in [
+        ("make the cat blue", "recolor"),
+        ("change the color of the cat to blue", "recolor"),
+        ("add two red cups", "add"),
+        ("remove the dog", "remove"),
+        ("replace the cat with a zebra", "replace"),
+        ("turn the cat into a zebra", "replace"),
+        ("move the dog to the left", "move"),
+        ("change the text to 'CLOSED'", "text"),
+    ]:
         assert parse_edit(instruction).kind == kind, instruction
     assert parse_edit("Only make the cat blue, and keep everything else unchanged.").explicit
     with pytest.raises(SceneSpecError, match="not understood"):
@@ -225,9 +244,18 @@ def test_edits_parse_apply_and_score(generator: SketchGenerator) -> None:
     assert 0.5 < sum(o.success for o in outcomes) / len(outcomes) < 0.95
     assert any(not o.made for o in outcomes) and any(not o.preserved for o in outcomes)
     oracle = SketchOracle()
-    bad = next(generator.generate_one("make the cat blue", s, source.image) for s, o in enumerate(outcomes) if not o.preserved)
-    [critique] = asyncio.run(oracle.critique([CritiqueRequest(task="edit", prompt="make the cat blue", image=bad.image, source_image=source.image)]))
-    assert critique.scores["image_faithfulness"] < 4.0 and "Unrequested changes" in critique.assessments["image_faithfulness"].justification
+    bad = next(
+        generator.generate_one("make the cat blue", s, source.image) for s, o in enumerate(outcomes) if not o.preserved
+    )
+    [critique] = asyncio.run(
+        oracle.critique(
+            [CritiqueRequest(task="edit", prompt="make the cat blue", image=bad.image, source_image=source.image)]
+        )
+    )
+    assert (
+        critique.scores["image_faithfulness"] < 4.0
+        and "Unrequested changes" in critique.assessments["image_faithfulness"].justification
+    )
     assert parse_edit(critique.refined_request).explicit
 
 
@@ -245,7 +273,9 @@ def test_failure_model_validates_its_knobs() -> None:
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=120
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -253,11 +283,18 @@ def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def test_cli_sketch_parse_render_and_critique(tmp_path: Path) -> None:
     spec = json.loads(_cli("sketch", "parse", "a photo of a laptop left of a cow", "--json").stdout)
-    assert spec == {"tag": "position", "include": [{"class": "cow", "count": 1}, {"class": "laptop", "count": 1, "position": ["left of", 0]}]}
+    assert spec == {
+        "tag": "position",
+        "include": [{"class": "cow", "count": 1}, {"class": "laptop", "count": 1, "position": ["left of", 0]}],
+    }
     out = tmp_path / "clocks.png"
-    made = json.loads(_cli("sketch", "render", "a photo of four clocks", "--seed", "1", "--out", str(out), "--json").stdout)
+    made = json.loads(
+        _cli("sketch", "render", "a photo of four clocks", "--seed", "1", "--out", str(out), "--json").stdout
+    )
     assert Path(made["image"]).exists() and Path(made["sidecar"]).exists()
-    critique = json.loads(_cli("critique", str(out), "--prompt", "a photo of four clocks", "--critic", "sketch", "--json").stdout)
+    critique = json.loads(
+        _cli("critique", str(out), "--prompt", "a photo of four clocks", "--critic", "sketch", "--json").stdout
+    )
     assert critique["model"] == "sketch-oracle" and critique["scores"]["text_rendering"] is None
     lonely = tmp_path / "lonely.png"
     lonely.write_bytes(out.read_bytes())

@@ -9,8 +9,8 @@ from typing import Any
 from rationalrewards.agents.preferences import PreferencePair
 from rationalrewards.agents.sketch.oracle import false_claims
 from rationalrewards.agents.sketch.scene import load_scene
-from rationalrewards.rewardmodel.files import iter_jsonl
 from rationalrewards.rewardmodel.errors import CritiqueParseError, InvalidImageError
+from rationalrewards.rewardmodel.files import iter_jsonl
 from rationalrewards.rewardmodel.parsing import parse_pairwise
 
 

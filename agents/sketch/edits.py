@@ -17,8 +17,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from rationalrewards.agents.sketch.failures import FailureModel
-from rationalrewards.agents.sketch.seeding import seeded_rng as _rng
+from rationalrewards.agents.sketch.layout import apply_cut_off, artifacts_for_seed, misspell, natural_color, place
 from rationalrewards.agents.sketch.scene import SceneGraph, SceneObject
+from rationalrewards.agents.sketch.seeding import seeded_rng as _rng
 from rationalrewards.agents.sketch.spec import SceneSpecError, _color_word, _parse_object, _resolve_class
 from rationalrewards.agents.sketch.vocab import COLORS
 
@@ -44,18 +45,55 @@ def _noun(phrase: str) -> str:
 
 
 _PATTERNS: list[tuple[EditKind, re.Pattern[str]]] = [
-    ("text", re.compile(r"(?:change|set|make|replace)\s+(?:the\s+)?(?:text|writing|words?|sign)\s+(?:to|say|read|with)\s+['\"](?P<text>[^'\"]+)['\"]")),
+    (
+        "text",
+        re.compile(
+            r"(?:change|set|make|replace)\s+(?:the\s+)?(?:text|writing|words?|sign)\s+(?:to|say|read|with)\s+['\"](?P<text>[^'\"]+)['\"]"
+        ),
+    ),
     ("text", re.compile(r"write\s+['\"](?P<text>[^'\"]+)['\"]")),
-    ("recolor", re.compile(r"(?:change|turn|set)\s+the\s+colou?r\s+of\s+(?:the\s+)?(?P<target>.+?)\s+to\s+(?P<color>[a-z]+)$")),
+    (
+        "recolor",
+        re.compile(r"(?:change|turn|set)\s+the\s+colou?r\s+of\s+(?:the\s+)?(?P<target>.+?)\s+to\s+(?P<color>[a-z]+)$"),
+    ),
     ("replace", re.compile(r"(?:replace|swap)\s+(?:the\s+)?(?P<target>.+?)\s+(?:with|for|by)\s+(?P<new>.+)$")),
-    ("replace", re.compile(r"(?:turn|change|transform|convert)\s+(?:the\s+)?(?P<target>.+?)\s+(?:into|to)\s+(?:an?\s+)?(?P<new>.+)$")),
-    ("recolor", re.compile(r"(?:make|paint|color|colour|turn|recolor|recolour)\s+(?:the\s+)?(?P<target>.+?)\s+(?:colou?red\s+)?(?P<color>[a-z]+)$")),
-    ("remove", re.compile(r"(?:remove|delete|erase|take\s+away|take\s+out|get\s+rid\s+of)\s+(?:the\s+|all\s+(?:the\s+)?)?(?P<target>.+)$")),
-    ("move", re.compile(r"(?:move|shift|put|place)\s+(?:the\s+)?(?P<target>.+?)\s+(?:to|on|at|in)\s+the\s+(?P<side>left|right|top|bottom)(?:\s+(?:side|half))?(?:\s+of\s+the\s+(?:image|picture))?$")),
-    ("add", re.compile(r"(?:add|insert|put|place|include|draw)\s+(?P<what>.+?)(?:\s+(?:to|in|into|on)\s+(?:the\s+)?(?:image|picture|scene))?$")),
+    (
+        "replace",
+        re.compile(
+            r"(?:turn|change|transform|convert)\s+(?:the\s+)?(?P<target>.+?)\s+(?:into|to)\s+(?:an?\s+)?(?P<new>.+)$"
+        ),
+    ),
+    (
+        "recolor",
+        re.compile(
+            r"(?:make|paint|color|colour|turn|recolor|recolour)\s+(?:the\s+)?(?P<target>.+?)\s+(?:colou?red\s+)?(?P<color>[a-z]+)$"
+        ),
+    ),
+    (
+        "remove",
+        re.compile(
+            r"(?:remove|delete|erase|take\s+away|take\s+out|get\s+rid\s+of)\s+(?:the\s+|all\s+(?:the\s+)?)?(?P<target>.+)$"
+        ),
+    ),
+    (
+        "move",
+        re.compile(
+            r"(?:move|shift|put|place)\s+(?:the\s+)?(?P<target>.+?)\s+(?:to|on|at|in)\s+the\s+(?P<side>left|right|top|bottom)(?:\s+(?:side|half))?(?:\s+of\s+the\s+(?:image|picture))?$"
+        ),
+    ),
+    (
+        "add",
+        re.compile(
+            r"(?:add|insert|put|place|include|draw)\s+(?P<what>.+?)(?:\s+(?:to|in|into|on)\s+(?:the\s+)?(?:image|picture|scene))?$"
+        ),
+    ),
 ]
-_EXPLICIT = re.compile(r"\b(?:only|keep(?:ing)?\s+everything\s+else|leave\s+everything\s+else|nothing\s+else|exactly)\b")
-_TAIL = re.compile(r"[,;]?\s*(?:and\s+)?(?:keep(?:ing)?|leave|leaving)\s+everything\s+else.*$|[,;]?\s*(?:and\s+)?change\s+nothing\s+else.*$")
+_EXPLICIT = re.compile(
+    r"\b(?:only|keep(?:ing)?\s+everything\s+else|leave\s+everything\s+else|nothing\s+else|exactly)\b"
+)
+_TAIL = re.compile(
+    r"[,;]?\s*(?:and\s+)?(?:keep(?:ing)?|leave|leaving)\s+everything\s+else.*$|[,;]?\s*(?:and\s+)?change\s+nothing\s+else.*$"
+)
 
 
 def parse_edit(instruction: str) -> EditInstruction:
@@ -67,7 +105,7 @@ def parse_edit(instruction: str) -> EditInstruction:
     body = _TAIL.sub("", text).strip(" .!")
     body_lower = re.sub(r"\b(?:please|only|just)\b\s*", "", body.lower()).strip()
     for kind, pattern in _PATTERNS:
-        match = pattern.search(body_lower if kind != "text" else body_lower)
+        match = pattern.search(body_lower)
         if match is None:
             continue
         if kind == "text":
@@ -80,25 +118,38 @@ def parse_edit(instruction: str) -> EditInstruction:
             return EditInstruction(kind="recolor", target=_noun(match.group("target")), color=color, explicit=explicit)
         if kind == "replace":
             new = _parse_object(match.group("new"))
-            return EditInstruction(kind="replace", target=_noun(match.group("target")), new_class=new.cls, color=new.color, explicit=explicit)
+            return EditInstruction(
+                kind="replace",
+                target=_noun(match.group("target")),
+                new_class=new.cls,
+                color=new.color,
+                explicit=explicit,
+            )
         if kind == "remove":
             return EditInstruction(kind="remove", target=_noun(match.group("target")), explicit=explicit)
         if kind == "move":
-            return EditInstruction(kind="move", target=_noun(match.group("target")), side=match.group("side"), explicit=explicit)
+            return EditInstruction(
+                kind="move", target=_noun(match.group("target")), side=match.group("side"), explicit=explicit
+            )
         added = _parse_object(match.group("what"))
         return EditInstruction(kind="add", target=added.cls, count=added.count, color=added.color, explicit=explicit)
-    raise SceneSpecError(f"edit instruction not understood: {instruction!r} (try 'make the X blue', 'add a X', "
-                         "'remove the X', 'replace the X with a Y', 'move the X to the left', \"change the text to 'Y'\")")
+    raise SceneSpecError(
+        f"edit instruction not understood: {instruction!r} (try 'make the X blue', 'add a X', "
+        "'remove the X', 'replace the X with a Y', 'move the X to the left', \"change the text to 'Y'\")"
+    )
 
 
+def _free_box(
+    scene: SceneGraph, size: float, rng: random.Random, taken: list[tuple[float, float, float, float]]
+) -> tuple[float, float, float, float]:
+    return tuple(
+        round(v, 1) for v in place(rng, int(size), int(size), (6, 6, scene.width - 6, scene.height - 6), taken)
+    )  # type: ignore[return-value]
 
-def _free_box(scene: SceneGraph, size: float, rng: random.Random, taken: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
-    from rationalrewards.agents.sketch.generator import _place
 
-    return tuple(round(v, 1) for v in _place(rng, int(size), int(size), (6, 6, scene.width - 6, scene.height - 6), taken))  # type: ignore[return-value]
-
-
-def apply_edit(scene: SceneGraph, edit: EditInstruction, rng: random.Random, target_class: str | None = None) -> SceneGraph:
+def apply_edit(
+    scene: SceneGraph, edit: EditInstruction, rng: random.Random, target_class: str | None = None
+) -> SceneGraph:
     """The exact effect of `edit` on `scene` (acting on `target_class` instead of the requested one, if given)."""
     target = target_class or edit.target
     objects = list(scene.objects)
@@ -109,10 +160,10 @@ def apply_edit(scene: SceneGraph, edit: EditInstruction, rng: random.Random, tar
     elif edit.kind == "remove":
         objects = [o for i, o in enumerate(objects) if i not in hits]
     elif edit.kind == "replace":
-        from rationalrewards.agents.sketch.generator import natural_color
-
         objects = [
-            o.model_copy(update={"cls": edit.new_class, "color": edit.color or natural_color(edit.new_class or "")}) if i in hits else o
+            o.model_copy(update={"cls": edit.new_class, "color": edit.color or natural_color(edit.new_class or "")})
+            if i in hits
+            else o
             for i, o in enumerate(objects)
         ]
     elif edit.kind == "move":
@@ -132,31 +183,32 @@ def apply_edit(scene: SceneGraph, edit: EditInstruction, rng: random.Random, tar
             moved.append(o)
         objects = moved
     elif edit.kind == "add":
-        from rationalrewards.agents.sketch.generator import natural_color
-
         size = max(24.0, sum(o.bbox[2] - o.bbox[0] for o in objects) / len(objects)) if objects else 60.0
         taken = [o.bbox for o in objects] + [t.bbox for t in texts]
         for _ in range(edit.count):
             box = _free_box(scene, size, rng, taken)
             taken.append(box)
-            objects.append(SceneObject(cls=target or "object", color=edit.color or natural_color(target or ""), bbox=box))
-    elif edit.kind == "text":
-        if texts:
-            texts = [texts[0].model_copy(update={"rendered": edit.text, "requested": edit.text})] + texts[1:]
+            objects.append(
+                SceneObject(cls=target or "object", color=edit.color or natural_color(target or ""), bbox=box)
+            )
+    elif edit.kind == "text" and texts:
+        texts = [texts[0].model_copy(update={"rendered": edit.text, "requested": edit.text})] + texts[1:]
     return scene.model_copy(update={"objects": tuple(objects), "texts": tuple(texts)})
 
 
 def edit_scene(source: SceneGraph, instruction: str, seed: int, model: FailureModel) -> SceneGraph:
     """What the sketch generator makes of an edit: the exact effect, or one of its realistic failures."""
-    from rationalrewards.agents.sketch.generator import _apply_cut_off, artifacts_for_seed, misspell
-
     edit = parse_edit(instruction)
     rng = _rng("edit", instruction, seed, source.image_sha256)
     notes: list[str] = []
     others = sorted({o.cls for o in source.objects if o.cls != edit.target})
     roll = rng.random()
     p_noop = model.rate(model.edit_noop, edit.explicit)
-    p_wrong = model.rate(model.edit_wrong_object, edit.explicit) if others and edit.kind in ("recolor", "remove", "replace", "move") else 0.0
+    p_wrong = (
+        model.rate(model.edit_wrong_object, edit.explicit)
+        if others and edit.kind in ("recolor", "remove", "replace", "move")
+        else 0.0
+    )
     if roll < p_noop:
         notes.append("changed nothing")
         result = source
@@ -168,7 +220,12 @@ def edit_scene(source: SceneGraph, instruction: str, seed: int, model: FailureMo
         result = apply_edit(source, edit, rng)
         if edit.kind == "text" and result.texts and rng.random() < model.text_error(edit.text or "", edit.explicit):
             notes.append(f"misspelt the text '{edit.text}'")
-            result = result.model_copy(update={"texts": (result.texts[0].model_copy(update={"rendered": misspell(edit.text or "", rng)}),) + result.texts[1:]})
+            result = result.model_copy(
+                update={
+                    "texts": (result.texts[0].model_copy(update={"rendered": misspell(edit.text or "", rng)}),)
+                    + result.texts[1:]
+                }
+            )
     if rng.random() < model.rate(model.edit_side_effect, edit.explicit) and result.objects:
         untouched = [i for i, o in enumerate(result.objects) if o.cls != edit.target and o.cls != edit.new_class]
         if untouched:
@@ -180,11 +237,17 @@ def edit_scene(source: SceneGraph, instruction: str, seed: int, model: FailureMo
             objects[i] = victim.model_copy(update={"color": new_color})
             result = result.model_copy(update={"objects": tuple(objects)})
     artifacts = artifacts_for_seed(seed, (source.width, source.height), model)
-    objects, artifacts = _apply_cut_off(list(result.objects), artifacts, seed, (source.width, source.height))
-    return result.model_copy(update={
-        "prompt": instruction, "seed": seed, "objects": tuple(objects), "artifacts": tuple(artifacts),
-        "generator_notes": tuple(notes), "image_sha256": "",
-    })
+    objects, artifacts = apply_cut_off(list(result.objects), artifacts, seed, (source.width, source.height))
+    return result.model_copy(
+        update={
+            "prompt": instruction,
+            "seed": seed,
+            "objects": tuple(objects),
+            "artifacts": tuple(artifacts),
+            "generator_notes": tuple(notes),
+            "image_sha256": "",
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -221,10 +284,13 @@ def score_edit(source: SceneGraph, result: SceneGraph, instruction: str) -> Edit
     if edit.kind == "text":
         made = [t.rendered for t in result.texts] == [t.rendered for t in expected.texts]
     if edit.kind == "add":
-        made = sum(o.cls == edit.target and (edit.color is None or o.color == edit.color) for o in result.objects) >= sum(
-            o.cls == edit.target and (edit.color is None or o.color == edit.color) for o in expected.objects)
+        made = sum(
+            o.cls == edit.target and (edit.color is None or o.color == edit.color) for o in result.objects
+        ) >= sum(o.cls == edit.target and (edit.color is None or o.color == edit.color) for o in expected.objects)
     if not made:
-        errors.append(f"the requested change ({edit.kind} {edit.target or ''}) was not made as asked".replace("  ", " "))
+        errors.append(
+            f"the requested change ({edit.kind} {edit.target or ''}) was not made as asked".replace("  ", " ")
+        )
     exp_rest = sorted(_key(o) for o in expected.objects if o.cls not in touched)
     got_rest = sorted(_key(o) for o in result.objects if o.cls not in touched)
     preserved = exp_rest == got_rest

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rationalrewards.agents.sketch.seeding import seeded_rng as _rng
 from rationalrewards.agents.sketch.edits import parse_edit, score_edit
 from rationalrewards.agents.sketch.scene import SceneGraph, load_scene, relative_position, score_against_spec
+from rationalrewards.agents.sketch.seeding import seeded_rng as _rng
 from rationalrewards.agents.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, plural, render_prompt
 from rationalrewards.agents.sketch.vocab import COCO_CLASSES, COLORS
 from rationalrewards.rewardmodel.backends.base import Completion
@@ -53,12 +53,12 @@ from rationalrewards.rewardmodel.schemas import (
 ORACLE_NAME = "sketch-oracle"
 
 
-
 def _n(cls: str, n: int) -> str:
     return f"{n} {cls if n == 1 else plural(cls)}"
 
 
 # ------------------------------------------------------------------ perception ------------------------------------
+
 
 def perceive(scene: SceneGraph, noise: float, rng: random.Random) -> SceneGraph:
     """What a noisy critic sees: with probability `noise`, one miscount or one colour confusion."""
@@ -77,6 +77,7 @@ def perceive(scene: SceneGraph, noise: float, rng: random.Random) -> SceneGraph:
 
 
 # ------------------------------------------------------------------ judging one image -----------------------------
+
 
 @dataclass(frozen=True)
 class Judgement:
@@ -99,7 +100,7 @@ def _facts_for(scene: SceneGraph, spec: SceneSpec, who: str) -> list[str]:
             owner = "the image" if who == "The image" else who
             facts.append(f"The {req.cls} in {owner} is {' and '.join(colors)}.")
         if req.position and n:
-            rel, index = req.position
+            _, index = req.position
             ref = spec.include[index].cls
             a = next((o for o in scene.objects if o.cls == req.cls), None)
             b = next((o for o in scene.objects if o.cls == ref), None)
@@ -116,7 +117,7 @@ def _text_faithfulness_score(errors: list[str]) -> float:
     severities = []
     for error in errors:
         if match := re.match(r"expected (\d+) .*, found (\d+)$", error):
-            want, got = int(match.group(1)), int(match.group(2))
+            got = int(match.group(2))
             severities.append(1.5 if got == 0 else 2.5)  # a wrong count is a clear issue, however close
         elif error.startswith("expected fewer than"):
             severities.append(2.5)
@@ -129,7 +130,12 @@ def _text_faithfulness_score(errors: list[str]) -> float:
 
 def _quality(scene: SceneGraph) -> tuple[float, list[str]]:
     penalties = {"smudge": 0.75, "noise": 0.5, "blur": 0.5, "cut_off": 1.0}
-    names = {"smudge": "a smudge", "noise": "pixel noise", "blur": "a blurred patch", "cut_off": "an object cut off at the border"}
+    names = {
+        "smudge": "a smudge",
+        "noise": "pixel noise",
+        "blur": "a blurred patch",
+        "cut_off": "an object cut off at the border",
+    }
     found = [a for a in scene.artifacts]
     score = 4.0 - sum(penalties[a.kind] * (0.5 + 0.5 * a.severity) for a in found)
     return max(1.0, round(score * 2) / 2), [names[a.kind] for a in found]
@@ -169,15 +175,26 @@ def judge_t2i(scene: SceneGraph, spec: SceneSpec, who: str = "The image") -> Jud
     faith_errors = [e for e in result.errors if not e.startswith("expected the text")]
     quality, artifacts = _quality(scene)
     text_score, text_errors = _text_score(spec.text, scene)
-    scores = {Aspect.text_faithfulness: _text_faithfulness_score(faith_errors), Aspect.physical_quality: quality,
-              Aspect.text_rendering: text_score}
-    facts = {Aspect.text_faithfulness: _facts_for(scene, spec, who), Aspect.physical_quality: [], Aspect.text_rendering: []}
+    scores = {
+        Aspect.text_faithfulness: _text_faithfulness_score(faith_errors),
+        Aspect.physical_quality: quality,
+        Aspect.text_rendering: text_score,
+    }
+    facts = {
+        Aspect.text_faithfulness: _facts_for(scene, spec, who),
+        Aspect.physical_quality: [],
+        Aspect.text_rendering: [],
+    }
     if spec.text:
         shown = ", ".join(f"'{t.rendered}'" for t in scene.texts) or "nothing"
-        facts[Aspect.text_rendering].append(f"{'The' if who == 'The image' else who + chr(39) + 's'} text reads {shown}.")
-    errors = {Aspect.text_faithfulness: [_sentence(e) for e in faith_errors],
-              Aspect.physical_quality: [f"There is {a}." for a in artifacts],
-              Aspect.text_rendering: [_sentence(e) for e in text_errors]}
+        facts[Aspect.text_rendering].append(
+            f"{'The' if who == 'The image' else who + chr(39) + 's'} text reads {shown}."
+        )
+    errors = {
+        Aspect.text_faithfulness: [_sentence(e) for e in faith_errors],
+        Aspect.physical_quality: [f"There is {a}." for a in artifacts],
+        Aspect.text_rendering: [_sentence(e) for e in text_errors],
+    }
     return Judgement(scores=scores, facts=facts, errors=errors)
 
 
@@ -189,19 +206,31 @@ def judge_edit(source: SceneGraph, scene: SceneGraph, instruction: str) -> Judge
     kept_errors = [e for e in result.errors if e.startswith("unrequested")]
     before, after = Counter(o.cls for o in source.objects), Counter(o.cls for o in scene.objects)
     faith = 4.0 if result.made else (1.5 if before == after and _same(source, scene) else 2.0)
-    keep = 4.0 if result.preserved else max(1.0, 3.0 - 1.0 * (len(kept_errors[0].split(",")) - 1)) if kept_errors else 2.0
-    text_score, text_errors = (_text_score([edit.text], scene) if edit.kind == "text" and edit.text else (None, []))
+    keep = (
+        4.0 if result.preserved else max(1.0, 3.0 - 1.0 * (len(kept_errors[0].split(",")) - 1)) if kept_errors else 2.0
+    )
+    text_score, text_errors = _text_score([edit.text], scene) if edit.kind == "text" and edit.text else (None, [])
     changed = sorted(set(after) ^ set(before))
     return Judgement(
-        scores={Aspect.text_faithfulness: faith, Aspect.image_faithfulness: keep, Aspect.physical_quality: quality,
-                Aspect.text_rendering: text_score},
-        facts={Aspect.text_faithfulness: [f"The edited image shows {_n(c, after[c])}." for c in sorted(after)] or ["The edited image shows no objects."],
-               Aspect.image_faithfulness: [f"Objects added or removed: {', '.join(changed) or 'none'}."],
-               Aspect.physical_quality: [], Aspect.text_rendering: []},
-        errors={Aspect.text_faithfulness: [_sentence(e) for e in made_errors],
-                Aspect.image_faithfulness: [_sentence(e) for e in kept_errors],
-                Aspect.physical_quality: [f"There is {a}." for a in artifacts],
-                Aspect.text_rendering: [_sentence(e) for e in text_errors]},
+        scores={
+            Aspect.text_faithfulness: faith,
+            Aspect.image_faithfulness: keep,
+            Aspect.physical_quality: quality,
+            Aspect.text_rendering: text_score,
+        },
+        facts={
+            Aspect.text_faithfulness: [f"The edited image shows {_n(c, after[c])}." for c in sorted(after)]
+            or ["The edited image shows no objects."],
+            Aspect.image_faithfulness: [f"Objects added or removed: {', '.join(changed) or 'none'}."],
+            Aspect.physical_quality: [],
+            Aspect.text_rendering: [],
+        },
+        errors={
+            Aspect.text_faithfulness: [_sentence(e) for e in made_errors],
+            Aspect.image_faithfulness: [_sentence(e) for e in kept_errors],
+            Aspect.physical_quality: [f"There is {a}." for a in artifacts],
+            Aspect.text_rendering: [_sentence(e) for e in text_errors],
+        },
     )
 
 
@@ -225,7 +254,11 @@ def _justification(judgement: Judgement, aspect: Aspect) -> str:
     if judgement.scores.get(aspect) is None:
         return "No text was requested."
     parts = judgement.errors.get(aspect, []) + judgement.facts.get(aspect, [])
-    return " ".join(parts) if judgement.errors.get(aspect) else " ".join([_PRAISE[aspect]] + judgement.facts.get(aspect, []))
+    return (
+        " ".join(parts)
+        if judgement.errors.get(aspect)
+        else " ".join([_PRAISE[aspect]] + judgement.facts.get(aspect, []))
+    )
 
 
 def refined_t2i_request(spec: SceneSpec, judgement: Judgement) -> str:
@@ -238,8 +271,12 @@ def refined_t2i_request(spec: SceneSpec, judgement: Judgement) -> str:
 
 # ------------------------------------------------------------------ claims (for re-prediction and audits) ----------
 
-_CLAIM_COUNT = re.compile(r"(?P<who>Image [AB]|The image|The edited image) shows (?P<n>\d+|no) (?P<cls>[a-z][a-z ]*?)\.")
-_CLAIM_COLOR = re.compile(r"The (?P<cls>[a-z][a-z ]*?) in (?P<who>Image [AB]|the image) is (?P<colors>[a-z]+(?: and [a-z]+)*)\.")
+_CLAIM_COUNT = re.compile(
+    r"(?P<who>Image [AB]|The image|The edited image) shows (?P<n>\d+|no) (?P<cls>[a-z][a-z ]*?)\."
+)
+_CLAIM_COLOR = re.compile(
+    r"The (?P<cls>[a-z][a-z ]*?) in (?P<who>Image [AB]|the image) is (?P<colors>[a-z]+(?: and [a-z]+)*)\."
+)
 
 
 def claims_in(text: str) -> list[tuple[str, str, str, str]]:
@@ -281,6 +318,7 @@ def false_claims(text: str, scenes: dict[str, SceneGraph]) -> list[str]:
 
 # ------------------------------------------------------------------ the backend -----------------------------------
 
+
 class SketchOracle:
     """A `RewardModel` backend for the sketch world (also PARROT's teacher through `complete`)."""
 
@@ -314,7 +352,11 @@ class SketchOracle:
         if uri.startswith("data:"):
             import base64
 
-            digest = image.sha256 if isinstance(image, ImageRef) else hashlib.sha256(base64.b64decode(uri.split(",", 1)[1])).hexdigest()
+            digest = (
+                image.sha256
+                if isinstance(image, ImageRef)
+                else hashlib.sha256(base64.b64decode(uri.split(",", 1)[1])).hexdigest()
+            )
             for directory in self.image_dirs:
                 candidate = directory / f"{digest}.png"
                 if candidate.exists():
@@ -339,11 +381,16 @@ class SketchOracle:
         except SceneSpecError as e:
             return Abstention(reason="refused", detail=f"the sketch oracle cannot read the request: {e}")
         critique = self._critique(request, judgement)
-        return parse_critique(render_critique(critique, self.style), request.task, request=request.prompt, model=self.name)
+        return parse_critique(
+            render_critique(critique, self.style), request.task, request=request.prompt, model=self.name
+        )
 
     def _critique(self, request: CritiqueRequest, judgement: Judgement) -> Critique:
         task = request.task
-        assessments = {a: AspectAssessment(score=judgement.scores[a], justification=_justification(judgement, a)) for a in task.aspects}
+        assessments = {
+            a: AspectAssessment(score=judgement.scores[a], justification=_justification(judgement, a))
+            for a in task.aspects
+        }
         weak = [a for a in task.aspects if (s := judgement.scores[a]) is not None and s < 3.0]
         problems = [e for a in task.aspects for e in judgement.errors.get(a, [])]
         refined = comments = ""
@@ -353,11 +400,24 @@ class SketchOracle:
             else:
                 refined = refined_t2i_request(parse_scene_spec(request.prompt), judgement)
             comments = "Fix: " + " ".join(problems) + " The refined request states every requirement explicitly."
-        summary = ("Weak on " + ", ".join(a.title for a in weak) + ": " + " ".join(problems)) if weak else (
-            "Meets the request." if not problems else "Mostly meets the request; minor issues: " + " ".join(problems))
-        return Critique(task=task, request=request.prompt, assessments=assessments,
-                        analysis=f"The request asks for: {request.prompt}", summary=summary,
-                        refinement_comments=comments, refined_request=refined)
+        summary = (
+            ("Weak on " + ", ".join(a.header for a in weak) + ": " + " ".join(problems))
+            if weak
+            else (
+                "Meets the request."
+                if not problems
+                else "Mostly meets the request; minor issues: " + " ".join(problems)
+            )
+        )
+        return Critique(
+            task=task,
+            request=request.prompt,
+            assessments=assessments,
+            analysis=f"The request asks for: {request.prompt}",
+            summary=summary,
+            refinement_comments=comments,
+            refined_request=refined,
+        )
 
     async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
         self.calls += len(requests)
@@ -389,10 +449,19 @@ class SketchOracle:
             text_b = _justification(b, aspect)
             justification = f"Image A: {text_a} Image B: {text_b}" if sa is not None else "No text was requested."
             aspects[aspect] = PairwiseAspect(score_a=sa, score_b=sb, winner=winner, justification=justification)
-        judgement = PairwiseJudgement(task=request.task, request=request.prompt, aspects=aspects,
-                                      analysis=f"The request asks for: {request.prompt}", summary="")
+        judgement = PairwiseJudgement(
+            task=request.task,
+            request=request.prompt,
+            aspects=aspects,
+            analysis=f"The request asks for: {request.prompt}",
+            summary="",
+        )
         preferred = judgement.preferred
-        summary = {"A": "Image A is better overall.", "B": "Image B is better overall.", "tie": "Neither image is clearly better."}[preferred]
+        summary = {
+            "A": "Image A is better overall.",
+            "B": "Image B is better overall.",
+            "tie": "Neither image is clearly better.",
+        }[preferred]
         return render_pairwise(judgement.model_copy(update={"summary": summary}), self.style)
 
     async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
@@ -418,15 +487,25 @@ class SketchOracle:
 
     def teach_one(self, request: TeacherRequest) -> str:
         if isinstance(request, AnchoredRequest):
-            pair = CompareRequest(task=request.task, prompt=request.prompt, image_a=request.image_a,
-                                  image_b=request.image_b, source_image=request.source_image)
+            pair = CompareRequest(
+                task=request.task,
+                prompt=request.prompt,
+                image_a=request.image_a,
+                image_b=request.image_b,
+                source_image=request.source_image,
+            )
             key = request.model_dump_json()
             self._samples[key] += 1  # like a sampling teacher: asking again gives another sample
             return self.pairwise_text(pair, request.label, salt=str(self._samples[key] - 1))
         if isinstance(request, RepredictRequest):
             return self._repredict(request)
-        critique = CritiqueRequest(task=request.task, prompt=request.prompt, image=request.image,
-                                   source_image=request.source_image, with_refinement=True)
+        critique = CritiqueRequest(
+            task=request.task,
+            prompt=request.prompt,
+            image=request.image,
+            source_image=request.source_image,
+            with_refinement=True,
+        )
         result = self.critique_one(critique)
         return result.raw_text if isinstance(result, Critique) else f"I cannot judge this request: {result.detail}"
 
@@ -443,8 +522,10 @@ class SketchOracle:
     def _repredict(self, request: RepredictRequest) -> str:
         """Re-predict the winner from a rationale alone; with images, claims the scenes contradict void the rationale."""
         if request.image_a is not None and request.image_b is not None:
-            scenes = {"Image A": self._seen(self.scene_of(request.image_a), "repredict"),
-                      "Image B": self._seen(self.scene_of(request.image_b), "repredict")}
+            scenes = {
+                "Image A": self._seen(self.scene_of(request.image_a), "repredict"),
+                "Image B": self._seen(self.scene_of(request.image_b), "repredict"),
+            }
             if false_claims(request.rationale, scenes):
                 return "The comparison states details the images do not show, so it does not support either image.\nAnswer: tie"
         try:
@@ -454,7 +535,9 @@ class SketchOracle:
         return f"Judging by the evidence and scores given.\nAnswer: {winner}"
 
 
-def _hallucinate(a: Judgement, b: Judgement, label: Winner, rng: random.Random, request: CompareRequest) -> tuple[Judgement, Judgement]:
+def _hallucinate(
+    a: Judgement, b: Judgement, label: Winner, rng: random.Random, request: CompareRequest
+) -> tuple[Judgement, Judgement]:
     """A hallucinating teacher: invents facts to fit the label, or argues for the other image."""
     preferred, other = (a, b) if label != "B" else (b, a)
     if label == "tie" or rng.random() < 0.5:

@@ -53,14 +53,16 @@ def make_preference_pairs(
             label = truth
             if rng.random() < label_noise:
                 label = rng.choice([x for x in ("A", "B", "tie") if x != truth])
-            rows.append({
-                "pair_id": f"p{p_index:05d}-{k // 2}",
-                "prompt": prompt,
-                "image_a": a.image.uri,
-                "image_b": b.image.uri,
-                "label": label,
-                "true_label": truth,
-                "utility_a": u_a,
-                "utility_b": u_b,
-            })
+            rows.append(
+                {
+                    "pair_id": f"p{p_index:05d}-{k // 2}",
+                    "prompt": prompt,
+                    "image_a": a.image.uri,
+                    "image_b": b.image.uri,
+                    "label": label,
+                    "true_label": truth,
+                    "utility_a": u_a,
+                    "utility_b": u_b,
+                }
+            )
     return rows

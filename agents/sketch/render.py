@@ -14,8 +14,20 @@ from typing import Any
 from rationalrewards.agents.sketch.scene import Artifact, SceneGraph, SceneObject
 from rationalrewards.agents.sketch.vocab import BACKGROUND, COCO_CLASSES, COLORS
 
-SILHOUETTES = ("circle", "square", "triangle", "diamond", "hexagon", "star", "cross", "pentagon", "wide", "tall",
-               "trapezoid", "arrow")
+SILHOUETTES = (
+    "circle",
+    "square",
+    "triangle",
+    "diamond",
+    "hexagon",
+    "star",
+    "cross",
+    "pentagon",
+    "wide",
+    "tall",
+    "trapezoid",
+    "arrow",
+)
 PATTERNS = ("plain", "hstripes", "vstripes", "dots", "grid", "diagonal", "ring", "checker")
 
 
@@ -33,7 +45,13 @@ def _polygon(kind: str, box: tuple[float, float, float, float]) -> list[tuple[fl
     cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
 
     def regular(n: int, rotation: float = -math.pi / 2) -> list[tuple[float, float]]:
-        return [(cx + w / 2 * math.cos(rotation + 2 * math.pi * i / n), cy + h / 2 * math.sin(rotation + 2 * math.pi * i / n)) for i in range(n)]
+        return [
+            (
+                cx + w / 2 * math.cos(rotation + 2 * math.pi * i / n),
+                cy + h / 2 * math.sin(rotation + 2 * math.pi * i / n),
+            )
+            for i in range(n)
+        ]
 
     if kind == "triangle":
         return [(cx, y0), (x1, y1), (x0, y1)]
@@ -52,13 +70,32 @@ def _polygon(kind: str, box: tuple[float, float, float, float]) -> list[tuple[fl
         return points
     if kind == "cross":
         t = 0.18
-        return [(cx - w * t, y0), (cx + w * t, y0), (cx + w * t, cy - h * t), (x1, cy - h * t), (x1, cy + h * t),
-                (cx + w * t, cy + h * t), (cx + w * t, y1), (cx - w * t, y1), (cx - w * t, cy + h * t), (x0, cy + h * t),
-                (x0, cy - h * t), (cx - w * t, cy - h * t)]
+        return [
+            (cx - w * t, y0),
+            (cx + w * t, y0),
+            (cx + w * t, cy - h * t),
+            (x1, cy - h * t),
+            (x1, cy + h * t),
+            (cx + w * t, cy + h * t),
+            (cx + w * t, y1),
+            (cx - w * t, y1),
+            (cx - w * t, cy + h * t),
+            (x0, cy + h * t),
+            (x0, cy - h * t),
+            (cx - w * t, cy - h * t),
+        ]
     if kind == "trapezoid":
         return [(x0 + w * 0.22, y0), (x1 - w * 0.22, y0), (x1, y1), (x0, y1)]
     if kind == "arrow":
-        return [(x0, cy - h * 0.18), (cx, cy - h * 0.18), (cx, y0), (x1, cy), (cx, y1), (cx, cy + h * 0.18), (x0, cy + h * 0.18)]
+        return [
+            (x0, cy - h * 0.18),
+            (cx, cy - h * 0.18),
+            (cx, y0),
+            (x1, cy),
+            (cx, y1),
+            (cx, cy + h * 0.18),
+            (x0, cy + h * 0.18),
+        ]
     return None
 
 
@@ -135,7 +172,7 @@ def _font(size: int) -> Any:
 
 
 def draw_object(image: Any, obj: SceneObject) -> None:
-    x0, y0, x1, y1 = (int(round(v)) for v in obj.bbox)
+    x0, y0, x1, y1 = (round(v) for v in obj.bbox)
     w, h = max(4, x1 - x0), max(4, y1 - y0)
     tile, mask = _glyph(obj.cls, obj.color, w, h)
     image.paste(tile, (x0, y0), mask)

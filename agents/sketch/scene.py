@@ -104,7 +104,9 @@ def load_scene(image: ImageRef | str | Path) -> SceneGraph:
     except ValueError as e:
         raise InvalidImageError(f"{path} is not a valid sketch scene graph ({e.__class__.__name__})") from e
     if scene.version != SCENE_VERSION:
-        raise InvalidImageError(f"{path} was written by scene format v{scene.version}; this version reads v{SCENE_VERSION}")
+        raise InvalidImageError(
+            f"{path} was written by scene format v{scene.version}; this version reads v{SCENE_VERSION}"
+        )
     digest = image.sha256 if isinstance(image, ImageRef) else hashlib.sha256(Path(uri).read_bytes()).hexdigest()
     if scene.image_sha256 != digest:
         raise InvalidImageError(f"{path.name} does not belong to {Path(uri).name} (image sha256 mismatch)")
@@ -113,6 +115,7 @@ def load_scene(image: ImageRef | str | Path) -> SceneGraph:
 
 # ------------------------------------------------------------------ GenEval-style ground truth --------------------
 
+
 def relative_position(a: SceneObject, b: SceneObject) -> set[str]:
     """GenEval's rule: relations of a to b from box centres, after discounting a margin of both boxes' sizes."""
     (ax, ay), (bx, by) = a.centroid, b.centroid
@@ -120,7 +123,8 @@ def relative_position(a: SceneObject, b: SceneObject) -> set[str]:
     dims_b = (b.bbox[2] - b.bbox[0], b.bbox[3] - b.bbox[1])
     offset = (ax - bx, ay - by)
     revised = [
-        max(abs(o) - POSITION_THRESHOLD * (da + db), 0.0) * math.copysign(1, o) for o, da, db in zip(offset, dims_a, dims_b)
+        max(abs(o) - POSITION_THRESHOLD * (da + db), 0.0) * math.copysign(1, o)
+        for o, da, db in zip(offset, dims_a, dims_b, strict=True)
     ]
     if all(abs(r) < 1e-3 for r in revised):
         return set()
@@ -162,11 +166,17 @@ def score_against_spec(scene: SceneGraph, spec: SceneSpec) -> Grade:
             relation, index = req.position
             targets = groups[index] if index < len(groups) else None
             if not targets:
-                errors.append(f"cannot check '{req.cls} {relation} {spec.include[index].cls}': the reference is missing")
+                errors.append(
+                    f"cannot check '{req.cls} {relation} {spec.include[index].cls}': the reference is missing"
+                )
                 matched = False
             elif not all(relation in relative_position(o, t) for o in found[: req.count] for t in targets):
-                actual = set().union(*(relative_position(o, t) for o in found[: req.count] for t in targets)) or {"level with"}
-                errors.append(f"expected the {req.cls} {relation} the {spec.include[index].cls}, found it {' and '.join(sorted(actual))}")
+                actual = set().union(*(relative_position(o, t) for o in found[: req.count] for t in targets)) or {
+                    "level with"
+                }
+                errors.append(
+                    f"expected the {req.cls} {relation} the {spec.include[index].cls}, found it {' and '.join(sorted(actual))}"
+                )
                 matched = False
         groups.append(found[: req.count] if matched else None)
     counts = scene.counts()
@@ -174,7 +184,8 @@ def score_against_spec(scene: SceneGraph, spec: SceneSpec) -> Grade:
         if counts[req.cls] >= req.count:
             errors.append(
                 f"expected fewer than {req.count} {_plural(req.cls, req.count)}, found {counts[req.cls]}"
-                if req.count > 1 else f"expected no {req.cls}, found {counts[req.cls]}"
+                if req.count > 1
+                else f"expected no {req.cls}, found {counts[req.cls]}"
             )
     rendered = [t.rendered for t in scene.texts]
     for text in spec.text:

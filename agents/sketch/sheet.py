@@ -12,7 +12,14 @@ from rationalrewards.agents.sketch.scene import load_scene, score_against_spec
 from rationalrewards.agents.sketch.spec import parse_scene_spec
 
 
-def contact_sheet(prompts: list[str], out: str | Path, *, seeds: list[int] | None = None, columns: int = 4, workdir: str | Path | None = None) -> Path:
+def contact_sheet(
+    prompts: list[str],
+    out: str | Path,
+    *,
+    seeds: list[int] | None = None,
+    columns: int = 4,
+    workdir: str | Path | None = None,
+) -> Path:
     from PIL import Image, ImageDraw
 
     out = Path(out)
@@ -35,8 +42,13 @@ def contact_sheet(prompts: list[str], out: str | Path, *, seeds: list[int] | Non
         lines: list[tuple[str, Any, tuple[int, int, int]]] = []
         for line in textwrap.wrap(f"{prompt}  (seed {seed})", 38)[:2]:
             lines.append((line, font, (0, 0, 0)))
-        spec_text = "; ".join(f"{o.count}x {o.color + ' ' if o.color else ''}{o.cls}{' ' + o.position[0] + ' #' + str(o.position[1]) if o.position else ''}" for o in spec.include)
-        for line in textwrap.wrap(f"spec [{spec.tag}]: {spec_text}" + (f"; text {list(spec.text)}" if spec.text else ""), 46)[:2]:
+        spec_text = "; ".join(
+            f"{o.count}x {o.color + ' ' if o.color else ''}{o.cls}{' ' + o.position[0] + ' #' + str(o.position[1]) if o.position else ''}"
+            for o in spec.include
+        )
+        for line in textwrap.wrap(
+            f"spec [{spec.tag}]: {spec_text}" + (f"; text {list(spec.text)}" if spec.text else ""), 46
+        )[:2]:
             lines.append((line, small, (60, 60, 140)))
         problems = list(scene.generator_notes) + [a.kind.replace("_", " ") for a in scene.artifacts]
         for line in textwrap.wrap("generator: " + ("; ".join(problems) or "no misreading"), 46)[:2]:

@@ -115,14 +115,18 @@ class PromptReading:
 
 # ---------------------------------------------------------------- normalisation ---------------------------------
 
-_QUOTE = re.compile(r"(?:(?<=^)|(?<=[\s:(\[]))[\"'\u2018\u201c`]([^\"'\u2018\u2019\u201c\u201d`]+?)[\"'\u2019\u201d`](?=$|[\s.,;:!?)\]])")
+_QUOTE = re.compile(
+    r"(?:(?<=^)|(?<=[\s:(\[]))[\"'\u2018\u201c`]([^\"'\u2018\u2019\u201c\u201d`]+?)[\"'\u2019\u201d`](?=$|[\s.,;:!?)\]])"
+)
 _TEXT_INTRO = re.compile(
     r"\s*(?:,\s*)?(?:that|which)?\s*(?:says|saying|reads|reading|read|spells|spelling|displays|displaying|shows|showing"
     r"|with\s+(?:the\s+)?(?:exact\s+)?(?:text|word|words|words?\s+written|writing|letters|inscription|label|caption)"
     r"|labeled|labelled|written|with|bearing|that\s+has|with\s+exactly\s+the\s+text)?\s*(?:exactly\s+)?(?:the\s+text\s+)?(?:on\s+it\s+)?:?\s*$"
 )
-_FRAME_NOUN = (r"(?:photo|photograph|picture|image|pic|drawing|illustration|rendering|render|painting|sketch|scene|view|shot|"
-               r"snapshot|close[- ]up|closeup|depiction|composition|artwork)")
+_FRAME_NOUN = (
+    r"(?:photo|photograph|picture|image|pic|drawing|illustration|rendering|render|painting|sketch|scene|view|shot|"
+    r"snapshot|close[- ]up|closeup|depiction|composition|artwork)"
+)
 _FRAMING = re.compile(
     r"^(?:(?:please|kindly)\s+)?(?:(?:generate|create|draw|make|render|produce|paint|show|depict|give)\s+(?:me\s+)?)?"
     r"(?:(?:(?:an?|the|one)\s+)?(?:(?:high[- ]quality|realistic|simple|detailed|clear|cartoon|digital|nice|good|beautiful)\s+)*"
@@ -181,8 +185,35 @@ def _extract_texts(text: str) -> tuple[str, list[str], bool]:
 # ---------------------------------------------------------------- words -----------------------------------------
 
 _KNOWN_CLASSES = frozenset(COCO_CLASSES)
-_NOT_A_NAME = frozenset({"on", "of", "in", "at", "to", "by", "for", "from", "side", "image", "left", "right", "top",
-                         "bottom", "is", "are", "and", "or", "with", "that", "which", "it", "there", "this", "as"})
+_NOT_A_NAME = frozenset(
+    {
+        "on",
+        "of",
+        "in",
+        "at",
+        "to",
+        "by",
+        "for",
+        "from",
+        "side",
+        "image",
+        "left",
+        "right",
+        "top",
+        "bottom",
+        "is",
+        "are",
+        "and",
+        "or",
+        "with",
+        "that",
+        "which",
+        "it",
+        "there",
+        "this",
+        "as",
+    }
+)
 _MAX_NAME_WORDS = 3
 
 
@@ -235,13 +266,12 @@ def _color_word(word: str) -> str | None:
     if word in COLOR_SYNONYMS:
         return COLOR_SYNONYMS[word]
     if word in UNSUPPORTED_COLORS:
-        raise SceneSpecError(
-            f"colour '{word}' is not one of the sketch world's colours ({', '.join(COLORS)})"
-        )
+        raise SceneSpecError(f"colour '{word}' is not one of the sketch world's colours ({', '.join(COLORS)})")
     return None
 
 
 # ---------------------------------------------------------------- one object phrase ------------------------------
+
 
 @dataclass
 class _Object:
@@ -296,9 +326,11 @@ def _parse_count(words: list[str]) -> tuple[int | None, bool, list[str]]:
     return None, False, words
 
 
-_POSES = (r"flying|lying|laying|sitting|standing|running|walking|floating|hanging|resting|perched|parked|swimming|"
-          r"sleeping|jumping|hovering|leaning|waiting|grazing|eating|playing|placed|positioned|located|shown|visible|"
-          r"high|far|up|down|there|together|each|clearly|in it|on it|written(?: on it)?|painted on it")
+_POSES = (
+    r"flying|lying|laying|sitting|standing|running|walking|floating|hanging|resting|perched|parked|swimming|"
+    r"sleeping|jumping|hovering|leaning|waiting|grazing|eating|playing|placed|positioned|located|shown|visible|"
+    r"high|far|up|down|there|together|each|clearly|in it|on it|written(?: on it)?|painted on it"
+)
 _TRAILING_POSE = re.compile(r"(?:\s+(?:" + _POSES + r"))+$")
 
 
@@ -342,7 +374,7 @@ def _parse_object(phrase: str) -> _Object:
         raise SceneSpecError(f"'{phrase.strip()}' names no object (a count or colour needs a noun after it)")
     # Colour words before the noun; the last word is always the noun ("an orange" is the fruit).
     leading = []
-    for i, word in enumerate(words[:-1]):
+    for word in words[:-1]:
         found = _color_word(word) if word not in ("colored", "coloured") else None
         if found is not None:
             color = found
@@ -352,7 +384,12 @@ def _parse_object(phrase: str) -> _Object:
             continue
         leading.append(word)
     noun_words = [w for w in leading + words[-1:] if w not in MODIFIERS or w == words[-1]]
-    if words and words[-1] in NUMBER_WORDS and not noun_words[:-1] and words[-1] not in ("couple", "pair", "dozen", "trio"):
+    if (
+        words
+        and words[-1] in NUMBER_WORDS
+        and not noun_words[:-1]
+        and words[-1] not in ("couple", "pair", "dozen", "trio")
+    ):
         raise SceneSpecError(f"'{phrase.strip()}' has a count but no object")
     cls, plural = _resolve_class(noun_words)
     if count is None:
@@ -364,9 +401,15 @@ def _parse_object(phrase: str) -> _Object:
         raise SceneSpecError(f"count {count} for '{cls}' exceeds the sketch world's limit of {MAX_COUNT} per object")
     if not cls or not re.search(r"[a-z]", cls):
         raise SceneSpecError(f"no object noun in '{phrase.strip()}'")
-    return _Object(cls=cls, count=count, color=color, side=side,
-                   explicit=Explicitness(count=digit or exact, color=color_explicit or (exact and color is not None),
-                                         position=side is not None))
+    return _Object(
+        cls=cls,
+        count=count,
+        color=color,
+        side=side,
+        explicit=Explicitness(
+            count=digit or exact, color=color_explicit or (exact and color is not None), position=side is not None
+        ),
+    )
 
 
 # ---------------------------------------------------------------- whole prompt -----------------------------------
@@ -375,7 +418,9 @@ _SPLIT = re.compile(
     r"\s*(?:;|,\s*(?:and\s+|with\s+|plus\s+)?|\band\b|\bwith\b|\bas\s+well\s+as\b|\balong\s+with\b|\btogether\s+with\b"
     r"|\bplus\b|\bnext\s+to\b|\bbeside\b|\bbesides\b|\bnear\b|\balongside\b)\s*"
 )
-_WITHOUT = re.compile(r"\s*(?:,\s*)?\b(?:without|but\s+no|and\s+no|with\s+no|excluding|except(?:\s+for)?)\b\s+(?P<rest>.+)$")
+_WITHOUT = re.compile(
+    r"\s*(?:,\s*)?\b(?:without|but\s+no|and\s+no|with\s+no|excluding|except(?:\s+for)?)\b\s+(?P<rest>.+)$"
+)
 _RELATION_RE = re.compile(
     r"\s+(?:(?:is|are|sits|sit|stands|stand|that\s+is|which\s+is)\s+)?(?:(?:" + _POSES + r")\s+)*"
     r"(?:directly\s+|just\s+|right\s+|slightly\s+|well\s+|way\s+|far\s+|high\s+)?(?P<rel>"
@@ -428,15 +473,15 @@ def read_prompt(prompt: str | bytes) -> PromptReading:
     relation = None
     subject_phrase = reference_phrase = None
     # Absolute placements are read before relative relations: "on the left side of the image" names no reference.
-    if not any(_SIDE.search(p) or _LEADING_SIDE.match(p) for p in _split_objects(s)):
-        if match := _RELATION_RE.search(" " + s + " "):
-            padded = " " + s + " "
-            subject_phrase = padded[: match.start()].strip()
-            reference_phrase = padded[match.end() :].strip()
-            relation = RELATIONS[match.group("rel")]
+    absolute = any(_SIDE.search(p) or _LEADING_SIDE.match(p) for p in _split_objects(s))
+    if not absolute and (match := _RELATION_RE.search(" " + s + " ")):
+        padded = " " + s + " "
+        subject_phrase = padded[: match.start()].strip()
+        reference_phrase = padded[match.end() :].strip()
+        relation = RELATIONS[match.group("rel")]
     if relation is not None:
         if not subject_phrase or not reference_phrase:
-            raise SceneSpecError(f"the relation '{match.group('rel')}' needs an object on each side in {prompt!r}")
+            raise SceneSpecError(f"the relation '{relation}' needs an object on each side in {prompt!r}")
         subject, reference = _parse_object(subject_phrase), _parse_object(reference_phrase)
         objects = [reference, subject]
         positions: list[tuple[str, int] | None] = [None, (relation, 0)]
@@ -448,7 +493,9 @@ def read_prompt(prompt: str | bytes) -> PromptReading:
             (i, side_i), (j, side_j) = sided
             rel = SIDE_RELATION.get((side_i, side_j))
             if rel is None:
-                raise SceneSpecError(f"placements '{side_i}' and '{side_j}' do not say where the objects are relative to each other")
+                raise SceneSpecError(
+                    f"placements '{side_i}' and '{side_j}' do not say where the objects are relative to each other"
+                )
             # GenEval order: the reference first, the subject (named first) carries the relation.
             objects = [objects[j], objects[i]]
             positions = [None, (rel, 0)]
@@ -498,10 +545,16 @@ def read_prompt_leniently(prompt: str) -> PromptReading:
                 reading = read_prompt(" ".join(p.strip() for p in parts[:end]))
             except SceneSpecError:
                 continue
-            return PromptReading(spec=reading.spec, explicit=reading.explicit, text_explicit=reading.text_explicit,
-                                 notes=reading.notes + (f"could not read part of the prompt ({first_error}); drew the rest",))
+            return PromptReading(
+                spec=reading.spec,
+                explicit=reading.explicit,
+                text_explicit=reading.text_explicit,
+                notes=reading.notes + (f"could not read part of the prompt ({first_error}); drew the rest",),
+            )
         empty = SceneSpec(tag="single_object", include=())
-        return PromptReading(spec=empty, explicit=(), notes=(f"could not read the prompt ({first_error}); drew nothing",))
+        return PromptReading(
+            spec=empty, explicit=(), notes=(f"could not read the prompt ({first_error}); drew nothing",)
+        )
 
 
 def parse_scene_spec(prompt: str | bytes) -> SceneSpec:
@@ -511,13 +564,28 @@ def parse_scene_spec(prompt: str | bytes) -> SceneSpec:
 
 # ---------------------------------------------------------------- spec -> prompt ---------------------------------
 
-_NUMBER_NAMES = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine",
-                 10: "ten", 11: "eleven", 12: "twelve"}
+_NUMBER_NAMES = {
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+    11: "eleven",
+    12: "twelve",
+}
 
 
 # Singular -> plural for the irregular words, built once (the table maps plurals and alternate spellings to singulars).
-_PLURAL_OF = {singular_: plural_ for plural_, singular_ in IRREGULAR_PLURALS.items()
-              if plural_ not in ("persons", "men", "women", "children", "kids", "boys", "girls", "busses", "tv's", "broccolis")}
+_PLURAL_OF = {
+    singular_: plural_
+    for plural_, singular_ in IRREGULAR_PLURALS.items()
+    if plural_ not in ("persons", "men", "women", "children", "kids", "boys", "girls", "busses", "tv's", "broccolis")
+}
 
 
 def plural(cls: str) -> str:
@@ -562,9 +630,16 @@ def render_prompt(spec: SceneSpec, explicit: bool = False) -> str:
         relation, index = subject.position  # type: ignore[misc]
         reference = objects[index]
         if explicit:
-            sides = {"left of": ("left", "right"), "right of": ("right", "left"), "above": ("top", "bottom"), "below": ("bottom", "top")}[relation]
-            body = (f"{_noun_phrase(subject, True)} on the {sides[0]} side of the image, "
-                    f"{_noun_phrase(reference, True)} on the {sides[1]} side of the image")
+            sides = {
+                "left of": ("left", "right"),
+                "right of": ("right", "left"),
+                "above": ("top", "bottom"),
+                "below": ("bottom", "top"),
+            }[relation]
+            body = (
+                f"{_noun_phrase(subject, True)} on the {sides[0]} side of the image, "
+                f"{_noun_phrase(reference, True)} on the {sides[1]} side of the image"
+            )
         else:
             body = f"{_noun_phrase(subject, False)} {relation} {_noun_phrase(reference, False)}"
     else:
@@ -576,4 +651,3 @@ def render_prompt(spec: SceneSpec, explicit: bool = False) -> str:
     for text in spec.text:
         body += f' with exactly the text "{text}"' if explicit else f' that says "{text}"'
     return ("an image of " if explicit else "a photo of ") + body
-

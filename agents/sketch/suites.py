@@ -5,10 +5,8 @@ the GenEval fields (`tag`, `include`, `exclude`, `text`) are the ground truth.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from rationalrewards.agents.sketch.spec import ObjectSpec, SceneSpec, plural
@@ -16,7 +14,20 @@ from rationalrewards.agents.sketch.vocab import COCO_CLASSES, COLORS
 
 T2I_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr", "text_rendering")
 _WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
-_TEXTS = ("OPEN", "STOP", "SALE", "EXIT", "HELLO", "CAFE", "PARK", "BAKERY", "WELCOME", "FRESH MILK", "NO ENTRY", "GOOD LUCK")
+_TEXTS = (
+    "OPEN",
+    "STOP",
+    "SALE",
+    "EXIT",
+    "HELLO",
+    "CAFE",
+    "PARK",
+    "BAKERY",
+    "WELCOME",
+    "FRESH MILK",
+    "NO ENTRY",
+    "GOOD LUCK",
+)
 _CARRIERS = ("sign", "banner", "poster", "board")
 
 
@@ -33,7 +44,10 @@ def random_spec(tag: str, rng: random.Random) -> SceneSpec:
     elif tag == "colors":
         include = [ObjectSpec(cls=a, color=c1)]
     elif tag == "position":
-        include = [ObjectSpec(cls=b), ObjectSpec(cls=a, position=(rng.choice(("left of", "right of", "above", "below")), 0))]
+        include = [
+            ObjectSpec(cls=b),
+            ObjectSpec(cls=a, position=(rng.choice(("left of", "right of", "above", "below")), 0)),
+        ]
     elif tag == "color_attr":
         include = [ObjectSpec(cls=a, color=c1), ObjectSpec(cls=b, color=c2)]
     elif tag == "text_rendering":
@@ -66,8 +80,19 @@ def make_suite(n: int, seed: int = 0, tags: Iterable[str] = T2I_TAGS) -> list[di
 
 # ------------------------------------------------------------------ paraphrases ----------------------------------
 
-_FRAMES = ("a photo of {}", "an image of {}", "a picture of {}", "a photograph showing {}", "{}", "an image showing {}",
-           "a high-quality photo of {}", "generate an image of {}", "there is {}", "a drawing of {}", "a rendering of {}")
+_FRAMES = (
+    "a photo of {}",
+    "an image of {}",
+    "a picture of {}",
+    "a photograph showing {}",
+    "{}",
+    "an image showing {}",
+    "a high-quality photo of {}",
+    "generate an image of {}",
+    "there is {}",
+    "a drawing of {}",
+    "a rendering of {}",
+)
 _RELATIONS = {
     "left of": ("left of", "to the left of", "on the left of", "on the left side of"),
     "right of": ("right of", "to the right of", "on the right of", "on the right side of"),
@@ -107,7 +132,18 @@ def _object_phrase(obj: ObjectSpec, rng: random.Random, family: str) -> str:
     return f"{article} {obj.color} {name}"
 
 
-PARAPHRASE_FAMILIES = ("frames", "digits", "exactly", "relations", "that_is", "colored", "hyphen", "plurals", "pairs", "absolute")
+PARAPHRASE_FAMILIES = (
+    "frames",
+    "digits",
+    "exactly",
+    "relations",
+    "that_is",
+    "colored",
+    "hyphen",
+    "plurals",
+    "pairs",
+    "absolute",
+)
 
 
 def paraphrase(spec: SceneSpec, family: str, rng: random.Random) -> str:
@@ -121,18 +157,29 @@ def paraphrase(spec: SceneSpec, family: str, rng: random.Random) -> str:
         relation, _ = subject.position  # type: ignore[misc]
         reference = objects[0]
         if family == "absolute":
-            sides = {"left of": ("left", "right"), "right of": ("right", "left"), "above": ("top", "bottom"), "below": ("bottom", "top")}[relation]
+            sides = {
+                "left of": ("left", "right"),
+                "right of": ("right", "left"),
+                "above": ("top", "bottom"),
+                "below": ("bottom", "top"),
+            }[relation]
             tail = rng.choice((" side of the image", " side", ""))
-            body = (f"{_object_phrase(subject, rng, family)} on the {sides[0]}{tail}, "
-                    f"{_object_phrase(reference, rng, family)} on the {sides[1]}{tail}")
+            body = (
+                f"{_object_phrase(subject, rng, family)} on the {sides[0]}{tail}, "
+                f"{_object_phrase(reference, rng, family)} on the {sides[1]}{tail}"
+            )
         else:
             phrase = rng.choice(_RELATIONS[relation]) if family == "relations" else relation
             body = f"{_object_phrase(subject, rng, family)} {phrase} {_object_phrase(reference, rng, family)}"
     else:
-        joiner = rng.choice((" and ", " and ", " as well as ", " next to ", " with ")) if family == "frames" else " and "
+        joiner = (
+            rng.choice((" and ", " and ", " as well as ", " next to ", " with ")) if family == "frames" else " and "
+        )
         body = joiner.join(_object_phrase(o, rng, family) for o in objects)
     for text in spec.text:
-        body += rng.choice((f" that says '{text}'", f' that reads "{text}"', f" with the text '{text}'", f' saying "{text}"'))
+        body += rng.choice(
+            (f" that says '{text}'", f' that reads "{text}"', f" with the text '{text}'", f' saying "{text}"')
+        )
     return frame.format(body)
 
 
@@ -147,9 +194,14 @@ def paraphrase_suite(n: int, seed: int = 0) -> list[dict[str, Any]]:
         if family == "plurals":
             spec = _with_irregular_class(spec, rng)
         if family == "pairs" and tag == "counting":
-            spec = SceneSpec(tag="counting", include=(ObjectSpec(cls=rng.choice(("skis", "scissors")), count=spec.include[0].count),),
-                             exclude=(ObjectSpec(cls="skis", count=spec.include[0].count + 1),))
-            spec = spec.model_copy(update={"exclude": (ObjectSpec(cls=spec.include[0].cls, count=spec.include[0].count + 1),)})
+            spec = SceneSpec(
+                tag="counting",
+                include=(ObjectSpec(cls=rng.choice(("skis", "scissors")), count=spec.include[0].count),),
+                exclude=(ObjectSpec(cls="skis", count=spec.include[0].count + 1),),
+            )
+            spec = spec.model_copy(
+                update={"exclude": (ObjectSpec(cls=spec.include[0].cls, count=spec.include[0].count + 1),)}
+            )
         rows.append({"prompt": paraphrase(spec, family, rng), "family": family, **spec.model_dump()})
     return rows
 
@@ -157,16 +209,21 @@ def paraphrase_suite(n: int, seed: int = 0) -> list[dict[str, Any]]:
 def _with_irregular_class(spec: SceneSpec, rng: random.Random) -> SceneSpec:
     cls = rng.choice(tuple(_IRREGULAR_OK))
     include = list(spec.include)
-    include[-1 if not include[-1].position else 0] = include[-1 if not include[-1].position else 0].model_copy(update={"cls": cls})
+    include[-1 if not include[-1].position else 0] = include[-1 if not include[-1].position else 0].model_copy(
+        update={"cls": cls}
+    )
     if spec.tag == "counting":
         include = [include[0].model_copy(update={"cls": cls})]
-        return spec.model_copy(update={"include": tuple(include), "exclude": (ObjectSpec(cls=cls, count=include[0].count + 1),)})
+        return spec.model_copy(
+            update={"include": tuple(include), "exclude": (ObjectSpec(cls=cls, count=include[0].count + 1),)}
+        )
     if len({o.cls for o in include}) < len(include):
         return spec
     return spec.model_copy(update={"include": tuple(include)})
 
 
 # ------------------------------------------------------------------ edits ----------------------------------------
+
 
 def make_edit_suite(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """Edit rows: `{prompt (instruction), source_prompt, source_seed, edit}` over recolour/add/remove/replace/move."""
@@ -185,7 +242,9 @@ def make_edit_suite(n: int, seed: int = 0) -> list[dict[str, Any]]:
             "replace": f"replace the {a} with a {c}",
             "move": f"move the {a} to the {rng.choice(('left', 'right', 'top', 'bottom'))}",
         }[kind]
-        rows.append({"prompt": instruction, "source_prompt": source, "source_seed": rng.randrange(10_000), "edit": kind})
+        rows.append(
+            {"prompt": instruction, "source_prompt": source, "source_seed": rng.randrange(10_000), "edit": kind}
+        )
     return rows
 
 

@@ -75,14 +75,16 @@ def _parse_or_abstain(completion: Completion, parse: Callable[[], T]) -> T | Abs
 
 def critique_from_completion(completion: Completion, request: CritiqueRequest) -> Critique | Abstention:
     result = _parse_or_abstain(
-        completion, lambda: parse_critique(completion.text, request.task, request=request.prompt, model=completion.model)
+        completion,
+        lambda: parse_critique(completion.text, request.task, request=request.prompt, model=completion.model),
     )
     return result if isinstance(result, Abstention) else result.model_copy(update={"usage": completion.usage})
 
 
 def judgement_from_completion(completion: Completion, request: CompareRequest) -> PairwiseJudgement | Abstention:
     result = _parse_or_abstain(
-        completion, lambda: parse_pairwise(completion.text, request.task, request=request.prompt, model=completion.model)
+        completion,
+        lambda: parse_pairwise(completion.text, request.task, request=request.prompt, model=completion.model),
     )
     return result if isinstance(result, Abstention) else result.model_copy(update={"usage": completion.usage})
 
@@ -119,18 +121,24 @@ class CompletionBackend:
                 return Abstention(reason="server_error", detail=str(result))
             raise result
         if result.finish_reason == "content_filter":
-            return Abstention(reason="refused", detail="the server's content filter stopped the answer", raw_text=result.text)
+            return Abstention(
+                reason="refused", detail="the server's content filter stopped the answer", raw_text=result.text
+            )
         return finish(result)
 
     async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
         results = await self._complete_many(self._builders(requests))
-        return [self._judged(result, partial(critique_from_completion, request=request))
-                for result, request in zip(results, requests, strict=True)]
+        return [
+            self._judged(result, partial(critique_from_completion, request=request))
+            for result, request in zip(results, requests, strict=True)
+        ]
 
     async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
         results = await self._complete_many(self._builders(pairs))
-        return [self._judged(result, partial(judgement_from_completion, request=pair))
-                for result, pair in zip(results, pairs, strict=True)]
+        return [
+            self._judged(result, partial(judgement_from_completion, request=pair))
+            for result, pair in zip(results, pairs, strict=True)
+        ]
 
     async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]:
         return _raise_errors(await self._complete_many(self._builders(requests)))

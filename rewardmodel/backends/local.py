@@ -71,9 +71,10 @@ class TransformersRewardModel(CompletionBackend):
         config = AutoConfig.from_pretrained(model_dir, trust_remote_code=False)
         self.model_name = self.name = str(model_dir)
         self.processor = load_processor(model_dir, family=config.model_type)
-        self.model = AutoModelForImageTextToText.from_pretrained(
+        model: Any = AutoModelForImageTextToText.from_pretrained(
             model_dir, trust_remote_code=False, use_safetensors=True, dtype=torch_dtype
-        ).to(device).eval()
+        )
+        self.model = model.to(device).eval()
         self.device = device
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
@@ -94,7 +95,9 @@ class TransformersRewardModel(CompletionBackend):
             add_generation_prompt=True,
             processor_kwargs={"padding": True},
         ).to(self.device)
-        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        sampling = (
+            {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        )
         with torch.inference_mode():
             output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, **sampling)
         new_tokens = output[:, inputs["input_ids"].shape[1] :]

@@ -31,14 +31,17 @@ def text_messages(messages: list[Message]) -> list[dict[str, Any]]:
 
 
 class TransformersChatModel(CompletionBackend):
-    def __init__(self, model_dir: str | Path, *, device: str = "cpu", max_new_tokens: int = 256, temperature: float = 0.0) -> None:
+    def __init__(
+        self, model_dir: str | Path, *, device: str = "cpu", max_new_tokens: int = 256, temperature: float = 0.0
+    ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         model_dir = Path(model_dir)
         if not model_dir.is_dir() or not any(model_dir.glob("*.safetensors")):
             raise RewardModelError(f"{model_dir} is not a local model directory with *.safetensors weights")
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=False, use_safetensors=True).to(device).eval()
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(model_dir)
+        model: Any = AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=False, use_safetensors=True)
+        self.model = model.to(device).eval()
         self.device, self.max_new_tokens, self.temperature = device, max_new_tokens, temperature
         self.name = str(model_dir)
         self._lock = asyncio.Lock()
@@ -49,14 +52,20 @@ class TransformersChatModel(CompletionBackend):
         inputs = self.tokenizer.apply_chat_template(
             text_messages(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self.device)
-        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        sampling = (
+            {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        )
         with torch.inference_mode():
             output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, **sampling)
-        new = output[0, inputs["input_ids"].shape[1]:].tolist()
+        new = output[0, inputs["input_ids"].shape[1] :].tolist()
         stopped = self.tokenizer.eos_token_id in new
         usage = {"prompt_tokens": int(inputs["input_ids"].shape[1]), "completion_tokens": len(new)}
-        return Completion(text=self.tokenizer.decode(new, skip_special_tokens=True),
-                          finish_reason="stop" if stopped else "length", model=self.name, usage=usage)
+        return Completion(
+            text=self.tokenizer.decode(new, skip_special_tokens=True),
+            finish_reason="stop" if stopped else "length",
+            model=self.name,
+            usage=usage,
+        )
 
     async def _complete_many(self, builders: Sequence[MessageBuilder]) -> list[Completion | RewardServerError]:
         results: list[Completion | RewardServerError] = []

@@ -151,9 +151,13 @@ class OpenAICompatibleRewardModel(CompletionBackend):
         try:
             async for try_ in AsyncRetrying(
                 stop=stop_after_attempt(self.max_retries),
-                wait=lambda state: self._backoff(state.attempt_number + 1, state.outcome.exception()),
+                wait=lambda state: self._backoff(
+                    state.attempt_number + 1, state.outcome.exception() if state.outcome else None
+                ),
                 retry=retry_if_exception_type(_Transient),
-                before_sleep=lambda state: log_retry(state.attempt_number + 1, state.outcome.exception()),
+                before_sleep=lambda state: log_retry(
+                    state.attempt_number + 1, state.outcome.exception() if state.outcome else None
+                ),
                 reraise=True,
             ):
                 with try_:
@@ -166,11 +170,13 @@ class OpenAICompatibleRewardModel(CompletionBackend):
         body = None if json is None else _dumps(json)
         headers = None if body is None else {"content-type": "application/json"}
         try:
-            async with self._state().session.request(method, self.base_url + path, data=body, headers=headers) as response:
+            async with self._state().session.request(
+                method, self.base_url + path, data=body, headers=headers
+            ) as response:
                 status = response.status
                 text = await response.text()
                 retry_after = _retry_after(response.headers.get("retry-after"))
-        except asyncio.TimeoutError as e:
+        except TimeoutError as e:
             raise _Transient(f"no answer within {self.timeout:g}s", timeout=True) from e
         except aiohttp.ClientError as e:
             raise _Transient(f"connection failed ({type(e).__name__}: {e})") from e
@@ -221,7 +227,7 @@ class OpenAICompatibleRewardModel(CompletionBackend):
 
         return await self._retrying(attempt, "chat completion")
 
-    async def wait_until_healthy(self, timeout: float = 300.0, interval: float = 0.5) -> None:
+    async def wait_until_healthy(self, timeout: float = 300.0, interval: float = 0.5) -> None:  # noqa: ASYNC109 - a deadline, not a per-call timeout
         """Poll `/health` (vLLM, SGLang, transformers serve) and `/v1/models` until one answers 200."""
         root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
         deadline = time.monotonic() + timeout
@@ -234,7 +240,7 @@ class OpenAICompatibleRewardModel(CompletionBackend):
                             if response.status == 200:
                                 return
                         last = f"{url} answered HTTP {response.status}"
-                    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                    except (TimeoutError, aiohttp.ClientError) as e:
                         last = f"{url}: {type(e).__name__}"
                 if time.monotonic() >= deadline:
                     raise RewardServerError(f"reward server at {self.base_url} not healthy after {timeout:g}s ({last})")
@@ -281,4 +287,6 @@ def _completion_from_body(body: Any, model: str) -> Completion:
         raise _Transient(f"answer is not a chat completion ({type(e).__name__}: {e})") from e
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
     usage = {k: int(v) for k, v in usage.items() if isinstance(v, int)} if usage else None
-    return Completion(text=text, finish_reason=choice.get("finish_reason"), model=str(body.get("model") or model), usage=usage)
+    return Completion(
+        text=text, finish_reason=choice.get("finish_reason"), model=str(body.get("model") or model), usage=usage
+    )
