@@ -16,24 +16,30 @@ from rationalrewards.rewardmodel.schemas import Abstention, Critique, CritiqueRe
 from rationalrewards.rewardmodel.scoring import RewardPolicy, reward_or_none
 
 
+def _common(result: Critique | PairwiseJudgement) -> dict[str, Any]:
+    return {
+        "kind": result.kind,
+        "task": result.task.value,
+        "summary": result.summary,
+        "warnings": list(result.warnings),
+        "model": result.model,
+    }
+
+
 def critique_json(result: Critique | Abstention, policy: RewardPolicy = "paper") -> dict[str, Any]:
     """The JSON every caller of a single critique gets (CLI, Python API, tool, node): the scores, justifications and
     refinement of a critique with its reward under `policy`, or the abstention with its reason."""
     if isinstance(result, Abstention):
         return result.model_dump(mode="json")
-    return {
-        "kind": "critique",
-        "task": result.task.value,
+    justifications = {
+        a.value: result.assessments[a].justification for a in result.task.aspects if a in result.assessments
+    }
+    return _common(result) | {
         "scores": result.scores,
-        "justifications": {
-            a.value: result.assessments[a].justification for a in result.task.aspects if a in result.assessments
-        },
+        "justifications": justifications,
         "reward": reward_or_none(result, policy),
         "policy": policy,
-        "summary": result.summary,
         "refined_request": result.refined_request,
-        "warnings": list(result.warnings),
-        "model": result.model,
     }
 
 
@@ -41,16 +47,7 @@ def judgement_json(result: PairwiseJudgement | Abstention) -> dict[str, Any]:
     """The JSON of one pairwise judgement (or abstention)."""
     if isinstance(result, Abstention):
         return result.model_dump(mode="json")
-    return {
-        "kind": "pairwise",
-        "task": result.task.value,
-        "scores_a": result.scores_a,
-        "scores_b": result.scores_b,
-        "preferred": result.preferred,
-        "summary": result.summary,
-        "warnings": list(result.warnings),
-        "model": result.model,
-    }
+    return _common(result) | {"scores_a": result.scores_a, "scores_b": result.scores_b, "preferred": result.preferred}
 
 
 def _as_ref(image: Any) -> ImageRef:

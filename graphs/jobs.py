@@ -257,10 +257,7 @@ def eval_job(
     report = load_preferences(pairs)
     if not report.pairs:
         raise ValueError(f"no valid preference pairs in {pairs}")
-    requests = [
-        CompareRequest(task=p.task, prompt=p.prompt, image_a=p.image_a, image_b=p.image_b, source_image=p.source_image)
-        for p in report.pairs
-    ]
+    requests = [CompareRequest.like(p) for p in report.pairs]
 
     async def judge() -> list[Any]:
         try:

@@ -164,14 +164,7 @@ class ParrotGraph:
     async def anchored(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> dict[str, Any]:
         pair = PreferencePair.from_json(state["pair"])
         attempt = state.get("attempt", -1) + 1 if state.get("status") == "rejected" else state.get("attempt", 0)
-        request = AnchoredRequest(
-            task=pair.task,
-            prompt=pair.prompt,
-            image_a=pair.image_a,
-            image_b=pair.image_b,
-            source_image=pair.source_image,
-            label=pair.label,
-        )
+        request = AnchoredRequest.like(pair)
         now = ParrotState(
             pair=state["pair"],
             attempt=attempt,
@@ -223,8 +216,9 @@ class ParrotGraph:
                 if by_scores != pair.label:
                     raise _Rejected("scores_disagree", f"summed scores prefer {by_scores}, label {pair.label}")
             if self.config.filter in ("repredict", "both"):
-                images = {"image_a": pair.image_a, "image_b": pair.image_b} if self.config.repredict_with_images else {}
-                request = RepredictRequest(task=pair.task, prompt=pair.prompt, rationale=rationale, **images)
+                # Without images the teacher judges the rationale's text alone.
+                hidden = {} if self.config.repredict_with_images else {"image_a": None, "image_b": None}
+                request = RepredictRequest.like(pair, rationale=rationale, **hidden)
                 update["teacher_calls"] = state.get("teacher_calls", 0) + 1
                 started = time.perf_counter()
                 completion = await _ask(runtime.context, request)
@@ -246,13 +240,7 @@ class ParrotGraph:
         projections: dict[str, Projection] = {}
         calls = state.get("teacher_calls", 0)
         for side, image in (("A", pair.image_a), ("B", pair.image_b)):
-            request = ProjectRequest(
-                task=pair.task,
-                prompt=pair.prompt,
-                image=image,
-                source_image=pair.source_image,
-                reference_rationale=state.get("rationale") or "",
-            )
+            request = ProjectRequest.like(pair, image=image, reference_rationale=state.get("rationale") or "")
             calls += 1
             started = time.perf_counter()
             try:

@@ -84,15 +84,13 @@ def sft_row(request: AnyRequest, answer: str, **fields: Any) -> dict[str, Any]:
 def sft_rows(pair: PreferencePair, record: PairRecord) -> list[dict[str, Any]]:
     """The pairwise row and up to two pointwise rows of a kept pair (student prompts never carry the label)."""
     common = {"pair_id": pair.pair_id, "task": pair.task.value}
-    compare = CompareRequest(
-        task=pair.task, prompt=pair.prompt, image_a=pair.image_a, image_b=pair.image_b, source_image=pair.source_image
-    )
+    compare = CompareRequest.like(pair)
     rows = [sft_row(compare, record["rationale"] or "", **common, kind="pairwise", label=pair.label)]
     for side, image in (("A", pair.image_a), ("B", pair.image_b)):
         projection = (record["projections"] or {}).get(side) or {}
         if "critique" not in projection:
             continue
-        request = CritiqueRequest(task=pair.task, prompt=pair.prompt, image=image, source_image=pair.source_image)
+        request = CritiqueRequest.like(pair, image=image)
         rows.append(sft_row(request, projection["critique"]["raw_text"], **common, kind="pointwise", side=side))
     return rows
 

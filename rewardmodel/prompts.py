@@ -219,15 +219,17 @@ def strip_winner_lines(rationale: str) -> str:
     return re.sub(r"(?im)^[ \t]*(?:#+[ \t]*)?(?:\*\*)?winner\b.*$\n?", "", rationale)
 
 
-_ANSWER = re.compile(r"answer[ \t]*[:=]?[ \t]*\**[ \t]*(?:image[ \t]*)?(?P<w>a|b|tie)\b", re.I)
+# Runs on the answer normalised to single spaces without bold markers: every quantifier is bounded, so a search over a
+# long answer stays linear.
+_ANSWER = re.compile(r"answer ?[:=]? ?(?:image ?)?(?P<w>a|b|tie)\b")
 
 
 def parse_repredict(text: str) -> Winner | None:
     """The re-predicted winner, or None when the answer is not readable (the filter then rejects the sample)."""
-    match = _ANSWER.search(text or "")
+    match = _ANSWER.search(" ".join((text or "").replace("*", "").lower().split()))
     if match is None:
         return None
-    word = match.group("w").lower()
+    word = match.group("w")
     return "tie" if word == "tie" else "A" if word == "a" else "B"
 
 

@@ -131,13 +131,7 @@ class FakeRewardModel:
 
     def _teach_one(self, request: TeacherRequest) -> str:
         if isinstance(request, AnchoredRequest):
-            pair = CompareRequest(
-                task=request.task,
-                prompt=request.prompt,
-                image_a=request.image_a,
-                image_b=request.image_b,
-                source_image=request.source_image,
-            )
+            pair = CompareRequest.like(request)
             a, b = (
                 self.scores_for(request.prompt, image, request.task) for image in (request.image_a, request.image_b)
             )
@@ -145,9 +139,7 @@ class FakeRewardModel:
         if isinstance(request, RepredictRequest):
             return "Answer: " + ("A", "B", "tie")[int(_unit(self.salt, request.prompt, request.rationale) * 3)]
         if isinstance(request, ProjectRequest):
-            critique = CritiqueRequest(
-                task=request.task, prompt=request.prompt, image=request.image, source_image=request.source_image
-            )
+            critique = CritiqueRequest.like(request)
             return _critique_from_scores(
                 critique, self.scores_for(request.prompt, request.image, request.task), self.name
             ).raw_text

@@ -155,42 +155,24 @@ def tiny_config(family: Family, tokenizer: Any) -> Any:
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
     )
-    vision: dict[str, Any]
+    # Qwen2.5-VL and Qwen3-VL share the newer vision tower; each adds its own knobs on top.
+    tower: dict[str, Any] = {
+        "depth": 1,
+        "hidden_size": 32,
+        "out_hidden_size": 64,
+        "intermediate_size": 64,
+        "num_heads": 2,
+    }
     if family == "qwen2_vl":
-        vision = dict(depth=1, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2)
+        vision: dict[str, Any] = {"depth": 1, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2}
         return transformers.Qwen2VLConfig(text_config=text, vision_config=vision, **tokens)
     if family == "qwen2_5_vl":
-        vision = dict(
-            depth=1,
-            hidden_size=32,
-            out_hidden_size=64,
-            intermediate_size=64,
-            num_heads=2,
-            fullatt_block_indexes=[0],
-            window_size=56,
-        )
+        vision = tower | {"fullatt_block_indexes": [0], "window_size": 56}
         return transformers.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **tokens)
     if family == "qwen3_vl":
-        text3: dict[str, Any] = dict(
-            text,
-            head_dim=16,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "mrope_section": [2, 3, 3],
-                "mrope_interleaved": True,
-            },
-        )
-        vision = dict(
-            depth=1,
-            hidden_size=32,
-            out_hidden_size=64,
-            intermediate_size=64,
-            num_heads=2,
-            patch_size=14,
-            num_position_embeddings=64,
-            deepstack_visual_indexes=[0],
-        )
+        rope = text["rope_parameters"] | {"mrope_interleaved": True}
+        text3 = text | {"head_dim": 16, "rope_parameters": rope}
+        vision = tower | {"patch_size": 14, "num_position_embeddings": 64, "deepstack_visual_indexes": [0]}
         return transformers.Qwen3VLConfig(text_config=text3, vision_config=vision, **tokens)
     raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
 

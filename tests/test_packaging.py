@@ -20,7 +20,9 @@ def _run(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(ROOT), "-w", str(out))
+    built = _run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(ROOT), "-w", str(out)
+    )
     assert built.returncode == 0, built.stderr
     [path] = out.glob("rationalrewards-*.whl")
     return path
@@ -41,8 +43,18 @@ def test_wheel_beside_openai_agents_in_a_fresh_venv(wheel: Path, tmp_path: Path)
     venv = tmp_path / "venv"
     assert _run(sys.executable, "-m", "venv", str(venv)).returncode == 0
     python = venv / "bin" / "python"
-    install = _run(str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c", str(ROOT / "constraints.txt"),
-                   str(wheel), "openai-agents")
+    install = _run(
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        "-c",
+        str(ROOT / "constraints.txt"),
+        str(wheel),
+        "openai-agents",
+    )
     assert install.returncode == 0, install.stderr[-3000:]
     code = """
 import sys, asyncio, tempfile

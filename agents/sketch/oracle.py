@@ -487,25 +487,13 @@ class SketchOracle:
 
     def teach_one(self, request: TeacherRequest) -> str:
         if isinstance(request, AnchoredRequest):
-            pair = CompareRequest(
-                task=request.task,
-                prompt=request.prompt,
-                image_a=request.image_a,
-                image_b=request.image_b,
-                source_image=request.source_image,
-            )
+            pair = CompareRequest.like(request)
             key = request.model_dump_json()
             self._samples[key] += 1  # like a sampling teacher: asking again gives another sample
             return self.pairwise_text(pair, request.label, salt=str(self._samples[key] - 1))
         if isinstance(request, RepredictRequest):
             return self._repredict(request)
-        critique = CritiqueRequest(
-            task=request.task,
-            prompt=request.prompt,
-            image=request.image,
-            source_image=request.source_image,
-            with_refinement=True,
-        )
+        critique = CritiqueRequest.like(request, with_refinement=True)
         result = self.critique_one(critique)
         return result.raw_text if isinstance(result, Critique) else f"I cannot judge this request: {result.detail}"
 

@@ -38,6 +38,7 @@ from rationalrewards.agents.sketch.vocab import (
     MAX_COUNT,
     MODIFIERS,
     NUMBER_WORDS,
+    RELATION_SIDES,
     RELATIONS,
     SIDE_RELATION,
     SIDES,
@@ -161,7 +162,9 @@ def _clean(prompt: str | bytes) -> str:
         prompt.encode("utf-8")
     except UnicodeEncodeError as e:
         raise SceneSpecError("prompt is not valid UTF-8 (it holds undecodable bytes)") from e
-    text = unicodedata.normalize("NFKC", prompt).strip()
+    # One space for every whitespace run, before any pattern runs: the patterns below then never face a long run of
+    # blanks, which adjacent optional groups would otherwise try to split in polynomially many ways.
+    text = " ".join(unicodedata.normalize("NFKC", prompt).split())
     if not text:
         raise SceneSpecError("empty prompt: describe at least one object, e.g. 'a photo of a cat'")
     return text
@@ -630,12 +633,7 @@ def render_prompt(spec: SceneSpec, explicit: bool = False) -> str:
         relation, index = subject.position  # type: ignore[misc]
         reference = objects[index]
         if explicit:
-            sides = {
-                "left of": ("left", "right"),
-                "right of": ("right", "left"),
-                "above": ("top", "bottom"),
-                "below": ("bottom", "top"),
-            }[relation]
+            sides = RELATION_SIDES[relation]
             body = (
                 f"{_noun_phrase(subject, True)} on the {sides[0]} side of the image, "
                 f"{_noun_phrase(reference, True)} on the {sides[1]} side of the image"

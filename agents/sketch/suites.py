@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rationalrewards.agents.sketch.spec import ObjectSpec, SceneSpec, plural
-from rationalrewards.agents.sketch.vocab import COCO_CLASSES, COLORS
+from rationalrewards.agents.sketch.vocab import COCO_CLASSES, COLORS, RELATION_SIDES
 
 T2I_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr", "text_rendering")
 _WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
@@ -157,12 +157,7 @@ def paraphrase(spec: SceneSpec, family: str, rng: random.Random) -> str:
         relation, _ = subject.position  # type: ignore[misc]
         reference = objects[0]
         if family == "absolute":
-            sides = {
-                "left of": ("left", "right"),
-                "right of": ("right", "left"),
-                "above": ("top", "bottom"),
-                "below": ("bottom", "top"),
-            }[relation]
+            sides = RELATION_SIDES[relation]
             tail = rng.choice((" side of the image", " side", ""))
             body = (
                 f"{_object_phrase(subject, rng, family)} on the {sides[0]}{tail}, "

@@ -491,3 +491,5 @@ SIDE_RELATION: dict[tuple[str, str], str] = {
     ("top", "bottom"): "above",
     ("bottom", "top"): "below",
 }
+# The sides of the image the subject and the reference take when a relation is written as absolute placements.
+RELATION_SIDES: dict[str, tuple[str, str]] = {relation: sides for sides, relation in SIDE_RELATION.items()}

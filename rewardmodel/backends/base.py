@@ -8,6 +8,7 @@ abstentions or typed errors, the same way for every backend.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -26,6 +27,7 @@ from rationalrewards.rewardmodel.schemas import (
 )
 
 T = TypeVar("T")
+PARSE_OFF_LOOP_CHARS = 32_000  # texts longer than this (together) are parsed in a worker thread
 MessageBuilder = Callable[[], list[Message]]
 
 
@@ -126,19 +128,24 @@ class CompletionBackend:
             )
         return finish(result)
 
+    async def _finish_all(
+        self, results: list[Completion | RewardServerError], finishes: list[Callable[[Completion], T]]
+    ) -> list[T | Abstention]:
+        """Parse every completion; long texts are parsed off the event loop so other requests keep moving."""
+
+        def parse_all() -> list[T | Abstention]:
+            return [self._judged(result, finish) for result, finish in zip(results, finishes, strict=True)]
+
+        size = sum(len(r.text) for r in results if isinstance(r, Completion))
+        return await asyncio.to_thread(parse_all) if size > PARSE_OFF_LOOP_CHARS else parse_all()
+
     async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
         results = await self._complete_many(self._builders(requests))
-        return [
-            self._judged(result, partial(critique_from_completion, request=request))
-            for result, request in zip(results, requests, strict=True)
-        ]
+        return await self._finish_all(results, [partial(critique_from_completion, request=r) for r in requests])
 
     async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
         results = await self._complete_many(self._builders(pairs))
-        return [
-            self._judged(result, partial(judgement_from_completion, request=pair))
-            for result, pair in zip(results, pairs, strict=True)
-        ]
+        return await self._finish_all(results, [partial(judgement_from_completion, request=p) for p in pairs])
 
     async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]:
         return _raise_errors(await self._complete_many(self._builders(requests)))
