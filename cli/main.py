@@ -6,6 +6,7 @@ one-line message, never a traceback.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rationalrewards.cli.options import command, options_from
 from rationalrewards.rewardmodel.errors import RewardModelError
 
 app = typer.Typer(
@@ -39,6 +41,15 @@ CriticOption = Annotated[
     ),
 ]
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="Served model name (default: the server's first).")]
+PromptOption = Annotated[str, typer.Option("--prompt", "-p", help="The request the image(s) were made for.")]
+SourceOption = Annotated[
+    Optional[Path], typer.Option("--source", help="Source image: makes this an edit (critique or comparison).")
+]
+
+
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    """A command parameter that is not a config field (inputs, output switches)."""
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
 @app.callback()
@@ -88,10 +99,8 @@ def _score_table(title: str, rows: list[tuple[str, str, str]]) -> Table:
 @_friendly_errors
 def critique(
     image: Annotated[Path, typer.Argument(help="The generated (or edited) image.")],
-    prompt: Annotated[str, typer.Option("--prompt", "-p", help="The request the image was made for.")],
-    source: Annotated[
-        Optional[Path], typer.Option("--source", help="Source image: makes this an edit critique.")
-    ] = None,
+    prompt: PromptOption,
+    source: SourceOption = None,
     critic: CriticOption = "sketch",
     model: ModelOption = None,
     refine: Annotated[bool, typer.Option(help="Ask for the refinement section.")] = True,
@@ -111,7 +120,8 @@ def critique(
     _exit_if_abstained(result)
     rows = [(a, "N/A" if s is None else f"{s:g}", result["justifications"][a]) for a, s in result["scores"].items()]
     Console().print(_score_table(f"critique of {image.name}", rows))
-    Console().print(f"reward ({policy}): {result['reward']:.3f}")
+    reward = "none (no aspect the policy scores)" if result["reward"] is None else f"{result['reward']:.3f}"
+    Console().print(f"reward ({policy}): {reward}")
     if result["refined_request"]:
         Console().print(f"refined request: {result['refined_request']}")
 
@@ -121,10 +131,8 @@ def critique(
 def compare(
     image_a: Annotated[Path, typer.Argument(help="Image A.")],
     image_b: Annotated[Path, typer.Argument(help="Image B.")],
-    prompt: Annotated[str, typer.Option("--prompt", "-p", help="The request both images were made for.")],
-    source: Annotated[
-        Optional[Path], typer.Option("--source", help="Source image: makes this an edit comparison.")
-    ] = None,
+    prompt: PromptOption,
+    source: SourceOption = None,
     critic: CriticOption = "sketch",
     model: ModelOption = None,
     as_json: JsonFlag = False,
@@ -147,41 +155,51 @@ def compare(
     Console().print(f"preferred: {result['preferred']}")
 
 
-@app.command()
-@_friendly_errors
-def serve(
-    checkpoint: Annotated[str, typer.Argument(help="Checkpoint directory or hub id for vLLM.")],
-    name: Annotated[str, typer.Option("--served-model-name", help="Name clients send as `model`.")] = "rationalrewards",
-    port: Annotated[int, typer.Option(help="Port (the release used 6868).")] = 6868,
-    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
-    data_parallel: Annotated[int, typer.Option("--data-parallel", help="vLLM data-parallel replicas.")] = 1,
-    tensor_parallel: Annotated[int, typer.Option("--tensor-parallel", help="vLLM tensor-parallel size.")] = 1,
-    log_file: Annotated[Path, typer.Option(help="Where the server's output goes.")] = Path("vllm-serve.log"),
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command instead of running it.")] = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """Serve a critic with `vllm serve` and the paper's flags (GPU machines; needs the `serve` extra with vLLM)."""
+def _serve(log_file: Path, dry_run: bool, as_json: bool, **flags: Any) -> None:
     from rationalrewards.rewardmodel.serve import ServeConfig, command_line, launch
 
-    config = ServeConfig(
-        checkpoint=checkpoint,
-        served_model_name=name,
-        port=port,
-        host=host,
-        data_parallel_size=data_parallel,
-        tensor_parallel_size=tensor_parallel,
-    )
+    config = ServeConfig(**flags)
     if dry_run:
         _emit({"command": command_line(config), "base_url": config.base_url}) if as_json else print(
             command_line(config)
         )
         return
     server = launch(config, log_file)
-    err.print(f"serving {checkpoint} as {name!r} at {config.base_url} (log: {log_file}); Ctrl-C stops it")
+    err.print(
+        f"serving {config.checkpoint} as {config.served_model_name!r} at {config.base_url} (log: {log_file}); "
+        "Ctrl-C stops it"
+    )
     try:
         server.process.wait()
     except KeyboardInterrupt:
         server.stop()
+
+
+def _register_serve() -> None:
+    from rationalrewards.rewardmodel.serve import ServeConfig
+
+    extra = [
+        _option(
+            "log_file", Annotated[Path, typer.Option(help="Where the server's output goes.")], Path("vllm-serve.log")
+        ),
+        _option(
+            "dry_run",
+            Annotated[bool, typer.Option("--dry-run", help="Print the command instead of running it.")],
+            False,
+        ),
+        _option("as_json", JsonFlag, False),
+    ]
+    command(
+        app,
+        "serve",
+        _serve,
+        [*options_from(ServeConfig), *extra],
+        "Serve a critic with `vllm serve` and the paper's flags (GPU machines; needs the `serve` extra with vLLM).",
+        _friendly_errors,
+    )
+
+
+_register_serve()
 
 
 @app.command()
@@ -219,52 +237,9 @@ def demo(
     _emit(summary) if as_json else print(demo_table(summary))
 
 
-@app.command()
-@_friendly_errors
-def refine(
-    prompt: Annotated[Optional[str], typer.Argument(help="One prompt (or use --suite).")] = None,
-    suite: Annotated[
-        Optional[Path],
-        typer.Option("--suite", help="JSONL suite: one prompt per line (GenEval fields = ground truth)."),
-    ] = None,
-    source: Annotated[
-        Optional[Path], typer.Option("--source", help="Source image: PROMPT is then an edit instruction.")
-    ] = None,
-    generator: Annotated[str, typer.Option(help="'sketch' or a local diffusers pipeline directory.")] = "sketch",
-    critic: CriticOption = "sketch",
-    model: ModelOption = None,
-    refiner: Annotated[
-        str, typer.Option(help="'critic' (the critique's refined request), 'llm:<URL>' or 'llm:<DIR>'.")
-    ] = "critic",
-    refiner_model: Annotated[
-        Optional[str], typer.Option("--refiner-model", help="Model name for an llm:<URL> refiner.")
-    ] = None,
-    preset: Annotated[
-        str, typer.Option(help="paper (the published protocol) or deep (rounds, best-of-N, re-scoring).")
-    ] = "paper",
-    rounds: Annotated[Optional[int], typer.Option(help="Generation rounds, the first included.")] = None,
-    candidates: Annotated[Optional[int], typer.Option(help="Images per round (best-of-N).")] = None,
-    threshold: Annotated[
-        Optional[float], typer.Option(help="Every active aspect at or above this passes (1-4).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Base seed for a single prompt.")] = 0,
-    concurrency: Annotated[int, typer.Option(help="Prompts in flight at once.")] = 8,
-    device: Annotated[str, typer.Option(help="Device for a diffusers generator (cpu, cuda, cuda:1).")] = "cpu",
-    grader: Annotated[
-        str, typer.Option(help="Ground truth: auto (sketch grader for the sketch generator), sketch or none.")
-    ] = "auto",
-    out: Annotated[Path, typer.Option("--out", help="Run directory (rerun the same command to resume).")] = Path(
-        "runs/refine"
-    ),
-    force_new: Annotated[
-        bool,
-        typer.Option(
-            "--force-new", help="If --out holds a run with other inputs, move it into archive/ and start afresh."
-        ),
-    ] = False,
-    as_json: JsonFlag = False,
+def _refine(
+    prompt: str | None, suite: Path | None, source: Path | None, seed: int, as_json: bool, **flags: Any
 ) -> None:
-    """Generate, critique and refine: one prompt or a suite, with a resumable run directory and an HTML report."""
     from rationalrewards.agents.suite import SuiteRow, read_suite
     from rationalrewards.graphs.jobs import RefineJob, refine_job
 
@@ -273,27 +248,8 @@ def refine(
     if suite is not None:
         rows = read_suite(suite)
     else:
-        source_path = str(source.resolve()) if source is not None else None
-        rows = [SuiteRow(prompt=prompt or "", seed=seed, source_image=source_path)]
-    job = RefineJob(
-        rows=rows,
-        out=out,
-        generator=generator,
-        critic=critic,
-        critic_model=model,
-        refiner=refiner,
-        refiner_model=refiner_model,
-        preset=preset,
-        rounds=rounds,
-        candidates=candidates,
-        threshold=threshold,
-        concurrency=concurrency,
-        device=device,
-        grader=grader,
-        progress=not as_json,
-        force_new=force_new,
-    )
-    summary = refine_job(job)
+        rows = [SuiteRow(prompt=prompt or "", seed=seed, source_image=str(source.resolve()) if source else None)]
+    summary = refine_job(RefineJob(rows=rows, progress=not as_json, **flags))
     if as_json:
         _emit(summary)
         return
@@ -304,6 +260,45 @@ def refine(
     if "accuracy_initial" in summary:
         print(f"ground-truth accuracy {summary['accuracy_initial']} -> {summary['accuracy_final']}")
     print(f"report: {summary['report']}")
+
+
+def _register_refine() -> None:
+    from rationalrewards.graphs.jobs import RefineJob
+
+    inputs = [
+        _option(
+            "prompt",
+            Annotated[Optional[str], typer.Argument(metavar="PROMPT", help="One prompt (or use --suite).")],
+            None,
+        ),
+        _option(
+            "suite",
+            Annotated[
+                Optional[Path],
+                typer.Option("--suite", help="JSONL suite: one prompt per line (GenEval fields = ground truth)."),
+            ],
+            None,
+        ),
+        _option(
+            "source",
+            Annotated[
+                Optional[Path], typer.Option("--source", help="Source image: PROMPT is then an edit instruction.")
+            ],
+            None,
+        ),
+        _option("seed", Annotated[int, typer.Option(help="Base seed for a single prompt.")], 0),
+    ]
+    command(
+        app,
+        "refine",
+        _refine,
+        [*inputs, *options_from(RefineJob), _option("as_json", JsonFlag, False)],
+        "Generate, critique and refine: one prompt or a suite, with a resumable run directory and an HTML report.",
+        _friendly_errors,
+    )
+
+
+_register_refine()
 
 
 @app.command()
@@ -321,75 +316,18 @@ def report(
     _emit({"report": str(path)}) if as_json else print(f"wrote {path}")
 
 
-@app.command()
-@_friendly_errors
-def parrot(
-    out: Annotated[Path, typer.Option("--out", help="Output directory (rerun the same command to resume).")],
-    pairs: Annotated[
-        Optional[Path], typer.Option("--pairs", help="Preference pairs: JSONL, Parquet or a saved datasets directory.")
-    ] = None,
-    teacher: Annotated[
-        str, typer.Option(help="'sketch', an http(s):// OpenAI-compatible URL, or a local VLM directory.")
-    ] = "sketch",
-    teacher_model: Annotated[
-        Optional[str], typer.Option("--teacher-model", help="Served model name of an HTTP teacher.")
-    ] = None,
-    filter_: Annotated[str, typer.Option("--filter", help="repredict (the paper), scores, or both.")] = "repredict",
-    text_only_filter: Annotated[
-        bool, typer.Option("--text-only-filter", help="Re-predict from the rationale alone, without images.")
-    ] = False,
-    retries: Annotated[int, typer.Option(help="New anchored samples after a rejection (0 in the paper).")] = 0,
-    swap: Annotated[bool, typer.Option("--swap-augment", help="Also run every pair with A and B swapped.")] = False,
-    concurrency: Annotated[int, typer.Option(help="Pairs in flight against the teacher.")] = 16,
-    world: Annotated[
-        Optional[str], typer.Option("--world", help="'sketch': make ground-truth preference pairs first.")
-    ] = None,
-    pairs_count: Annotated[
-        int, typer.Option("--pairs-count", help="Prompts (one pair each) for --world sketch.")
-    ] = 200,
-    teacher_noise: Annotated[float, typer.Option("--teacher-noise", help="Sketch teacher's hallucination rate.")] = 0.0,
-    perception_noise: Annotated[
-        float, typer.Option("--perception-noise", help="Sketch teacher's perception noise.")
-    ] = 0.0,
-    label_noise: Annotated[float, typer.Option("--label-noise", help="Flip this share of sketch-world labels.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed of the sketch world's pairs and teacher.")] = 0,
-    force_new: Annotated[
-        bool,
-        typer.Option(
-            "--force-new", help="If --out holds a run with other inputs, move it into archive/ and start afresh."
-        ),
-    ] = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """PARROT: explain known preferences with a teacher, keep the rationales that predict the label, export SFT data."""
+def _parrot(as_json: bool, **flags: Any) -> None:
     from rationalrewards.graphs.jobs import ParrotJob, parrot_job
 
-    job = ParrotJob(
-        out=out,
-        pairs=pairs,
-        teacher=teacher,
-        teacher_model=teacher_model,
-        filter=filter_,
-        repredict_with_images=not text_only_filter,
-        retries=retries,
-        swap_augment=swap,
-        concurrency=concurrency,
-        progress=not as_json,
-        world=world,
-        pairs_count=pairs_count,
-        teacher_noise=teacher_noise,
-        perception_noise=perception_noise,
-        label_noise=label_noise,
-        seed=seed,
-        force_new=force_new,
-    )
-    card = parrot_job(job)
+    card = parrot_job(ParrotJob(progress=not as_json, **flags))
     if as_json:
         _emit(card)
         return
     print(
-        f"kept {card['kept']} of {card['finished']} pairs (survival {card['survival_rate']}); rejected by reason: {card['rejected_by_reason']}"
+        f"kept {card['kept']} of {card['finished']} pairs (survival {card['survival_rate']}); "
+        f"rejected by reason: {card['rejected_by_reason']}"
     )
+    out = flags["out"]
     print(
         f"{card['pairwise_rows']} pairwise and {card['pointwise_rows']} pointwise SFT rows in {out}; card: {out / 'card.md'}"
     )
@@ -397,40 +335,28 @@ def parrot(
         print(f"audit against the scene graphs: {card['audit']}")
 
 
-@app.command("eval")
-@_friendly_errors
-def eval_(
-    pairs: Annotated[
-        Optional[Path], typer.Option("--pairs", help="Preference pairs: JSONL, Parquet or a saved datasets directory.")
-    ] = None,
-    critic: CriticOption = "sketch",
-    model: ModelOption = None,
-    tolerance: Annotated[
-        float, typer.Option(help="Summed-score margin below which a pair counts as a predicted tie.")
-    ] = 0.0,
-    concurrency: Annotated[int, typer.Option(help="Requests in flight to an HTTP critic.")] = 16,
-    world: Annotated[
-        Optional[str], typer.Option("--world", help="'sketch': make ground-truth preference pairs first.")
-    ] = None,
-    pairs_count: Annotated[
-        int, typer.Option("--pairs-count", help="Prompts (one pair each) for --world sketch.")
-    ] = 200,
-    out: Annotated[Path, typer.Option("--out", help="Where --world sketch writes its pairs.")] = Path("runs/eval"),
-    as_json: JsonFlag = False,
-) -> None:
-    """Pairwise preference accuracy of a critic: summed scores decide; ties and abstentions are counted apart."""
-    from rationalrewards.graphs.jobs import eval_job
+def _register_parrot() -> None:
+    from rationalrewards.graphs.jobs import ParrotJob
 
-    result = eval_job(
-        pairs,
-        critic=critic,
-        model=model,
-        tolerance=tolerance,
-        concurrency=concurrency,
-        world=world,
-        pairs_count=pairs_count,
-        out=out,
+    as_json = inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonFlag)
+    command(
+        app,
+        "parrot",
+        _parrot,
+        [*options_from(ParrotJob), as_json],
+        "PARROT: explain known preferences with a teacher, keep the rationales that predict the label, export SFT "
+        "data.",
+        _friendly_errors,
     )
+
+
+_register_parrot()
+
+
+def _eval(as_json: bool, **flags: Any) -> None:
+    from rationalrewards.graphs.jobs import EvalJob, eval_job
+
+    result = eval_job(EvalJob(**flags))
     if as_json:
         _emit(result)
         return
@@ -439,6 +365,22 @@ def eval_(
         f"accuracy {accuracy} on {result['judged']} judged pairs ({result['n']} pairs, {result['abstentions']} abstentions, "
         f"{result['predicted_ties']} predicted ties, {result['label_ties']} tie labels, {result['bad_rows']} bad rows)"
     )
+
+
+def _register_eval() -> None:
+    from rationalrewards.graphs.jobs import EvalJob
+
+    command(
+        app,
+        "eval",
+        _eval,
+        [*options_from(EvalJob), _option("as_json", JsonFlag, False)],
+        "Pairwise preference accuracy of a critic: summed scores decide; ties and abstentions are counted apart.",
+        _friendly_errors,
+    )
+
+
+_register_eval()
 
 
 sketch_app = typer.Typer(

@@ -19,6 +19,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -68,6 +69,29 @@ async def run_thread(
         await graph.ainvoke(None, config, context=context)
     snapshot = await graph.aget_state(config)
     return None if snapshot.next else dict(snapshot.values)
+
+
+class JobRunner:
+    """What every job's runner shares: its run directory, the settings recorded in it, and how it runs a batch."""
+
+    job: str = "job"  # recorded in run.json
+
+    def __init__(
+        self, path: str | Path, *, concurrency: int, progress: bool, settings: dict[str, Any], force_new: bool
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.path = Path(path)
+        self.concurrency, self.progress, self.settings, self.force_new = concurrency, progress, settings, force_new
+
+    def open(self) -> RunDirectory:
+        """Lock the run directory and check (or record) its settings."""
+        return RunDirectory(self.path).open(self.job, self.settings, force_new=self.force_new)
+
+    def batch(self, run_dir: RunDirectory, key: str) -> BatchRunner[Any]:
+        return BatchRunner(
+            run_dir, label=self.job.upper(), key=key, concurrency=self.concurrency, progress=self.progress
+        )
 
 
 class BatchRunner(Generic[Item]):

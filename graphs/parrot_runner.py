@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from rationalrewards.agents.preferences import PreferencePair, ValidationReport
-from rationalrewards.graphs.batch import RESULTS, BatchRunner, content_hash, run_thread
+from rationalrewards.graphs.batch import RESULTS, JobRunner, content_hash, run_thread
 from rationalrewards.graphs.parrot import ParrotConfig, ParrotContext, ParrotGraph
 from rationalrewards.graphs.rundir import RunDirectory
 from rationalrewards.graphs.state import ParrotInput, Projection, Rejection, judgement_of
@@ -95,7 +95,9 @@ def sft_rows(pair: PreferencePair, record: PairRecord) -> list[dict[str, Any]]:
     return rows
 
 
-class ParrotRunner:
+class ParrotRunner(JobRunner):
+    job = "parrot"
+
     def __init__(
         self,
         out: str | Path,
@@ -108,17 +110,15 @@ class ParrotRunner:
         settings: dict[str, Any] | None = None,
         force_new: bool = False,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        self.out = Path(out)
-        self.teacher, self.config, self.concurrency, self.progress = teacher, config, concurrency, progress
+        self.teacher, self.config = teacher, config
         self.teacher_name = teacher_name or backend_name(teacher)
-        self.settings = {"config": config.as_dict(), "teacher": self.teacher_name} | (settings or {})
-        self.force_new = force_new
-
-    def open(self) -> RunDirectory:
-        """Lock the output directory and check its settings (`run` does this itself when given none)."""
-        return RunDirectory(self.out).open("parrot", self.settings, force_new=self.force_new)
+        super().__init__(
+            out,
+            concurrency=concurrency,
+            progress=progress,
+            force_new=force_new,
+            settings={"config": config.as_dict(), "teacher": self.teacher_name} | (settings or {}),
+        )
 
     async def run(self, report: ValidationReport, run_dir: RunDirectory | None = None) -> dict[str, Any]:
         owned = run_dir is None
@@ -134,11 +134,9 @@ class ParrotRunner:
         if not report.pairs:
             raise ValueError(f"no valid preference pairs to run (see {run_dir.file('validation.json')})")
         run_dir.bind_inputs(content_hash([p.to_json() for p in report.pairs]), len(report.pairs))
-        tracer = Tracer(run_dir.file("trace.jsonl"), run_id=self.out.name)
+        tracer = Tracer(run_dir.file("trace.jsonl"), run_id=self.path.name)
         context = ParrotContext(teacher=self.teacher, tracer=tracer)
-        batch: BatchRunner[PreferencePair] = BatchRunner(
-            run_dir, label="PARROT", key="pair_id", concurrency=self.concurrency, progress=self.progress
-        )
+        batch = self.batch(run_dir, key="pair_id")
         graph = ParrotGraph(self.config)
 
         async def work(compiled: Any, pair_id: str, pair: PreferencePair) -> dict[str, Any] | None:
@@ -174,7 +172,7 @@ class ParrotRunner:
         run_dir.write_json(
             "timing.json", {"seconds": outcome.seconds, "pairs_run_now": outcome.ran, "concurrency": self.concurrency}
         )
-        return card | {"out": str(self.out), "failed": len(outcome.failures), "failures": outcome.failures}
+        return card | {"out": str(self.path), "failed": len(outcome.failures), "failures": outcome.failures}
 
     def export(self, report: ValidationReport, run_dir: RunDirectory) -> dict[str, Any]:
         finished = run_dir.records(RESULTS, "pair_id")

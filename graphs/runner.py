@@ -23,7 +23,7 @@ from rationalrewards.agents.generator import ImageGenerator
 from rationalrewards.agents.grading import Grade, Grader, accuracy_by_tag
 from rationalrewards.agents.refiner import PromptRefiner
 from rationalrewards.agents.suite import SuiteRow, suite_rows
-from rationalrewards.graphs.batch import RESULTS, BatchOutcome, BatchRunner, content_hash, run_thread
+from rationalrewards.graphs.batch import RESULTS, BatchOutcome, JobRunner, content_hash, run_thread
 from rationalrewards.graphs.gcr import GCRContext, GCRGraph
 from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.graphs.rundir import RunDirectory, iter_jsonl
@@ -63,7 +63,9 @@ class GCRResult(TypedDict, total=False):
     grade_final: GradeRecord
 
 
-class GCRRunner:
+class GCRRunner(JobRunner):
+    job = "gcr"
+
     def __init__(
         self,
         run_dir: str | Path,
@@ -79,27 +81,27 @@ class GCRRunner:
         force_new: bool = False,
     ) -> None:
         """`settings`: what else determines the output (e.g. the CLI's backend specs), recorded in `run.json`."""
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        self.path = Path(run_dir)
         self.generator, self.critic, self.refiner, self.grader = generator, critic, refiner, grader
         self.config = config.for_generator(generator)
-        self.concurrency, self.progress, self.force_new = concurrency, progress, force_new
-        self.settings = {
-            "config": self.config.as_dict(),
+        backends = {
             "generator": backend_name(generator),
             "critic": backend_name(critic),
             "refiner": backend_name(refiner),
             "grader": backend_name(grader) if grader else None,
-        } | (settings or {})
+        }
+        super().__init__(
+            run_dir,
+            concurrency=concurrency,
+            progress=progress,
+            force_new=force_new,
+            settings={"config": self.config.as_dict(), **backends} | (settings or {}),
+        )
 
     async def run(self, rows: Sequence[SuiteRow | dict[str, Any]]) -> dict[str, Any]:
         rows = suite_rows(rows)
         if not rows:
             raise ValueError("the suite is empty: nothing to run")
-        with RunDirectory(self.path).open(
-            "gcr", self.settings, info={"prompts": len(rows)}, force_new=self.force_new
-        ) as run_dir:
+        with self.open() as run_dir:
             run_dir.bind_inputs(content_hash([row.model_dump() for row in rows]), len(rows))
             context = GCRContext(
                 generator=self.generator,
@@ -108,9 +110,7 @@ class GCRRunner:
                 tracer=Tracer(run_dir.file("trace.jsonl"), run_id=self.path.name),
                 cache=GenerationCache(run_dir.file("cache")),
             )
-            batch: BatchRunner[SuiteRow] = BatchRunner(
-                run_dir, label="GCR", key="sample_id", concurrency=self.concurrency, progress=self.progress
-            )
+            batch = self.batch(run_dir, key="sample_id")
             graph = GCRGraph(self.config)
 
             async def work(compiled: Any, sample_id: str, row: SuiteRow) -> dict[str, Any] | None:

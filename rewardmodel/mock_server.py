@@ -149,21 +149,23 @@ class _App:
         if path == "/health":
             return await self._send(send, 200, b'{"status":"ok"}')
         if path == "/v1/models":
-            return await self._send(
-                send, 200, json.dumps({"object": "list", "data": [{"id": "mock-critic", "object": "model"}]}).encode()
-            )
+            models = {"object": "list", "data": [{"id": "mock-critic", "object": "model"}]}
+            return await self._send(send, 200, json.dumps(models).encode())
         if path != "/v1/chat/completions":
             return await self._send(send, 404, b'{"error":"not found"}')
+        await self._chat(body, send)
+
+    async def _chat(self, body: bytes, send: Any) -> None:
+        """A chat completion: validate the request, then answer from the fault script or the canned text."""
         payload: dict[str, Any] = {}
         images = 0
-        if self.state.responder is not None and not self.state.validate:
-            payload = json.loads(body)
-        if self.state.validate:
-            try:
+        try:
+            if self.state.validate or self.state.responder is not None:
                 payload = json.loads(body)
+            if self.state.validate:
                 images = _check_images(payload)
-            except (ValueError, KeyError, TypeError) as e:
-                return await self._send(send, 400, json.dumps({"error": f"bad request: {e}"}).encode())
+        except (ValueError, KeyError, TypeError) as e:
+            return await self._send(send, 400, json.dumps({"error": f"bad request: {e}"}).encode())
         self.state.images_seen += images
         if self.state.keep_bodies:
             self.state.requests.append(payload)
@@ -174,30 +176,23 @@ class _App:
             return await self._send(send, fault.status, b'{"error":"injected"}', fault.headers)
         if fault.malformed:
             return await self._send(send, 200, b'{"choices": [ this is not json')
-        answer = {
+        await self._send(send, 200, json.dumps(self._answer(payload, fault, images)).encode())
+
+    def _answer(self, payload: dict[str, Any], fault: Fault, images: int) -> dict[str, Any]:
+        if fault.text is not None:
+            text = fault.text
+        else:
+            text = self.state.responder(payload) if self.state.responder is not None else self.state.text
+        message = {"role": "assistant", "content": text}
+        usage = {"prompt_tokens": 100 + 256 * images, "completion_tokens": 300, "total_tokens": 400 + 256 * images}
+        return {
             "id": "mock",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": payload.get("model", "mock-critic"),
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": fault.finish_reason,
-                    "message": {
-                        "role": "assistant",
-                        "content": fault.text
-                        if fault.text is not None
-                        else (self.state.responder(payload) if self.state.responder is not None else self.state.text),
-                    },
-                }
-            ],
-            "usage": {
-                "prompt_tokens": 100 + 256 * images,
-                "completion_tokens": 300,
-                "total_tokens": 400 + 256 * images,
-            },
+            "choices": [{"index": 0, "finish_reason": fault.finish_reason, "message": message}],
+            "usage": usage,
         }
-        await self._send(send, 200, json.dumps(answer).encode())
 
     @staticmethod
     async def _send(send: Any, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:

@@ -20,17 +20,25 @@ from rationalrewards.rewardmodel.errors import RewardServerError
 
 @dataclass(frozen=True)
 class ServeConfig:
-    checkpoint: str
-    served_model_name: str = "rationalrewards"
-    host: str = "127.0.0.1"
-    port: int = 6868
-    max_model_len: int = 40960
-    max_images_per_prompt: int = 16
-    data_parallel_size: int = 1
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float | None = None
-    extra_args: tuple[str, ...] = field(default_factory=tuple)
-    executable: str = "vllm"
+    """How to serve a critic; `rationalrewards serve` takes every field as a flag."""
+
+    checkpoint: str = field(metadata={"help": "Checkpoint directory or hub id for vLLM.", "argument": True})
+    served_model_name: str = field(default="rationalrewards", metadata={"help": "Name clients send as `model`."})
+    host: str = field(default="127.0.0.1", metadata={"help": "Listen address."})
+    port: int = field(default=6868, metadata={"help": "Port (the release used 6868)."})
+    max_model_len: int = field(
+        default=40960, metadata={"help": "Longest prompt + answer in tokens (the release: 40960)."}
+    )
+    max_images_per_prompt: int = field(default=16, metadata={"help": "Images per request (pairwise edits send 3)."})
+    data_parallel_size: int = field(
+        default=1, metadata={"help": "vLLM data-parallel replicas.", "flag": "--data-parallel"}
+    )
+    tensor_parallel_size: int = field(
+        default=1, metadata={"help": "vLLM tensor-parallel size.", "flag": "--tensor-parallel"}
+    )
+    gpu_memory_utilization: float | None = field(default=None, metadata={"help": "vLLM's share of GPU memory."})
+    extra_args: tuple[str, ...] = field(default_factory=tuple, metadata={"cli": False})
+    executable: str = field(default="vllm", metadata={"cli": False})
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

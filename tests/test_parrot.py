@@ -279,15 +279,15 @@ def test_export_trains_with_trl_sft_and_a_tiny_vlm(tmp_path: Path, tiny_vlm_dir:
 
 
 def test_eval_preference_accuracy(tmp_path: Path) -> None:
-    from rationalrewards.graphs.jobs import eval_job
+    from rationalrewards.graphs.jobs import EvalJob, eval_job
 
-    oracle = eval_job(None, world="sketch", pairs_count=80, out=tmp_path / "world")
+    oracle = eval_job(EvalJob(world="sketch", pairs_count=80, out=tmp_path / "world"))
     assert oracle["n"] == 80 and oracle["abstentions"] == 0 and oracle["accuracy"] >= 0.9
     pairs = Path(oracle["pairs_file"])
-    fake = eval_job(pairs, critic="fake")
+    fake = eval_job(EvalJob(pairs=pairs, critic="fake"))
     assert fake["accuracy"] < oracle["accuracy"]  # the metric tells a real critic from a hash
     with MockServer(free_port()) as server:  # answers every comparison with a pointwise critique: unparseable
-        http = eval_job(pairs, critic=server.base_url, model="mock-critic")
+        http = eval_job(EvalJob(pairs=pairs, critic=server.base_url, model="mock-critic"))
     assert http["abstentions"] == 80 and http["judged"] == 0 and http["accuracy"] is None
     result = subprocess.run(
         [PYTHON, "-m", "rationalrewards.cli.main", "eval", "--pairs", str(pairs), "--json"],
