@@ -263,7 +263,7 @@ def _refine(
 
 
 def _register_refine() -> None:
-    from rationalrewards.graphs.jobs import RefineJob
+    from rationalrewards.graphs.job_configs import RefineJob
 
     inputs = [
         _option(
@@ -336,7 +336,7 @@ def _parrot(as_json: bool, **flags: Any) -> None:
 
 
 def _register_parrot() -> None:
-    from rationalrewards.graphs.jobs import ParrotJob
+    from rationalrewards.graphs.job_configs import ParrotJob
 
     as_json = inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonFlag)
     command(
@@ -368,7 +368,7 @@ def _eval(as_json: bool, **flags: Any) -> None:
 
 
 def _register_eval() -> None:
-    from rationalrewards.graphs.jobs import EvalJob
+    from rationalrewards.graphs.job_configs import EvalJob
 
     command(
         app,

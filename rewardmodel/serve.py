@@ -14,7 +14,6 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.errors import RewardServerError
 
 
@@ -109,6 +108,8 @@ def launch(
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
     server = ServerProcess(process=process, config=config, log_path=log_path)
+    from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel  # aiohttp: only here
+
     client = OpenAICompatibleRewardModel(config.base_url, config.served_model_name)
 
     async def _wait() -> None:

@@ -80,3 +80,14 @@ print("ok", agents.__name__, rr.__version__, Agent.__name__)
     result = _run(str(python), "-c", code, cwd=tmp_path)  # not the repository root: only installed code is importable
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("ok agents ")
+
+
+def test_the_cli_starts_without_the_heavy_libraries() -> None:
+    """Every command pays the CLI's import: LangGraph, torch and the HTTP client load only in the commands using them."""
+    code = (
+        "import sys, rationalrewards.cli.main; "
+        "print(sorted(m for m in ('torch', 'transformers', 'langgraph', 'aiohttp', 'matplotlib') if m in sys.modules))"
+    )
+    out = _run(sys.executable, "-c", code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,110 @@
+"""The job configurations behind `rationalrewards refine`, `parrot` and `eval`: one frozen dataclass each, help in field
+metadata, CLI flags generated from them (`cli/options.py`). Light on purpose: the CLI imports this module at start-up,
+so it must not pull in LangGraph or the runners (`graphs.jobs` runs the jobs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rationalrewards.agents.suite import SuiteRow
+from rationalrewards.graphs.gcr_config import GCRConfig
+
+CRITIC_HELP = (
+    "'sketch' (the sketch world's oracle; needs the image's .scene.json sidecar), 'fake', an http(s):// "
+    "OpenAI-compatible URL, or a local model directory."
+)
+FORCE_NEW_HELP = "If --out holds a run with other inputs, move it into archive/ and start afresh."
+
+
+@dataclass(frozen=True)
+class RefineJob:
+    """Everything a `refine` run takes (the suite's rows aside, every field is a `rationalrewards refine` flag)."""
+
+    rows: list[SuiteRow] = field(metadata={"cli": False})
+    out: Path = field(
+        metadata={"help": "Run directory (rerun the same command to resume).", "cli_default": Path("runs/refine")}
+    )
+    generator: str = field(default="sketch", metadata={"help": "'sketch' or a local diffusers pipeline directory."})
+    critic: str = field(default="sketch", metadata={"help": CRITIC_HELP})
+    critic_model: str | None = field(
+        default=None, metadata={"help": "Served model name (default: the server's first).", "flag": "--model"}
+    )
+    refiner: str = field(
+        default="critic", metadata={"help": "'critic' (the critique's refined request), 'llm:<URL>' or 'llm:<DIR>'."}
+    )
+    refiner_model: str | None = field(default=None, metadata={"help": "Model name for an llm:<URL> refiner."})
+    preset: str = field(
+        default="paper", metadata={"help": "paper (the published protocol) or deep (rounds, best-of-N, re-scoring)."}
+    )
+    rounds: int | None = field(default=None, metadata={"help": "Generation rounds, the first included."})
+    candidates: int | None = field(default=None, metadata={"help": "Images per round (best-of-N)."})
+    threshold: float | None = field(
+        default=None, metadata={"help": "Every active aspect at or above this passes (1-4)."}
+    )
+    concurrency: int = field(default=8, metadata={"help": "Prompts in flight at once."})
+    device: str = field(default="cpu", metadata={"help": "Device for a diffusers generator (cpu, cuda, cuda:1)."})
+    grader: str = field(
+        default="auto",
+        metadata={"help": "Ground truth: auto (sketch grader for the sketch generator), sketch or none."},
+    )
+    progress: bool = field(default=True, metadata={"cli": False})
+    force_new: bool = field(default=False, metadata={"help": FORCE_NEW_HELP})
+
+    def config(self) -> GCRConfig:
+        return GCRConfig.preset(
+            self.preset, max_rounds=self.rounds, candidates=self.candidates, threshold=self.threshold
+        )
+
+
+@dataclass(frozen=True)
+class ParrotJob:
+    """Everything a `parrot` run takes (every field but `progress` is a `rationalrewards parrot` flag)."""
+
+    out: Path = field(metadata={"help": "Output directory (rerun the same command to resume)."})
+    pairs: Path | None = field(
+        default=None, metadata={"help": "Preference pairs: JSONL, Parquet or a saved datasets directory."}
+    )
+    teacher: str = field(
+        default="sketch", metadata={"help": "'sketch', an http(s):// OpenAI-compatible URL, or a local VLM directory."}
+    )
+    teacher_model: str | None = field(default=None, metadata={"help": "Served model name of an HTTP teacher."})
+    filter: str = field(default="repredict", metadata={"help": "repredict (the paper), scores, or both."})
+    repredict_with_images: bool = field(
+        default=True,
+        metadata={
+            "help": "Re-predict with the images, or from the rationale alone.",
+            "flag": "--repredict-with-images/--text-only-filter",
+        },
+    )
+    retries: int = field(default=0, metadata={"help": "New anchored samples after a rejection (0 in the paper)."})
+    swap_augment: bool = field(default=False, metadata={"help": "Also run every pair with A and B swapped."})
+    concurrency: int = field(default=16, metadata={"help": "Pairs in flight against the teacher."})
+    progress: bool = field(default=True, metadata={"cli": False})
+    world: str | None = field(default=None, metadata={"help": "'sketch': make ground-truth preference pairs first."})
+    pairs_count: int = field(default=200, metadata={"help": "Prompts (one pair each) for --world sketch."})
+    teacher_noise: float = field(default=0.0, metadata={"help": "Sketch teacher's hallucination rate."})
+    perception_noise: float = field(default=0.0, metadata={"help": "Sketch teacher's perception noise."})
+    label_noise: float = field(default=0.0, metadata={"help": "Flip this share of sketch-world labels."})
+    seed: int = field(default=0, metadata={"help": "Seed of the sketch world's pairs and teacher."})
+    force_new: bool = field(default=False, metadata={"help": FORCE_NEW_HELP})
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """Pairwise preference accuracy of a critic (`rationalrewards eval` takes every field as a flag)."""
+
+    pairs: Path | None = field(
+        default=None, metadata={"help": "Preference pairs: JSONL, Parquet or a saved datasets directory."}
+    )
+    critic: str = field(default="sketch", metadata={"help": CRITIC_HELP})
+    model: str | None = field(default=None, metadata={"help": "Served model name (default: the server's first)."})
+    tolerance: float = field(
+        default=0.0, metadata={"help": "Summed-score margin below which a pair counts as a predicted tie."}
+    )
+    concurrency: int = field(default=16, metadata={"help": "Requests in flight to an HTTP critic."})
+    world: str | None = field(default=None, metadata={"help": "'sketch': make ground-truth preference pairs first."})
+    pairs_count: int = field(default=200, metadata={"help": "Prompts (one pair each) for --world sketch."})
+    out: Path = field(default=Path("runs/eval"), metadata={"help": "Where --world sketch writes its pairs."})
+    seed: int = field(default=0, metadata={"help": "Seed of the sketch world's pairs."})
