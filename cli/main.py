@@ -211,11 +211,9 @@ def tiny(
     as_json: JsonFlag = False,
 ) -> None:
     """Build a tiny random Qwen-VL critic from config (for testing pipelines offline; its critiques are noise)."""
-    from rationalrewards.rewardmodel.tiny import FAMILIES, save_tiny_vlm
+    from rationalrewards.rewardmodel.tiny import check_family, save_tiny_vlm
 
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
-    path = save_tiny_vlm(directory, family, seed)  # type: ignore[arg-type]
+    path = save_tiny_vlm(directory, check_family(family), seed)
     _emit({"directory": str(path), "family": family}) if as_json else print(f"saved a tiny {family} critic to {path}")
 
 

@@ -77,7 +77,7 @@ def command(
     def run(**kwargs: Any) -> Any:
         return body(**kwargs)
 
-    run.__signature__ = inspect.Signature(list(params))  # type: ignore[attr-defined]
+    run.__signature__ = inspect.Signature(list(params))  # type: ignore[attr-defined]  # functions take it; typeshed says no
     run.__doc__ = doc
     run.__name__ = run.__qualname__ = name.replace("-", "_")
     app.command(name)(wrap(run))

@@ -121,7 +121,7 @@ def make_sketch_pairs(out: Path, count: int, *, label_noise: float, seed: int) -
 
 def parrot_job(job: ParrotJob) -> dict[str, Any]:
     from rationalrewards.agents.preferences import load_preferences
-    from rationalrewards.graphs.parrot import ParrotConfig
+    from rationalrewards.graphs.parrot import ParrotConfig, check_filter
     from rationalrewards.graphs.parrot_runner import ParrotRunner
 
     if job.world not in (None, "sketch"):
@@ -141,7 +141,9 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
     if job.teacher.startswith(("http://", "https://")):
         options = {"concurrency": job.concurrency, "on_server_error": "raise", "max_tokens": 2048}
     teacher = teacher_from_spec(job.teacher, model=job.teacher_model, **options)
-    config = ParrotConfig(filter=job.filter, repredict_with_images=job.repredict_with_images, retries=job.retries)  # type: ignore[arg-type]
+    config = ParrotConfig(
+        filter=check_filter(job.filter), repredict_with_images=job.repredict_with_images, retries=job.retries
+    )
     settings = {
         "teacher_spec": job.teacher,
         "teacher_model": job.teacher_model,

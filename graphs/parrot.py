@@ -46,6 +46,15 @@ from rationalrewards.rewardmodel.schemas import (
 )
 
 FilterKind = Literal["repredict", "scores", "both"]
+FILTERS: tuple[FilterKind, ...] = ("repredict", "scores", "both")
+
+
+def check_filter(name: str) -> FilterKind:
+    """`name` as a filter kind, or a ValueError listing the kinds."""
+    for kind in FILTERS:
+        if name == kind:
+            return kind
+    raise ValueError(f"filter must be one of {', '.join(FILTERS)}, got {name!r}")
 
 
 @dataclass(frozen=True)
@@ -57,8 +66,7 @@ class ParrotConfig:
     score_tolerance: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.filter not in ("repredict", "scores", "both"):
-            raise ValueError("filter must be 'repredict', 'scores' or 'both'")
+        check_filter(self.filter)
         if self.retries < 0:
             raise ValueError("retries must be 0 or more")
         if self.score_tolerance < 0:

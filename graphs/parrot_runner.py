@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from rationalrewards.agents.preferences import PreferencePair, ValidationReport
 from rationalrewards.graphs.batch import RESULTS, JobRunner, content_hash, run_thread
@@ -183,7 +183,7 @@ class ParrotRunner(JobRunner):
         for record in records:
             pair = PreferencePair.from_json(record["pair"])
             if record["status"] == "kept":
-                for row in sft_rows(pair, record):  # type: ignore[arg-type]
+                for row in sft_rows(pair, cast(PairRecord, record)):  # a results.jsonl line written from a PairRecord
                     (pairwise if row["kind"] == "pairwise" else pointwise).append(row)
             else:
                 rejected.append(

@@ -297,11 +297,14 @@ def read_messages(messages: list[Message], image_ref: Callable[[str], ImageRef] 
     return CritiqueRequest(task=task, prompt=prompt, image=targets[0], source_image=source, with_refinement=refinement)
 
 
+_KINDS: dict[type, Kind] = {
+    CritiqueRequest: "critique",
+    CompareRequest: "compare",
+    AnchoredRequest: "anchored",
+    RepredictRequest: "repredict",
+    ProjectRequest: "project",
+}
+
+
 def request_kind(request: AnyRequest) -> Kind:
-    return {
-        CritiqueRequest: "critique",
-        CompareRequest: "compare",
-        AnchoredRequest: "anchored",
-        RepredictRequest: "repredict",
-        ProjectRequest: "project",
-    }[type(request)]  # type: ignore[return-value]
+    return _KINDS[type(request)]

@@ -159,7 +159,7 @@ class PairwiseJudgement(_Judgement):
             data = {k: v for k, v in data.items() if k != "preferred"}
         return data
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects decorated properties
     @property
     def preferred(self) -> Winner:
         return decide_pairwise(self.scores_a, self.scores_b)

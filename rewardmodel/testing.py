@@ -189,11 +189,11 @@ class FunctionRewardModel:
                 )
                 for image in (p.image_a, p.image_b)
             ]
-            abstained = next((s for s in sides if isinstance(s, Abstention)), None)
-            if abstained is not None:
-                results.append(abstained)
-                continue
-            results.append(_judgement_from_scores(p, sides[0].scores, sides[1].scores, self.name))  # type: ignore[union-attr]
+            a, b = sides
+            if isinstance(a, Critique) and isinstance(b, Critique):
+                results.append(_judgement_from_scores(p, a.scores, b.scores, self.name))
+            else:
+                results.append(a if isinstance(a, Abstention) else b)  # an abstaining side abstains for the pair
         return results
 
     async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 Family = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
-FAMILIES: tuple[str, ...] = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+_FAMILIES: tuple[Family, ...] = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+FAMILIES: tuple[str, ...] = _FAMILIES
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -65,6 +66,14 @@ _CORPUS = [
     "exactly three clocks, two dogs, a green bench below a yellow kite",
     "N/A 1 2 3 4 3.5 2.5 1.5",
 ]
+
+
+def check_family(name: str) -> Family:
+    """`name` as a model family, or a ValueError listing the families."""
+    for family in _FAMILIES:
+        if name == family:
+            return family
+    raise ValueError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
 
 
 def build_tokenizer(vocab_size: int = 512) -> Any:

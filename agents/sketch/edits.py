@@ -142,9 +142,8 @@ def parse_edit(instruction: str) -> EditInstruction:
 def _free_box(
     scene: SceneGraph, size: float, rng: random.Random, taken: list[tuple[float, float, float, float]]
 ) -> tuple[float, float, float, float]:
-    return tuple(
-        round(v, 1) for v in place(rng, int(size), int(size), (6, 6, scene.width - 6, scene.height - 6), taken)
-    )  # type: ignore[return-value]
+    x0, y0, x1, y1 = place(rng, int(size), int(size), (6, 6, scene.width - 6, scene.height - 6), taken)
+    return (round(x0, 1), round(y0, 1), round(x1, 1), round(y1, 1))
 
 
 def apply_edit(

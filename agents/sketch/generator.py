@@ -75,8 +75,9 @@ class _Misreading:
     def settle(self) -> list[Planned]:
         """Apply the relation and drop decisions; the objects to draw."""
         objects, subject = self.objects, self.subject
-        if subject is not None and self.relation_state != "kept":
-            rel, ref = objects[subject].relation  # type: ignore[misc]
+        relation = objects[subject].relation if subject is not None else None
+        if subject is not None and relation is not None and self.relation_state != "kept":
+            rel, ref = relation
             if self.relation_state == "flipped":
                 self.notes.append(
                     f"placed the {objects[subject].cls} {INVERSE_RELATION[rel]} the {objects[ref].cls} instead of {rel}"

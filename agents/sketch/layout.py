@@ -78,7 +78,7 @@ def place(
 ) -> Box:
     """A non-overlapping box inside `region`; `band` keeps the centre near a line (for left/right or above/below)."""
     x0, y0, x1, y1 = region
-    best = None
+    box: Box = region
     for _ in range(200):
         if band is not None and band[0] == "y":
             cy = band[1] + rng.uniform(-h * 0.35, h * 0.35)
@@ -90,10 +90,9 @@ def place(
             cx = rng.uniform(x0 + w / 2, x1 - w / 2) if x1 - x0 > w else (x0 + x1) / 2
             cy = rng.uniform(y0 + h / 2, y1 - h / 2) if y1 - y0 > h else (y0 + y1) / 2
         box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-        best = box
         if not _overlaps(box, placed):
             return box
-    return best  # type: ignore[return-value]
+    return box  # no free spot after 200 tries: the last one, overlapping (a crowded scene)
 
 
 def layout(

@@ -364,6 +364,11 @@ class SketchOracle:
             raise InvalidImageError("image not found among the sketch generator's outputs (pass image_dirs=)")
         return load_scene(image)
 
+    def _source_scene(self, request: CritiqueRequest | CompareRequest) -> SceneGraph:
+        if request.source_image is None:  # the request's own validator makes an edit carry one
+            raise InvalidImageError("an edit critique needs the source image")
+        return self.scene_of(request.source_image)
+
     def _seen(self, scene: SceneGraph, *salt: object) -> SceneGraph:
         return perceive(scene, self.perception_noise, _rng(self.seed, "perceive", scene.image_sha256, *salt))
 
@@ -371,8 +376,7 @@ class SketchOracle:
     def judge(self, request: CritiqueRequest) -> Judgement:
         scene = self._seen(self.scene_of(request.image))
         if request.task is Task.edit:
-            source = self.scene_of(request.source_image)  # type: ignore[arg-type]
-            return judge_edit(source, scene, request.prompt)
+            return judge_edit(self._source_scene(request), scene, request.prompt)
         return judge_t2i(scene, parse_scene_spec(request.prompt))
 
     def critique_one(self, request: CritiqueRequest) -> Critique | Abstention:
@@ -430,7 +434,7 @@ class SketchOracle:
         for label, image in (("A", request.image_a), ("B", request.image_b)):
             scene = self._seen(self.scene_of(image), label)
             if request.task is Task.edit:
-                sides.append(judge_edit(self.scene_of(request.source_image), scene, request.prompt))  # type: ignore[arg-type]
+                sides.append(judge_edit(self._source_scene(request), scene, request.prompt))
             else:
                 sides.append(judge_t2i(scene, parse_scene_spec(request.prompt), who=f"Image {label}"))
         return sides[0], sides[1]

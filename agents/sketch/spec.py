@@ -87,6 +87,14 @@ class SceneSpec(BaseModel):
                 data.pop(key, None)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
+    def relation(self) -> tuple[ObjectSpec, str, ObjectSpec] | None:
+        """(subject, relation, reference) when the spec places one object relative to another."""
+        for obj in self.include:
+            if obj.position is not None:
+                relation, index = obj.position
+                return obj, relation, self.include[index]
+        return None
+
     @classmethod
     def from_geneval(cls, record: dict[str, Any]) -> SceneSpec:
         return cls(
@@ -628,10 +636,9 @@ def render_prompt(spec: SceneSpec, explicit: bool = False) -> str:
     `parse_scene_spec(render_prompt(spec, e)) == spec` for both forms (a property test holds it to that).
     """
     objects = list(spec.include)
-    if any(o.position for o in objects):
-        subject = next(o for o in objects if o.position)
-        relation, index = subject.position  # type: ignore[misc]
-        reference = objects[index]
+    placed = spec.relation()
+    if placed is not None:
+        subject, relation, reference = placed
         if explicit:
             sides = RELATION_SIDES[relation]
             body = (

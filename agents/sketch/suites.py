@@ -152,10 +152,9 @@ def paraphrase(spec: SceneSpec, family: str, rng: random.Random) -> str:
         raise ValueError(f"unknown family {family!r}")
     frame = rng.choice(_FRAMES)
     objects = list(spec.include)
-    if any(o.position for o in objects):
-        subject = next(o for o in objects if o.position)
-        relation, _ = subject.position  # type: ignore[misc]
-        reference = objects[0]
+    placed = spec.relation()
+    if placed is not None:
+        subject, relation, reference = placed
         if family == "absolute":
             sides = RELATION_SIDES[relation]
             tail = rng.choice((" side of the image", " side", ""))

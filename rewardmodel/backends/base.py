@@ -156,10 +156,12 @@ class CompletionBackend:
 
 
 def _raise_errors(results: list[Completion | RewardServerError]) -> list[Completion]:
+    completions = []
     for result in results:
         if isinstance(result, RewardServerError):
             raise result
-    return results  # type: ignore[return-value]
+        completions.append(result)
+    return completions
 
 
 def backend_name(backend: object) -> str:
