@@ -190,10 +190,12 @@ class FunctionRewardModel:
                 for image in (p.image_a, p.image_b)
             ]
             a, b = sides
-            if isinstance(a, Critique) and isinstance(b, Critique):
-                results.append(_judgement_from_scores(p, a.scores, b.scores, self.name))
+            if isinstance(a, Abstention):  # an abstaining side abstains for the pair
+                results.append(a)
+            elif isinstance(b, Abstention):
+                results.append(b)
             else:
-                results.append(a if isinstance(a, Abstention) else b)  # an abstaining side abstains for the pair
+                results.append(_judgement_from_scores(p, a.scores, b.scores, self.name))
         return results
 
     async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]:
