@@ -22,6 +22,15 @@ async def _once(backend: Any, method: str, request: Any) -> list[Any]:
         await aclose_backends(backend)
 
 
+def _http_options(critic: str, timeout: float | None) -> dict[str, Any]:
+    """For an HTTP critic: `timeout` is the whole request's deadline, retries included (one attempt at most 120 s)."""
+    if timeout is None or not critic.startswith(("http://", "https://")):
+        return {}
+    if timeout <= 0:
+        raise ValueError("--timeout must be positive (seconds)")
+    return {"deadline": timeout, "timeout": min(120.0, timeout)}
+
+
 def _task(prompt: str, source: str | Path | None) -> Task:
     if not prompt.strip():
         raise ValueError("the prompt is empty: pass the request the image was made for with --prompt")
@@ -37,6 +46,7 @@ def critique_image(
     model: str | None = None,
     refine: bool = True,
     policy: RewardPolicy = "paper",
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     request = CritiqueRequest(
         task=_task(prompt, source),
@@ -45,7 +55,9 @@ def critique_image(
         source_image=image_ref_from_path(source) if source is not None else None,
         with_refinement=refine,
     )
-    [result] = run_sync(_once(reward_model_from_spec(critic, model=model), "critique", request))
+    [result] = run_sync(
+        _once(reward_model_from_spec(critic, model=model, **_http_options(critic, timeout)), "critique", request)
+    )
     return critique_json(result, policy)
 
 
@@ -57,6 +69,7 @@ def compare_images(
     source: str | Path | None = None,
     critic: str = "fake",
     model: str | None = None,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     request = CompareRequest(
         task=_task(prompt, source),
@@ -65,5 +78,7 @@ def compare_images(
         image_b=image_ref_from_path(image_b),
         source_image=image_ref_from_path(source) if source is not None else None,
     )
-    [result] = run_sync(_once(reward_model_from_spec(critic, model=model), "compare", request))
+    [result] = run_sync(
+        _once(reward_model_from_spec(critic, model=model, **_http_options(critic, timeout)), "compare", request)
+    )
     return judgement_json(result)

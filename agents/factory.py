@@ -3,7 +3,8 @@
 Specs: `sketch` (the sketch world's oracle: judges sketch images from their scene-graph sidecars), `fake`
 (deterministic, for trying the tools), an `http(s)://` URL of an OpenAI-compatible server (vLLM, SGLang,
 `transformers serve`, a hosted API; the key comes from $RATIONALREWARDS_API_KEY), or a local model directory
-(in-process transformers).
+(in-process transformers), or `py:package.module:function` (a Python function of the request, wrapped as a
+`FunctionRewardModel`).
 """
 
 from __future__ import annotations
@@ -32,14 +33,36 @@ def reward_model_from_spec(spec: str, *, model: str | None = None, **options: An
         from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 
         return OpenAICompatibleRewardModel(spec, model, api_key=os.environ.get(API_KEY_ENV), **options)
+    if spec.startswith("py:"):
+        from rationalrewards.rewardmodel.testing import FunctionRewardModel
+
+        return FunctionRewardModel(_python_function(spec), name=spec)
     if Path(spec).is_dir():
         from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
 
         return TransformersRewardModel(spec, **options)
     raise ValueError(
         f"unknown critic {spec!r}: use 'sketch', 'fake', an http(s):// URL of an OpenAI-compatible server, "
-        "or a local model directory"
+        "a local model directory, or py:package.module:function"
     )
+
+
+def _python_function(spec: str) -> Any:
+    """`py:package.module:function`: a function of a `CritiqueRequest` returning aspect scores, a critique text, a
+    `Critique` or an `Abstention` (the way to plug in a scalar reward or a rule of one's own)."""
+    import importlib
+
+    target = spec.removeprefix("py:")
+    module_name, _, function_name = target.partition(":")
+    if not module_name or not function_name:
+        raise ValueError(f"a Python critic is written py:package.module:function, got {spec!r}")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot load the critic function {target!r}: {e}") from e
+    if not callable(function):
+        raise ValueError(f"{target!r} is not a function")
+    return function
 
 
 def teacher_from_spec(spec: str, *, model: str | None = None, **options: Any) -> Teacher:

@@ -2,7 +2,8 @@
 every row up front (before any teacher call), and optionally augment with swapped A/B order.
 
 Fields: `prompt`, `image_a`, `image_b` (paths or file:// URIs, relative paths resolved against the file's folder),
-optional `source_image` (editing), `label` in {A, B, tie} (also left/right, 1/2, model_1/model_2, "Image A", ...),
+optional `source_image` (editing), `label` in {A, B, tie} (also left/right, model_1/model_2, "Image A", ...; bare
+numbers only with a `label_map` such as {"0": "A", "1": "B"}),
 optional `pair_id`. Bad rows are skipped and listed with the reason, never silently dropped.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,44 +20,45 @@ from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.schemas import ImageRef, Task, Winner
 
 _LABELS: dict[str, Winner] = {
-    "a": "A",
-    "b": "B",
-    "tie": "tie",
-    "left": "A",
-    "right": "B",
-    "1": "A",
-    "2": "B",
-    "0": "A",
-    "model_1": "A",
-    "model_2": "B",
-    "model1": "A",
-    "model2": "B",
-    "image a": "A",
-    "image b": "B",
-    "image_a": "A",
-    "image_b": "B",
-    "first": "A",
-    "second": "B",
-    "draw": "tie",
-    "equal": "tie",
-    "same": "tie",
-    "both": "tie",
-    "neither": "tie",
-    "it's a tie": "tie",
-    "a>b": "A",
-    "b>a": "B",
-    "a=b": "tie",
-}
+    "a": "A", "b": "B", "tie": "tie", "left": "A", "right": "B", "model_1": "A", "model_2": "B", "model1": "A",
+    "model2": "B", "image a": "A", "image b": "B", "image_a": "A", "image_b": "B", "first": "A", "second": "B",
+    "draw": "tie", "equal": "tie", "same": "tie", "both": "tie", "neither": "tie", "it's a tie": "tie", "a>b": "A",
+    "b>a": "B", "a=b": "tie",
+}  # fmt: skip
+LabelMap = dict[str, Winner]
 
 
-def normalise_label(value: Any) -> Winner:
-    """A, B or tie from the common spellings; raises ValueError naming the value otherwise."""
-    text = re.sub(r"\s+", " ", str(value).strip().lower())
+def parse_label_map(text: str | None) -> LabelMap:
+    """`--label-map 0=A,1=B` (or `1=A,2=B`, `yes=A,no=B`, ...) as a mapping; empty when none is given."""
+    if not text:
+        return {}
+    mapping: LabelMap = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        target = _LABELS.get(value.strip().lower()) if sep else None
+        if not key.strip() or target is None:
+            raise ValueError(f"--label-map takes items like 0=A,1=B (values A, B or tie), got {item.strip()!r}")
+        mapping[key.strip().lower()] = target
+    return mapping
+
+
+def normalise_label(value: Any, label_map: LabelMap | None = None) -> Winner:
+    """A, B or tie from the common spellings; raises ValueError naming the value and every accepted spelling.
+
+    Bare numbers are refused unless `label_map` says what they mean: in one dataset 0 means the first image, in
+    another 1 does, and guessing would silently flip half of a dataset's labels."""
+    text = " ".join(str(value).strip().lower().split())
+    if label_map and text in label_map:
+        return label_map[text]
     if text in _LABELS:
         return _LABELS[text]
-    raise ValueError(
-        f"unknown label {value!r} (use A, B or tie; left/right, 1/2, model_1/model_2 and 'Image A' also work)"
-    )
+    if text.lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError(
+            f"label {value!r} is a bare number, which datasets use both ways; say what the numbers mean with "
+            "--label-map (e.g. 0=A,1=B or 1=A,2=B)"
+        )
+    spellings = ", ".join(sorted(_LABELS))
+    raise ValueError(f"unknown label {value!r}; accepted spellings: {spellings} (numbers with --label-map)")
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ class PreferencePair:
 @dataclass
 class ValidationReport:
     pairs: list[PreferencePair] = field(default_factory=list)
-    bad_rows: list[dict[str, Any]] = field(default_factory=list)  # {"row": n, "pair_id": ..., "reason": ...}
+    bad_rows: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # {"row": line (JSONL) or row number, "pair_id": ..., "reason": ...}
 
     @property
     def summary(self) -> str:
@@ -110,7 +113,8 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line or row number, row) for every row of a pairs file; a line that cannot be read becomes an error row."""
     if path.is_dir():
         try:
             import datasets
@@ -118,20 +122,40 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
             raise ValueError(
                 "reading a datasets directory needs the `datasets` package (pip install 'rationalrewards[train]')"
             ) from e
-        return [dict(row) for row in datasets.load_from_disk(str(path))]
+        try:
+            return [(n, dict(row)) for n, row in enumerate(datasets.load_from_disk(str(path)), start=1)]
+        except (OSError, ValueError, FileNotFoundError) as e:
+            raise ValueError(f"{path} is not a readable saved `datasets` directory ({type(e).__name__}: {e})") from e
     if path.suffix == ".parquet":
+        import pyarrow
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pylist()
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+        try:
+            return list(enumerate(pq.read_table(path).to_pylist(), start=1))
+        except (OSError, pyarrow.ArrowException) as e:
+            raise ValueError(f"{path} is not a readable Parquet file ({e})") from e
+    with path.open("rb") as f:
+        head = f.read(8192)
+    if b"\x00" in head:
+        raise ValueError(
+            f"{path} is a binary file, not JSONL (one JSON object per line), Parquet or a datasets directory"
+        )
+    rows: list[tuple[int, dict[str, Any]]] = []
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                rows.append((number, {"__error__": "not UTF-8 text"}))
+                continue
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as e:
-                rows.append({"__error__": f"line {number} is not JSON ({e.msg})"})
+                rows.append((number, {"__error__": f"not JSON ({e.msg})"}))
+                continue
+            rows.append((number, row if isinstance(row, dict) else {"__error__": "not a JSON object"}))
     return rows
 
 
@@ -152,14 +176,14 @@ def _pair_id(row: dict[str, Any], index: int) -> str:
     return f"pair-{index:06d}-{digest}"
 
 
-def _pair_from_row(row: dict[str, Any], pair_id: str, base: Path) -> PreferencePair:
+def _pair_from_row(row: dict[str, Any], pair_id: str, base: Path, label_map: LabelMap) -> PreferencePair:
     """One valid pair from one row, or a `ValueError` saying what is wrong with it."""
     if "__error__" in row:
         raise ValueError(row["__error__"])
     prompt = str(row.get("prompt") or "").strip()
     if not prompt:
         raise ValueError("missing prompt")
-    label = normalise_label(row.get("label", ""))
+    label = normalise_label(row.get("label", ""), label_map)
     refs: dict[str, ImageRef] = {}
     for key in ("image_a", "image_b", "source_image"):
         if row.get(key) in (None, ""):
@@ -194,7 +218,9 @@ def swapped(pair: PreferencePair) -> PreferencePair:
     )
 
 
-def load_preferences(path: str | Path, *, swap_augment: bool = False) -> ValidationReport:
+def load_preferences(
+    path: str | Path, *, swap_augment: bool = False, label_map: LabelMap | None = None
+) -> ValidationReport:
     """Read and validate every row; images are opened (and hashed) here, before any teacher is called."""
     path = Path(path)
     if not path.exists():
@@ -202,15 +228,15 @@ def load_preferences(path: str | Path, *, swap_augment: bool = False) -> Validat
     base = path if path.is_dir() else path.parent
     report = ValidationReport()
     seen: set[str] = set()
-    for index, row in enumerate(_read_rows(path)):
+    for index, (number, row) in enumerate(_read_rows(path)):
         pair_id = _pair_id(row, index)
         try:
             if pair_id in seen:
                 raise ValueError(f"duplicate pair_id {pair_id!r}")
-            pair = _pair_from_row(row, pair_id, base)
+            pair = _pair_from_row(row, pair_id, base, label_map or {})
         except ValueError as e:
             report.bad_rows.append(
-                {"row": index + 1, "pair_id": pair_id if "__error__" not in row else None, "reason": str(e)}
+                {"row": number, "pair_id": pair_id if "__error__" not in row else None, "reason": str(e)}
             )
             continue
         seen.add(pair_id)

@@ -50,7 +50,13 @@ class SuiteRow(BaseModel):
                 raise ValueError("'include' needs a 'tag' (GenEval schema)")
             from rationalrewards.agents.sketch.spec import SceneSpec
 
-            spec = SceneSpec.from_geneval(self.geneval())  # raises on a malformed object entry
+            try:
+                spec = SceneSpec.from_geneval(self.geneval())
+            except ValidationError as e:
+                where = ".".join(str(part) for part in e.errors()[0]["loc"])
+                raise ValueError(
+                    f"malformed ground truth in 'include'/'exclude' ({where}: {e.errors()[0]['msg']})"
+                ) from e
             for obj in spec.include:
                 if obj.count < 1:
                     raise ValueError(f"count {obj.count} of '{obj.cls}' must be at least 1")

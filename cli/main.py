@@ -21,6 +21,7 @@ from rich.table import Table
 
 from rationalrewards.cli.options import command, options_from
 from rationalrewards.rewardmodel.errors import RewardModelError
+from rationalrewards.rewardmodel.redact import redact
 
 app = typer.Typer(
     name="rationalrewards",
@@ -30,7 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per message: no hard wraps mid-sentence (grep, CI logs)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 CriticOption = Annotated[
     str,
@@ -41,6 +42,14 @@ CriticOption = Annotated[
     ),
 ]
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="Served model name (default: the server's first).")]
+TimeoutOption = Annotated[
+    Optional[float],
+    typer.Option(help="Seconds for the whole request to an HTTP critic, retries included (default 300)."),
+]
+MaxPixelsOption = Annotated[
+    Optional[int],
+    typer.Option(help="Largest image read, in pixels (default 64,000,000; $RATIONALREWARDS_MAX_IMAGE_PIXELS)."),
+]
 PromptOption = Annotated[str, typer.Option("--prompt", "-p", help="The request the image(s) were made for.")]
 SourceOption = Annotated[
     Optional[Path], typer.Option("--source", help="Source image: makes this an edit (critique or comparison).")
@@ -68,7 +77,7 @@ def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except (RewardModelError, ValueError, OSError) as e:
-            err.print(f"[bold red]error:[/] {escape(str(e))}")  # messages may hold brackets: not rich markup
+            err.print(f"[bold red]error:[/] {escape(redact(str(e)))}")  # brackets are not rich markup here
             raise typer.Exit(2) from e
 
     return wrapper
@@ -78,11 +87,37 @@ def _emit(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
 
 
-def _exit_if_abstained(result: dict[str, Any]) -> None:
-    """An abstention is an answer, not a crash: say why on stderr and exit 1 (2 is for bad input)."""
-    if result["kind"] == "abstention":
-        err.print(f"[yellow]the critic abstained ({result['reason']}):[/] {escape(str(result['detail']))}")
+def _exit_if_failed(failed: int, total: int, what: str, run_dir: str) -> None:
+    """A batch job with failed items exits 1 and says how many (they are retried when the same command runs again)."""
+    if failed:
+        err.print(
+            f"[yellow]{failed} of {total} {what} failed[/] (see {escape(str(run_dir))}/failures.jsonl; rerun the "
+            "same command to retry them)"
+        )
         raise typer.Exit(1)
+
+
+def _image_path(path: Path) -> Path:
+    """An --out that names an image file: a directory or an unknown extension is refused up front, by name."""
+    if path.is_dir() or not path.suffix:
+        raise ValueError(
+            f"--out {path} is a directory or has no extension: give an image file path such as {path / 'sheet.png'}"
+        )
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise ValueError(f"--out {path} has the extension {path.suffix!r}: use .png, .jpg or .webp")
+    return path
+
+
+def _finish(result: dict[str, Any], as_json: bool) -> bool:
+    """One exit rule for single critiques and comparisons, with or without --json: an abstention is an answer, not a
+    crash, so it is printed (as JSON with --json), explained on stderr, and the command exits 1 (2 is for bad input).
+    True when the caller should go on to print its table."""
+    if as_json:
+        _emit(result)
+    if result["kind"] == "abstention":
+        err.print(f"[yellow]the critic abstained ({result['reason']}):[/] {escape(redact(str(result['detail'])))}")
+        raise typer.Exit(1)
+    return not as_json
 
 
 def _score_table(title: str, rows: list[tuple[str, str, str]]) -> Table:
@@ -105,19 +140,29 @@ def critique(
     model: ModelOption = None,
     refine: Annotated[bool, typer.Option(help="Ask for the refinement section.")] = True,
     policy: Annotated[str, typer.Option(help="Reward policy: paper, edit_rl_release or all.")] = "paper",
+    timeout: TimeoutOption = None,
+    max_image_pixels: MaxPixelsOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Critique one image: per-aspect justifications and 1-4 scores, a reward, and a refined request."""
+    """Critique one image: per-aspect justifications and 1-4 scores, a reward, and a refined request. Exits 1 when the
+    critic abstains (the abstention is printed, as JSON with --json), 2 on bad input."""
     from rationalrewards.agents.api import critique_image
+    from rationalrewards.rewardmodel.images import set_max_image_pixels
     from rationalrewards.rewardmodel.scoring import check_policy
 
+    set_max_image_pixels(max_image_pixels)
     result = critique_image(
-        image, prompt, source=source, critic=critic, model=model, refine=refine, policy=check_policy(policy)
+        image,
+        prompt,
+        source=source,
+        critic=critic,
+        model=model,
+        refine=refine,
+        policy=check_policy(policy),
+        timeout=timeout,
     )
-    if as_json:
-        _emit(result)
+    if not _finish(result, as_json):
         return
-    _exit_if_abstained(result)
     rows = [(a, "N/A" if s is None else f"{s:g}", result["justifications"][a]) for a, s in result["scores"].items()]
     Console().print(_score_table(f"critique of {image.name}", rows))
     reward = "none (no aspect the policy scores)" if result["reward"] is None else f"{result['reward']:.3f}"
@@ -135,16 +180,19 @@ def compare(
     source: SourceOption = None,
     critic: CriticOption = "sketch",
     model: ModelOption = None,
+    timeout: TimeoutOption = None,
+    max_image_pixels: MaxPixelsOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Compare two images for one request; the summed per-aspect scores decide the preferred one."""
+    """Compare two images for one request; the summed per-aspect scores decide the preferred one. Exits 1 when the
+    critic abstains, 2 on bad input."""
     from rationalrewards.agents.api import compare_images
+    from rationalrewards.rewardmodel.images import set_max_image_pixels
 
-    result = compare_images(image_a, image_b, prompt, source=source, critic=critic, model=model)
-    if as_json:
-        _emit(result)
+    set_max_image_pixels(max_image_pixels)
+    result = compare_images(image_a, image_b, prompt, source=source, critic=critic, model=model, timeout=timeout)
+    if not _finish(result, as_json):
         return
-    _exit_if_abstained(result)
     table = Table(title="pairwise judgement")
     for column in ("aspect", "A", "B"):
         table.add_column(column)
@@ -250,14 +298,15 @@ def _refine(
     summary = refine_job(RefineJob(rows=rows, progress=not as_json, **flags))
     if as_json:
         _emit(summary)
-        return
-    print(
-        f"{summary['finished']}/{summary['n']} prompts finished ({summary['failed']} failed); "
-        f"reward {summary['reward_initial']} -> {summary['reward_final']}"
-    )
-    if "accuracy_initial" in summary:
-        print(f"ground-truth accuracy {summary['accuracy_initial']} -> {summary['accuracy_final']}")
-    print(f"report: {summary['report']}")
+    else:
+        print(
+            f"{summary['finished']}/{summary['n']} prompts finished ({summary['failed']} failed); "
+            f"reward {summary['reward_initial']} -> {summary['reward_final']}"
+        )
+        if "accuracy_initial" in summary:
+            print(f"ground-truth accuracy {summary['accuracy_initial']} -> {summary['accuracy_final']}")
+        print(f"report: {summary['report']}")
+    _exit_if_failed(summary["failed"], summary["n"], "prompts", summary["run_dir"])
 
 
 def _register_refine() -> None:
@@ -320,17 +369,19 @@ def _parrot(as_json: bool, **flags: Any) -> None:
     card = parrot_job(ParrotJob(progress=not as_json, **flags))
     if as_json:
         _emit(card)
-        return
-    print(
-        f"kept {card['kept']} of {card['finished']} pairs (survival {card['survival_rate']}); "
-        f"rejected by reason: {card['rejected_by_reason']}"
-    )
-    out = flags["out"]
-    print(
-        f"{card['pairwise_rows']} pairwise and {card['pointwise_rows']} pointwise SFT rows in {out}; card: {out / 'card.md'}"
-    )
-    if "audit" in card:
-        print(f"audit against the scene graphs: {card['audit']}")
+    else:
+        print(
+            f"kept {card['kept']} of {card['finished']} pairs (survival {card['survival_rate']}); "
+            f"rejected by reason: {card['rejected_by_reason']}"
+        )
+        out = flags["out"]
+        print(
+            f"{card['pairwise_rows']} pairwise and {card['pointwise_rows']} pointwise SFT rows in {out}; "
+            f"card: {out / 'card.md'}"
+        )
+        if "audit" in card:
+            print(f"audit against the scene graphs: {card['audit']}")
+    _exit_if_failed(card["failed"], card["valid_pairs"], "pairs", card["out"])
 
 
 def _register_parrot() -> None:
@@ -431,7 +482,7 @@ def sketch_render(
     with tempfile.TemporaryDirectory() as tmp:
         generator = SketchGenerator(tmp, size=size, failures=FailureModel.perfect() if perfect else None)
         made = generator.generate_one(prompt, seed, image_ref_from_path(source) if source else None)
-        image_path, sidecar = generator.save_as(made, out)
+        image_path, sidecar = generator.save_as(made, _image_path(out))
     payload = {"image": str(image_path), "sidecar": str(sidecar), "seed": seed, "notes": made.metadata.get("notes", [])}
     if as_json:
         _emit(payload)
@@ -478,7 +529,7 @@ def sketch_sheet(
     from rationalrewards.agents.sketch.suites import DEMO_SUITE
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = contact_sheet(list(DEMO_SUITE), out, workdir=tmp)
+        path = contact_sheet(list(DEMO_SUITE), _image_path(out), workdir=tmp)
     _emit({"out": str(path)}) if as_json else print(f"wrote {path}")
 
 

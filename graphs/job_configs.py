@@ -79,6 +79,9 @@ class ParrotJob:
         },
     )
     retries: int = field(default=0, metadata={"help": "New anchored samples after a rejection (0 in the paper)."})
+    label_map: str | None = field(
+        default=None, metadata={"help": "What bare-number labels mean, e.g. 0=A,1=B (numbers are refused without it)."}
+    )
     swap_augment: bool = field(default=False, metadata={"help": "Also run every pair with A and B swapped."})
     concurrency: int = field(default=16, metadata={"help": "Pairs in flight against the teacher."})
     progress: bool = field(default=True, metadata={"cli": False})
@@ -97,6 +100,9 @@ class EvalJob:
 
     pairs: Path | None = field(
         default=None, metadata={"help": "Preference pairs: JSONL, Parquet or a saved datasets directory."}
+    )
+    label_map: str | None = field(
+        default=None, metadata={"help": "What bare-number labels mean, e.g. 0=A,1=B (numbers are refused without it)."}
     )
     critic: str = field(default="sketch", metadata={"help": CRITIC_HELP})
     model: str | None = field(default=None, metadata={"help": "Served model name (default: the server's first)."})

@@ -120,7 +120,7 @@ def make_sketch_pairs(out: Path, count: int, *, label_noise: float, seed: int) -
 
 
 def parrot_job(job: ParrotJob) -> dict[str, Any]:
-    from rationalrewards.agents.preferences import load_preferences
+    from rationalrewards.agents.preferences import load_preferences, parse_label_map
     from rationalrewards.graphs.parrot import ParrotConfig, check_filter
     from rationalrewards.graphs.parrot_runner import ParrotRunner
 
@@ -148,6 +148,7 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
         "teacher_spec": job.teacher,
         "teacher_model": job.teacher_model,
         "swap_augment": job.swap_augment,
+        "label_map": job.label_map,
         "world": job.world,
         "teacher_noise": job.teacher_noise,
         "perception_noise": job.perception_noise,
@@ -168,7 +169,7 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
         if job.world == "sketch":  # made inside the locked run directory
             pairs_path = make_sketch_pairs(job.out, job.pairs_count, label_noise=job.label_noise, seed=job.seed)
         assert pairs_path is not None
-        report = load_preferences(pairs_path, swap_augment=job.swap_augment)
+        report = load_preferences(pairs_path, swap_augment=job.swap_augment, label_map=parse_label_map(job.label_map))
         result = asyncio.run(runner.run(report, run_dir))
     if job.world == "sketch":
         from rationalrewards.agents.sketch.audit import audit_parrot
@@ -181,7 +182,7 @@ def eval_job(job: EvalJob) -> dict[str, Any]:
     """Pairwise preference accuracy of a critic (the release's rule: summed scores decide; ties and abstentions apart)."""
     from dataclasses import asdict
 
-    from rationalrewards.agents.preferences import load_preferences
+    from rationalrewards.agents.preferences import load_preferences, parse_label_map
     from rationalrewards.rewardmodel.backends.base import aclose_backends
     from rationalrewards.rewardmodel.schemas import CompareRequest
     from rationalrewards.rewardmodel.scoring import pairwise_accuracy
@@ -197,7 +198,7 @@ def eval_job(job: EvalJob) -> dict[str, Any]:
     if job.critic.startswith(("http://", "https://")):
         options = {"concurrency": job.concurrency, "on_server_error": "abstain"}
     backend = reward_model_from_spec(job.critic, model=job.model, **options)
-    report = load_preferences(pairs)
+    report = load_preferences(pairs, label_map=parse_label_map(job.label_map))
     if not report.pairs:
         raise ValueError(f"no valid preference pairs in {pairs}")
     requests = [CompareRequest.like(p) for p in report.pairs]

@@ -27,6 +27,10 @@ class RewardTimeoutError(RewardServerError):
     """Every attempt at one request ran past the per-request timeout (or the total deadline)."""
 
 
+class ResponseTooLargeError(RewardServerError):
+    """A server answered more than the configured size (never read past it): the request abstains `too_large`."""
+
+
 class RewardRequestError(RewardModelError):
     """The server rejected the request itself (a 4xx other than 408/429). Never retried: sending it again won't help."""
 
@@ -37,6 +41,10 @@ class RewardRequestError(RewardModelError):
 
 class InvalidImageError(RewardModelError, ValueError):
     """An image input is missing, unreadable or not an image."""
+
+
+class ImageTooLargeError(InvalidImageError):
+    """An image has more pixels than the configured limit (a decompression bomb, or simply too large to judge)."""
 
 
 class NoActiveAspectsError(RewardModelError, ValueError):

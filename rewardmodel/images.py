@@ -8,11 +8,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from rationalrewards.rewardmodel.errors import InvalidImageError
+from rationalrewards.rewardmodel.errors import ImageTooLargeError, InvalidImageError
 from rationalrewards.rewardmodel.schemas import ImageRef
 
 try:  # SIMD base64, ~50x the standard library's speed on a 500 KB PNG; the wire format is identical
@@ -21,14 +23,60 @@ except ImportError:  # optional speed-up
     from base64 import b64encode as _b64encode  # type: ignore[assignment]  # same call, stricter stub
 
 
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000  # 8000 x 8000; $RATIONALREWARDS_MAX_IMAGE_PIXELS or set_max_image_pixels()
+_max_pixels: int | None = None
+
+
+def max_image_pixels() -> int:
+    """The largest image (in pixels) read anywhere: checked from the header, before any decoding, so a small file that
+    unpacks to gigabytes (a decompression bomb) is refused with a clear error."""
+    if _max_pixels is not None:
+        return _max_pixels
+    value = os.environ.get("RATIONALREWARDS_MAX_IMAGE_PIXELS", "")
+    try:
+        return int(value) if value else DEFAULT_MAX_IMAGE_PIXELS
+    except ValueError as e:
+        raise InvalidImageError(
+            f"RATIONALREWARDS_MAX_IMAGE_PIXELS must be a whole number of pixels, got {value!r}"
+        ) from e
+
+
+def set_max_image_pixels(pixels: int | None) -> None:
+    """Set the image size limit for this process (None: back to the environment or the default)."""
+    global _max_pixels
+    if pixels is not None and pixels < 1:
+        raise ValueError("the image size limit must be at least 1 pixel")
+    _max_pixels = pixels
+
+
+def check_image_size(width: int, height: int, where: str) -> None:
+    limit = max_image_pixels()
+    if width * height > limit:
+        raise ImageTooLargeError(
+            f"{where} is too large: {width}x{height} = {width * height / 1e6:.1f} megapixels, over the limit of "
+            f"{limit / 1e6:.1f} (raise it with --max-image-pixels or $RATIONALREWARDS_MAX_IMAGE_PIXELS)"
+        )
+
+
 def _open(data: bytes, where: str) -> Any:
     from PIL import Image, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_image_pixels())  # our limit decides, checked below
     try:
         image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise InvalidImageError(f"{where} is not a readable image ({e})") from e
+        check_image_size(image.width, image.height, where)  # from the header, before decoding
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageTooLargeError(
+            f"{where} is too large to decode safely ({e}); raise the limit with --max-image-pixels or "
+            "$RATIONALREWARDS_MAX_IMAGE_PIXELS if it is really meant to be read"
+        ) from e
+    except UnidentifiedImageError as e:  # its message names a BytesIO object, not the file
+        raise InvalidImageError(f"{where} is not a readable image (unknown format or not an image)") from e
+    except (OSError, ValueError, SyntaxError) as e:
+        raise InvalidImageError(f"{where} is not a readable image (truncated or corrupt: {e})") from e
     return image
 
 
@@ -79,6 +127,7 @@ def image_ref_from_data_url(url: str) -> ImageRef:
     data = read_image_bytes(url)
     if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24 and data[12:16] == b"IHDR":
         width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        check_image_size(width, height, "an inline image")
     else:
         image = _open(data, "a data: URL")
         width, height = image.width, image.height
@@ -131,5 +180,7 @@ def png_data_url(ref: ImageRef | str | Path) -> str:
 
 def _check_png_header(data: bytes, ref: Any) -> None:
     # A full decode costs milliseconds per 512x512 image; the IHDR chunk is enough to reject a broken file cheaply.
+    where = str(getattr(ref, "uri", ref))
     if len(data) < 33 or data[12:16] != b"IHDR":
-        raise InvalidImageError(f"{getattr(ref, 'uri', ref)} is not a valid PNG (no IHDR chunk)")
+        raise InvalidImageError(f"{where} is not a valid PNG (no IHDR chunk)")
+    check_image_size(int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"), where)

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 from structlog.contextvars import bind_contextvars, bound_contextvars, clear_contextvars
 
+from rationalrewards.rewardmodel.redact import redact
+
 _configured = False
+
+
+def _redact_event(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Every string in a log event goes through `redact`: a server may echo credentials in an error text."""
+    return {key: redact(value) if isinstance(value, str) else value for key, value in event.items()}
 
 
 def configure_logging(*, json: bool = False, level: str = "INFO", force: bool = False) -> None:
@@ -20,6 +29,7 @@ def configure_logging(*, json: bool = False, level: str = "INFO", force: bool = 
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso"),
+        _redact_event,
     ]
     renderer = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())

@@ -100,6 +100,7 @@ class Fault:
     finish_reason: str = "stop"
     text: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None  # the raw answer instead of a JSON completion (any status)
 
 
 @dataclass
@@ -172,6 +173,8 @@ class _App:
         fault = self.state.script.popleft() if self.state.script else Fault(delay=self.state.latency)
         if fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault.body is not None:
+            return await self._send(send, fault.status, fault.body, fault.headers)
         if fault.status != 200:
             return await self._send(send, fault.status, b'{"error":"injected"}', fault.headers)
         if fault.malformed:

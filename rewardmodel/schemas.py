@@ -108,6 +108,11 @@ class Critique(_Judgement):
         """Aspect value -> score (None for N/A), in the task's format order."""
         return {a.value: self.assessments[a].score for a in self.task.aspects if a in self.assessments}
 
+    @model_validator(mode="after")
+    def _scored_where_the_format_requires(self) -> Self:
+        _check_required({a: (x.score,) for a, x in self.assessments.items()}, self.task)
+        return self
+
 
 class PairwiseAspect(_Wire):
     score_a: float | None
@@ -119,6 +124,17 @@ class PairwiseAspect(_Wire):
     @classmethod
     def _in_range(cls, v: float | None) -> float | None:
         return AspectAssessment._in_range(v)
+
+
+def _check_required(scores: Mapping[Aspect, tuple[float | None, ...]], task: Task) -> None:
+    """Every aspect of the task's format is judged, and only Text Rendering may be N/A (nothing else has nothing to
+    judge): a critique that says otherwise must not exist, or a required N/A would read as a pass."""
+    missing = [a.header for a in task.aspects if a not in scores]
+    if missing:
+        raise ValueError(f"a {task.value} judgement needs every aspect of its format; missing: {', '.join(missing)}")
+    na = [a.header for a in task.aspects if a is not Aspect.text_rendering and None in scores[a]]
+    if na:
+        raise ValueError(f"only Text Rendering may be N/A; N/A given for: {', '.join(na)}")
 
 
 def decide_pairwise(
@@ -151,6 +167,11 @@ class PairwiseJudgement(_Judgement):
     def scores_b(self) -> dict[str, float | None]:
         return {a.value: self.aspects[a].score_b for a in self.task.aspects if a in self.aspects}
 
+    @model_validator(mode="after")
+    def _scored_where_the_format_requires(self) -> Self:
+        _check_required({a: (x.score_a, x.score_b) for a, x in self.aspects.items()}, self.task)
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _drop_derived(cls, data: object) -> object:
@@ -165,7 +186,7 @@ class PairwiseJudgement(_Judgement):
         return decide_pairwise(self.scores_a, self.scores_b)
 
 
-AbstentionReason = Literal["parse_error", "truncated", "server_error", "timeout", "refused"]
+AbstentionReason = Literal["parse_error", "truncated", "server_error", "timeout", "refused", "too_large"]
 
 
 class Abstention(_Wire):

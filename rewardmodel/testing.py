@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from rationalrewards.rewardmodel.backends.base import Completion
-from rationalrewards.rewardmodel.errors import RewardModelError
+from rationalrewards.rewardmodel.errors import CritiqueParseError, RewardModelError
 from rationalrewards.rewardmodel.format import render_critique, render_pairwise
 from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
 from rationalrewards.rewardmodel.prompts import Message
@@ -168,12 +168,19 @@ class FunctionRewardModel:
         self.name = name
 
     def _one(self, request: CritiqueRequest) -> Critique | Abstention:
+        """The function's answer as a critique; one that is not a valid critique (an unreadable text, N/A for a
+        required aspect, a missing aspect) is an abstention with the reason, as from any other critic."""
         result = self.score(request)
         if isinstance(result, (Critique, Abstention)):
             return result
-        if isinstance(result, str):
-            return parse_critique(result, request.task, request=request.prompt, model=self.name)
-        return _critique_from_scores(request, result, self.name)
+        try:
+            if isinstance(result, str):
+                return parse_critique(result, request.task, request=request.prompt, model=self.name)
+            return _critique_from_scores(request, result, self.name)
+        except CritiqueParseError as e:
+            return Abstention(reason="parse_error", detail=str(e), raw_text=e.raw_text)
+        except ValueError as e:  # the scores do not make a critique of this task's format
+            return Abstention(reason="parse_error", detail=f"{self.name}: {e}")
 
     async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
         return [self._one(r) for r in requests]

@@ -25,3 +25,8 @@ def wait_for_http(url: str, process: subprocess.Popen | None = None, timeout: fl
             pass
         time.sleep(0.3)
     raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def every_score_na(request):  # a `py:` critic for the CLI tests
+    """A critic that judges every aspect N/A: nothing a policy could score (it used to crash the table view)."""
+    return dict.fromkeys(a.value for a in request.task.aspects)

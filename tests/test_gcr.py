@@ -131,7 +131,7 @@ async def test_a_critic_that_abstains_once_is_asked_again(generator: SketchGener
 
 def _critique(refined: str = "", summary: str = "") -> Critique:
     assessments = {
-        a: AspectAssessment(score=2.0 if a is Aspect.text_faithfulness else None, justification="j")
+        a: AspectAssessment(score=None if a is Aspect.text_rendering else 2.0, justification="j")
         for a in Task.t2i.aspects
     }
     return Critique(task=Task.t2i, assessments=assessments, refined_request=refined, summary=summary)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from rationalrewards.agents.preferences import load_preferences, normalise_label
+from rationalrewards.agents.preferences import load_preferences, normalise_label, parse_label_map
 from rationalrewards.graphs.jobs import ParrotJob, make_sketch_pairs, parrot_job
 from rationalrewards.graphs.parrot import ParrotConfig
 from rationalrewards.graphs.parrot_runner import ParrotRunner
@@ -38,15 +38,36 @@ def test_labels_in_common_spellings() -> None:
     for value, expected in [
         ("A", "A"),
         ("right", "B"),
-        ("1", "A"),
         ("model_2", "B"),
         ("Image A", "A"),
         ("tie", "tie"),
         ("Draw", "tie"),
     ]:
         assert normalise_label(value) == expected
-    with pytest.raises(ValueError, match="unknown label"):
+    with pytest.raises(ValueError, match=r"unknown label .*accepted spellings: .*model_1"):
         normalise_label("maybe")
+
+
+def test_bare_number_labels_need_a_label_map(tmp_path: Path) -> None:
+    # 0 and 1 both used to read as A. A number means different images in different datasets: refuse it unless told.
+    for value in (0, 1, "1", 2, "0.0", -1):
+        with pytest.raises(ValueError, match=r"bare number.*--label-map"):
+            normalise_label(value)
+    zero_one = parse_label_map("0=A,1=B")
+    assert (normalise_label(0, zero_one), normalise_label("1", zero_one)) == ("A", "B")
+    one_two = parse_label_map("1=A, 2=B")
+    assert (normalise_label(1, one_two), normalise_label(2, one_two)) == ("A", "B")
+    with pytest.raises(ValueError, match="--label-map takes items like"):
+        parse_label_map("0=left-ish")
+    a, b, _ = _images(tmp_path)
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(
+        "".join(json.dumps({"prompt": "a cat", "image_a": a, "image_b": b, "label": n}) + "\n" for n in (0, 1))
+    )
+    refused = load_preferences(path)
+    assert not refused.pairs and all("bare number" in row["reason"] for row in refused.bad_rows)
+    assert [row["row"] for row in refused.bad_rows] == [1, 2]  # file line numbers
+    assert [p.label for p in load_preferences(path, label_map=zero_one).pairs] == ["A", "B"]
 
 
 def test_validation_reports_every_bad_row_before_any_call(tmp_path: Path) -> None:

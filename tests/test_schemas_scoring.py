@@ -83,12 +83,20 @@ def test_paper_policy_uses_active_aspects_only() -> None:
         reward_from_critique(t2i, "median")  # type: ignore[arg-type]
 
 
-def test_no_active_aspect_is_an_error_not_a_number() -> None:
-    empty = _critique(Task.t2i, text_faithfulness=None, physical_quality=None, text_rendering=None)
-    with pytest.raises(NoActiveAspectsError):
-        reward_from_critique(empty)
-    assert reward_or_none(empty) is None
+def test_a_critique_with_nothing_to_score_cannot_exist() -> None:
+    # N/A on a required aspect used to read as a pass (policy `all` made an all-N/A critique worth 1.0): such a
+    # critique is no longer representable, whatever builds it.
+    with pytest.raises(ValidationError, match="only Text Rendering may be N/A"):
+        _critique(Task.t2i, text_faithfulness=None, physical_quality=None, text_rendering=None)
+    with pytest.raises(ValidationError, match="only Text Rendering may be N/A"):
+        _critique(Task.edit, text_faithfulness=3, image_faithfulness=None, physical_quality=3, text_rendering=None)
+    with pytest.raises(ValidationError, match="missing: Physical and Visual Quality"):
+        _critique(Task.t2i, text_faithfulness=3, text_rendering=None)
     assert reward_or_none(Abstention(reason="parse_error")) is None
+    only = _critique(Task.t2i, text_faithfulness=2, physical_quality=4, text_rendering=None)
+    assert reward_from_critique(only, "all") == pytest.approx((10 / 3 - 1) / 3)  # N/A text rendering counts as 4
+    with pytest.raises(NoActiveAspectsError):
+        reward_from_critique(only.model_copy(update={"assessments": {}}))  # a copy skips validation: still no number
 
 
 def test_threshold_rule() -> None:

@@ -250,7 +250,11 @@ def is_plural(word: str) -> bool:
 
 
 def _resolve_class(words: list[str]) -> tuple[str, bool]:
-    """(class name, plural?) for a noun phrase: longest known class (or synonym) at its end, else the phrase itself."""
+    """(class name, plural?) for a noun phrase: the longest known class (or synonym) at its end, else the phrase itself.
+
+    Nothing is dropped without a word: words left before a known class that are not describing words ("hello four
+    clocks", "one million clocks", "-3 clocks") and a phrase that is only a colour ("... and red") are refused by name,
+    so the ground truth is never a misreading."""
     if not words:
         raise SceneSpecError("an object is missing its noun")
     head = words[-1]
@@ -259,11 +263,19 @@ def _resolve_class(words: list[str]) -> tuple[str, bool]:
     for size in range(min(_MAX_NAME_WORDS, len(normal)), 0, -1):
         for candidate_words in (normal[-size:], words[-size:]):
             name = " ".join(candidate_words)
-            if name in _KNOWN_CLASSES:
-                return name, plural and name not in ("skis", "scissors")
-            if name in CLASS_SYNONYMS:
-                return CLASS_SYNONYMS[name], plural
+            known = name if name in _KNOWN_CLASSES else CLASS_SYNONYMS.get(name)
+            if known is None:
+                continue
+            leftover = [w for w in words[:-size] if w not in MODIFIERS]
+            if leftover:
+                raise SceneSpecError(
+                    f"could not read '{' '.join(leftover)}' before '{' '.join(words[-size:])}' "
+                    "(a count goes first, as a word or a whole number from 1 to 12)"
+                )
+            return known, plural and known not in ("skis", "scissors")
     kept = [w for w in normal if w not in MODIFIERS] or normal[-1:]
+    if all(w in COLORS or w in COLOR_SYNONYMS or w in UNSUPPORTED_COLORS for w in kept):
+        raise SceneSpecError(f"'{' '.join(words)}' is a colour with no object to paint (name the object)")
     stray = [w for w in kept if w in _NOT_A_NAME or w in NUMBER_WORDS or not re.fullmatch(r"[a-z][a-z'-]*", w)]
     if stray or len(kept) > _MAX_NAME_WORDS:
         raise SceneSpecError(f"could not read '{' '.join(words)}' as an object (stuck at '{(stray or kept)[0]}')")

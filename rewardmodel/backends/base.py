@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Literal, Protocol, TypeVar, runtime_checkable
 
-from rationalrewards.rewardmodel.errors import CritiqueParseError, RewardServerError, RewardTimeoutError
+from rationalrewards.rewardmodel.errors import (
+    CritiqueParseError,
+    ResponseTooLargeError,
+    RewardServerError,
+    RewardTimeoutError,
+)
 from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
 from rationalrewards.rewardmodel.prompts import AnyRequest, Message, build_messages
 from rationalrewards.rewardmodel.schemas import (
@@ -28,6 +33,7 @@ from rationalrewards.rewardmodel.schemas import (
 
 T = TypeVar("T")
 PARSE_OFF_LOOP_CHARS = 32_000  # texts longer than this (together) are parsed in a worker thread
+MAX_TEXT_CHARS = 200_000  # ~50k tokens: ten times the longest critique the release asks for
 MessageBuilder = Callable[[], list[Message]]
 
 
@@ -101,6 +107,7 @@ class CompletionBackend:
 
     name: str = "completion-backend"
     on_server_error: Literal["raise", "abstain"] = "raise"
+    max_text_chars: int = MAX_TEXT_CHARS  # a longer answer is not stored: the request abstains `too_large`
 
     async def _complete_many(self, builders: Sequence[MessageBuilder]) -> list[Completion | RewardServerError]:
         """One completion per builder, in order. A server fault that outlasts the retries comes back as the error
@@ -116,6 +123,9 @@ class CompletionBackend:
         return [partial(self.messages, request) for request in requests]
 
     def _judged(self, result: Completion | RewardServerError, finish: Callable[[Completion], T]) -> T | Abstention:
+        result = self._capped(result)
+        if isinstance(result, ResponseTooLargeError):
+            return Abstention(reason="too_large", detail=str(result))
         if isinstance(result, RewardTimeoutError):
             return Abstention(reason="timeout", detail=str(result))
         if isinstance(result, RewardServerError):
@@ -147,11 +157,18 @@ class CompletionBackend:
         results = await self._complete_many(self._builders(pairs))
         return await self._finish_all(results, [partial(judgement_from_completion, request=p) for p in pairs])
 
+    def _capped(self, result: Completion | RewardServerError) -> Completion | RewardServerError:
+        if isinstance(result, Completion) and len(result.text) > self.max_text_chars:
+            return ResponseTooLargeError(
+                f"{self.name} answered {len(result.text)} characters, more than max_text_chars={self.max_text_chars}"
+            )
+        return result
+
     async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]:
-        return _raise_errors(await self._complete_many(self._builders(requests)))
+        return _raise_errors([self._capped(r) for r in await self._complete_many(self._builders(requests))])
 
     async def complete(self, messages: list[Message]) -> Completion:
-        [result] = _raise_errors(await self._complete_many([lambda: messages]))
+        [result] = _raise_errors([self._capped(r) for r in await self._complete_many([lambda: messages])])
         return result
 
 

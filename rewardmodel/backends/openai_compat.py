@@ -1,12 +1,13 @@
 """Async client for OpenAI-compatible chat-completions servers: vLLM, SGLang, `transformers serve`, hosted APIs.
 
-Transport rules (the release had none of them): bounded concurrency; a per-request timeout; retries with exponential
-jitter on connection errors, timeouts, 408, 429 and 5xx only (another 4xx means the request itself is wrong and is
-raised at once); a 200 whose body is not a chat completion counts as a server fault. A request that keeps timing out
-becomes `Abstention("timeout")`; `finish_reason == "length"` becomes `Abstention("truncated")`; an unparseable text
-becomes `Abstention("parse_error")` with the raw text. A server that stays down raises `RewardServerError` after the
-retry budget (or abstains with `server_error`, if asked to). JSON only. The API key is never logged or printed.
-"""
+Transport rules (the release had none of them): bounded concurrency; a timeout per attempt and a total deadline per
+request (retries included); retries with exponential jitter on connection errors, timeouts, 408, 429, 5xx and bodies
+that are not UTF-8 JSON only (another 4xx means the request itself is wrong and is raised at once); redirects are not
+followed; a body larger than `max_response_bytes` is not read past the limit. A request that keeps timing out becomes
+`Abstention("timeout")`, an oversized answer `Abstention("too_large")`, `finish_reason == "length"` a truncated
+critique or `Abstention("truncated")`, an unparseable text `Abstention("parse_error")` with the raw text. A server
+that stays down raises `RewardServerError` after the retry budget (or abstains with `server_error`, if asked to). JSON
+only. The API key is never logged or printed, and is redacted from every error text a server might echo it in."""
 
 from __future__ import annotations
 
@@ -20,11 +21,16 @@ from urllib.parse import urlparse
 
 import aiohttp
 import structlog
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from rationalrewards.rewardmodel.backends.base import Completion, CompletionBackend, MessageBuilder
-from rationalrewards.rewardmodel.errors import RewardRequestError, RewardServerError, RewardTimeoutError
+from rationalrewards.rewardmodel.errors import (
+    ResponseTooLargeError,
+    RewardRequestError,
+    RewardServerError,
+    RewardTimeoutError,
+)
 from rationalrewards.rewardmodel.prompts import Message
+from rationalrewards.rewardmodel.redact import redact, register_secret
 
 log = structlog.get_logger(__name__)
 _RETRYABLE_STATUS = {408, 429}
@@ -71,7 +77,11 @@ class OpenAICompatibleRewardModel(CompletionBackend):
         temperature: float = 0.1,
         max_tokens: int = 2048,
         on_server_error: Literal["raise", "abstain"] = "raise",
+        deadline: float | None = 300.0,
+        max_response_bytes: int = 16 * 2**20,
     ) -> None:
+        """`timeout`: seconds for one attempt; `deadline`: seconds for one request with all its retries (None: no
+        limit but `max_retries`); `max_response_bytes`: a larger body is refused (the request abstains `too_large`)."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if timeout <= 0:
@@ -80,6 +90,10 @@ class OpenAICompatibleRewardModel(CompletionBackend):
             raise ValueError("max_retries must be 0 or more")
         if on_server_error not in ("raise", "abstain"):
             raise ValueError("on_server_error must be 'raise' or 'abstain'")
+        if deadline is not None and deadline <= 0:
+            raise ValueError("deadline must be positive (seconds), or None for no total limit")
+        if max_response_bytes < 1024:
+            raise ValueError("max_response_bytes must be at least 1024")
         self.base_url = normalise_base_url(base_url)
         self.model = model
         self.concurrency = concurrency
@@ -89,6 +103,9 @@ class OpenAICompatibleRewardModel(CompletionBackend):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.on_server_error = on_server_error
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
+        register_secret(api_key)  # every error text that could echo it is redacted
         self.name = self.base_url + (f" ({model})" if model else "")
         self.__api_key = api_key  # name-mangled and kept out of repr and logs
         self._states: dict[int, _LoopState] = {}
@@ -133,63 +150,90 @@ class OpenAICompatibleRewardModel(CompletionBackend):
         hinted = getattr(error, "retry_after", None) or 0.0
         return max(jitter, min(hinted, self.retry_max_wait))
 
-    def _final_error(self, what: str, error: _Transient) -> RewardServerError:
-        message = f"{what} at {self.base_url} failed after {self.max_retries + 1} attempt(s): {error}"
+    def _final_error(self, what: str, error: _Transient, attempts: int) -> RewardServerError:
+        message = redact(f"{what} at {self.base_url} failed after {attempts} attempt(s): {error}")
         return RewardTimeoutError(message) if error.timeout else RewardServerError(message)
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
-        def log_retry(attempts_made: int, error: BaseException | None) -> None:
-            log.warning("reward_server.retry", url=self.base_url, what=what, attempt=attempts_made, error=str(error))
+    async def _retrying(self, attempt: Callable[[float], Awaitable[T]], what: str) -> T:
+        """`attempt(seconds)` with retries on transient faults only, within `max_retries` and the total deadline."""
+        started = time.monotonic()
+        attempts = 0
+        while True:
+            left = self.deadline - (time.monotonic() - started) if self.deadline is not None else self.timeout
+            try:
+                return await attempt(min(self.timeout, left))
+            except _Transient as error:
+                attempts += 1
+                left = self.deadline - (time.monotonic() - started) if self.deadline is not None else float("inf")
+                if left <= 0:
+                    error = _Transient(f"{error} (deadline of {self.deadline:g}s reached)", timeout=True)
+                if attempts > self.max_retries or left <= 0:
+                    raise self._final_error(what, error, attempts) from error
+                log.warning(
+                    "reward_server.retry", url=self.base_url, what=what, attempt=attempts, error=redact(str(error))
+                )
+                await asyncio.sleep(min(self._backoff(attempts, error), left))
 
+    async def _read(self, response: aiohttp.ClientResponse) -> str:
+        """The body as text, refused past `max_response_bytes` (read no further) or when it is not UTF-8."""
+        too_large = ResponseTooLargeError(
+            f"{self.base_url} answered more than {self.max_response_bytes} bytes (HTTP {response.status}); "
+            "raise max_response_bytes if that is expected"
+        )
+        if (response.content_length or 0) > self.max_response_bytes:
+            raise too_large
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise too_large  # nothing past the limit is read or held
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
-            return await attempt()  # the common case: no retry machinery built for it
-        except _Transient as first:
-            if self.max_retries == 0:
-                raise self._final_error(what, first) from first
-            log_retry(1, first)
-            await asyncio.sleep(self._backoff(1, first))
-        try:
-            async for try_ in AsyncRetrying(
-                stop=stop_after_attempt(self.max_retries),
-                wait=lambda state: self._backoff(
-                    state.attempt_number + 1, state.outcome.exception() if state.outcome else None
-                ),
-                retry=retry_if_exception_type(_Transient),
-                before_sleep=lambda state: log_retry(
-                    state.attempt_number + 1, state.outcome.exception() if state.outcome else None
-                ),
-                reraise=True,
-            ):
-                with try_:
-                    return await attempt()
-        except _Transient as e:
-            raise self._final_error(what, e) from e
-        raise AssertionError("unreachable: tenacity either returns or raises")
+            return body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _Transient(f"HTTP {response.status} with a body that is not UTF-8 text") from e
 
-    async def _request(self, method: str, path: str, json: dict[str, Any] | None = None) -> Any:
+    async def _request(
+        self, method: str, path: str, json: dict[str, Any] | None = None, within: float | None = None
+    ) -> Any:
         body = None if json is None else _dumps(json)
         headers = None if body is None else {"content-type": "application/json"}
+        seconds = within or self.timeout  # aiohttp's own per-request timeout: the attempt's share of the deadline
         try:
             async with self._state().session.request(
-                method, self.base_url + path, data=body, headers=headers
+                method,
+                self.base_url + path,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=seconds),
             ) as response:
                 status = response.status
-                text = await response.text()
+                text = await self._read(response)
                 retry_after = _retry_after(response.headers.get("retry-after"))
+                location = response.headers.get("location", "")
         except TimeoutError as e:
-            raise _Transient(f"no answer within {self.timeout:g}s", timeout=True) from e
+            raise _Transient(f"no answer within {seconds:g}s", timeout=True) from e
         except aiohttp.ClientError as e:
             raise _Transient(f"connection failed ({type(e).__name__}: {e})") from e
         if status in _RETRYABLE_STATUS or status >= 500:
-            raise _Transient(f"HTTP {status}: {text[:200]}", retry_after=retry_after)
+            raise _Transient(redact(f"HTTP {status}: {text[:200]}"), retry_after=retry_after)
+        if 300 <= status < 400:
+            raise RewardRequestError(
+                f"{method} {self.base_url}{path} was redirected (HTTP {status}) to {location or 'elsewhere'}; redirects "
+                "are not followed (another host could receive the request and its key): give the final URL",
+                status,
+            )
         if status >= 400:
             raise RewardRequestError(
-                f"{method} {self.base_url}{path} was rejected with HTTP {status} (not retried): {text[:500]}", status
+                redact(f"{method} {self.base_url}{path} was rejected with HTTP {status} (not retried): {text[:500]}"),
+                status,
             )
         try:
             return _loads(text)
         except ValueError as e:
-            raise _Transient(f"HTTP {status} with a body that is not JSON: {text[:200]!r}") from e
+            raise _Transient(redact(f"HTTP {status} with a body that is not JSON: {text[:200]!r}")) from e
 
     async def served_model(self) -> str:
         """The model name to send: the configured one, else the first the server lists."""
@@ -199,7 +243,9 @@ class OpenAICompatibleRewardModel(CompletionBackend):
             self._model_lock = asyncio.Lock()
         async with self._model_lock:
             if not self.model:
-                body = await self._retrying(lambda: self._request("GET", "/models"), "listing models")
+                body = await self._retrying(
+                    lambda within: self._request("GET", "/models", within=within), "listing models"
+                )
                 try:
                     self.model = str(body["data"][0]["id"])
                 except (KeyError, IndexError, TypeError) as e:
@@ -222,8 +268,8 @@ class OpenAICompatibleRewardModel(CompletionBackend):
         model = await self.served_model()
         payload = {"model": model, "messages": messages, "temperature": self.temperature, "max_tokens": self.max_tokens}
 
-        async def attempt() -> Completion:
-            return _completion_from_body(await self._request("POST", "/chat/completions", payload), model)
+        async def attempt(within: float) -> Completion:
+            return _completion_from_body(await self._request("POST", "/chat/completions", payload, within), model)
 
         return await self._retrying(attempt, "chat completion")
 
