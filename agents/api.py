@@ -8,7 +8,7 @@ from typing import Any
 from rationalrewards.agents.critic_tool import critique_json, judgement_json
 from rationalrewards.agents.factory import reward_model_from_spec
 from rationalrewards.rewardmodel.aio import run_sync
-from rationalrewards.rewardmodel.backends.base import aclose_backends
+from rationalrewards.rewardmodel.backends.base import aclose_backends, prompt_profile_of
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.schemas import CompareRequest, CritiqueRequest, Task
 from rationalrewards.rewardmodel.scoring import RewardPolicy
@@ -31,6 +31,11 @@ def _http_options(critic: str, timeout: float | None) -> dict[str, Any]:
     return {"deadline": timeout, "timeout": min(120.0, timeout)}
 
 
+def _critic(critic: str, model: str | None, prompts: str, max_tokens: int | None, timeout: float | None) -> Any:
+    options = _http_options(critic, timeout)
+    return reward_model_from_spec(critic, model=model, prompts=prompts, max_tokens=max_tokens, **options)
+
+
 def _task(prompt: str, source: str | Path | None) -> Task:
     if not prompt.strip():
         raise ValueError("the prompt is empty: pass the request the image was made for with --prompt")
@@ -46,8 +51,13 @@ def critique_image(
     model: str | None = None,
     refine: bool = True,
     policy: RewardPolicy = "paper",
+    prompts: str = "auto",
+    max_tokens: int | None = None,
     timeout: float | None = None,
 ) -> dict[str, Any]:
+    """`prompts`: the critic's prompt profile (house, release, or auto: release for a RationalRewards checkpoint);
+    `max_tokens`: the most a critique may take (default 20480, the release's)."""
+    backend = _critic(critic, model, prompts, max_tokens, timeout)
     request = CritiqueRequest(
         task=_task(prompt, source),
         prompt=prompt,
@@ -55,10 +65,8 @@ def critique_image(
         source_image=image_ref_from_path(source) if source is not None else None,
         with_refinement=refine,
     )
-    [result] = run_sync(
-        _once(reward_model_from_spec(critic, model=model, **_http_options(critic, timeout)), "critique", request)
-    )
-    return critique_json(result, policy)
+    [result] = run_sync(_once(backend, "critique", request))
+    return critique_json(result, policy) | {"prompts": prompt_profile_of(backend)}
 
 
 def compare_images(
@@ -69,8 +77,11 @@ def compare_images(
     source: str | Path | None = None,
     critic: str = "fake",
     model: str | None = None,
+    prompts: str = "auto",
+    max_tokens: int | None = None,
     timeout: float | None = None,
 ) -> dict[str, Any]:
+    backend = _critic(critic, model, prompts, max_tokens, timeout)
     request = CompareRequest(
         task=_task(prompt, source),
         prompt=prompt,
@@ -78,7 +89,5 @@ def compare_images(
         image_b=image_ref_from_path(image_b),
         source_image=image_ref_from_path(source) if source is not None else None,
     )
-    [result] = run_sync(
-        _once(reward_model_from_spec(critic, model=model, **_http_options(critic, timeout)), "compare", request)
-    )
-    return judgement_json(result)
+    [result] = run_sync(_once(backend, "compare", request))
+    return judgement_json(result) | {"prompts": prompt_profile_of(backend)}

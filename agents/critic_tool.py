@@ -23,6 +23,7 @@ def _common(result: Critique | PairwiseJudgement) -> dict[str, Any]:
         "summary": result.summary,
         "warnings": list(result.warnings),
         "model": result.model,
+        "truncated": result.truncated,
     }
 
 

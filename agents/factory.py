@@ -18,7 +18,16 @@ from rationalrewards.rewardmodel.backends.base import RewardModel, Teacher
 API_KEY_ENV = "RATIONALREWARDS_API_KEY"
 
 
-def reward_model_from_spec(spec: str, *, model: str | None = None, **options: Any) -> RewardModel:
+def reward_model_from_spec(
+    spec: str, *, model: str | None = None, prompts: str = "auto", max_tokens: int | None = None, **options: Any
+) -> RewardModel:
+    """`prompts` (house, release or auto) and `max_tokens` (default: the release's 20480) reach the backends that
+    write prompts and generate text (HTTP and local models); the sketch oracle, `fake` and Python critics read typed
+    requests, so for them both only need to be valid."""
+    check_prompts_choice(prompts)
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    text_options = {"prompts": prompts} | ({} if max_tokens is None else {"max_tokens": max_tokens})
     if spec == "sketch":
         from rationalrewards.agents.sketch.oracle import (
             SketchOracle,  # the embedded world's privileged critic (needs sidecars)
@@ -32,7 +41,7 @@ def reward_model_from_spec(spec: str, *, model: str | None = None, **options: An
     if spec.startswith(("http://", "https://")):
         from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 
-        return OpenAICompatibleRewardModel(spec, model, api_key=os.environ.get(API_KEY_ENV), **options)
+        return OpenAICompatibleRewardModel(spec, model, api_key=os.environ.get(API_KEY_ENV), **(text_options | options))
     if spec.startswith("py:"):
         from rationalrewards.rewardmodel.testing import FunctionRewardModel
 
@@ -40,11 +49,19 @@ def reward_model_from_spec(spec: str, *, model: str | None = None, **options: An
     if Path(spec).is_dir():
         from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
 
-        return TransformersRewardModel(spec, **options)
+        local = {"prompts": prompts} | ({} if max_tokens is None else {"max_new_tokens": max_tokens})
+        return TransformersRewardModel(spec, **(local | options))
     raise ValueError(
         f"unknown critic {spec!r}: use 'sketch', 'fake', an http(s):// URL of an OpenAI-compatible server, "
         "a local model directory, or py:package.module:function"
     )
+
+
+def check_prompts_choice(prompts: str) -> str:
+    """`auto`, or one of the prompt profiles (a ValueError naming them otherwise)."""
+    from rationalrewards.rewardmodel.prompts import check_profile
+
+    return prompts if prompts == "auto" else check_profile(prompts)
 
 
 def _python_function(spec: str) -> Any:

@@ -1,7 +1,8 @@
 """The `PromptRefiner` role: turn the critique history into the next prompt.
 
 - `CriticRefiner` uses the latest critique's refined request (the paper's GCR), falling back to the previous prompt
-  with a warning when the critic wrote none.
+  with a warning when the critic wrote none, or when its answer was cut off (`Critique.truncated`: the refined request
+  comes last, so it is empty or may stop mid-sentence).
 - `LLMRefiner` asks an LLM (any backend with `complete(messages)`: OpenAI-compatible server or in-process) to rewrite
   the prompt from the whole critique history, told not to repeat fixes that already failed.
 """
@@ -56,6 +57,9 @@ class CriticRefiner:
 
     async def refine(self, history: RefineHistory) -> str:
         critique = history.last_critique
+        if critique is not None and critique.truncated:
+            log.warning("refiner.truncated_refined_request", prompt=history.last_prompt)
+            return history.last_prompt
         refined = critique.refined_request.strip() if critique is not None else ""
         if not refined:
             log.warning("refiner.no_refined_request", prompt=history.last_prompt)

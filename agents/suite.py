@@ -144,9 +144,6 @@ def suite_rows(rows: Iterable[SuiteRow | dict[str, Any]]) -> list[SuiteRow]:
 
 
 def write_jsonl(rows: Iterable[BaseModel | dict[str, Any]], path: str | Path) -> Path:
-    from rationalrewards.rewardmodel.files import atomic_write_text
+    from rationalrewards.rewardmodel.files import atomic_write_jsonl
 
-    lines = [
-        json.dumps(r.model_dump(exclude_none=True) if isinstance(r, BaseModel) else r, ensure_ascii=False) for r in rows
-    ]
-    return atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return atomic_write_jsonl(path, (r.model_dump(exclude_none=True) if isinstance(r, BaseModel) else r for r in rows))

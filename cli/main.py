@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rationalrewards.cli.options import command, options_from
+from rationalrewards.graphs.job_configs import MAX_TOKENS_HELP, PROMPTS_HELP
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.redact import redact
 
@@ -51,6 +52,8 @@ MaxPixelsOption = Annotated[
     typer.Option(help="Largest image read, in pixels (default 64,000,000; $RATIONALREWARDS_MAX_IMAGE_PIXELS)."),
 ]
 PromptOption = Annotated[str, typer.Option("--prompt", "-p", help="The request the image(s) were made for.")]
+PromptsOption = Annotated[str, typer.Option("--prompts", help=PROMPTS_HELP)]
+MaxTokensOption = Annotated[Optional[int], typer.Option("--max-tokens", help=MAX_TOKENS_HELP)]
 SourceOption = Annotated[
     Optional[Path], typer.Option("--source", help="Source image: makes this an edit (critique or comparison).")
 ]
@@ -140,6 +143,8 @@ def critique(
     model: ModelOption = None,
     refine: Annotated[bool, typer.Option(help="Ask for the refinement section.")] = True,
     policy: Annotated[str, typer.Option(help="Reward policy: paper, edit_rl_release or all.")] = "paper",
+    prompts: PromptsOption = "auto",
+    max_tokens: MaxTokensOption = None,
     timeout: TimeoutOption = None,
     max_image_pixels: MaxPixelsOption = None,
     as_json: JsonFlag = False,
@@ -159,6 +164,8 @@ def critique(
         model=model,
         refine=refine,
         policy=check_policy(policy),
+        prompts=prompts,
+        max_tokens=max_tokens,
         timeout=timeout,
     )
     if not _finish(result, as_json):
@@ -168,7 +175,10 @@ def critique(
     reward = "none (no aspect the policy scores)" if result["reward"] is None else f"{result['reward']:.3f}"
     Console().print(f"reward ({policy}): {reward}")
     if result["refined_request"]:
-        Console().print(f"refined request: {result['refined_request']}")
+        cut = " [yellow](cut off at --max-tokens; may be partial)[/]" if result["truncated"] else ""
+        Console().print(f"refined request: {escape(result['refined_request'])}{cut}")
+    for warning in result["warnings"]:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @app.command()
@@ -180,6 +190,8 @@ def compare(
     source: SourceOption = None,
     critic: CriticOption = "sketch",
     model: ModelOption = None,
+    prompts: PromptsOption = "auto",
+    max_tokens: MaxTokensOption = None,
     timeout: TimeoutOption = None,
     max_image_pixels: MaxPixelsOption = None,
     as_json: JsonFlag = False,
@@ -190,7 +202,17 @@ def compare(
     from rationalrewards.rewardmodel.images import set_max_image_pixels
 
     set_max_image_pixels(max_image_pixels)
-    result = compare_images(image_a, image_b, prompt, source=source, critic=critic, model=model, timeout=timeout)
+    result = compare_images(
+        image_a,
+        image_b,
+        prompt,
+        source=source,
+        critic=critic,
+        model=model,
+        prompts=prompts,
+        max_tokens=max_tokens,
+        timeout=timeout,
+    )
     if not _finish(result, as_json):
         return
     table = Table(title="pairwise judgement")
@@ -410,10 +432,18 @@ def _eval(as_json: bool, **flags: Any) -> None:
         _emit(result)
         return
     accuracy = "-" if result["accuracy"] is None else f"{result['accuracy']:.3f}"
+    if result["rules"] == "release":
+        counted = f"{result['evaluated']} evaluated pairs ({result['n']} pairs, {result['skipped']} skipped"
+    else:
+        counted = (
+            f"{result['judged']} judged pairs ({result['n']} pairs, {result['abstentions']} abstentions, "
+            f"{result['label_ties']} tie labels"
+        )
     print(
-        f"accuracy {accuracy} on {result['judged']} judged pairs ({result['n']} pairs, {result['abstentions']} abstentions, "
-        f"{result['predicted_ties']} predicted ties, {result['label_ties']} tie labels, {result['bad_rows']} bad rows)"
+        f"accuracy {accuracy} on {counted}, {result['predicted_ties']} predicted ties, {result['bad_rows']} bad rows)"
     )
+    print(f"rule: {result['rule']}")
+    print(f"prompts: {result['prompts'] or 'none (the critic reads typed requests)'}; written to {result['out']}")
 
 
 def _register_eval() -> None:
@@ -424,7 +454,9 @@ def _register_eval() -> None:
         "eval",
         _eval,
         [*options_from(EvalJob), _option("as_json", JsonFlag, False)],
-        "Pairwise preference accuracy of a critic: summed scores decide; ties and abstentions are counted apart.",
+        "Pairwise preference accuracy of a critic: summed scores decide. --rules ours (default) counts ties and "
+        "abstentions apart; --rules release follows the release's accounting (2.5 for a missing score) so the figure "
+        "can stand beside published ones. Writes eval.json and judgements.jsonl under --out.",
         _friendly_errors,
     )
 

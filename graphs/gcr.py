@@ -43,7 +43,7 @@ from rationalrewards.graphs.state import (
 )
 from rationalrewards.graphs.store import GenerationCache
 from rationalrewards.graphs.trace import Tracer
-from rationalrewards.rewardmodel.backends.base import RewardModel
+from rationalrewards.rewardmodel.backends.base import RewardModel, prompt_profile_of
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.schemas import Abstention, Critique, CritiqueRequest, ImageRef, Task
 from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
@@ -215,6 +215,7 @@ class GCRGraph:
                     prompt=state["prompt"],
                     source_image=source,
                     image=ImageRef.model_validate(candidates[k]["image"]),
+                    purpose="refine",
                 )
                 for k in pending
             ]
@@ -234,6 +235,7 @@ class GCRGraph:
                         attempt=attempt,
                         ms=elapsed,
                         image=candidates[k]["image"]["uri"],
+                        prompts=prompt_profile_of(backends.critic),
                         **_trace_fields(answer),
                     )
             pending = [k for k in pending if isinstance(results[k], Abstention)]
@@ -241,7 +243,7 @@ class GCRGraph:
             k: critique_entry(
                 answer,
                 reward_or_none(answer, config.policy) if isinstance(answer, Critique) else None,
-                isinstance(answer, Critique) and passes_threshold(answer, config.threshold),
+                isinstance(answer, Critique) and passes_threshold(answer, config.threshold, config.stop_rule),
             )
             for k, answer in results.items()
         }
@@ -382,7 +384,7 @@ def _task(state: GCRState) -> Task:
 def _trace_fields(answer: Critique | Abstention) -> dict[str, Any]:
     if isinstance(answer, Abstention):
         return {"scores": None, "abstention": answer.reason, "usage": None}
-    return {"scores": answer.scores, "abstention": None, "usage": answer.usage}
+    return {"scores": answer.scores, "abstention": None, "usage": answer.usage, "truncated": answer.truncated}
 
 
 async def _generate_cached(

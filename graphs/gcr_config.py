@@ -1,9 +1,13 @@
 """The Generate-Critique-Refine loop's knobs, validated once, with the two presets.
 
-`paper` is exactly the published protocol (PAPER.md, "Two uses of the same critique"): critique once; if any active
-aspect scores below 3.0, regenerate once with the refined request and the same seed; the refined image is not scored
-again and is the output. `deep` goes further: several rounds, best-of-N candidates with fresh seeds, every image
-re-scored, the critique history passed to the refiner, and the best image so far kept.
+Presets (the README's table):
+- `paper`: the protocol as the paper writes it (PAPER.md, "Two uses of the same critique"): critique once; if any
+  active aspect scores below 3.0, regenerate once with the refined request and the same seed; the refined image is
+  not scored again and is the output.
+- `release`: what the released refine script does: the same single round and seed, but the image is kept when text
+  faithfulness >= 3 and physical quality >= 3 (image faithfulness and text rendering are not consulted).
+- `deep` goes further: several rounds, best-of-N candidates with fresh seeds, every image re-scored, the critique
+  history passed to the refiner, and the best image so far kept.
 """
 
 from __future__ import annotations
@@ -11,16 +15,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from rationalrewards.rewardmodel.scoring import RewardPolicy, check_policy
+from rationalrewards.rewardmodel.scoring import RewardPolicy, StopRule, check_policy, check_stop_rule
 
-Preset = Literal["paper", "deep"]
+Preset = Literal["paper", "release", "deep"]
+PRESETS: tuple[Preset, ...] = ("paper", "release", "deep")
 
 
 @dataclass(frozen=True)
 class GCRConfig:
     max_rounds: int = 2  # generation rounds, the first included
     candidates: int = 1  # images per round (best-of-N)
-    threshold: float = 3.0  # every active aspect at or above this passes
+    threshold: float = 3.0  # the score the stop rule compares with
+    stop_rule: StopRule = "paper"  # paper: every active aspect >= threshold; release: text faithfulness and quality
     rescore: bool = False  # critique images after a refinement (the paper does not)
     keep_best: bool = False  # output the best-scored image so far rather than the last one
     seeds: Literal["same", "fresh"] = "same"  # reuse the base seeds each round, or draw new ones
@@ -40,6 +46,7 @@ class GCRConfig:
         if not 1.0 <= self.threshold <= 4.0:
             raise ValueError("threshold is on the 1-4 score scale; the paper uses 3.0")
         check_policy(self.policy)
+        check_stop_rule(self.stop_rule)
         if self.seeds not in ("same", "fresh"):
             raise ValueError("seeds must be 'same' or 'fresh'")
         if self.plateau_rounds < 0 or self.max_generations < 0 or self.critique_retries < 0:
@@ -53,10 +60,12 @@ class GCRConfig:
     def preset(cls, name: Preset | str, **overrides: Any) -> GCRConfig:
         if name == "paper":
             base = cls()
+        elif name == "release":
+            base = cls(stop_rule="release")
         elif name == "deep":
             base = cls(max_rounds=4, candidates=4, rescore=True, keep_best=True, seeds="fresh", plateau_rounds=2)
         else:
-            raise ValueError(f"unknown preset {name!r}; choose 'paper' or 'deep'")
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
     def for_generator(self, generator: Any) -> GCRConfig:

@@ -15,6 +15,13 @@ CRITIC_HELP = (
     "'sketch' (the sketch world's oracle; needs the image's .scene.json sidecar), 'fake', an http(s):// "
     "OpenAI-compatible URL, or a local model directory."
 )
+PROMPTS_HELP = (
+    "Prompt profile for the critic: release (the released checkpoints' input format), house (ours, for other models), "
+    "or auto (release when the model is a RationalRewards checkpoint)."
+)
+MAX_TOKENS_HELP = (
+    "Most tokens one critique may take (default 20480, as the release's evaluation and test-time scripts)."
+)
 FORCE_NEW_HELP = "If --out holds a run with other inputs, move it into archive/ and start afresh."
 
 
@@ -31,12 +38,19 @@ class RefineJob:
     critic_model: str | None = field(
         default=None, metadata={"help": "Served model name (default: the server's first).", "flag": "--model"}
     )
+    prompts: str = field(default="auto", metadata={"help": PROMPTS_HELP})
+    max_tokens: int | None = field(default=None, metadata={"help": MAX_TOKENS_HELP})
     refiner: str = field(
         default="critic", metadata={"help": "'critic' (the critique's refined request), 'llm:<URL>' or 'llm:<DIR>'."}
     )
     refiner_model: str | None = field(default=None, metadata={"help": "Model name for an llm:<URL> refiner."})
     preset: str = field(
-        default="paper", metadata={"help": "paper (the published protocol) or deep (rounds, best-of-N, re-scoring)."}
+        default="paper",
+        metadata={
+            "help": "paper (as the paper writes it: regenerate once if any active aspect < 3), release (as the "
+            "released script: regenerate once unless text faithfulness and quality >= 3) or deep (rounds, best-of-N, "
+            "re-scoring)."
+        },
     )
     rounds: int | None = field(default=None, metadata={"help": "Generation rounds, the first included."})
     candidates: int | None = field(default=None, metadata={"help": "Images per round (best-of-N)."})
@@ -70,6 +84,13 @@ class ParrotJob:
         default="sketch", metadata={"help": "'sketch', an http(s):// OpenAI-compatible URL, or a local VLM directory."}
     )
     teacher_model: str | None = field(default=None, metadata={"help": "Served model name of an HTTP teacher."})
+    student_prompts: str = field(
+        default="release",
+        metadata={
+            "help": "Prompt profile of the SFT rows (how the distilled student will be asked): release or house. The "
+            "teacher's own requests always use house prompts."
+        },
+    )
     filter: str = field(default="repredict", metadata={"help": "repredict (the paper), scores, or both."})
     repredict_with_images: bool = field(
         default=True,
@@ -106,6 +127,15 @@ class EvalJob:
     )
     critic: str = field(default="sketch", metadata={"help": CRITIC_HELP})
     model: str | None = field(default=None, metadata={"help": "Served model name (default: the server's first)."})
+    prompts: str = field(default="auto", metadata={"help": PROMPTS_HELP})
+    max_tokens: int | None = field(default=None, metadata={"help": MAX_TOKENS_HELP})
+    rules: str = field(
+        default="ours",
+        metadata={
+            "help": "ours (abstentions and ties counted apart) or release (the release's accounting: a missing, "
+            "unreadable or N/A score counts 2.5; failed requests skipped), to set beside published numbers."
+        },
+    )
     tolerance: float = field(
         default=0.0, metadata={"help": "Summed-score margin below which a pair counts as a predicted tie."}
     )

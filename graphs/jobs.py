@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
         "generator": job.generator,
         "critic": job.critic,
         "critic_model": job.critic_model,
+        "critic_prompts": job.prompts,
+        "critic_max_tokens": job.max_tokens,
         "refiner": job.refiner,
         "refiner_model": job.refiner_model,
         "device": job.device,
@@ -35,7 +38,9 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
     runner = GCRRunner(
         job.out,
         generator=generator_from_spec(job.generator, job.out / "images", device=job.device),
-        critic=reward_model_from_spec(job.critic, model=job.critic_model, **critic_options),
+        critic=reward_model_from_spec(
+            job.critic, model=job.critic_model, prompts=job.prompts, max_tokens=job.max_tokens, **critic_options
+        ),
         refiner=refiner_from_spec(job.refiner, model=job.refiner_model),
         config=config,
         grader=grader_from_spec(job.grader, generator=job.generator),
@@ -163,6 +168,7 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
         progress=job.progress,
         settings=settings,
         force_new=job.force_new,
+        student_prompts=job.student_prompts,
     )
     with runner.open() as run_dir:
         pairs_path = job.pairs
@@ -178,15 +184,24 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
     return result
 
 
+EVAL_RULES = ("ours", "release")
+
+
 def eval_job(job: EvalJob) -> dict[str, Any]:
-    """Pairwise preference accuracy of a critic (the release's rule: summed scores decide; ties and abstentions apart)."""
+    """Pairwise preference accuracy of a critic. `ours`: summed scores over aspects both sides scored decide, ties and
+    abstentions counted apart. `release`: the release's accounting (`rewardmodel.release_rules`), to set beside
+    published numbers. Writes `eval.json` (the figures, naming the rule) and `judgements.jsonl` under `--out`."""
     from dataclasses import asdict
 
     from rationalrewards.agents.preferences import load_preferences, parse_label_map
-    from rationalrewards.rewardmodel.backends.base import aclose_backends
+    from rationalrewards.rewardmodel.backends.base import aclose_backends, prompt_profile_of
+    from rationalrewards.rewardmodel.files import atomic_write_jsonl, atomic_write_text
+    from rationalrewards.rewardmodel.release_rules import release_pairwise_accuracy
     from rationalrewards.rewardmodel.schemas import CompareRequest
     from rationalrewards.rewardmodel.scoring import pairwise_accuracy
 
+    if job.rules not in EVAL_RULES:
+        raise ValueError(f"unknown rules {job.rules!r}; choose one of {', '.join(EVAL_RULES)}")
     options: dict[str, Any] = {}
     pairs = job.pairs
     if job.world == "sketch":
@@ -197,7 +212,9 @@ def eval_job(job: EvalJob) -> dict[str, Any]:
         raise ValueError("give --pairs FILE, or --world sketch to make pairs first")
     if job.critic.startswith(("http://", "https://")):
         options = {"concurrency": job.concurrency, "on_server_error": "abstain"}
-    backend = reward_model_from_spec(job.critic, model=job.model, **options)
+    backend = reward_model_from_spec(
+        job.critic, model=job.model, prompts=job.prompts, max_tokens=job.max_tokens, **options
+    )
     report = load_preferences(pairs, label_map=parse_label_map(job.label_map))
     if not report.pairs:
         raise ValueError(f"no valid preference pairs in {pairs}")
@@ -210,10 +227,26 @@ def eval_job(job: EvalJob) -> dict[str, Any]:
             await aclose_backends(backend)
 
     judgements = asyncio.run(judge())
-    result = asdict(pairwise_accuracy(judgements, [p.label for p in report.pairs], tolerance=job.tolerance))
-    return result | {
+    labels = [p.label for p in report.pairs]
+    if job.rules == "release":
+        figures = asdict(release_pairwise_accuracy(judgements, labels, tolerance=job.tolerance))
+    else:
+        figures = asdict(pairwise_accuracy(judgements, labels, tolerance=job.tolerance)) | {
+            "rule": "ours: summed scores over aspects both sides scored decide; abstentions and ties counted apart"
+        }
+    result = figures | {
+        "rules": job.rules,
         "bad_rows": len(report.bad_rows),
         "critic": job.critic,
+        "prompts": prompt_profile_of(backend),
         "tolerance": job.tolerance,
         "pairs_file": str(pairs),
     }
+    job.out.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"pair_id": p.pair_id, "label": p.label, "result": j.model_dump(mode="json", exclude={"raw_text"})}
+        for p, j in zip(report.pairs, judgements, strict=True)
+    ]
+    atomic_write_jsonl(job.out / "judgements.jsonl", rows)
+    atomic_write_text(job.out / "eval.json", json.dumps(result, indent=1))
+    return result | {"out": str(job.out)}

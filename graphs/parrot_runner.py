@@ -28,7 +28,8 @@ from rationalrewards.graphs.rundir import RunDirectory
 from rationalrewards.graphs.state import ParrotInput, Projection, Rejection, judgement_of
 from rationalrewards.graphs.trace import Tracer
 from rationalrewards.rewardmodel.backends.base import Teacher, aclose_backends, backend_name
-from rationalrewards.rewardmodel.prompts import AnyRequest, build_messages
+from rationalrewards.rewardmodel.files import atomic_write_jsonl, atomic_write_text
+from rationalrewards.rewardmodel.prompts import AnyRequest, PromptProfile, build_messages, check_profile
 from rationalrewards.rewardmodel.schemas import CompareRequest, CritiqueRequest
 
 
@@ -50,48 +51,44 @@ class PairRecord(TypedDict):
     history: list[Rejection]
 
 
-def sft_row(request: AnyRequest, answer: str, **fields: Any) -> dict[str, Any]:
-    """One SFT row in the chat form trl and LLaMA-Factory read: the user turn as one string with an `<image>` marker
-    where each image goes (LLaMA-Factory's sharegpt form), the answer as the assistant turn, the image paths in order.
-    The user turn is exactly the prompt the student is later served with (`build_messages`)."""
-    messages = build_messages(request, image_url=lambda ref: ref.uri)
-    parts: list[str] = []
+def sft_row(request: AnyRequest, answer: str, *, profile: PromptProfile = "release", **fields: Any) -> dict[str, Any]:
+    """One SFT row in the chat form trl and LLaMA-Factory read: the system turn (if the profile has one), the user turn
+    as one string with an `<image>` marker where each image goes (LLaMA-Factory's sharegpt form), the answer as the
+    assistant turn, and the image paths in order. The user turn is exactly the prompt the student is later served
+    with (`build_messages` in the same profile): text parts are joined as a Qwen-VL chat template joins them, with
+    nothing in between (each part ends its own line)."""
+    messages = build_messages(request, profile=profile, image_url=lambda ref: ref.uri)
+    turns: list[dict[str, str]] = []
     images: list[str] = []
     for message in messages:
         content = message["content"]
-        message_parts: list[dict[str, Any]] = (
-            [{"type": "text", "text": content}] if isinstance(content, str) else content
-        )
-        for part in message_parts:
+        if isinstance(content, str):
+            turns.append({"role": message["role"], "content": content})
+            continue
+        text = ""
+        for part in content:
             if part["type"] == "image_url":
-                parts.append("<image>")
+                text += "<image>"
                 images.append(part["image_url"]["url"])
             else:
-                parts.append(part["text"])
-    system = [
-        {"role": m["role"], "content": m["content"]}
-        for m in messages
-        if m["role"] == "system" and isinstance(m["content"], str)
-    ]
-    user = "\n".join(parts[len(system) :]) if system else "\n".join(parts)
-    return {
-        "messages": system + [{"role": "user", "content": user}, {"role": "assistant", "content": answer}],
-        "images": images,
-        **fields,
-    }
+                text += part["text"]
+        turns.append({"role": message["role"], "content": text})
+    return {"messages": [*turns, {"role": "assistant", "content": answer}], "images": images, **fields}
 
 
-def sft_rows(pair: PreferencePair, record: PairRecord) -> list[dict[str, Any]]:
+def sft_rows(pair: PreferencePair, record: PairRecord, profile: PromptProfile = "release") -> list[dict[str, Any]]:
     """The pairwise row and up to two pointwise rows of a kept pair (student prompts never carry the label)."""
     common = {"pair_id": pair.pair_id, "task": pair.task.value}
     compare = CompareRequest.like(pair)
-    rows = [sft_row(compare, record["rationale"] or "", **common, kind="pairwise", label=pair.label)]
+    rows = [sft_row(compare, record["rationale"] or "", profile=profile, **common, kind="pairwise", label=pair.label)]
     for side, image in (("A", pair.image_a), ("B", pair.image_b)):
         projection = (record["projections"] or {}).get(side) or {}
         if "critique" not in projection:
             continue
         request = CritiqueRequest.like(pair, image=image)
-        rows.append(sft_row(request, projection["critique"]["raw_text"], **common, kind="pointwise", side=side))
+        rows.append(
+            sft_row(request, projection["critique"]["raw_text"], profile=profile, **common, kind="pointwise", side=side)
+        )
     return rows
 
 
@@ -109,8 +106,13 @@ class ParrotRunner(JobRunner):
         teacher_name: str = "",
         settings: dict[str, Any] | None = None,
         force_new: bool = False,
+        student_prompts: str = "release",
     ) -> None:
+        """`student_prompts`: the prompt profile the SFT rows are written in, i.e. how the distilled student will be
+        asked (`release`: the released checkpoints' format; `house`: ours). Export only: the teacher's own requests
+        always use the house prompts (no PARROT prompt was released)."""
         self.teacher, self.config = teacher, config
+        self.student_prompts = check_profile(student_prompts)
         self.teacher_name = teacher_name or backend_name(teacher)
         super().__init__(
             out,
@@ -183,7 +185,9 @@ class ParrotRunner(JobRunner):
         for record in records:
             pair = PreferencePair.from_json(record["pair"])
             if record["status"] == "kept":
-                for row in sft_rows(pair, cast(PairRecord, record)):  # a results.jsonl line written from a PairRecord
+                for row in sft_rows(
+                    pair, cast(PairRecord, record), self.student_prompts
+                ):  # a results.jsonl line written from a PairRecord
                     (pairwise if row["kind"] == "pairwise" else pointwise).append(row)
             else:
                 rejected.append(
@@ -199,11 +203,12 @@ class ParrotRunner(JobRunner):
                     }
                 )
         for name, rows in (("pairwise.jsonl", pairwise), ("pointwise.jsonl", pointwise), ("rejected.jsonl", rejected)):
-            _write_jsonl(run_dir.file(name), rows)
-        card = build_card(records, report, self.config, self.teacher_name)
+            atomic_write_jsonl(run_dir.file(name), rows)
+        card = build_card(records, report, self.config, self.teacher_name) | {
+            "student_prompts": self.student_prompts,
+            "teacher_prompts": "house",
+        }
         run_dir.write_json("card.json", card)
-        from rationalrewards.rewardmodel.files import atomic_write_text
-
         atomic_write_text(run_dir.file("card.md"), card_markdown(card))
         plot_histograms(records, run_dir.file("score_histograms.png"))
         return card
@@ -225,14 +230,6 @@ def _pair_record(pair: PreferencePair, values: dict[str, Any]) -> PairRecord:
         projections=values.get("projections"),
         history=values.get("history", []),
     )
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    import json
-
-    from rationalrewards.rewardmodel.files import atomic_write_text
-
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def build_card(
@@ -288,6 +285,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "# PARROT data card",
         "",
         f"- teacher: `{card['teacher']}`; settings: `{json.dumps(card['settings'])}`",
+        f"- prompts: teacher requests `{card.get('teacher_prompts', 'house')}`; SFT rows (the student's requests) "
+        f"`{card.get('student_prompts', 'house')}`",
         f"- pairs read: {card['pairs']} ({card['bad_rows']} bad rows skipped, see validation.json)",
         f"- kept: {card['kept']} of {card['finished']} (survival {card['survival_rate']})",
         f"- rows: {card['pairwise_rows']} pairwise, {card['pointwise_rows']} pointwise",

@@ -30,7 +30,7 @@ from rationalrewards.graphs.rundir import RunDirectory, iter_jsonl
 from rationalrewards.graphs.state import BestRecord, CandidateRecord, CritiqueEntry, GCRInput, RoundRecord
 from rationalrewards.graphs.store import GenerationCache
 from rationalrewards.graphs.trace import Tracer
-from rationalrewards.rewardmodel.backends.base import RewardModel, aclose_backends, backend_name
+from rationalrewards.rewardmodel.backends.base import RewardModel, aclose_backends, backend_name, prompt_profile_of
 from rationalrewards.rewardmodel.schemas import CritiqueRequest, ImageRef, Task
 from rationalrewards.rewardmodel.scoring import reward_or_none
 
@@ -218,6 +218,7 @@ class GCRRunner(JobRunner):
                 "waiting_for_human": outcome.waiting,
                 "seconds": outcome.seconds,
                 "preset": self.config.as_dict(),
+                "critic_prompts": prompt_profile_of(self.critic),
                 "run_dir": str(run_dir.path),
             }
         )

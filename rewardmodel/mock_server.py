@@ -56,19 +56,26 @@ def parrot_teacher_text(payload: dict[str, Any]) -> str:
 
 def parrot_teacher_answer(request: Any) -> str:
     """A canned but consistent teacher: argues for the anchored label, re-predicts from the rationale's own scores,
-    answers anything else (a projection or a critique) with a canned critique."""
+    prefers image A in an unanchored comparison, and anything else (a projection or a critique) with a canned
+    critique."""
     from rationalrewards.rewardmodel.errors import CritiqueParseError
     from rationalrewards.rewardmodel.format import render_pairwise
     from rationalrewards.rewardmodel.parsing import parse_pairwise
-    from rationalrewards.rewardmodel.schemas import AnchoredRequest, PairwiseAspect, PairwiseJudgement, RepredictRequest
+    from rationalrewards.rewardmodel.schemas import (
+        AnchoredRequest,
+        CompareRequest,
+        PairwiseAspect,
+        PairwiseJudgement,
+        RepredictRequest,
+    )
 
     if isinstance(request, RepredictRequest):
         try:
             return "Answer: " + parse_pairwise(request.rationale, request.task).preferred
         except CritiqueParseError:
             return "The comparison gives no readable scores.\nAnswer: tie"
-    if isinstance(request, AnchoredRequest):
-        label = request.label if request.label != "tie" else "A"
+    if isinstance(request, (AnchoredRequest, CompareRequest)):
+        label = request.label if isinstance(request, AnchoredRequest) and request.label != "tie" else "A"
         good, bad = 4.0, 2.5
         aspects = {
             aspect: PairwiseAspect(
@@ -113,6 +120,7 @@ class MockState:
     keep_bodies: bool = True
     validate: bool = True  # off in benchmarks: an ideal server spends nothing on a request but its latency
     responder: Any = None  # payload -> answer text, instead of the fixed `text`
+    model: str = "mock-critic"  # the name /v1/models lists (a RationalRewards name makes `prompts=auto` pick release)
 
 
 def _check_images(body: dict[str, Any]) -> int:
@@ -150,7 +158,7 @@ class _App:
         if path == "/health":
             return await self._send(send, 200, b'{"status":"ok"}')
         if path == "/v1/models":
-            models = {"object": "list", "data": [{"id": "mock-critic", "object": "model"}]}
+            models = {"object": "list", "data": [{"id": self.state.model, "object": "model"}]}
             return await self._send(send, 200, json.dumps(models).encode())
         if path != "/v1/chat/completions":
             return await self._send(send, 404, b'{"error":"not found"}')
@@ -192,7 +200,7 @@ class _App:
             "id": "mock",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": payload.get("model", "mock-critic"),
+            "model": payload.get("model", self.state.model),
             "choices": [{"index": 0, "finish_reason": fault.finish_reason, "message": message}],
             "usage": usage,
         }

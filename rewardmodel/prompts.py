@@ -1,9 +1,13 @@
 """Chat messages for the critic and for PARROT's teacher, built from typed requests (PAPER.md, "Output format").
 
-`build_messages(request)` turns any request (critique, compare, and the teacher's anchored / re-predict / project
-requests) into OpenAI-style messages; images travel as PNG base64 data URLs in `image_url` parts interleaved with the
-text that names them (or any URL `image_url=` gives, e.g. placeholders in SFT exports). The output headers are exactly
-those the released checkpoints were trained on.
+`build_messages(request, profile=...)` turns any request (critique, compare, and the teacher's anchored / re-predict /
+project requests) into OpenAI-style messages; images travel as PNG base64 data URLs in `image_url` parts interleaved
+with the text that names them (or any URL `image_url=` gives, e.g. paths in SFT exports). Two prompt profiles:
+
+- `release`: critic requests exactly as the released checkpoints were trained on them (`rewardmodel.release_format`):
+  the default whenever the critic is a RationalRewards checkpoint (`resolve_profile`).
+- `house`: our own wording (a rubric before the images, `User request:` lines), for other models and teachers. The
+  output headers are the released ones in both. Teacher requests always use it: no PARROT prompt was released.
 
 `read_messages(messages)` is its exact inverse, for servers that only see the wire (the mock server, the sketch
 oracle behind HTTP): it reads the request back from the same text constants the builders write, and a round-trip test
@@ -12,16 +16,21 @@ holds every request kind to `read_messages(build_messages(r)) == r`. Nothing els
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
+from rationalrewards.rewardmodel import release_format
 from rationalrewards.rewardmodel.errors import PromptFormatError
 from rationalrewards.rewardmodel.format import WINNER_TEXT
 from rationalrewards.rewardmodel.schemas import (
     AnchoredRequest,
     Aspect,
     CompareRequest,
+    CritiquePurpose,
     CritiqueRequest,
     ImageRef,
     ProjectRequest,
@@ -31,6 +40,8 @@ from rationalrewards.rewardmodel.schemas import (
 )
 
 Message = dict[str, Any]
+PromptProfile = Literal["house", "release"]
+PROFILES: tuple[PromptProfile, ...] = ("house", "release")
 AnyRequest = CritiqueRequest | CompareRequest | AnchoredRequest | RepredictRequest | ProjectRequest
 ImageUrl = Callable[[ImageRef], str]
 
@@ -86,6 +97,12 @@ def _text(text: str) -> dict[str, str]:
     return {"type": "text", "text": text}
 
 
+def _line(text: str) -> dict[str, str]:
+    """A house text part, ending its own line: Qwen-VL chat templates concatenate content parts with nothing between
+    them, so a part that did not end with a newline would run into the next one ("User request: ...Image A:")."""
+    return _text(text + "\n")
+
+
 def _image(url: str) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
@@ -127,8 +144,8 @@ def _request_parts(task: Task, prompt: str, source_url: str | None) -> list[dict
     if task is Task.edit:
         if source_url is None:
             raise ValueError("an edit prompt needs the source image")
-        return [_text(_EDIT_REQUEST + prompt + _SOURCE_LABEL), _image(source_url)]
-    return [_text(_T2I_REQUEST + prompt)]
+        return [_line(_EDIT_REQUEST + prompt + _SOURCE_LABEL), _image(source_url)]
+    return [_line(_T2I_REQUEST + prompt)]
 
 
 def _source_url(request: AnyRequest, image_url: ImageUrl) -> str | None:
@@ -142,13 +159,13 @@ def _pointwise(request: CritiqueRequest | ProjectRequest, image_url: ImageUrl) -
         f"You are an expert judge of {what}. Analyse the request, then judge the image on each dimension with a "
         "justification before its score."
     )
-    content = [_text(intro + "\n\n" + _rubric(task))]
+    content = [_line(intro + "\n\n" + _rubric(task))]
     content += _request_parts(task, request.prompt, _source_url(request, image_url))
-    content += [_text(_POINTWISE_IMAGE[task]), _image(image_url(request.image))]
+    content += [_line(_POINTWISE_IMAGE[task]), _image(image_url(request.image))]
     if isinstance(request, ProjectRequest):
-        content.append(_text(_HIDDEN + request.reference_rationale))
+        content.append(_line(_HIDDEN + request.reference_rationale))
     with_refinement = request.with_refinement if isinstance(request, CritiqueRequest) else True
-    content.append(_text(_pointwise_format(task, with_refinement)))
+    content.append(_line(_pointwise_format(task, with_refinement)))
     return [{"role": "user", "content": content}]
 
 
@@ -158,17 +175,17 @@ def _pairwise(request: CompareRequest | AnchoredRequest, image_url: ImageUrl) ->
         "You are an expert judge comparing two AI-generated images made for the same request. For each dimension, "
         "compare them with a justification, then score each image."
     )
-    content = [_text(intro + "\n\n" + _rubric(task))]
+    content = [_line(intro + "\n\n" + _rubric(task))]
     content += _request_parts(task, request.prompt, _source_url(request, image_url))
     content += [
-        _text("Image A:"),
+        _line("Image A:"),
         _image(image_url(request.image_a)),
-        _text("Image B:"),
+        _line("Image B:"),
         _image(image_url(request.image_b)),
     ]
     if isinstance(request, AnchoredRequest):
-        content.append(_text(_anchor_text(request.label)))
-    content.append(_text(_pairwise_format(task)))
+        content.append(_line(_anchor_text(request.label)))
+    content.append(_line(_pairwise_format(task)))
     return [{"role": "user", "content": content}]
 
 
@@ -183,28 +200,128 @@ def _anchor_text(label: Winner) -> str:
 
 def _repredict(request: RepredictRequest, image_url: ImageUrl) -> list[Message]:
     content = [
-        _text(_REPREDICT_INTRO),
-        _text(_REPREDICT_TASK[request.task]),
-        _text(_REPREDICT_REQUEST + request.prompt),
+        _line(_REPREDICT_INTRO),
+        _line(_REPREDICT_TASK[request.task]),
+        _line(_REPREDICT_REQUEST + request.prompt),
     ]
     if request.image_a is not None and request.image_b is not None:
         content += [
-            _text("Image A:"),
+            _line("Image A:"),
             _image(image_url(request.image_a)),
-            _text("Image B:"),
+            _line("Image B:"),
             _image(image_url(request.image_b)),
         ]
-    content += [_text(_COMPARISON + strip_winner_lines(request.rationale)), _text(_ANSWER_FORMAT)]
+    content += [_line(_COMPARISON + strip_winner_lines(request.rationale)), _line(_ANSWER_FORMAT)]
     return [{"role": "user", "content": content}]
 
 
-def build_messages(request: AnyRequest, *, image_url: ImageUrl | None = None) -> list[Message]:
+def check_profile(name: str) -> PromptProfile:
+    for profile in PROFILES:
+        if name == profile:
+            return profile
+    raise ValueError(f"unknown prompt profile {name!r}; choose one of {', '.join(PROFILES)} (or auto)")
+
+
+PROFILE_MARKER = "rationalrewards.json"  # in a model directory: {"prompt_profile": "release"} (written by our exports)
+
+
+def declared_profile(model_dir: str | Path) -> str | None:
+    """The prompt profile a model directory says it was trained with (`rationalrewards.json`), if it says one."""
+    marker = Path(model_dir) / PROFILE_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        value = json.loads(marker.read_text(encoding="utf-8")).get("prompt_profile")
+    except (ValueError, AttributeError) as e:
+        raise ValueError(f"{marker} is not a JSON object with a prompt_profile: {e}") from e
+    return None if value is None else check_profile(str(value))
+
+
+def resolve_profile(choice: str, model_name: str | None = None, declared: str | None = None) -> PromptProfile:
+    """`house` or `release` for a critic: as chosen, or with `auto` the release format for a RationalRewards
+    checkpoint (its name says so, or its directory declares the profile it was trained with) and house otherwise."""
+    if choice != "auto":
+        return check_profile(choice)
+    if declared:
+        return check_profile(declared)
+    return (
+        "release"
+        if model_name and "rationalrewards" in model_name.lower().replace("-", "").replace("_", "")
+        else "house"
+    )
+
+
+def _interleave(text: str, urls: list[str]) -> list[dict[str, Any]]:
+    """The release's message building: split the template at `<image>`, then text and images alternate (every text
+    part is sent, an empty one too)."""
+    parts = text.split(release_format.IMAGE)
+    if len(parts) != len(urls) + 1:
+        raise ValueError(f"the template places {len(parts) - 1} images, {len(urls)} given")
+    content = [_text(parts[0])]
+    for url, part in zip(urls, parts[1:], strict=True):
+        content += [_image(url), _text(part)]
+    return content
+
+
+@dataclass(frozen=True)
+class _ReleaseRequest:
+    """One of the release's request templates: its turns, and what kind of request it renders."""
+
+    system: str | None
+    user: str
+    task: Task
+    pairwise: bool
+    purpose: CritiquePurpose = "score"
+
+    def user_parts(self) -> tuple[str, str]:
+        """The user turn's text before and after the request, images left out (what `read_messages` matches)."""
+        before, after = self.user.replace(release_format.IMAGE, "").split("{request}")
+        return before, after
+
+
+_RELEASE_REQUESTS = (
+    _ReleaseRequest(release_format.T2I_SYSTEM, release_format.T2I_USER, Task.t2i, pairwise=False),
+    _ReleaseRequest(
+        release_format.EDIT_SYSTEM,
+        release_format.EDIT_TASK + "\n\n" + release_format.EDIT_GUIDELINE,
+        Task.edit,
+        pairwise=False,
+    ),
+    _ReleaseRequest(None, release_format.TEST_TIME_EDIT, Task.edit, pairwise=False, purpose="refine"),
+    _ReleaseRequest(None, release_format.PAIRWISE_T2I, Task.t2i, pairwise=True),
+    _ReleaseRequest(None, release_format.PAIRWISE_EDIT, Task.edit, pairwise=True),
+)
+
+
+def _release_template(request: CritiqueRequest | CompareRequest) -> _ReleaseRequest:
+    """The template the release sends for this request. Its test-time (score-first) request exists for editing only;
+    a text-to-image critique inside GCR is the pointwise request."""
+    pairwise = isinstance(request, CompareRequest)
+    purpose = request.purpose if isinstance(request, CritiqueRequest) and request.task is Task.edit else "score"
+    return next(t for t in _RELEASE_REQUESTS if (t.task, t.pairwise, t.purpose) == (request.task, pairwise, purpose))
+
+
+def _release(request: CritiqueRequest | CompareRequest, image_url: ImageUrl) -> list[Message]:
+    template = _release_template(request)
+    source = [image_url(request.source_image)] if request.source_image is not None else []
+    targets = [request.image_a, request.image_b] if isinstance(request, CompareRequest) else [request.image]
+    user = template.user.replace("{request}", request.prompt)  # the release's str.format, with one field
+    turns: list[Message] = [{"role": "system", "content": template.system}] if template.system else []
+    return [*turns, {"role": "user", "content": _interleave(user, [*source, *map(image_url, targets)])}]
+
+
+def build_messages(
+    request: AnyRequest, *, profile: PromptProfile = "house", image_url: ImageUrl | None = None
+) -> list[Message]:
     """The chat messages for any critic or teacher request. `image_url` maps a ref to the URL sent (default: a PNG
-    data URL of the image's bytes)."""
+    data URL of the image's bytes). With the `release` profile a critique always asks for the refinement section, as
+    the released models were trained to write it."""
     if image_url is None:
         from rationalrewards.rewardmodel.images import png_data_url
 
         image_url = png_data_url
+    if profile == "release" and isinstance(request, (CritiqueRequest, CompareRequest)):
+        return _release(request, image_url)
     if isinstance(request, (CritiqueRequest, ProjectRequest)):
         return _pointwise(request, image_url)
     if isinstance(request, (CompareRequest, AnchoredRequest)):
@@ -257,8 +374,12 @@ def read_messages(messages: list[Message], image_ref: Callable[[str], ImageRef] 
 
         image_ref = image_ref_from_data_url
     parts = _parts(messages)
-    texts = [p.get("text", "") for p in parts if p.get("type") == "text"]
+    raw = [p.get("text", "") for p in parts if p.get("type") == "text"]
     images = [image_ref(p["image_url"]["url"]) for p in parts if p.get("type") == "image_url"]
+    release = _read_release(messages, images)
+    if release is not None:
+        return release
+    texts = [text.removesuffix("\n") for text in raw]  # each house part ends its line (`_line`)
     if texts[:1] == [_REPREDICT_INTRO]:
         task = next((task for task, line in _REPREDICT_TASK.items() if line in texts), Task.t2i)
         prompt, rationale = _after(texts, _REPREDICT_REQUEST), _after(texts, _COMPARISON)
@@ -304,6 +425,35 @@ _KINDS: dict[type, Kind] = {
     RepredictRequest: "repredict",
     ProjectRequest: "project",
 }
+
+
+def _read_release(messages: list[Message], images: list[ImageRef]) -> CritiqueRequest | CompareRequest | None:
+    """A request rendered from one of the release's templates, or None: the user turn must be the template's text
+    with only the request filled in, and the system turn (if any) the template's."""
+    system = [m.get("content") for m in messages if m.get("role") == "system"]
+    user = "".join(
+        p.get("text", "") for p in _parts([m for m in messages if m.get("role") == "user"]) if p.get("type") == "text"
+    )
+    for template in _RELEASE_REQUESTS:
+        before, after = template.user_parts()
+        if system != ([template.system] if template.system else []) or not user.startswith(before):
+            continue
+        if not user.endswith(after) or len(user) < len(before) + len(after):
+            continue
+        prompt = user[len(before) : len(user) - len(after)]
+        source, targets = (images[0], images[1:]) if template.task is Task.edit and images else (None, images)
+        if len(targets) != (2 if template.pairwise else 1):
+            raise PromptFormatError(
+                f"a release-format request with {len(images)} images, which its template does not place"
+            )
+        if template.pairwise:
+            return CompareRequest(
+                task=template.task, prompt=prompt, image_a=targets[0], image_b=targets[1], source_image=source
+            )
+        return CritiqueRequest(
+            task=template.task, prompt=prompt, image=targets[0], source_image=source, purpose=template.purpose
+        )
+    return None
 
 
 def request_kind(request: AnyRequest) -> Kind:

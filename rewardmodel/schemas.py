@@ -93,6 +93,9 @@ class _Judgement(_Wire):
     model: str = ""
     warnings: tuple[str, ...] = ()
     usage: dict[str, int] | None = None
+    # The answer hit max_tokens after every score was written: the scores stand, but the text after them (a critique's
+    # refined request, above all) is empty or may be cut mid-sentence, so nothing should act on it.
+    truncated: bool = False
 
 
 class Critique(_Judgement):
@@ -221,12 +224,19 @@ class _Request(_Wire):
         return cls(**(shared | fields))
 
 
+CritiquePurpose = Literal["score", "refine"]
+
+
 class CritiqueRequest(_Request):
-    """Critique one image (text-to-image) or one edit result against its source image."""
+    """Critique one image (text-to-image) or one edit result against its source image.
+
+    `purpose`: `score` for a reward or an evaluation, `refine` inside Generate-Critique-Refine. The release asks for
+    the two differently (its test-time request puts scores first); the `release` prompt profile follows it."""
 
     kind: Literal["critique_request"] = "critique_request"
     image: ImageRef
     with_refinement: bool = True
+    purpose: CritiquePurpose = "score"
 
 
 class CompareRequest(_Request):

@@ -83,8 +83,25 @@ def reward_or_none(result: Critique | Abstention, policy: RewardPolicy = "paper"
         return None
 
 
-def passes_threshold(critique: Critique, threshold: float = 3.0) -> bool:
-    """The paper's GCR stop rule: every active aspect scores at least `threshold`."""
+StopRule = Literal["paper", "release"]
+STOP_RULES: tuple[StopRule, ...] = ("paper", "release")
+# The aspects the released refine script consults (it reads neither image faithfulness nor text rendering).
+RELEASE_STOP_ASPECTS = (Aspect.text_faithfulness, Aspect.physical_quality)
+
+
+def check_stop_rule(name: str) -> StopRule:
+    for rule in STOP_RULES:
+        if name == rule:
+            return rule
+    raise ValueError(f"unknown stop rule {name!r}; choose one of {', '.join(STOP_RULES)}")
+
+
+def passes_threshold(critique: Critique, threshold: float = 3.0, rule: StopRule = "paper") -> bool:
+    """Whether GCR keeps the image. `paper` (as the paper writes it): every active aspect scores at least `threshold`.
+    `release` (the released refine script): text faithfulness and physical quality both do; the others are not read."""
+    if check_stop_rule(rule) == "release":
+        scores = [critique.assessments[a].score if a in critique.assessments else None for a in RELEASE_STOP_ASPECTS]
+        return all(score is not None and score >= threshold for score in scores)
     return all(score >= threshold for score in active_scores(critique, "paper").values())
 
 

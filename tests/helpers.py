@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from rationalrewards.rewardmodel.mock_server import free_port  # noqa: F401  (re-exported for tests)
 
 PYTHON = sys.executable
+
+
+def run_cli(
+    *args: str,
+    check: bool = False,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """`rationalrewards ARGS` as users run it: a subprocess, output captured. `check`: assert it exited 0."""
+    result = subprocess.run(
+        [PYTHON, "-m", "rationalrewards.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
 
 
 def wait_for_http(url: str, process: subprocess.Popen | None = None, timeout: float = 120.0) -> None:

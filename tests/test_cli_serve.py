@@ -11,16 +11,11 @@ import pytest
 
 from rationalrewards.rewardmodel import RewardServerError
 from rationalrewards.rewardmodel.serve import ServeConfig, launch, vllm_command
-from tests.helpers import PYTHON
+from tests.helpers import run_cli
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=300
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+    return run_cli(*args, check=check)
 
 
 def test_critique_and_compare_json(png_file: Path) -> None:

@@ -28,6 +28,7 @@ from rationalrewards.graphs.runner import GCRRunner
 from rationalrewards.graphs.trace import read_trace
 from rationalrewards.rewardmodel.schemas import ImageRef
 from tests.helpers import PYTHON, free_port, wait_for_http
+from tests.helpers import run_cli as _cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,12 +137,6 @@ def test_a_critic_server_that_dies_mid_run(tmp_path: Path) -> None:
     assert summary["finished"] == 14 and summary["failed"] == 0
     assert summary["abstentions"] > 0
     assert summary["stop_reasons"].get("critic_abstained", 0) > 0
-
-
-def _cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=300, **kw
-    )
 
 
 def test_cli_refine_single_prompt_and_report(tmp_path: Path) -> None:

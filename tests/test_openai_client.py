@@ -40,7 +40,7 @@ async def test_success_parses_a_typed_critique_and_sends_png_data_urls(
     assert result.scores["text_faithfulness"] == 3.5 and result.refined_request
     assert result.usage and result.usage["completion_tokens"] == 300
     body = server.state.requests[-1]
-    assert body["temperature"] == 0.1 and body["max_tokens"] == 2048 and body["model"] == "mock-critic"
+    assert body["temperature"] == 0.1 and body["max_tokens"] == 20480 and body["model"] == "mock-critic"
     assert server.state.images_seen == 1
 
 

@@ -24,6 +24,7 @@ from rationalrewards.rewardmodel.mock_server import Fault, MockServer, parrot_te
 from rationalrewards.rewardmodel.schemas import AnchoredRequest, TeacherRequest
 from rationalrewards.rewardmodel.testing import FunctionRewardModel
 from tests.helpers import PYTHON, free_port
+from tests.helpers import run_cli as _cli
 
 
 def _images(directory: Path, n: int = 3) -> list[str]:
@@ -234,12 +235,6 @@ def test_sketch_world_filtering_removes_hallucinations(tmp_path: Path) -> None:
     assert text_only["audit"]["hallucinated_after"] > audit["hallucinated_after"]  # scores alone keep invented facts
     assert (tmp_path / "out" / "score_histograms.png").stat().st_size > 1000
     assert "Survival by phase" in (tmp_path / "out" / "card.md").read_text()
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=600
-    )
 
 
 @pytest.mark.slow

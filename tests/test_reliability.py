@@ -9,7 +9,6 @@ import json
 import os
 import sqlite3
 import struct
-import subprocess
 import zlib
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,8 @@ from rationalrewards.rewardmodel.errors import (
 )
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.mock_server import Fault, MockServer
-from tests.helpers import PYTHON, free_port
+from tests.helpers import free_port
+from tests.helpers import run_cli as _cli
 
 CRITIQUE = """# User Request Analysis
 Four clocks.
@@ -46,17 +46,6 @@ Four clocks.
 ## Score: {tr}
 # Summary: Count is off.
 """
-
-
-def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "rationalrewards.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-    )
 
 
 # ------------------------------------------------------------------ wrong numbers ---------------------------------

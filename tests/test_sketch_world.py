@@ -34,7 +34,7 @@ from rationalrewards.rewardmodel import (
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.prompts import build_messages
 from rationalrewards.rewardmodel.schemas import AnchoredRequest, ProjectRequest, RepredictRequest
-from tests.helpers import PYTHON
+from tests.helpers import run_cli
 
 GENEVAL = Path(__file__).resolve().parents[1] / "benchmarks/data/geneval/evaluation_metadata.jsonl"
 
@@ -273,12 +273,7 @@ def test_failure_model_validates_its_knobs() -> None:
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [PYTHON, "-m", "rationalrewards.cli.main", *args], capture_output=True, text=True, timeout=120
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+    return run_cli(*args, check=check)
 
 
 def test_cli_sketch_parse_render_and_critique(tmp_path: Path) -> None:

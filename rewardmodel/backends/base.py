@@ -21,7 +21,7 @@ from rationalrewards.rewardmodel.errors import (
     RewardTimeoutError,
 )
 from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
-from rationalrewards.rewardmodel.prompts import AnyRequest, Message, build_messages
+from rationalrewards.rewardmodel.prompts import AnyRequest, Message, PromptProfile, build_messages, resolve_profile
 from rationalrewards.rewardmodel.schemas import (
     Abstention,
     CompareRequest,
@@ -32,6 +32,7 @@ from rationalrewards.rewardmodel.schemas import (
 )
 
 T = TypeVar("T")
+J = TypeVar("J", Critique, PairwiseJudgement)
 PARSE_OFF_LOOP_CHARS = 32_000  # texts longer than this (together) are parsed in a worker thread
 MAX_TEXT_CHARS = 200_000  # ~50k tokens: ten times the longest critique the release asks for
 MessageBuilder = Callable[[], list[Message]]
@@ -71,28 +72,50 @@ class Teacher(Protocol):
     async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]: ...
 
 
-def _parse_or_abstain(completion: Completion, parse: Callable[[], T]) -> T | Abstention:
-    """Parse, or abstain: a cut-off text is `truncated`, an unreadable one `parse_error`; the raw text is kept."""
-    if completion.truncated:
-        return Abstention(reason="truncated", detail="generation hit max_tokens", raw_text=completion.text)
+_TRUNCATED = "the answer hit max_tokens after every score was written; the scores stand"
+_CUT_REFINEMENT = (
+    "the refined request is missing or may be cut mid-sentence (the answer hit max_tokens): do not act on it"
+)
+
+
+def complete_lines(text: str) -> str:
+    """A cut-off text without its last, possibly partial line (`3.` may have been on its way to `3.25`)."""
+    cut = text.rfind("\n")
+    return text[: cut + 1] if cut >= 0 else ""
+
+
+def _parse_or_abstain(completion: Completion, parse: Callable[[str], J]) -> J | Abstention:
+    """Parse, or abstain with the raw text kept. A cut-off text (`finish_reason == "length"`) is parsed without its
+    last line: every score there -> the judgement, marked `truncated`; a score missing -> `Abstention("truncated")`."""
+    if not completion.truncated:
+        try:
+            return parse(completion.text)
+        except CritiqueParseError as e:
+            return Abstention(reason="parse_error", detail=str(e), raw_text=completion.text)
     try:
-        return parse()
+        judged: J = parse(complete_lines(completion.text))
     except CritiqueParseError as e:
-        return Abstention(reason="parse_error", detail=str(e), raw_text=completion.text)
+        return Abstention(
+            reason="truncated",
+            detail=f"generation hit max_tokens before every score was written ({e})",
+            raw_text=completion.text,
+        )
+    warnings: tuple[str, ...] = (*judged.warnings, _TRUNCATED)
+    if isinstance(judged, Critique):
+        warnings += (_CUT_REFINEMENT,)
+    return judged.model_copy(update={"truncated": True, "raw_text": completion.text, "warnings": warnings})
 
 
 def critique_from_completion(completion: Completion, request: CritiqueRequest) -> Critique | Abstention:
     result = _parse_or_abstain(
-        completion,
-        lambda: parse_critique(completion.text, request.task, request=request.prompt, model=completion.model),
+        completion, lambda text: parse_critique(text, request.task, request=request.prompt, model=completion.model)
     )
     return result if isinstance(result, Abstention) else result.model_copy(update={"usage": completion.usage})
 
 
 def judgement_from_completion(completion: Completion, request: CompareRequest) -> PairwiseJudgement | Abstention:
     result = _parse_or_abstain(
-        completion,
-        lambda: parse_pairwise(completion.text, request.task, request=request.prompt, model=completion.model),
+        completion, lambda text: parse_pairwise(text, request.task, request=request.prompt, model=completion.model)
     )
     return result if isinstance(result, Abstention) else result.model_copy(update={"usage": completion.usage})
 
@@ -114,9 +137,16 @@ class CompletionBackend:
         value for that item (the others still finish); a request the server rejects (4xx) raises."""
         raise NotImplementedError
 
+    prompts: str = "house"  # the prompt profile asked for: house, release, or auto (see `prompt_profile`)
+
+    def prompt_profile(self) -> PromptProfile:
+        """The profile critic requests are rendered in: as asked, or under `auto` the release's format when the model
+        is a RationalRewards checkpoint (`prompts.resolve_profile`). Teacher requests always use the house prompts."""
+        return resolve_profile(self.prompts, self.name)
+
     def messages(self, request: AnyRequest) -> list[Message]:
-        """The messages sent for `request` (subclasses may pick another prompt profile)."""
-        return build_messages(request)
+        """The messages sent for `request`, in this backend's prompt profile."""
+        return build_messages(request, profile=self.prompt_profile())
 
     def _builders(self, requests: Sequence[AnyRequest]) -> list[MessageBuilder]:
         # Built lazily, inside each request's slot: every message carries its images as base64.
@@ -184,6 +214,13 @@ def _raise_errors(results: list[Completion | RewardServerError]) -> list[Complet
 def backend_name(backend: object) -> str:
     """How runs, traces and manifests name a backend: its `name`, else its class."""
     return str(getattr(backend, "name", None) or type(backend).__name__)
+
+
+def prompt_profile_of(backend: object) -> str | None:
+    """The prompt profile a backend renders critic requests in (None for backends that write no prompts: the sketch
+    oracle, fakes, Python functions). Recorded in traces, summaries and data cards."""
+    profile = getattr(backend, "prompt_profile", None)
+    return str(profile()) if callable(profile) else None
 
 
 async def aclose_backends(*backends: object) -> None:

@@ -16,7 +16,8 @@ import structlog
 from rationalrewards.rewardmodel.backends.base import Completion, CompletionBackend, MessageBuilder
 from rationalrewards.rewardmodel.errors import RewardModelError, RewardServerError
 from rationalrewards.rewardmodel.images import load_pil
-from rationalrewards.rewardmodel.prompts import Message
+from rationalrewards.rewardmodel.prompts import Message, PromptProfile, declared_profile, resolve_profile
+from rationalrewards.rewardmodel.release_format import TEST_TIME_MAX_TOKENS
 
 log = structlog.get_logger(__name__)
 
@@ -48,11 +49,14 @@ class TransformersRewardModel(CompletionBackend):
         *,
         device: str = "cpu",
         dtype: str = "float32",
-        max_new_tokens: int = 2048,
+        max_new_tokens: int = TEST_TIME_MAX_TOKENS,
         batch_size: int = 4,
         temperature: float = 0.1,
         seed: int = 0,
+        prompts: str = "auto",
     ) -> None:
+        """`prompts`: the prompt profile (`house`, `release`, or `auto`: what the directory's `rationalrewards.json`
+        declares, else the release's format when the directory's name says RationalRewards)."""
         import torch
         from transformers import AutoConfig, AutoModelForImageTextToText
 
@@ -65,11 +69,16 @@ class TransformersRewardModel(CompletionBackend):
             raise RewardModelError(f"{model_dir} holds no *.safetensors weights; pickle checkpoints are not loaded")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
         torch_dtype = getattr(torch, dtype, None)
         if not isinstance(torch_dtype, torch.dtype):
             raise ValueError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16")
         config = AutoConfig.from_pretrained(model_dir, trust_remote_code=False)
         self.model_name = self.name = str(model_dir)
+        self.prompts = prompts
+        self.declared_profile = declared_profile(model_dir)
+        self.prompt_profile()  # an unknown profile fails here, not at the first request
         self.processor = load_processor(model_dir, family=config.model_type)
         model: Any = AutoModelForImageTextToText.from_pretrained(
             model_dir, trust_remote_code=False, use_safetensors=True, dtype=torch_dtype
@@ -82,6 +91,9 @@ class TransformersRewardModel(CompletionBackend):
         self.seed = seed
         self._lock = asyncio.Lock()  # one generate at a time: the model is not re-entrant
         log.info("local_critic.loaded", model=self.model_name, device=device, dtype=dtype)
+
+    def prompt_profile(self) -> PromptProfile:
+        return resolve_profile(self.prompts, self.model_name, self.declared_profile)
 
     def _generate(self, batch: list[list[Message]]) -> list[Completion]:
         import torch

@@ -29,8 +29,9 @@ from rationalrewards.rewardmodel.errors import (
     RewardServerError,
     RewardTimeoutError,
 )
-from rationalrewards.rewardmodel.prompts import Message
+from rationalrewards.rewardmodel.prompts import Message, PromptProfile, check_profile, resolve_profile
 from rationalrewards.rewardmodel.redact import redact, register_secret
+from rationalrewards.rewardmodel.release_format import TEST_TIME_MAX_TOKENS
 
 log = structlog.get_logger(__name__)
 _RETRYABLE_STATUS = {408, 429}
@@ -75,13 +76,16 @@ class OpenAICompatibleRewardModel(CompletionBackend):
         max_retries: int = 5,
         retry_max_wait: float = 20.0,
         temperature: float = 0.1,
-        max_tokens: int = 2048,
+        max_tokens: int = TEST_TIME_MAX_TOKENS,
+        prompts: str = "auto",
         on_server_error: Literal["raise", "abstain"] = "raise",
         deadline: float | None = 300.0,
         max_response_bytes: int = 16 * 2**20,
     ) -> None:
         """`timeout`: seconds for one attempt; `deadline`: seconds for one request with all its retries (None: no
-        limit but `max_retries`); `max_response_bytes`: a larger body is refused (the request abstains `too_large`)."""
+        limit but `max_retries`); `max_response_bytes`: a larger body is refused (the request abstains `too_large`).
+        `prompts`: the prompt profile (`house`, `release`, or `auto`: the release's format when the served model's name
+        says RationalRewards); `max_tokens`: the release's 20480 by default, so its longest critiques are not cut."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if timeout <= 0:
@@ -94,6 +98,10 @@ class OpenAICompatibleRewardModel(CompletionBackend):
             raise ValueError("deadline must be positive (seconds), or None for no total limit")
         if max_response_bytes < 1024:
             raise ValueError("max_response_bytes must be at least 1024")
+        if max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+        if prompts != "auto":
+            check_profile(prompts)
         self.base_url = normalise_base_url(base_url)
         self.model = model
         self.concurrency = concurrency
@@ -102,6 +110,7 @@ class OpenAICompatibleRewardModel(CompletionBackend):
         self.retry_max_wait = retry_max_wait
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.prompts = prompts
         self.on_server_error = on_server_error
         self.deadline = deadline
         self.max_response_bytes = max_response_bytes
@@ -252,20 +261,25 @@ class OpenAICompatibleRewardModel(CompletionBackend):
                     raise RewardServerError(f"{self.base_url}/models lists no model; pass model= explicitly") from e
         return self.model
 
+    def prompt_profile(self) -> PromptProfile:
+        # The served model's name decides `auto` (the URL does not: a host name says nothing about the weights).
+        return resolve_profile(self.prompts, self.model)
+
     async def _complete_many(self, builders: Sequence[MessageBuilder]) -> list[Completion | RewardServerError]:
         return list(await asyncio.gather(*(self._one(build) for build in builders)))
 
     async def _one(self, build: MessageBuilder) -> Completion | RewardServerError:
         # Messages are built inside the slot: each carries the images as base64, and building all of a large batch
-        # up front would hold every encoded image in memory at once.
+        # up front would hold every encoded image in memory at once. The model's name comes first: under
+        # `prompts="auto"` it decides the prompt profile.
         async with self._state().semaphore:
             try:
-                return await self._post(build())
+                model = await self.served_model()
+                return await self._post(build(), model)
             except RewardServerError as e:
                 return e
 
-    async def _post(self, messages: list[Message]) -> Completion:
-        model = await self.served_model()
+    async def _post(self, messages: list[Message], model: str) -> Completion:
         payload = {"model": model, "messages": messages, "temperature": self.temperature, "max_tokens": self.max_tokens}
 
         async def attempt(within: float) -> Completion:
