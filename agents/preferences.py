@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rationalrewards.agents.rows import read_rows, resolve_path
 from rationalrewards.rewardmodel.errors import InvalidImageError
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.schemas import ImageRef, Task, Winner
@@ -113,60 +114,6 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line or row number, row) for every row of a pairs file; a line that cannot be read becomes an error row."""
-    if path.is_dir():
-        try:
-            import datasets
-        except ImportError as e:  # the `train` extra
-            raise ValueError(
-                "reading a datasets directory needs the `datasets` package (pip install 'rationalrewards[train]')"
-            ) from e
-        try:
-            return [(n, dict(row)) for n, row in enumerate(datasets.load_from_disk(str(path)), start=1)]
-        except (OSError, ValueError, FileNotFoundError) as e:
-            raise ValueError(f"{path} is not a readable saved `datasets` directory ({type(e).__name__}: {e})") from e
-    if path.suffix == ".parquet":
-        import pyarrow
-        import pyarrow.parquet as pq
-
-        try:
-            return list(enumerate(pq.read_table(path).to_pylist(), start=1))
-        except (OSError, pyarrow.ArrowException) as e:
-            raise ValueError(f"{path} is not a readable Parquet file ({e})") from e
-    with path.open("rb") as f:
-        head = f.read(8192)
-    if b"\x00" in head:
-        raise ValueError(
-            f"{path} is a binary file, not JSONL (one JSON object per line), Parquet or a datasets directory"
-        )
-    rows: list[tuple[int, dict[str, Any]]] = []
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                rows.append((number, {"__error__": "not UTF-8 text"}))
-                continue
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                rows.append((number, {"__error__": f"not JSON ({e.msg})"}))
-                continue
-            rows.append((number, row if isinstance(row, dict) else {"__error__": "not a JSON object"}))
-    return rows
-
-
-def _resolve(value: Any, base: Path) -> Path:
-    text = str(value)
-    if text.startswith("file://"):
-        text = text[len("file://") :]
-    path = Path(text)
-    return path if path.is_absolute() else base / path
-
-
 def _pair_id(row: dict[str, Any], index: int) -> str:
     if row.get("pair_id") not in (None, ""):
         return str(row["pair_id"])
@@ -191,7 +138,7 @@ def _pair_from_row(row: dict[str, Any], pair_id: str, base: Path, label_map: Lab
                 continue
             raise ValueError(f"missing {key}")
         try:
-            refs[key] = image_ref_from_path(_resolve(row[key], base))
+            refs[key] = image_ref_from_path(resolve_path(row[key], base))
         except InvalidImageError as e:
             raise ValueError(f"{key}: {e}") from e
     return PreferencePair(
@@ -228,7 +175,7 @@ def load_preferences(
     base = path if path.is_dir() else path.parent
     report = ValidationReport()
     seen: set[str] = set()
-    for index, (number, row) in enumerate(_read_rows(path)):
+    for index, (number, row) in enumerate(read_rows(path)):
         pair_id = _pair_id(row, index)
         try:
             if pair_id in seen:

@@ -464,6 +464,19 @@ def _register_eval() -> None:
 _register_eval()
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@_friendly_errors
+def distill(ctx: typer.Context) -> None:
+    """Distil a critic from PARROT rows (trl SFT on a Qwen-VL student; `distill --help` lists the flags), or merge a
+    LoRA adapter into a full checkpoint: `distill merge ADAPTER --out DIR`."""
+    from rationalrewards.cli.distill import run
+
+    run(list(ctx.args))
+
+
 sketch_app = typer.Typer(
     help="The sketch world: read prompts, render images with ground truth, make suites.", no_args_is_help=True
 )

@@ -78,7 +78,7 @@ def sft_row(request: AnyRequest, answer: str, *, profile: PromptProfile = "relea
 
 def sft_rows(pair: PreferencePair, record: PairRecord, profile: PromptProfile = "release") -> list[dict[str, Any]]:
     """The pairwise row and up to two pointwise rows of a kept pair (student prompts never carry the label)."""
-    common = {"pair_id": pair.pair_id, "task": pair.task.value}
+    common = {"pair_id": pair.pair_id, "task": pair.task.value, "prompt": pair.prompt}  # prompt: the held-out split key
     compare = CompareRequest.like(pair)
     rows = [sft_row(compare, record["rationale"] or "", profile=profile, **common, kind="pairwise", label=pair.label)]
     for side, image in (("A", pair.image_a), ("B", pair.image_b)):

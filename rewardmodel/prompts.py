@@ -430,7 +430,11 @@ _KINDS: dict[type, Kind] = {
 def _read_release(messages: list[Message], images: list[ImageRef]) -> CritiqueRequest | CompareRequest | None:
     """A request rendered from one of the release's templates, or None: the user turn must be the template's text
     with only the request filled in, and the system turn (if any) the template's."""
-    system = [m.get("content") for m in messages if m.get("role") == "system"]
+    system = [
+        "".join(p.get("text", "") for p in _parts([m]) if p.get("type") == "text")
+        for m in messages
+        if m.get("role") == "system"
+    ]
     user = "".join(
         p.get("text", "") for p in _parts([m for m in messages if m.get("role") == "user"]) if p.get("type") == "text"
     )

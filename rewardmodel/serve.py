@@ -22,7 +22,13 @@ class ServeConfig:
     """How to serve a critic; `rationalrewards serve` takes every field as a flag."""
 
     checkpoint: str = field(metadata={"help": "Checkpoint directory or hub id for vLLM.", "argument": True})
-    served_model_name: str = field(default="rationalrewards", metadata={"help": "Name clients send as `model`."})
+    served_model_name: str = field(
+        default="",
+        metadata={
+            "help": "Name clients send as `model` (default: rationalrewards, or house-critic for a checkpoint whose "
+            "rationalrewards.json declares the house prompts: clients with --prompts auto pick the profile by name)."
+        },
+    )
     host: str = field(default="127.0.0.1", metadata={"help": "Listen address."})
     port: int = field(default=6868, metadata={"help": "Port (the release used 6868)."})
     max_model_len: int = field(
@@ -40,6 +46,8 @@ class ServeConfig:
     executable: str = field(default="vllm", metadata={"cli": False})
 
     def __post_init__(self) -> None:
+        if not self.served_model_name:
+            object.__setattr__(self, "served_model_name", default_served_name(self.checkpoint))
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
         if self.data_parallel_size < 1 or self.tensor_parallel_size < 1:
@@ -50,6 +58,15 @@ class ServeConfig:
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
+
+
+def default_served_name(checkpoint: str) -> str:
+    """`rationalrewards` (clients under `--prompts auto` then send the released checkpoints' format), unless the
+    checkpoint declares it was trained on the house prompts."""
+    from rationalrewards.rewardmodel.prompts import declared_profile
+
+    declared = declared_profile(checkpoint) if Path(checkpoint).is_dir() else None
+    return "house-critic" if declared == "house" else "rationalrewards"
 
 
 def vllm_command(config: ServeConfig) -> list[str]:

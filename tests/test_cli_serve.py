@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rationalrewards.rewardmodel import RewardServerError
+from rationalrewards.rewardmodel.prompts import resolve_profile
 from rationalrewards.rewardmodel.serve import ServeConfig, launch, vllm_command
 from tests.helpers import run_cli
 
@@ -90,6 +91,20 @@ def test_serve_dry_run_has_the_papers_flags() -> None:
         "--data-parallel-size 8",
     ):
         assert flag in out["command"]
+
+
+def test_served_name_follows_the_checkpoints_declared_profile(tmp_path: Path) -> None:
+    """A checkpoint trained on the house prompts is served under a name that `--prompts auto` reads as house; a
+    release-format checkpoint (or one with no marker) keeps the release's name."""
+    house, release = tmp_path / "house", tmp_path / "release"
+    for directory, profile in ((house, "house"), (release, "release")):
+        directory.mkdir()
+        (directory / "rationalrewards.json").write_text(json.dumps({"prompt_profile": profile}))
+    assert ServeConfig(checkpoint=str(house)).served_model_name == "house-critic"
+    assert resolve_profile("auto", model_name="house-critic") == "house"
+    assert ServeConfig(checkpoint=str(release)).served_model_name == "rationalrewards"
+    assert ServeConfig(checkpoint="org/hub-id").served_model_name == "rationalrewards"
+    assert ServeConfig(checkpoint=str(house), served_model_name="mine").served_model_name == "mine"
 
 
 def test_launch_waits_for_health_and_stops(port: int, tmp_path: Path) -> None:

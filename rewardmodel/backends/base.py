@@ -28,6 +28,7 @@ from rationalrewards.rewardmodel.schemas import (
     Critique,
     CritiqueRequest,
     PairwiseJudgement,
+    Task,
     TeacherRequest,
 )
 
@@ -114,8 +115,13 @@ def critique_from_completion(completion: Completion, request: CritiqueRequest) -
 
 
 def judgement_from_completion(completion: Completion, request: CompareRequest) -> PairwiseJudgement | Abstention:
+    return pairwise_from_completion(completion, request.task, request.prompt)
+
+
+def pairwise_from_completion(completion: Completion, task: Task, prompt: str) -> PairwiseJudgement | Abstention:
+    """A pairwise judgement (or abstention) from a completion, given the task and the request it answered."""
     result = _parse_or_abstain(
-        completion, lambda text: parse_pairwise(text, request.task, request=request.prompt, model=completion.model)
+        completion, lambda text: parse_pairwise(text, task, request=prompt, model=completion.model)
     )
     return result if isinstance(result, Abstention) else result.model_copy(update={"usage": completion.usage})
 
@@ -198,8 +204,13 @@ class CompletionBackend:
         return _raise_errors([self._capped(r) for r in await self._complete_many(self._builders(requests))])
 
     async def complete(self, messages: list[Message]) -> Completion:
-        [result] = _raise_errors([self._capped(r) for r in await self._complete_many([lambda: messages])])
+        [result] = await self.complete_all([messages])
         return result
+
+    async def complete_all(self, conversations: Sequence[list[Message]]) -> list[Completion]:
+        """One completion per conversation, batched as the backend batches requests; a failure raises."""
+        builders: list[MessageBuilder] = [partial(list, messages) for messages in conversations]
+        return _raise_errors([self._capped(r) for r in await self._complete_many(builders)])
 
 
 def _raise_errors(results: list[Completion | RewardServerError]) -> list[Completion]:

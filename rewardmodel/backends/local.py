@@ -67,30 +67,89 @@ class TransformersRewardModel(CompletionBackend):
             raise RewardModelError(f"model directory not found: {model_dir} (only local directories are loaded)")
         if not any(model_dir.glob("*.safetensors")):
             raise RewardModelError(f"{model_dir} holds no *.safetensors weights; pickle checkpoints are not loaded")
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        if max_new_tokens < 1:
-            raise ValueError("max_new_tokens must be at least 1")
         torch_dtype = getattr(torch, dtype, None)
         if not isinstance(torch_dtype, torch.dtype):
             raise ValueError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16")
         config = AutoConfig.from_pretrained(model_dir, trust_remote_code=False)
-        self.model_name = self.name = str(model_dir)
-        self.prompts = prompts
-        self.declared_profile = declared_profile(model_dir)
-        self.prompt_profile()  # an unknown profile fails here, not at the first request
-        self.processor = load_processor(model_dir, family=config.model_type)
+        processor = load_processor(model_dir, family=config.model_type)
         model: Any = AutoModelForImageTextToText.from_pretrained(
             model_dir, trust_remote_code=False, use_safetensors=True, dtype=torch_dtype
         )
-        self.model = model.to(device).eval()
+        self._attach(
+            model.to(device).eval(),
+            processor,
+            name=str(model_dir),
+            declared=declared_profile(model_dir),
+            device=device,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            temperature=temperature,
+            seed=seed,
+            prompts=prompts,
+        )
+        log.info("local_critic.loaded", model=self.model_name, device=device, dtype=dtype)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        processor: Any,
+        *,
+        name: str,
+        device: str = "cpu",
+        max_new_tokens: int = TEST_TIME_MAX_TOKENS,
+        batch_size: int = 4,
+        temperature: float = 0.0,
+        seed: int = 0,
+        prompts: str = "house",
+    ) -> TransformersRewardModel:
+        """A critic over a model already in memory (a student being trained): same messages, template and parsing
+        as one loaded from its directory. The caller keeps the model in train or eval mode as it needs."""
+        critic = cls.__new__(cls)
+        critic._attach(
+            model,
+            processor,
+            name=name,
+            declared=None,
+            device=device,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            temperature=temperature,
+            seed=seed,
+            prompts=prompts,
+        )
+        return critic
+
+    def _attach(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        name: str,
+        declared: str | None,
+        device: str,
+        max_new_tokens: int,
+        batch_size: int,
+        temperature: float,
+        seed: int,
+        prompts: str,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+        self.model_name = self.name = name
+        self.prompts = prompts
+        self.declared_profile = declared
+        self.prompt_profile()  # an unknown profile fails here, not at the first request
+        self.processor = processor
+        self.model = model
         self.device = device
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.temperature = temperature
         self.seed = seed
         self._lock = asyncio.Lock()  # one generate at a time: the model is not re-entrant
-        log.info("local_critic.loaded", model=self.model_name, device=device, dtype=dtype)
 
     def prompt_profile(self) -> PromptProfile:
         return resolve_profile(self.prompts, self.model_name, self.declared_profile)
