@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,35 @@ from rationalrewards.agents.generator import GeneratedImage, batch_sources
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.images import image_ref_from_pil, load_pil
 from rationalrewards.rewardmodel.schemas import ImageRef
+
+
+def load_pipeline(model_dir: str | Path, *, device: str = "cpu", dtype: Any = None) -> Any:
+    """A diffusers pipeline from a local directory, safetensors only. Components the index lists as absent (an SD3
+    pipeline saved without its T5 encoder, say) are passed as None, which `from_pretrained` otherwise refuses."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    model_dir = Path(model_dir)
+    index_file = model_dir / "model_index.json"
+    if not index_file.is_file():
+        raise RewardModelError(f"{model_dir} is not a diffusers pipeline directory (no model_index.json)")
+    if any(model_dir.rglob("*.bin")) and not any(model_dir.rglob("*.safetensors")):
+        raise RewardModelError(f"{model_dir} holds only pickle weights; only safetensors are loaded")
+    index = json.loads(index_file.read_text(encoding="utf-8"))
+    absent = {name: None for name, value in index.items() if isinstance(value, list) and value == [None, None]}
+    pipe = DiffusionPipeline.from_pretrained(model_dir, use_safetensors=True, dtype=dtype or torch.float32, **absent)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def load_lora(pipe: Any, lora: str | Path) -> None:
+    """A LoRA written by `rationalrewards rl` (or any diffusers LoRA directory), through diffusers' own loader."""
+    lora = Path(lora)
+    if not lora.is_dir() or not any(lora.glob("*.safetensors")):
+        raise RewardModelError(f"{lora} is not a LoRA directory (no .safetensors file)")
+    if not hasattr(pipe, "load_lora_weights"):
+        raise RewardModelError(f"{type(pipe).__name__} does not take LoRA weights")
+    pipe.load_lora_weights(lora)
 
 
 class DiffusersGenerator:
@@ -31,23 +61,19 @@ class DiffusersGenerator:
         steps: int = 20,
         guidance_scale: float | None = None,
         size: int | None = None,
+        lora: str | Path | None = None,
     ) -> None:
         import torch
-        from diffusers import DiffusionPipeline
 
-        model_dir = Path(model_dir)
-        if not (model_dir / "model_index.json").exists():
-            raise RewardModelError(f"{model_dir} is not a diffusers pipeline directory (no model_index.json)")
-        if any(model_dir.rglob("*.bin")) and not any(model_dir.rglob("*.safetensors")):
-            raise RewardModelError(f"{model_dir} holds only pickle weights; only safetensors are loaded")
         torch_dtype = getattr(torch, dtype, None)
         if not isinstance(torch_dtype, torch.dtype):
             raise ValueError(f"unknown dtype {dtype!r}")
-        self.pipe = DiffusionPipeline.from_pretrained(model_dir, use_safetensors=True, dtype=torch_dtype).to(device)
-        self.pipe.set_progress_bar_config(disable=True)
+        self.pipe = load_pipeline(model_dir, device=device, dtype=torch_dtype)
+        if lora is not None:
+            load_lora(self.pipe, lora)
         self.device, self.steps, self.guidance_scale, self.size = device, steps, guidance_scale, size
         self.out_dir = Path(out_dir)
-        self.name = f"diffusers:{model_dir.name}"
+        self.name = f"diffusers:{Path(model_dir).name}" + (f"+lora:{Path(lora).name}" if lora else "")
         self.batch_size = 1  # one image per pipeline call here; raise it to batch candidates on a GPU
         self.edits = "image" in inspect.signature(self.pipe.__call__).parameters
         self._lock = asyncio.Lock()
@@ -84,15 +110,14 @@ class DiffusersGenerator:
 def save_tiny_sd_pipeline(directory: str | Path, seed: int = 0) -> Path:
     """A Stable-Diffusion pipeline at a few hundred thousand parameters, random weights, saved as safetensors."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
     from rationalrewards.rewardmodel.tiny import build_tokenizer
 
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
     tokenizer.model_max_length = 16
-    widths = {"block_out_channels": (16, 32), "norm_num_groups": 8}  # the UNet and the VAE share their widths
+    widths = {"block_out_channels": TINY_WIDTHS, "norm_num_groups": 8}  # the UNet and the VAE share their widths
     unet = UNet2DConditionModel(
         sample_size=8,
         in_channels=4,
@@ -104,28 +129,8 @@ def save_tiny_sd_pipeline(directory: str | Path, seed: int = 0) -> Path:
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         **widths,
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        sample_size=16,
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        **widths,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=16,
-            bos_token_id=0,
-            eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
-            pad_token_id=0,
-        )
-    )
+    vae = tiny_vae(sample_size=16)
+    text_encoder = tiny_clip_text_encoder(tokenizer, projection=False)
     pipe: Any = StableDiffusionPipeline(
         unet=unet,
         vae=vae,
@@ -139,3 +144,42 @@ def save_tiny_sd_pipeline(directory: str | Path, seed: int = 0) -> Path:
     directory = Path(directory)
     pipe.save_pretrained(directory, safe_serialization=True)
     return directory
+
+
+TINY_WIDTHS = (16, 32)
+
+
+def tiny_vae(sample_size: int, **config: Any) -> Any:
+    """A two-block AutoencoderKL with 4 latent channels (scale factor 2) for the tiny pipelines."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        sample_size=sample_size,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        block_out_channels=TINY_WIDTHS,
+        norm_num_groups=8,
+        **config,
+    )
+
+
+def tiny_clip_text_encoder(tokenizer: Any, *, projection: bool) -> Any:
+    """A two-layer CLIP text encoder over the tiny tokenizer (with a projection head for SD3's pooled embedding)."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=tokenizer.model_max_length,
+        projection_dim=32,
+        bos_token_id=0,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=0,
+    )
+    return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)

@@ -92,8 +92,13 @@ def teacher_from_spec(spec: str, *, model: str | None = None, **options: Any) ->
     return backend
 
 
-def generator_from_spec(spec: str, out_dir: str | Path, *, device: str = "cpu", size: int = 256) -> Any:
-    """`sketch` (the embedded world) or a local diffusers pipeline directory (text-to-image or image editing)."""
+def generator_from_spec(
+    spec: str, out_dir: str | Path, *, device: str = "cpu", size: int = 256, lora: str | None = None
+) -> Any:
+    """`sketch` (the embedded world) or a local diffusers pipeline directory (text-to-image or image editing), with an
+    optional LoRA (a diffusers generator only)."""
+    if lora is not None and spec == "sketch":
+        raise ValueError("--lora needs a diffusers pipeline as --generator; the sketch generator has no weights")
     if spec == "sketch":
         from rationalrewards.agents.sketch.generator import SketchGenerator
 
@@ -101,7 +106,7 @@ def generator_from_spec(spec: str, out_dir: str | Path, *, device: str = "cpu", 
     if Path(spec).is_dir():
         from rationalrewards.agents.diffusers_generator import DiffusersGenerator
 
-        return DiffusersGenerator(spec, out_dir, device=device)
+        return DiffusersGenerator(spec, out_dir, device=device, lora=lora)
     raise ValueError(f"unknown generator {spec!r}: use 'sketch' or a local diffusers pipeline directory")
 
 

@@ -28,24 +28,14 @@ Our options (defaults are the paper's recipe; --help-all lists every trl / trans
 def _own_fields_help() -> str:
     from trl import SFTConfig
 
+    from rationalrewards.cli.dataclass_flags import fields_help
     from rationalrewards.training.distill_config import DistillConfig
 
-    own = DistillConfig.__annotations__
-    inherited = {f.name for f in dataclasses.fields(SFTConfig)}
-    hidden = {"remove_unused_columns"}
-    fields = [f for f in dataclasses.fields(DistillConfig) if f.name in own and f.name not in hidden]
-    fields.sort(key=lambda f: f.name in inherited)  # ours first, then the paper's values for trl's own knobs
-    lines = []
-    for item in fields:
-        if item.metadata.get("help"):
-            flag = "--" + item.name.replace("_", "-")
-            default = item.default
-            if default is dataclasses.MISSING:  # a list flag: show what its factory makes
-                factory = item.default_factory
-                default = " ".join(map(str, factory())) if factory is not dataclasses.MISSING else ""
-                default = default or "none"
-            lines.append(f"  {flag:<26} {item.metadata['help']} (default: {default})")
-    return "\n".join(lines)
+    # Ours first, then the paper's values for trl's own knobs.
+    inherited = frozenset(f.name for f in dataclasses.fields(SFTConfig))
+    own = set(DistillConfig.__annotations__)
+    hidden = frozenset({"remove_unused_columns"} | {f.name for f in dataclasses.fields(DistillConfig)} - own)
+    return fields_help(DistillConfig, hidden=hidden, later=inherited)
 
 
 def _gather_repeats(args: list[str], flag: str) -> list[str]:
@@ -107,18 +97,13 @@ def run(args: list[str]) -> None:
         )
     except SystemExit as e:  # argparse already printed what is wrong
         raise ValueError("bad distill arguments (see above; --help lists them)") from e
+    from rationalrewards.cli.dataclass_flags import stdout_for_json
     from rationalrewards.training.distill_trainer import train
 
-    with _stdout_for_json(options.json):  # the trainer prints its logs to stdout; --json keeps stdout to one object
+    with stdout_for_json(options.json):  # the trainer prints its logs to stdout; --json keeps stdout to one object
         figures = train(config, options.out, force_new=options.force_new)
     _print(figures, options.json)
     return None
-
-
-def _stdout_for_json(as_json: bool) -> Any:
-    import contextlib
-
-    return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
 
 
 def _parser() -> Any:

@@ -477,6 +477,19 @@ def distill(ctx: typer.Context) -> None:
     run(list(ctx.args))
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@_friendly_errors
+def rl(ctx: typer.Context) -> None:
+    """Diffusion RL (DiffusionNFT or Flow-GRPO) of a pipeline's LoRA with a critique reward; `rl --help` lists the
+    flags."""
+    from rationalrewards.cli.rl import run
+
+    run(list(ctx.args))
+
+
 sketch_app = typer.Typer(
     help="The sketch world: read prompts, render images with ground truth, make suites.", no_args_is_help=True
 )

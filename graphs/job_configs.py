@@ -59,6 +59,10 @@ class RefineJob:
     )
     concurrency: int = field(default=8, metadata={"help": "Prompts in flight at once."})
     device: str = field(default="cpu", metadata={"help": "Device for a diffusers generator (cpu, cuda, cuda:1)."})
+    lora: str | None = field(
+        default=None,
+        metadata={"help": "A LoRA directory for a diffusers generator (e.g. the lora/ of a `rationalrewards rl` run)."},
+    )
     grader: str = field(
         default="auto",
         metadata={"help": "Ground truth: auto (sketch grader for the sketch generator), sketch or none."},

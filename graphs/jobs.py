@@ -34,10 +34,10 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
         "refiner": job.refiner,
         "refiner_model": job.refiner_model,
         "device": job.device,
-    }
+    } | ({"generator_lora": job.lora} if job.lora else {})  # only when set: older run directories still resume
     runner = GCRRunner(
         job.out,
-        generator=generator_from_spec(job.generator, job.out / "images", device=job.device),
+        generator=generator_from_spec(job.generator, job.out / "images", device=job.device, lora=job.lora),
         critic=reward_model_from_spec(
             job.critic, model=job.critic_model, prompts=job.prompts, max_tokens=job.max_tokens, **critic_options
         ),

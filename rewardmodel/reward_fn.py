@@ -15,6 +15,7 @@ the backend's sessions and stops the loop.
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Sequence
 from typing import Any
 
@@ -111,9 +112,26 @@ class CritiqueReward:
         self, prompts: Sequence[Any], completions: Sequence[Any] | None = None, **kwargs: Any
     ) -> list[float | None]:
         """One reward per sample; keywords as `acritique` takes them, anything else trl passes is ignored."""
+        return self._background().run(self.acall(prompts, completions, **kwargs))
+
+    def submit(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any] | None = None,
+        *,
+        images: Sequence[Any] | None = None,
+        source_images: Sequence[Any] | None = None,
+        **_: Any,
+    ) -> concurrent.futures.Future[list[Critique | Abstention]]:
+        """Start critiquing on the function's loop and return a future at once (keywords as `acritique`), so a
+        sampler keeps sampling while these images are scored: the RL trainers' overlap."""
+        requests = self.requests(prompts, _samples(completions, images), source_images)
+        return self._background().submit(self.reward_model.critique(requests))
+
+    def _background(self) -> BackgroundLoop:
         if self._loop is None or self._loop.closed:
             self._loop = BackgroundLoop(name="critique-reward")
-        return self._loop.run(self.acall(prompts, completions, **kwargs))
+        return self._loop
 
     def close(self) -> None:
         """Close the backend's connections on the loop that opened them, then stop the loop."""
