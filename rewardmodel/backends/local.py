@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,24 @@ def _to_hf_messages(messages: list[Message]) -> list[dict[str, Any]]:
                 parts.append({"type": "text", "text": part["text"]})
         converted.append({"role": message["role"], "content": parts})
     return converted
+
+
+@dataclass(frozen=True)
+class LocalGeneration:
+    """How the in-process critic generates, whether it loaded a checkpoint or wraps a model in memory."""
+
+    device: str = "cpu"
+    max_new_tokens: int = TEST_TIME_MAX_TOKENS
+    batch_size: int = 4
+    temperature: float = 0.1
+    seed: int = 0
+    prompts: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
 
 
 class TransformersRewardModel(CompletionBackend):
@@ -75,80 +94,32 @@ class TransformersRewardModel(CompletionBackend):
         model: Any = AutoModelForImageTextToText.from_pretrained(
             model_dir, trust_remote_code=False, use_safetensors=True, dtype=torch_dtype
         )
-        self._attach(
-            model.to(device).eval(),
-            processor,
-            name=str(model_dir),
-            declared=declared_profile(model_dir),
-            device=device,
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size,
-            temperature=temperature,
-            seed=seed,
-            prompts=prompts,
-        )
+        generation = LocalGeneration(device, max_new_tokens, batch_size, temperature, seed, prompts)
+        self._attach(model.to(device).eval(), processor, str(model_dir), declared_profile(model_dir), generation)
         log.info("local_critic.loaded", model=self.model_name, device=device, dtype=dtype)
 
     @classmethod
-    def from_model(
-        cls,
-        model: Any,
-        processor: Any,
-        *,
-        name: str,
-        device: str = "cpu",
-        max_new_tokens: int = TEST_TIME_MAX_TOKENS,
-        batch_size: int = 4,
-        temperature: float = 0.0,
-        seed: int = 0,
-        prompts: str = "house",
-    ) -> TransformersRewardModel:
+    def from_model(cls, model: Any, processor: Any, *, name: str, **settings: Any) -> TransformersRewardModel:
         """A critic over a model already in memory (a student being trained): same messages, template and parsing
-        as one loaded from its directory. The caller keeps the model in train or eval mode as it needs."""
+        as one loaded from its directory; `settings` as `LocalGeneration` takes them (greedy and the house prompts
+        unless given). The caller keeps the model in train or eval mode as it needs."""
         critic = cls.__new__(cls)
-        critic._attach(
-            model,
-            processor,
-            name=name,
-            declared=None,
-            device=device,
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size,
-            temperature=temperature,
-            seed=seed,
-            prompts=prompts,
-        )
+        defaults: dict[str, Any] = {"temperature": 0.0, "prompts": "house"}
+        critic._attach(model, processor, name, None, LocalGeneration(**(defaults | settings)))
         return critic
 
-    def _attach(
-        self,
-        model: Any,
-        processor: Any,
-        *,
-        name: str,
-        declared: str | None,
-        device: str,
-        max_new_tokens: int,
-        batch_size: int,
-        temperature: float,
-        seed: int,
-        prompts: str,
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        if max_new_tokens < 1:
-            raise ValueError("max_new_tokens must be at least 1")
+    def _attach(self, model: Any, processor: Any, name: str, declared: str | None, generation: LocalGeneration) -> None:
         self.model_name = self.name = name
-        self.prompts = prompts
+        self.prompts = generation.prompts
         self.declared_profile = declared
         self.prompt_profile()  # an unknown profile fails here, not at the first request
         self.processor = processor
         self.model = model
-        self.device = device
-        self.max_new_tokens = max_new_tokens
-        self.batch_size = batch_size
-        self.temperature = temperature
-        self.seed = seed
+        self.device = generation.device
+        self.max_new_tokens = generation.max_new_tokens
+        self.batch_size = generation.batch_size
+        self.temperature = generation.temperature
+        self.seed = generation.seed
         self._lock = asyncio.Lock()  # one generate at a time: the model is not re-entrant
 
     def prompt_profile(self) -> PromptProfile:
