@@ -8,13 +8,14 @@ so the loop mechanics are testable without downloads.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rationalrewards.agents.batching import MicroBatcher
 from rationalrewards.agents.generator import GeneratedImage, batch_sources
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.images import image_ref_from_pil, load_pil
@@ -62,6 +63,8 @@ class DiffusersGenerator:
         guidance_scale: float | None = None,
         size: int | None = None,
         lora: str | Path | None = None,
+        max_batch: int = 8,
+        max_wait: float = 0.02,
     ) -> None:
         import torch
 
@@ -74,37 +77,57 @@ class DiffusersGenerator:
         self.device, self.steps, self.guidance_scale, self.size = device, steps, guidance_scale, size
         self.out_dir = Path(out_dir)
         self.name = f"diffusers:{Path(model_dir).name}" + (f"+lora:{Path(lora).name}" if lora else "")
-        self.batch_size = 1  # one image per pipeline call here; raise it to batch candidates on a GPU
         self.edits = "image" in inspect.signature(self.pipe.__call__).parameters
-        self._lock = asyncio.Lock()
+        # Requests from every prompt and round in flight share pipeline calls (up to max_batch images, waiting at most
+        # max_wait seconds for a batch to fill); edits and text-to-image requests never share one.
+        self.batcher: MicroBatcher[_ImageRequest, GeneratedImage] = MicroBatcher(
+            self._call, max_size=max_batch, max_wait=max_wait, key=lambda request: request.source is None
+        )
+        self.batch_size = max_batch  # GCR then asks for a round's candidates in one call
 
-    def _one(self, prompt: str, seed: int, source: ImageRef | None) -> GeneratedImage:
+    def _call(self, requests: list[_ImageRequest]) -> list[GeneratedImage]:
+        """One pipeline call for a micro-batch. One `torch.Generator` per image, seeded with its own seed, so an
+        image does not depend on the batch it landed in (diffusers draws each latent from its own generator)."""
         import torch
 
         kwargs: dict[str, Any] = {
             "num_inference_steps": self.steps,
-            "generator": torch.Generator(self.device).manual_seed(seed),
+            "generator": [torch.Generator(self.device).manual_seed(r.seed) for r in requests],
         }
         if self.guidance_scale is not None:
             kwargs["guidance_scale"] = self.guidance_scale
         if self.size is not None:
             kwargs["height"] = kwargs["width"] = self.size
-        if source is not None:
+        sources = [r.source for r in requests]
+        if any(source is not None for source in sources):
             if not self.edits:
                 raise RewardModelError(f"{self.name} is a text-to-image pipeline; it cannot edit a source image")
-            kwargs["image"] = load_pil(source)
-        image = self.pipe(prompt, **kwargs).images[0]
-        ref = image_ref_from_pil(image, self.out_dir)
-        return GeneratedImage(image=ref, prompt=prompt, seed=seed, generator=self.name, source_image=source)
+            kwargs["image"] = [load_pil(source) for source in sources if source is not None]
+        images = self.pipe([r.prompt for r in requests], **kwargs).images
+        return [
+            GeneratedImage(
+                image=image_ref_from_pil(image, self.out_dir),
+                prompt=r.prompt,
+                seed=r.seed,
+                generator=self.name,
+                source_image=r.source,
+            )
+            for r, image in zip(requests, images, strict=True)
+        ]
 
     async def generate(
         self, prompts: Sequence[str], seeds: Sequence[int], source_images: Sequence[ImageRef | None] | None = None
     ) -> list[GeneratedImage]:
         sources = batch_sources(prompts, seeds, source_images)
-        async with self._lock:  # one pipeline call at a time: the pipeline is not re-entrant
-            return await asyncio.to_thread(
-                lambda: [self._one(p, s, src) for p, s, src in zip(prompts, seeds, sources, strict=True)]
-            )
+        requests = [_ImageRequest(p, s, src) for p, s, src in zip(prompts, seeds, sources, strict=True)]
+        return await self.batcher.submit(requests)
+
+
+@dataclass(frozen=True)
+class _ImageRequest:
+    prompt: str
+    seed: int
+    source: ImageRef | None
 
 
 def save_tiny_sd_pipeline(directory: str | Path, seed: int = 0) -> Path:

@@ -77,12 +77,20 @@ class JobRunner:
     job: str = "job"  # recorded in run.json
 
     def __init__(
-        self, path: str | Path, *, concurrency: int, progress: bool, settings: dict[str, Any], force_new: bool
+        self,
+        path: str | Path,
+        *,
+        concurrency: int,
+        progress: bool,
+        settings: dict[str, Any],
+        force_new: bool,
+        keep_history: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.path = Path(path)
         self.concurrency, self.progress, self.settings, self.force_new = concurrency, progress, settings, force_new
+        self.keep_history = keep_history
 
     def open(self) -> RunDirectory:
         """Lock the run directory and check (or record) its settings."""
@@ -90,18 +98,33 @@ class JobRunner:
 
     def batch(self, run_dir: RunDirectory, key: str) -> BatchRunner[Any]:
         return BatchRunner(
-            run_dir, label=self.job.upper(), key=key, concurrency=self.concurrency, progress=self.progress
+            run_dir,
+            label=self.job.upper(),
+            key=key,
+            concurrency=self.concurrency,
+            progress=self.progress,
+            keep_history=self.keep_history,
         )
 
 
 class BatchRunner(Generic[Item]):
     def __init__(
-        self, run_dir: RunDirectory, *, label: str, key: str, concurrency: int = 8, progress: bool = True
+        self,
+        run_dir: RunDirectory,
+        *,
+        label: str,
+        key: str,
+        concurrency: int = 8,
+        progress: bool = True,
+        keep_history: bool = False,
     ) -> None:
+        """`keep_history`: keep every checkpoint of finished threads (LangGraph time travel). By default a thread's
+        checkpoints are deleted once its line is in `results.jsonl`, which is what resume reads for finished items:
+        the database then holds only the threads in flight instead of growing with every step of every item."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.run_dir, self.label, self.key = run_dir, label, key
-        self.concurrency, self.progress = concurrency, progress
+        self.concurrency, self.progress, self.keep_history = concurrency, progress, keep_history
 
     def finished_ids(self) -> set[str]:
         return set(self.run_dir.records(RESULTS, self.key))
@@ -147,6 +170,8 @@ class BatchRunner(Generic[Item]):
                             else:
                                 self.run_dir.append(RESULTS, {self.key: item_id, **record})
                                 outcome.finished += 1
+                                if not self.keep_history:  # the line above is the resume key from now on
+                                    await saver.adelete_thread(item_id)
                         bar.advance(task)
 
                 await asyncio.gather(*(one(item_id, item) for item_id, item in pending))

@@ -22,6 +22,10 @@ PROMPTS_HELP = (
 MAX_TOKENS_HELP = (
     "Most tokens one critique may take (default 20480, as the release's evaluation and test-time scripts)."
 )
+KEEP_HISTORY_HELP = (
+    "Keep every checkpoint of finished items (LangGraph time travel); by default a finished item's checkpoints are "
+    "deleted once its line is in results.jsonl, so the database holds only the items in flight."
+)
 FORCE_NEW_HELP = "If --out holds a run with other inputs, move it into archive/ and start afresh."
 
 
@@ -69,6 +73,7 @@ class RefineJob:
     )
     progress: bool = field(default=True, metadata={"cli": False})
     force_new: bool = field(default=False, metadata={"help": FORCE_NEW_HELP})
+    keep_history: bool = field(default=False, metadata={"help": KEEP_HISTORY_HELP})
 
     def config(self) -> GCRConfig:
         return GCRConfig.preset(
@@ -117,6 +122,7 @@ class ParrotJob:
     label_noise: float = field(default=0.0, metadata={"help": "Flip this share of sketch-world labels."})
     seed: int = field(default=0, metadata={"help": "Seed of the sketch world's pairs and teacher."})
     force_new: bool = field(default=False, metadata={"help": FORCE_NEW_HELP})
+    keep_history: bool = field(default=False, metadata={"help": KEEP_HISTORY_HELP})
 
 
 @dataclass(frozen=True)

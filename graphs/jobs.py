@@ -48,6 +48,7 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
         progress=job.progress,
         settings=settings,
         force_new=job.force_new,
+        keep_history=job.keep_history,
     )
     summary = asyncio.run(runner.run(job.rows))
     summary["report"] = str(job.out / "report.html")
@@ -168,6 +169,7 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
         progress=job.progress,
         settings=settings,
         force_new=job.force_new,
+        keep_history=job.keep_history,
         student_prompts=job.student_prompts,
     )
     with runner.open() as run_dir:

@@ -106,6 +106,7 @@ class ParrotRunner(JobRunner):
         teacher_name: str = "",
         settings: dict[str, Any] | None = None,
         force_new: bool = False,
+        keep_history: bool = False,
         student_prompts: str = "release",
     ) -> None:
         """`student_prompts`: the prompt profile the SFT rows are written in, i.e. how the distilled student will be
@@ -119,6 +120,7 @@ class ParrotRunner(JobRunner):
             concurrency=concurrency,
             progress=progress,
             force_new=force_new,
+            keep_history=keep_history,
             settings={"config": config.as_dict(), "teacher": self.teacher_name} | (settings or {}),
         )
 

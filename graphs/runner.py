@@ -3,7 +3,8 @@ SQLite checkpointer, bounded concurrency, a progress bar, resume after a crash o
 prompts, and a run directory (`graphs.rundir`: one writer at a time, resume only with the same inputs):
 
     run.json            format version, every setting that determines the output, the suite's content hash
-    checkpoints.sqlite  LangGraph checkpoints, one thread per prompt
+    checkpoints.sqlite  LangGraph checkpoints, one thread per prompt in flight (a finished prompt's are deleted once
+                        its results.jsonl line is written, unless keep_history)
     images/             content-addressed PNGs (+ scene-graph sidecars in the sketch world)
     cache/              generation cache: (generator, prompt, seed, source) -> image
     trace.jsonl         one event per node execution
@@ -79,6 +80,7 @@ class GCRRunner(JobRunner):
         progress: bool = True,
         settings: dict[str, Any] | None = None,
         force_new: bool = False,
+        keep_history: bool = False,
     ) -> None:
         """`settings`: what else determines the output (e.g. the CLI's backend specs), recorded in `run.json`."""
         self.generator, self.critic, self.refiner, self.grader = generator, critic, refiner, grader
@@ -94,6 +96,7 @@ class GCRRunner(JobRunner):
             concurrency=concurrency,
             progress=progress,
             force_new=force_new,
+            keep_history=keep_history,
             settings={"config": self.config.as_dict(), **backends} | (settings or {}),
         )
 

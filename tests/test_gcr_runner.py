@@ -106,6 +106,29 @@ def test_runner_checkpointer_is_wal_with_normal_sync(tmp_path: Path) -> None:
     assert asyncio.run(pragmas()) == ("wal", 1)  # 1 = NORMAL: committed steps survive a killed process (see kill test)
 
 
+def test_finished_threads_leave_no_checkpoints_unless_history_is_kept(tmp_path: Path) -> None:
+    """A finished prompt's resume key is its results.jsonl line: its checkpoints are deleted, so the database holds
+    only the threads in flight; --keep-history keeps them all for LangGraph time travel."""
+    import sqlite3
+
+    def stored_threads(run: Path) -> tuple[int, int]:
+        with sqlite3.connect(run / "checkpoints.sqlite") as db:
+            threads = db.execute("SELECT COUNT(DISTINCT thread_id) FROM checkpoints").fetchone()[0]
+            writes = db.execute("SELECT COUNT(*) FROM writes").fetchone()[0]
+        return threads, writes
+
+    suite = make_suite(6, seed=4)
+    pruned = asyncio.run(_runner(tmp_path / "pruned", "deep").run(suite))
+    kept = asyncio.run(_runner(tmp_path / "kept", "deep", keep_history=True).run(suite))
+    assert pruned["finished"] == kept["finished"] == 6
+    assert stored_threads(tmp_path / "pruned") == (0, 0)
+    assert stored_threads(tmp_path / "kept")[0] == 6
+    same = [read_jsonl(tmp_path / name / "results.jsonl") for name in ("pruned", "kept")]
+    assert [r["reward_final"] for r in same[0]] == [r["reward_final"] for r in same[1]]
+    rerun = asyncio.run(_runner(tmp_path / "pruned", "deep").run(suite))  # resume of a finished run: nothing redone
+    assert rerun["finished"] == 6 and len(read_jsonl(tmp_path / "pruned" / "results.jsonl")) == 6
+
+
 class _BrokenForOnePrompt(SketchGenerator):
     async def generate(self, prompts: Sequence[str], seeds: Sequence[int], source_images: Any = None) -> list[Any]:
         if any("zebra" in p for p in prompts):
