@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from rationalrewards.agents.generator import GeneratedImage
+from rationalrewards.rewardmodel.images import content_path
 
 
 class GenerationCache:
@@ -23,10 +24,15 @@ class GenerationCache:
     def key(generator: str, prompt: str, seed: int, source_sha256: str | None) -> str:
         return hashlib.sha256(json.dumps([generator, prompt, seed, source_sha256]).encode()).hexdigest()
 
+    def _path(self, key: str) -> Path:
+        return content_path(self.directory, key, ".json")
+
     def get(self, key: str) -> GeneratedImage | None:
-        path = self.directory / f"{key}.json"
+        path = self._path(key)
         if not path.exists():
-            return None
+            path = self.directory / f"{key}.json"  # a run directory written before entries were fanned out
+            if not path.exists():
+                return None
         try:
             made = GeneratedImage.model_validate_json(path.read_text())
         except ValueError:
@@ -39,4 +45,4 @@ class GenerationCache:
     def put(self, key: str, made: GeneratedImage) -> None:
         from rationalrewards.rewardmodel.files import atomic_write_text
 
-        atomic_write_text(self.directory / f"{key}.json", made.model_dump_json())
+        atomic_write_text(self._path(key), made.model_dump_json())

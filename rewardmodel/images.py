@@ -140,14 +140,21 @@ def png_bytes(image: Any) -> bytes:
     return buffer.getvalue()
 
 
+def content_path(directory: str | Path, digest: str, suffix: str = ".png") -> Path:
+    """Where content-addressed files live: `<directory>/<first two hex digits>/<digest><suffix>`, as git stores its
+    objects, so a run of 100,000 images keeps every folder to a few hundred files."""
+    return Path(directory) / digest[:2] / f"{digest}{suffix}"
+
+
 def image_ref_from_pil(image: Any, directory: str | Path | None = None) -> ImageRef:
-    """Content-addressed: saved as `<sha256>.png` under `directory`, or inlined as a data URL when none is given."""
+    """Content-addressed: saved at `content_path(directory, sha256)`, or inlined as a data URL when no directory is
+    given."""
     data = png_bytes(image)
     digest = hashlib.sha256(data).hexdigest()
     if directory is None:
         uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
     else:
-        path = Path(directory) / f"{digest}.png"
+        path = content_path(directory, digest)
         if not path.exists():
             from rationalrewards.rewardmodel.files import atomic_write_bytes
 

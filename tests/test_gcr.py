@@ -313,7 +313,8 @@ async def test_diffusers_pipeline_as_the_generator(tmp_path: Path) -> None:
     for record in out["rounds"]:
         assert len(record["candidates"]) == 2
     image = ImageRef.model_validate(out["best"]["image"])
-    assert Path(image.uri).parent == tmp_path / "images" and (image.width, image.height) == (32, 32)
+    assert Path(image.uri).parent == tmp_path / "images" / image.sha256[:2]  # fanned out by the digest's prefix
+    assert (image.width, image.height) == (32, 32)
     again = await generator.generate(["a photo of two dogs"], [5])
     first = await generator.generate(["a photo of two dogs"], [5])
     assert again[0].image.sha256 == first[0].image.sha256  # seeded: same prompt and seed, same image

@@ -4,6 +4,7 @@ dies mid-run, the CLI, the HTML report in headless Chromium, and the graph serve
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -64,7 +65,8 @@ def test_a_suite_run_writes_the_run_directory_and_improves_accuracy(tmp_path: Pa
     assert critique["scores"] and "ms" in critique
     results = read_jsonl(run / "results.jsonl")
     for result in results:
-        assert Path(result["best"]["image"]["uri"]).parent == (run / "images").resolve()
+        best = result["best"]["image"]
+        assert Path(best["uri"]).parent == (run / "images" / best["sha256"][:2]).resolve()
     again = asyncio.run(_runner(run).run(rows))  # nothing left to do: finished prompts are not redone
     assert again["generations"] == summary["generations"] and len(read_jsonl(run / "results.jsonl")) == 42
 
@@ -127,6 +129,33 @@ def test_finished_threads_leave_no_checkpoints_unless_history_is_kept(tmp_path: 
     assert [r["reward_final"] for r in same[0]] == [r["reward_final"] for r in same[1]]
     rerun = asyncio.run(_runner(tmp_path / "pruned", "deep").run(suite))  # resume of a finished run: nothing redone
     assert rerun["finished"] == 6 and len(read_jsonl(tmp_path / "pruned" / "results.jsonl")) == 6
+
+
+def test_content_addressed_files_fan_out_and_older_flat_run_directories_still_resolve(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from rationalrewards.agents.generator import GeneratedImage
+    from rationalrewards.graphs.store import GenerationCache
+    from rationalrewards.rewardmodel.images import content_path, image_ref_from_pil
+
+    ref = image_ref_from_pil(Image.new("RGB", (8, 8), (1, 2, 3)), tmp_path / "images")
+    assert Path(ref.uri) == content_path(tmp_path / "images", ref.sha256).resolve()
+    assert Path(ref.uri).parent.name == ref.sha256[:2]
+    cache = GenerationCache(tmp_path / "cache")
+    made = GeneratedImage(image=ref, prompt="a cat", seed=0, generator="g")
+    key = cache.key("g", "a cat", 0, None)
+    cache.put(key, made)
+    assert content_path(tmp_path / "cache", key, ".json").is_file() and cache.get(key) == made
+    flat_key = cache.key("g", "a dog", 1, None)  # an entry written before entries were fanned out
+    (tmp_path / "cache" / f"{flat_key}.json").write_text(made.model_dump_json())
+    assert cache.get(flat_key) == made
+    generator = SketchGenerator(tmp_path / "sketch")
+    [image] = asyncio.run(generator.generate(["a photo of a cat"], [0]))
+    oracle = SketchOracle(image_dirs=[tmp_path / "sketch"])
+    inline = image.image.model_copy(  # the same bytes as a data URL: the oracle finds the file by its digest
+        update={"uri": "data:image/png;base64," + base64.b64encode(Path(image.image.uri).read_bytes()).decode()}
+    )
+    assert oracle.scene_of(inline) == oracle.scene_of(image.image)
 
 
 class _BrokenForOnePrompt(SketchGenerator):
