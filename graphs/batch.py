@@ -147,7 +147,6 @@ class BatchRunner(Generic[Item]):
         done = self.finished_ids()
         pending = [(item_id, item) for item_id, item in items if item_id not in done]
         outcome = BatchOutcome(ran=len(pending))
-        semaphore = asyncio.Semaphore(self.concurrency)
         started = time.perf_counter()
         async with sqlite_checkpointer(self.run_dir.file("checkpoints.sqlite")) as saver:
             graph = build_graph(saver)
@@ -156,31 +155,38 @@ class BatchRunner(Generic[Item]):
                 task = bar.add_task(self.label, total=len(items), completed=len(items) - len(pending))
 
                 async def one(item_id: str, item: Item) -> None:
-                    async with semaphore:
-                        try:
-                            record = await work(graph, item_id, item)
-                        except Exception as e:  # noqa: BLE001 - the runner's boundary: one failing item must not sink the run
-                            error = redact(f"{type(e).__name__}: {e}")
-                            log.error("batch.item_failed", job=self.label, item=item_id, error=error)
-                            failure = {self.key: item_id, "error": error}
-                            outcome.failures.append(failure)
-                            self.run_dir.append(FAILURES, failure)
+                    try:
+                        record = await work(graph, item_id, item)
+                    except Exception as e:  # noqa: BLE001 - the runner's boundary: one failing item must not sink the run
+                        error = redact(f"{type(e).__name__}: {e}")
+                        log.error("batch.item_failed", job=self.label, item=item_id, error=error)
+                        failure = {self.key: item_id, "error": error}
+                        outcome.failures.append(failure)
+                        self.run_dir.append(FAILURES, failure)
+                    else:
+                        if record is None:
+                            outcome.waiting.append(item_id)
                         else:
-                            if record is None:
-                                outcome.waiting.append(item_id)
-                            else:
-                                self.run_dir.append(RESULTS, {self.key: item_id, **record})
-                                outcome.finished += 1
-                                if not self.keep_history:  # the line above is the resume key from now on
-                                    await saver.adelete_thread(item_id)
-                        bar.advance(task)
+                            self.run_dir.append(RESULTS, {self.key: item_id, **record})
+                            outcome.finished += 1
+                            if not self.keep_history:  # the line above is the resume key from now on
+                                await saver.adelete_thread(item_id)
+                    bar.advance(task)
+
+                # `concurrency` workers take items from one shared iterator: at most that many tasks exist at a time,
+                # where one task per item (100,000 of them, each with its frame) grew memory with the run's size.
+                queue = iter(pending)
+
+                async def worker() -> None:
+                    for item_id, item in queue:
+                        await one(item_id, item)
 
                 # Everything made during set-up (graph, backends, the items) is moved out of the collector's reach for
                 # the run: full collections then scan only what the run itself allocates (they paused PARROT's event
                 # loop for 120-200 ms every few seconds). Undone after, so the host process keeps its own settings.
                 gc.freeze()
                 try:
-                    await asyncio.gather(*(one(item_id, item) for item_id, item in pending))
+                    await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(pending)))))
                 finally:
                     gc.unfreeze()
         outcome.seconds = round(time.perf_counter() - started, 2)
