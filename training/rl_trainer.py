@@ -39,7 +39,7 @@ from rationalrewards.training.flow_policy import Conditioning, FlowPolicy, polic
 from rationalrewards.training.rl_advantages import GroupKey, StepAdvantages, group_key, step_advantages
 from rationalrewards.training.rl_config import RLConfig
 from rationalrewards.training.rl_distributed import Ranks
-from rationalrewards.training.rl_monitor import HackingAlarm, RunLogger, save_grid
+from rationalrewards.training.rl_monitor import HackingAlarm, RunLogger, log, save_grid
 
 CHECKPOINTS, LORA_DIR, STATE_FILE = "checkpoints", "lora", "trainer_state.pt"
 # Changing these on resume is safe (they do not change what a finished step computed).
@@ -309,8 +309,7 @@ class FlowRLTrainer:
         rollouts: list[Rollout] = []
         self.transformer.eval()
         for start in range(0, len(groups), config.sample_chunk):
-            chunk = [item for item in groups[start : start + config.sample_chunk] for _ in range(config.group_size)]
-            rollouts.append(self._rollout(chunk, generator))
+            rollouts.append(self._rollout(groups[start : start + config.sample_chunk], generator))
         sampled = time.perf_counter()
         results: list[Critique | Abstention] = []
         for rollout in rollouts:
@@ -395,8 +394,12 @@ class FlowRLTrainer:
             row |= self.evaluate()
         return row
 
-    def _rollout(self, items: list[PromptItem], generator: torch.Generator) -> Rollout:
-        cond = self.policy.encode([i.prompt for i in items], [i.source for i in items])
+    def _rollout(self, groups: list[PromptItem], generator: torch.Generator) -> Rollout:
+        """`group_size` samples of each group: its prompt (and source image) encoded once, the conditioning
+        repeated for the group's samples."""
+        size = self.config.group_size
+        items = [item for item in groups for _ in range(size)]
+        cond = self.policy.encode([g.prompt for g in groups], [g.source for g in groups]).repeat(size)
         noise = self.policy.initial_noise(len(items), generator)
         with torch.no_grad(), self._autocast():
             rollout = self.sample(items, cond, noise, generator)
@@ -518,8 +521,6 @@ class FlowRLTrainer:
             )
             if alarm:
                 row["hacking_alarm"] = alarm
-                from rationalrewards.training.rl_monitor import log
-
                 log.warning("hacking_alarm", message=alarm, step=self.step)
         return row
 
