@@ -95,19 +95,28 @@ def teacher_from_spec(spec: str, *, model: str | None = None, **options: Any) ->
 def generator_from_spec(
     spec: str, out_dir: str | Path, *, device: str = "cpu", size: int = 256, lora: str | None = None
 ) -> Any:
-    """`sketch` (the embedded world) or a local diffusers pipeline directory (text-to-image or image editing), with an
-    optional LoRA (a diffusers generator only)."""
+    """`sketch` (the embedded world), a local diffusers pipeline directory (text-to-image or image editing) with an
+    optional LoRA, or the http(s):// URL of an OpenAI Images API server (several joined by commas: one per GPU)."""
     if lora is not None and spec == "sketch":
         raise ValueError("--lora needs a diffusers pipeline as --generator; the sketch generator has no weights")
     if spec == "sketch":
         from rationalrewards.agents.sketch.generator import SketchGenerator
 
         return SketchGenerator(out_dir, size=size)
+    if spec.startswith(("http://", "https://")):
+        if lora is not None:
+            raise ValueError("--lora applies to a local diffusers pipeline; load it into the served pipeline instead")
+        from rationalrewards.agents.served_generator import ServedGenerator
+
+        return ServedGenerator(spec, out_dir, api_key=os.environ.get(API_KEY_ENV))
     if Path(spec).is_dir():
         from rationalrewards.agents.diffusers_generator import DiffusersGenerator
 
         return DiffusersGenerator(spec, out_dir, device=device, lora=lora)
-    raise ValueError(f"unknown generator {spec!r}: use 'sketch' or a local diffusers pipeline directory")
+    raise ValueError(
+        f"unknown generator {spec!r}: use 'sketch', a local diffusers pipeline directory, or an http(s):// URL of an "
+        "OpenAI Images API server"
+    )
 
 
 def grader_from_spec(spec: str, *, generator: str = "sketch") -> Any:

@@ -1,7 +1,9 @@
-"""PARROT throughput against a loopback OpenAI-compatible teacher with 300 ms latency, 64 pairs in flight.
+"""PARROT throughput against a loopback OpenAI-compatible teacher with 300 ms latency and 64 requests in flight.
 
 Each kept pair costs 4 teacher calls (anchored, re-prediction, two projections), so the ideal is
-concurrency / (4 x latency) pairs per second. The teacher answers PARROT's three prompts consistently, so every pair is
+concurrency / (4 x latency) pairs per second: the teacher's 64 slots always busy. The runner keeps
+`pairs_in_flight(64)` = 80 pairs in flight, as `rationalrewards parrot --concurrency 64` does, so the slots stay full
+while some pairs parse and checkpoint between calls. The teacher answers PARROT's three prompts consistently, so every pair is
 kept and does all four calls. Prints pairs per second as a ratio of that ideal.
 
     .venv/bin/python benchmarks/parrot_throughput.py [--n 1000] [--concurrency 64] [--latency 0.3]
@@ -23,7 +25,7 @@ from PIL import Image
 
 from rationalrewards.agents.preferences import load_preferences
 from rationalrewards.graphs.parrot import ParrotConfig
-from rationalrewards.graphs.parrot_runner import ParrotRunner
+from rationalrewards.graphs.parrot_runner import ParrotRunner, pairs_in_flight
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.mock_server import free_port
 
@@ -84,7 +86,11 @@ def main() -> None:
             )
             asyncio.run(teacher.wait_until_healthy(30))
             runner = ParrotRunner(
-                tmp_path / "out", teacher=teacher, config=ParrotConfig(), concurrency=args.concurrency, progress=False
+                tmp_path / "out",
+                teacher=teacher,
+                config=ParrotConfig(),
+                concurrency=pairs_in_flight(args.concurrency),
+                progress=False,
             )
             start = time.perf_counter()
             card = asyncio.run(runner.run(report))

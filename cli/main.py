@@ -272,6 +272,30 @@ def _register_serve() -> None:
 _register_serve()
 
 
+@app.command("serve-generator")
+@_friendly_errors
+def serve_generator(
+    pipeline: Annotated[str, typer.Argument(help="'sketch', or a local diffusers pipeline directory.")],
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 for other machines).")] = "127.0.0.1",
+    work_dir: Annotated[Path, typer.Option(help="Where generated and uploaded images are kept.")] = Path(
+        "generator-server"
+    ),
+    device: Annotated[str, typer.Option(help="Device for a diffusers pipeline (cpu, cuda, cuda:1).")] = "cpu",
+    lora: Annotated[str | None, typer.Option(help="A LoRA directory for a diffusers pipeline.")] = None,
+) -> None:
+    """Serve a generator over the OpenAI Images API (POST /v1/images/generations and /v1/images/edits, GET /v1/models,
+    GET /health), with request batching; use it with `--generator http://HOST:PORT` (repeat for several servers)."""
+    from rationalrewards.agents.factory import generator_from_spec
+    from rationalrewards.agents.generator_server import serve
+
+    if pipeline.startswith(("http://", "https://")):
+        raise typer.BadParameter("serve-generator serves a local generator ('sketch' or a pipeline directory)")
+    generator = generator_from_spec(pipeline, work_dir / "images", device=device, lora=lora)
+    err.print(f"serving {generator.name} at http://{host}:{port}/v1 (images in {work_dir}); Ctrl-C stops it")
+    serve(generator, work_dir, host=host, port=port)
+
+
 @app.command()
 @_friendly_errors
 def tiny(

@@ -7,7 +7,9 @@ drift apart. Field metadata:
 - `cli_default`: the default on the command line when the dataclass has none (e.g. an output directory); a field with
   neither is a required flag;
 - `cli: False`: not a flag (set by the command itself, e.g. the rows a suite file is read into);
-- `argument: True`: a positional argument instead of a flag.
+- `argument: True`: a positional argument instead of a flag;
+- `repeat: True`: a string flag that may be given several times (`--critic URL --critic URL`); the values reach the
+  job joined by commas, which is how one spec names several servers.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def _typer_type(annotation: Any) -> Any:
     return annotation
 
 
+_REPEATED = "repeated: joined by commas"  # a marker in the flag's annotation (typer reads only its own metadata)
+
+
 def options_from(cls: type) -> list[inspect.Parameter]:
     """One keyword parameter per CLI field of the dataclass `cls`, annotated with its `typer.Option`."""
     hints = typing.get_type_hints(cls)
@@ -48,17 +53,22 @@ def options_from(cls: type) -> list[inspect.Parameter]:
         else:
             default = ...  # a required flag
         flag = meta.get("flag", "--" + field.name.replace("_", "-"))
-        option = (
-            typer.Argument(metavar=field.name.upper(), help=meta.get("help", ""))
-            if meta.get("argument")
-            else typer.Option(flag, help=meta.get("help", ""))
-        )
+        annotation = _typer_type(hints[field.name])
+        if meta.get("argument"):
+            option = typer.Argument(metavar=field.name.upper(), help=meta.get("help", ""))
+        elif meta.get("repeat"):
+            option = typer.Option(flag, help=meta.get("help", "") + " Repeat for several.", metavar="SPEC")
+            annotation, default = list[str], [default] if isinstance(default, str) else default
+        else:
+            option = typer.Option(flag, help=meta.get("help", ""))
         params.append(
             inspect.Parameter(
                 field.name,
                 inspect.Parameter.KEYWORD_ONLY,
                 default=default,
-                annotation=Annotated[_typer_type(hints[field.name]), option],
+                annotation=Annotated[annotation, option, _REPEATED]
+                if meta.get("repeat")
+                else Annotated[annotation, option],
             )
         )
     return params
@@ -74,7 +84,11 @@ def command(
 ) -> None:
     """Register `body(**flags)` as command `name`, its flags given by `params` (typer reads `__signature__`)."""
 
+    repeated = {p.name for p in params if _REPEATED in getattr(p.annotation, "__metadata__", ())}
+
     def run(**kwargs: Any) -> Any:
+        for name in repeated & kwargs.keys():
+            kwargs[name] = ",".join(kwargs[name]) if kwargs[name] else None
         return body(**kwargs)
 
     run.__signature__ = inspect.Signature(list(params))  # type: ignore[attr-defined]  # functions take it; typeshed says no

@@ -26,6 +26,10 @@ KEEP_HISTORY_HELP = (
     "Keep every checkpoint of finished items (LangGraph time travel); by default a finished item's checkpoints are "
     "deleted once its line is in results.jsonl, so the database holds only the items in flight."
 )
+DURABILITY_HELP = (
+    "When a thread is saved: exit (when it finishes, fails or pauses; a crash redoes the items in flight), async or "
+    "sync (every step). Default: exit, or async with --keep-history."
+)
 FORCE_NEW_HELP = "If --out holds a run with other inputs, move it into archive/ and start afresh."
 
 
@@ -37,8 +41,14 @@ class RefineJob:
     out: Path = field(
         metadata={"help": "Run directory (rerun the same command to resume).", "cli_default": Path("runs/refine")}
     )
-    generator: str = field(default="sketch", metadata={"help": "'sketch' or a local diffusers pipeline directory."})
-    critic: str = field(default="sketch", metadata={"help": CRITIC_HELP})
+    generator: str = field(
+        default="sketch",
+        metadata={
+            "help": "'sketch', a local diffusers pipeline directory, or an http(s):// OpenAI Images API server.",
+            "repeat": True,
+        },
+    )
+    critic: str = field(default="sketch", metadata={"help": CRITIC_HELP, "repeat": True})
     critic_model: str | None = field(
         default=None, metadata={"help": "Served model name (default: the server's first).", "flag": "--model"}
     )
@@ -74,6 +84,7 @@ class RefineJob:
     progress: bool = field(default=True, metadata={"cli": False})
     force_new: bool = field(default=False, metadata={"help": FORCE_NEW_HELP})
     keep_history: bool = field(default=False, metadata={"help": KEEP_HISTORY_HELP})
+    durability: str | None = field(default=None, metadata={"help": DURABILITY_HELP})
 
     def config(self) -> GCRConfig:
         return GCRConfig.preset(
@@ -90,7 +101,8 @@ class ParrotJob:
         default=None, metadata={"help": "Preference pairs: JSONL, Parquet or a saved datasets directory."}
     )
     teacher: str = field(
-        default="sketch", metadata={"help": "'sketch', an http(s):// OpenAI-compatible URL, or a local VLM directory."}
+        default="sketch",
+        metadata={"help": "'sketch', an http(s):// OpenAI-compatible URL, or a local VLM directory.", "repeat": True},
     )
     teacher_model: str | None = field(default=None, metadata={"help": "Served model name of an HTTP teacher."})
     student_prompts: str = field(
@@ -113,7 +125,12 @@ class ParrotJob:
         default=None, metadata={"help": "What bare-number labels mean, e.g. 0=A,1=B (numbers are refused without it)."}
     )
     swap_augment: bool = field(default=False, metadata={"help": "Also run every pair with A and B swapped."})
-    concurrency: int = field(default=16, metadata={"help": "Pairs in flight against the teacher."})
+    concurrency: int = field(
+        default=16,
+        metadata={
+            "help": "Requests in flight to the teacher; a quarter more pairs are kept in flight so it never waits."
+        },
+    )
     progress: bool = field(default=True, metadata={"cli": False})
     world: str | None = field(default=None, metadata={"help": "'sketch': make ground-truth preference pairs first."})
     pairs_count: int = field(default=200, metadata={"help": "Prompts (one pair each) for --world sketch."})
@@ -123,6 +140,7 @@ class ParrotJob:
     seed: int = field(default=0, metadata={"help": "Seed of the sketch world's pairs and teacher."})
     force_new: bool = field(default=False, metadata={"help": FORCE_NEW_HELP})
     keep_history: bool = field(default=False, metadata={"help": KEEP_HISTORY_HELP})
+    durability: str | None = field(default=None, metadata={"help": DURABILITY_HELP})
 
 
 @dataclass(frozen=True)
@@ -135,7 +153,7 @@ class EvalJob:
     label_map: str | None = field(
         default=None, metadata={"help": "What bare-number labels mean, e.g. 0=A,1=B (numbers are refused without it)."}
     )
-    critic: str = field(default="sketch", metadata={"help": CRITIC_HELP})
+    critic: str = field(default="sketch", metadata={"help": CRITIC_HELP, "repeat": True})
     model: str | None = field(default=None, metadata={"help": "Served model name (default: the server's first)."})
     prompts: str = field(default="auto", metadata={"help": PROMPTS_HELP})
     max_tokens: int | None = field(default=None, metadata={"help": MAX_TOKENS_HELP})

@@ -49,6 +49,7 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
         settings=settings,
         force_new=job.force_new,
         keep_history=job.keep_history,
+        durability=job.durability,
     )
     summary = asyncio.run(runner.run(job.rows))
     summary["report"] = str(job.out / "report.html")
@@ -128,7 +129,7 @@ def make_sketch_pairs(out: Path, count: int, *, label_noise: float, seed: int) -
 def parrot_job(job: ParrotJob) -> dict[str, Any]:
     from rationalrewards.agents.preferences import load_preferences, parse_label_map
     from rationalrewards.graphs.parrot import ParrotConfig, check_filter
-    from rationalrewards.graphs.parrot_runner import ParrotRunner
+    from rationalrewards.graphs.parrot_runner import ParrotRunner, pairs_in_flight
 
     if job.world not in (None, "sketch"):
         raise ValueError(f"unknown world {job.world!r}; the embedded one is 'sketch'")
@@ -165,11 +166,12 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
         job.out,
         teacher=teacher,
         config=config,
-        concurrency=job.concurrency,
+        concurrency=pairs_in_flight(job.concurrency),
         progress=job.progress,
         settings=settings,
         force_new=job.force_new,
         keep_history=job.keep_history,
+        durability=job.durability,
         student_prompts=job.student_prompts,
     )
     with runner.open() as run_dir:

@@ -81,6 +81,7 @@ class GCRRunner(JobRunner):
         settings: dict[str, Any] | None = None,
         force_new: bool = False,
         keep_history: bool = False,
+        durability: str | None = None,
     ) -> None:
         """`settings`: what else determines the output (e.g. the CLI's backend specs), recorded in `run.json`."""
         self.generator, self.critic, self.refiner, self.grader = generator, critic, refiner, grader
@@ -97,6 +98,7 @@ class GCRRunner(JobRunner):
             progress=progress,
             force_new=force_new,
             keep_history=keep_history,
+            durability=durability,
             settings={"config": self.config.as_dict(), **backends} | (settings or {}),
         )
 
@@ -106,11 +108,12 @@ class GCRRunner(JobRunner):
             raise ValueError("the suite is empty: nothing to run")
         with self.open() as run_dir:
             run_dir.bind_inputs(content_hash([row.model_dump() for row in rows]), len(rows))
+            tracer = Tracer(run_dir.file("trace.jsonl"), run_id=self.path.name)
             context = GCRContext(
                 generator=self.generator,
                 critic=self.critic,
                 refiner=self.refiner,
-                tracer=Tracer(run_dir.file("trace.jsonl"), run_id=self.path.name),
+                tracer=tracer,
                 cache=GenerationCache(run_dir.file("cache")),
             )
             batch = self.batch(run_dir, key="sample_id")
@@ -123,6 +126,7 @@ class GCRRunner(JobRunner):
                     lambda: self._input(sample_id, row),
                     context=context,
                     recursion_limit=12 + 8 * self.config.max_rounds,
+                    durability=batch.durability,
                 )
                 if values is None:
                     return None  # waiting for a human: resume the thread with Command(resume=...) through the LangGraph API
@@ -137,7 +141,8 @@ class GCRRunner(JobRunner):
                     work=work,
                 )
             finally:
-                await aclose_backends(self.critic, getattr(self.refiner, "llm", None))
+                tracer.close()
+                await aclose_backends(self.critic, self.generator, getattr(self.refiner, "llm", None))
             summary = self.summarize(run_dir, len(rows), outcome)
             from rationalrewards.graphs.report import write_report
 

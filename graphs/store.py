@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from rationalrewards.agents.generator import GeneratedImage
-from rationalrewards.rewardmodel.images import content_path
+from rationalrewards.rewardmodel.images import content_candidates, content_path
 
 
 class GenerationCache:
@@ -28,11 +28,9 @@ class GenerationCache:
         return content_path(self.directory, key, ".json")
 
     def get(self, key: str) -> GeneratedImage | None:
-        path = self._path(key)
-        if not path.exists():
-            path = self.directory / f"{key}.json"  # a run directory written before entries were fanned out
-            if not path.exists():
-                return None
+        path = next((p for p in content_candidates(self.directory, key, ".json") if p.exists()), None)
+        if path is None:
+            return None
         try:
             made = GeneratedImage.model_validate_json(path.read_text())
         except ValueError:

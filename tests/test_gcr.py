@@ -22,6 +22,7 @@ from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.graphs.state import critique_of
 from rationalrewards.graphs.store import GenerationCache
 from rationalrewards.rewardmodel import Abstention, Aspect, AspectAssessment, Critique, CritiqueRequest, Task
+from rationalrewards.rewardmodel.images import content_path
 from rationalrewards.rewardmodel.schemas import ImageRef
 from rationalrewards.rewardmodel.testing import FunctionRewardModel
 
@@ -313,7 +314,7 @@ async def test_diffusers_pipeline_as_the_generator(tmp_path: Path) -> None:
     for record in out["rounds"]:
         assert len(record["candidates"]) == 2
     image = ImageRef.model_validate(out["best"]["image"])
-    assert Path(image.uri).parent == tmp_path / "images" / image.sha256[:2]  # fanned out by the digest's prefix
+    assert Path(image.uri) == content_path(tmp_path / "images", image.sha256)  # fanned out by the digest
     assert (image.width, image.height) == (32, 32)
     again = await generator.generate(["a photo of two dogs"], [5])
     first = await generator.generate(["a photo of two dogs"], [5])

@@ -27,6 +27,7 @@ from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.graphs.rundir import RunDirectoryError, read_jsonl
 from rationalrewards.graphs.runner import GCRRunner
 from rationalrewards.graphs.trace import read_trace
+from rationalrewards.rewardmodel.images import content_path
 from rationalrewards.rewardmodel.schemas import ImageRef
 from tests.helpers import PYTHON, free_port, wait_for_http
 from tests.helpers import run_cli as _cli
@@ -66,7 +67,7 @@ def test_a_suite_run_writes_the_run_directory_and_improves_accuracy(tmp_path: Pa
     results = read_jsonl(run / "results.jsonl")
     for result in results:
         best = result["best"]["image"]
-        assert Path(best["uri"]).parent == (run / "images" / best["sha256"][:2]).resolve()
+        assert Path(best["uri"]) == content_path(run / "images", best["sha256"]).resolve()
     again = asyncio.run(_runner(run).run(rows))  # nothing left to do: finished prompts are not redone
     assert again["generations"] == summary["generations"] and len(read_jsonl(run / "results.jsonl")) == 42
 
@@ -101,9 +102,7 @@ def test_runner_checkpointer_is_wal_with_normal_sync(tmp_path: Path) -> None:
 
     async def pragmas() -> tuple[str, int]:
         async with sqlite_checkpointer(tmp_path / "c.sqlite") as saver:
-            journal = await (await saver.conn.execute("PRAGMA journal_mode")).fetchone()
-            sync = await (await saver.conn.execute("PRAGMA synchronous")).fetchone()
-            return journal[0], sync[0]
+            return await saver.pragma("journal_mode"), await saver.pragma("synchronous")
 
     assert asyncio.run(pragmas()) == ("wal", 1)  # 1 = NORMAL: committed steps survive a killed process (see kill test)
 
@@ -136,11 +135,11 @@ def test_content_addressed_files_fan_out_and_older_flat_run_directories_still_re
 
     from rationalrewards.agents.generator import GeneratedImage
     from rationalrewards.graphs.store import GenerationCache
-    from rationalrewards.rewardmodel.images import content_path, image_ref_from_pil
+    from rationalrewards.rewardmodel.images import image_ref_from_pil
 
     ref = image_ref_from_pil(Image.new("RGB", (8, 8), (1, 2, 3)), tmp_path / "images")
     assert Path(ref.uri) == content_path(tmp_path / "images", ref.sha256).resolve()
-    assert Path(ref.uri).parent.name == ref.sha256[:2]
+    assert (Path(ref.uri).parent.parent.name, Path(ref.uri).parent.name) == (ref.sha256[:2], ref.sha256[2:4])
     cache = GenerationCache(tmp_path / "cache")
     made = GeneratedImage(image=ref, prompt="a cat", seed=0, generator="g")
     key = cache.key("g", "a cat", 0, None)
@@ -149,13 +148,26 @@ def test_content_addressed_files_fan_out_and_older_flat_run_directories_still_re
     flat_key = cache.key("g", "a dog", 1, None)  # an entry written before entries were fanned out
     (tmp_path / "cache" / f"{flat_key}.json").write_text(made.model_dump_json())
     assert cache.get(flat_key) == made
+    one_level_key = cache.key("g", "a cow", 2, None)  # ... and one written with one level of fan-out
+    (tmp_path / "cache" / one_level_key[:2]).mkdir(exist_ok=True)
+    (tmp_path / "cache" / one_level_key[:2] / f"{one_level_key}.json").write_text(made.model_dump_json())
+    assert cache.get(one_level_key) == made
     generator = SketchGenerator(tmp_path / "sketch")
     [image] = asyncio.run(generator.generate(["a photo of a cat"], [0]))
     oracle = SketchOracle(image_dirs=[tmp_path / "sketch"])
     inline = image.image.model_copy(  # the same bytes as a data URL: the oracle finds the file by its digest
         update={"uri": "data:image/png;base64," + base64.b64encode(Path(image.image.uri).read_bytes()).decode()}
     )
-    assert oracle.scene_of(inline) == oracle.scene_of(image.image)
+    scene = oracle.scene_of(image.image)
+    assert oracle.scene_of(inline) == scene
+    for layout in (Path(image.image.sha256[:2]), Path()):  # the one-level and flat layouts of older run directories
+        old = tmp_path / "old" / layout
+        old.mkdir(parents=True, exist_ok=True)
+        for sidecar in Path(image.image.uri).parent.glob(f"{image.image.sha256}*"):
+            (old / sidecar.name).write_bytes(sidecar.read_bytes())
+        assert SketchOracle(image_dirs=[tmp_path / "old"]).scene_of(inline) == scene
+        for moved in old.glob(f"{image.image.sha256}*"):
+            moved.unlink()
 
 
 class _BrokenForOnePrompt(SketchGenerator):

@@ -156,7 +156,7 @@ def plan_scene(
 
 class SketchGenerator:
     """The sketch world's `ImageGenerator`. Images land under `out_dir` as `<sha256>.png` + `<sha256>.scene.json`,
-    in a subfolder named by the digest's first two hex digits (`content_path`)."""
+    two folder levels down, named by the digest's first and second pairs of hex digits (`content_path`)."""
 
     name = "sketch"
     batch_size = 8  # candidates per call: a render is ~2 ms, so one call per round beats one task per image

@@ -30,7 +30,7 @@ from rationalrewards.agents.sketch.vocab import COCO_CLASSES, COLORS
 from rationalrewards.rewardmodel.backends.base import Completion
 from rationalrewards.rewardmodel.errors import CritiqueParseError, InvalidImageError
 from rationalrewards.rewardmodel.format import RenderStyle, render_critique, render_pairwise
-from rationalrewards.rewardmodel.images import content_path
+from rationalrewards.rewardmodel.images import content_candidates
 from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
 from rationalrewards.rewardmodel.prompts import Message, read_messages
 from rationalrewards.rewardmodel.schemas import (
@@ -359,8 +359,7 @@ class SketchOracle:
                 else hashlib.sha256(base64.b64decode(uri.split(",", 1)[1])).hexdigest()
             )
             for directory in self.image_dirs:
-                # Fanned out by prefix since issue 15; flat in run directories written before.
-                for candidate in (content_path(directory, digest), directory / f"{digest}.png"):
+                for candidate in content_candidates(directory, digest):  # older run directories' layouts too
                     if candidate.exists():
                         return load_scene(candidate)
             raise InvalidImageError("image not found among the sketch generator's outputs (pass image_dirs=)")

@@ -1,0 +1,184 @@
+"""`rationalrewards serve-generator`: any `ImageGenerator` (a diffusers pipeline, or the sketch world) behind the
+OpenAI Images API, for tests and for pipelines no inference engine serves.
+
+Routes: `GET /health`, `GET /v1/models`, `POST /v1/images/generations` (JSON) and `POST /v1/images/edits` (multipart:
+`image`, `prompt`, ...), answering `{"created": ..., "data": [{"b64_json": ..., "seed": ...}]}`. Beyond OpenAI's fields
+it reads `seed` (image k of a request gets seed + k), `num_inference_steps` and `size`, which vLLM-Omni and SGLang's
+diffusion server accept too. For the sketch world every answer also carries the image's scene graph (`scene`), and an
+edit request may send its source image's scene graph (form field `scene`), so the sketch critic and grader keep working
+on either side of the wire.
+
+Why aiohttp and not Ray Serve: aiohttp is already a core dependency (the clients use it), one process per GPU is how
+vLLM and SGLang are deployed too, and batching needs no framework: concurrent requests reach the generator together,
+and `DiffusersGenerator` gathers them into micro-batches itself (`agents/batching.py`). Ray Serve would add a
+cluster runtime to a single-box tool; `--generator ray:DIR` covers clusters.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from rationalrewards.agents.generator import GeneratedImage, ImageGenerator
+from rationalrewards.rewardmodel.images import content_path, image_ref_from_path, read_image_bytes
+
+log = structlog.get_logger(__name__)
+MAX_IMAGES_PER_REQUEST = 16
+
+
+class BadRequest(ValueError):
+    """A request the server refuses with HTTP 400 (its message says why)."""
+
+
+def _positive_int(value: Any, name: str, *, default: int | None = None, most: int | None = None) -> int | None:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as e:
+        raise BadRequest(f"{name} must be a whole number, got {value!r}") from e
+    if number < (0 if name == "seed" else 1) or (most is not None and number > most):
+        raise BadRequest(f"{name} must be {'0' if name == 'seed' else '1'} to {most or 'any'}, got {number}")
+    return number
+
+
+def read_size(value: Any) -> int | None:
+    """OpenAI's `WxH` (square only here) or `auto`/absent: None keeps the generator's own size."""
+    if value in (None, "", "auto"):
+        return None
+    width, _, height = str(value).partition("x")
+    if not (width.isdigit() and height.isdigit()) or width != height:
+        raise BadRequest(f"size must be a square WxH such as 256x256, got {value!r}")
+    return int(width)
+
+
+class GeneratorService:
+    """The part of the server that knows generators, not HTTP: validated requests in, response items out."""
+
+    def __init__(self, generator: ImageGenerator, work_dir: str | Path, *, name: str | None = None) -> None:
+        self.generator = generator
+        self.work_dir = Path(work_dir)
+        self.name = name or generator.name
+        self.served = 0
+
+    async def generate(self, fields: dict[str, Any], source: bytes | None = None) -> dict[str, Any]:
+        prompt = fields.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise BadRequest("prompt must be a non-empty string")
+        n = _positive_int(fields.get("n"), "n", default=1, most=MAX_IMAGES_PER_REQUEST) or 1
+        seed = _positive_int(fields.get("seed"), "seed", default=0) or 0
+        size = read_size(fields.get("size"))
+        steps = _positive_int(fields.get("num_inference_steps"), "num_inference_steps")
+        if fields.get("response_format", "b64_json") not in ("b64_json", None, ""):
+            raise BadRequest("only response_format=b64_json is served (images are not hosted at URLs)")
+        for name, value in (("size", size), ("num_inference_steps", steps)):
+            own = getattr(self.generator, "size" if name == "size" else "steps", None)
+            own = own[0] if isinstance(own, tuple) else own
+            if value is not None and own is not None and value != own:
+                raise BadRequest(f"this server generates with {name} {own}; it cannot honour {value}")
+        source_ref = self._source(source, fields.get("scene")) if source is not None else None
+        made = await self.generator.generate([prompt] * n, [seed + k for k in range(n)], [source_ref] * n)
+        self.served += len(made)
+        return {"created": int(time.time()), "data": [self._item(image) for image in made]}
+
+    def _source(self, data: bytes, scene: Any) -> Any:
+        """Store an uploaded source image content-addressed (with its scene graph, for the sketch world)."""
+        from rationalrewards.rewardmodel.files import atomic_write_bytes
+
+        digest = hashlib.sha256(data).hexdigest()
+        path = content_path(self.work_dir / "sources", digest)
+        if not path.exists():
+            atomic_write_bytes(path, data)
+        try:
+            ref = image_ref_from_path(path)
+        except ValueError as e:
+            raise BadRequest(f"image is not a readable image: {e}") from e
+        if scene:
+            from rationalrewards.agents.sketch.scene import SceneGraph, write_sidecar
+
+            try:
+                graph = SceneGraph.model_validate_json(scene if isinstance(scene, str) else json.dumps(scene))
+            except ValueError as e:
+                raise BadRequest(f"scene is not a sketch scene graph: {e}") from e
+            write_sidecar(graph.model_copy(update={"image_sha256": digest}), path)
+        return ref
+
+    @staticmethod
+    def _item(image: GeneratedImage) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "b64_json": base64.b64encode(read_image_bytes(image.image)).decode("ascii"),
+            "seed": image.seed,
+        }
+        if image.sidecar:
+            item["scene"] = json.loads(Path(image.sidecar).read_text())
+        return item
+
+
+def make_app(service: GeneratorService) -> Any:
+    from aiohttp import web
+
+    def error(status: int, message: str, kind: str = "invalid_request_error") -> web.Response:
+        return web.json_response({"error": {"message": message, "type": kind}}, status=status)
+
+    async def answer(fields: dict[str, Any], source: bytes | None = None) -> web.Response:
+        try:
+            return web.json_response(await service.generate(fields, source))
+        except BadRequest as e:
+            return error(400, str(e))
+        except ValueError as e:  # the generator refused the prompt (e.g. an unreadable sketch prompt)
+            return error(400, f"{type(e).__name__}: {e}")
+        except Exception as e:  # a server fault: the client retries it
+            log.exception("generator_server.failed")
+            return error(500, f"{type(e).__name__}: {e}", "server_error")
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "served": service.served})
+
+    async def models(_: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": service.name, "object": "model"}]})
+
+    async def generations(request: web.Request) -> web.Response:
+        try:
+            fields = await request.json()
+        except ValueError:
+            return error(400, "the body is not JSON")
+        if not isinstance(fields, dict):
+            return error(400, "the body must be a JSON object")
+        return await answer(fields)
+
+    async def edits(request: web.Request) -> web.Response:
+        if not request.content_type.startswith("multipart/"):
+            return error(400, "edits take multipart/form-data with an image file and a prompt")
+        fields: dict[str, Any] = {}
+        source: bytes | None = None
+        async for part in await request.multipart():
+            if part.name in ("image", "image[]"):
+                if source is not None:
+                    return error(400, "one source image per edit request")
+                source = await part.read()  # type: ignore[union-attr]  # a body part, not a nested multipart
+            elif part.name:
+                fields[part.name] = await part.text()  # type: ignore[union-attr]
+        if not source:
+            return error(400, "edits need an image file")
+        return await answer(fields, source)
+
+    app = web.Application(client_max_size=64 * 2**20)
+    app.router.add_get("/health", health)
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/images/generations", generations)
+    app.router.add_post("/v1/images/edits", edits)
+    return app
+
+
+def serve(generator: ImageGenerator, work_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8100) -> None:
+    """Serve until interrupted (blocking)."""
+    from aiohttp import web
+
+    log.info("generator_server.start", generator=generator.name, url=f"http://{host}:{port}/v1")
+    web.run_app(make_app(GeneratorService(generator, work_dir)), host=host, port=port, print=None)

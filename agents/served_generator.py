@@ -1,0 +1,164 @@
+"""An `ImageGenerator` over the OpenAI Images API: vLLM-Omni, SGLang's diffusion server, `rationalrewards
+serve-generator`, or several of them at once (one per GPU).
+
+Each image is one request (`n=1` with its own seed), so an image depends on its prompt and seed only, never on which
+server or batch it landed in; servers batch concurrent requests themselves. Text-to-image posts JSON to
+`/v1/images/generations`; an edit posts multipart to `/v1/images/edits` with the source image. Transport rules are the
+critic client's (`rewardmodel.http`): bounded concurrency, timeouts, jittered retries on transient faults only, typed
+errors, least-busy routing over several endpoints with ejection. An answer that does not hold a decodable image is a
+transient fault (retried), never a placeholder image: a prompt whose images cannot be made fails with
+`RewardServerError` and the batch runner records it for the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from rationalrewards.agents.generator import GeneratedImage, batch_sources
+from rationalrewards.rewardmodel.http import HttpEndpoints, Transient
+from rationalrewards.rewardmodel.images import content_path, image_ref_from_path, read_image_bytes
+from rationalrewards.rewardmodel.schemas import ImageRef
+
+
+class ServedGenerator:
+    """`ImageGenerator` for one or several OpenAI-compatible image servers (a URL, a list, or URLs joined by commas)."""
+
+    batch_size = 8  # candidates per generate call the graph sends; each becomes its own request
+
+    def __init__(
+        self,
+        base_url: str | Sequence[str],
+        out_dir: str | Path,
+        *,
+        model: str | None = None,
+        size: int | None = None,
+        steps: int | None = None,
+        api_key: str | None = None,
+        concurrency: int = 16,
+        timeout: float = 300.0,
+        max_retries: int = 5,
+        retry_max_wait: float = 20.0,
+        deadline: float | None = 900.0,
+        max_response_bytes: int = 64 * 2**20,
+    ) -> None:
+        self.http = HttpEndpoints(
+            base_url,
+            api_key=api_key,
+            concurrency=concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_max_wait=retry_max_wait,
+            deadline=deadline,
+            max_response_bytes=max_response_bytes,
+        )
+        self.out_dir = Path(out_dir)
+        self.model, self.size, self.steps = model, size, steps
+        self.name = "served:" + (model or self.http.name)
+
+    def __repr__(self) -> str:
+        return f"ServedGenerator({self.http.name!r}, model={self.model!r})"
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def wait_until_healthy(self, timeout: float = 300.0) -> None:  # noqa: ASYNC109 - a deadline
+        await self.http.wait_until_healthy(timeout)
+
+    async def generate(
+        self, prompts: Sequence[str], seeds: Sequence[int], source_images: Sequence[ImageRef | None] | None = None
+    ) -> list[GeneratedImage]:
+        sources = batch_sources(prompts, seeds, source_images)
+        return list(
+            await asyncio.gather(*(self._one(p, s, src) for p, s, src in zip(prompts, seeds, sources, strict=True)))
+        )
+
+    def _fields(self, prompt: str, seed: int) -> dict[str, Any]:
+        fields: dict[str, Any] = {"prompt": prompt, "n": 1, "seed": seed, "response_format": "b64_json"}
+        if self.model:
+            fields["model"] = self.model
+        if self.size:
+            fields["size"] = f"{self.size}x{self.size}"
+        if self.steps:
+            fields["num_inference_steps"] = self.steps
+        return fields
+
+    async def _one(self, prompt: str, seed: int, source: ImageRef | None) -> GeneratedImage:
+        fields = self._fields(prompt, seed)
+        source_bytes = read_image_bytes(source) if source is not None else None
+        source_scene = _scene_text(source) if source is not None else None
+
+        async def attempt(url: str, within: float) -> GeneratedImage:
+            if source_bytes is None:
+                body = await self.http.request(url, "POST", "/images/generations", json=fields, within=within)
+            else:
+                form = aiohttp.FormData()
+                form.add_field("image", source_bytes, filename="source.png", content_type="image/png")
+                for key, value in fields.items():
+                    form.add_field(key, str(value))
+                if source_scene is not None:
+                    form.add_field("scene", source_scene)
+                body = await self.http.request(url, "POST", "/images/edits", data=form, within=within)
+            return self._save(body, prompt, seed, source)
+
+        async with self.http.state().semaphore:
+            return await self.http.retrying(attempt, "image generation" if source is None else "image edit")
+
+    def _save(self, body: Any, prompt: str, seed: int, source: ImageRef | None) -> GeneratedImage:
+        """The answer's image, checked to decode, stored content-addressed (with the scene graph it came with)."""
+        import hashlib
+
+        from rationalrewards.rewardmodel.files import atomic_write_bytes
+
+        try:
+            item = body["data"][0]
+            data = base64.b64decode(item["b64_json"], validate=True)
+        except (KeyError, IndexError, TypeError, binascii.Error, ValueError) as e:
+            raise Transient(f"the answer holds no base64 image ({type(e).__name__}: {e})") from e
+        digest = hashlib.sha256(data).hexdigest()
+        path = content_path(self.out_dir, digest)
+        if not path.exists():
+            atomic_write_bytes(path, data)
+        try:
+            ref = image_ref_from_path(path)  # decodes it: a garbage body is caught here, not by the critic
+        except ValueError as e:
+            path.unlink(missing_ok=True)
+            raise Transient(f"the answer's image does not decode ({e})") from e
+        sidecar = _write_scene(item.get("scene"), path, digest)
+        metadata = {"server_seed": item.get("seed")} if item.get("seed") not in (None, seed) else {}
+        return GeneratedImage(
+            image=ref,
+            prompt=prompt,
+            seed=seed,
+            generator=self.name,
+            source_image=source,
+            sidecar=sidecar,
+            metadata=metadata,
+        )
+
+
+def _scene_text(source: ImageRef) -> str | None:
+    """The sketch scene graph beside a source image, if it has one (sent along with an edit)."""
+    from rationalrewards.agents.sketch.scene import sidecar_path
+
+    path = sidecar_path(source.uri.removeprefix("file://"))
+    return path.read_text() if not source.uri.startswith("data:") and path.exists() else None
+
+
+def _write_scene(scene: Any, image_path: Path, digest: str) -> str | None:
+    if not scene:
+        return None
+    from rationalrewards.agents.sketch.scene import SceneGraph, write_sidecar
+
+    try:
+        graph = SceneGraph.model_validate_json(json.dumps(scene))
+    except ValueError as e:
+        raise Transient(f"the answer's scene graph is not valid ({type(e).__name__})") from e
+    return str(write_sidecar(graph.model_copy(update={"image_sha256": digest}), image_path))

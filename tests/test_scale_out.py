@@ -1,0 +1,154 @@
+"""Beyond one process (issue 14): served generators over the OpenAI Images API, several endpoints behind one client,
+and `serve-generator` driving a GCR run whose sketch critic and grader still work across the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rationalrewards.agents.served_generator import ServedGenerator
+from rationalrewards.agents.sketch.generator import SketchGenerator
+from rationalrewards.agents.sketch.oracle import SketchOracle
+from rationalrewards.agents.sketch.scene import load_scene
+from rationalrewards.rewardmodel.errors import RewardRequestError, RewardServerError, RewardTimeoutError
+from rationalrewards.rewardmodel.http import HttpEndpoints
+from rationalrewards.rewardmodel.images import image_ref_from_path
+from rationalrewards.rewardmodel.schemas import Critique, CritiqueRequest
+from tests.helpers import free_port, run_cli
+from tests.image_servers import ImageFault, ImageServer
+
+PROMPT = "a photo of three red apples"
+
+
+def _client(url: str | list[str], out: Path, **kw: object) -> ServedGenerator:
+    return ServedGenerator(url, out, **({"max_retries": 3, "retry_max_wait": 0.01, "timeout": 5.0} | kw))  # type: ignore[arg-type]
+
+
+def _generate(client: ServedGenerator, prompts: list[str], seeds: list[int], sources: list | None = None) -> list:
+    async def go() -> list:
+        try:
+            return await client.generate(prompts, seeds, sources)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def test_served_sketch_images_equal_local_ones_and_carry_their_scene_graphs(tmp_path: Path) -> None:
+    with ImageServer(tmp_path / "server") as server:
+        [made] = _generate(_client(server.base_url, tmp_path / "client"), [PROMPT], [3])
+        [edited] = _generate(_client(server.base_url, tmp_path / "client"), ["make the apples blue"], [4], [made.image])
+    [local] = asyncio.run(SketchGenerator(tmp_path / "local").generate([PROMPT], [3]))
+    assert made.image.sha256 == local.image.sha256  # same prompt and seed: same image, wherever it was made
+    assert load_scene(made.image) == load_scene(local.image)  # the scene graph travelled with it
+    assert Path(made.image.uri).is_relative_to(tmp_path / "client")
+    scene = load_scene(edited.image)
+    assert scene.source_sha256 == made.image.sha256 and edited.source_image == made.image
+    assert {o.color for o in scene.objects if o.cls == "apple"} <= {"blue"}
+    [critique] = asyncio.run(SketchOracle().critique([CritiqueRequest(prompt=PROMPT, image=made.image)]))
+    assert isinstance(critique, Critique)  # the sketch critic reads images made across the wire
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        ImageFault(status=500),
+        ImageFault(status=503, body=b"<html>overloaded</html>"),
+        ImageFault(status=200, body=b'{"data": [{"b64_json": "bm90IGFuIGltYWdl"}]}'),  # base64 of "not an image"
+        ImageFault(status=200, body=b'{"data": []}'),
+        ImageFault(status=200, body=b"\xff\xfe garbage"),
+        ImageFault(status=200, delay=2.0),  # past the 1 s attempt timeout
+    ],
+    ids=["500", "503-html", "not-an-image", "no-image", "not-utf8", "timeout"],
+)
+def test_transient_generator_faults_are_retried_into_a_real_image(tmp_path: Path, fault: ImageFault) -> None:
+    with ImageServer(tmp_path / "server") as server:
+        server.fail_next(fault)
+        [made] = _generate(_client(server.base_url, tmp_path / "client", timeout=1.0), [PROMPT], [3])
+        assert server.script.requests == 2
+    assert image_ref_from_path(made.image.uri).sha256 == made.image.sha256
+    assert len(list((tmp_path / "client").rglob("*.png"))) == 1  # the garbage was never kept as an image
+
+
+def test_a_rejected_request_is_not_retried_and_a_server_that_stays_down_raises(tmp_path: Path) -> None:
+    with ImageServer(tmp_path / "server") as server:
+        server.fail_next(ImageFault(status=400, body=b'{"error": {"message": "bad size"}}'))
+        with pytest.raises(RewardRequestError, match="bad size"):
+            _generate(_client(server.base_url, tmp_path / "client"), [PROMPT], [3])
+        assert server.script.requests == 1
+        server.fail_next(*[ImageFault(status=500)] * 4)
+        with pytest.raises(RewardServerError, match="failed after 4 attempt"):
+            _generate(_client(server.base_url, tmp_path / "client"), [PROMPT], [3])
+        server.fail_next(*[ImageFault(delay=1.5)] * 2)
+        with pytest.raises(RewardTimeoutError):
+            _generate(_client(server.base_url, tmp_path / "client", timeout=1.0, max_retries=1), [PROMPT], [3])
+    assert not list((tmp_path / "client").rglob("*.png"))  # no placeholder image for a prompt that failed
+    with ImageServer(tmp_path / "server") as server:  # the server itself refuses what it cannot honour
+        bad = _client(server.base_url, tmp_path / "client", size=512)
+        with pytest.raises(RewardRequestError, match="size 256"):
+            _generate(bad, [PROMPT], [3])
+
+
+def test_requests_spread_over_endpoints_and_a_dead_one_is_ejected(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    with ImageServer(tmp_path / "a", latency=0.05) as a, ImageServer(tmp_path / "b", latency=0.05) as b:
+        client = _client([a.base_url, dead, b.base_url], tmp_path / "client", concurrency=8)
+        made = _generate(client, [PROMPT] * 24, list(range(24)))
+        assert len({m.image.sha256 for m in made}) == 24  # every prompt has its own real image
+        assert a.script.requests + b.script.requests == 24
+        assert min(a.script.requests, b.script.requests) >= 6  # the least-busy rule spreads the load
+        dead_endpoint = next(e for e in client.http.endpoints if e.url == dead)
+        assert dead_endpoint.completed == 0 and dead_endpoint.out_until > 0  # taken out
+        assert dead_endpoint.sent <= 6  # ... after a few tries, not one per request
+
+
+def test_an_ejected_endpoint_comes_back_after_its_cooldown() -> None:
+    endpoints = HttpEndpoints(["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"], eject_after=2, cooldown=0.05)
+    first, second = endpoints.endpoints
+    from rationalrewards.rewardmodel.http import Transient
+
+    for _ in range(2):
+        endpoints._failed(first, Transient("down"))
+    assert all(endpoints.pick() is second for _ in range(20))
+    time.sleep(0.06)
+    assert any(endpoints.pick() is first for _ in range(40))  # on probation: it gets requests again
+    endpoints._failed(first, Transient("still down"))  # one failure on probation: out again, for longer
+    assert first.cooldown == pytest.approx(0.1) and not first.available(time.monotonic())
+    with pytest.raises(ValueError, match="twice"):
+        HttpEndpoints(["http://127.0.0.1:1", "http://127.0.0.1:1/v1"])
+
+
+@pytest.mark.slow
+def test_refine_through_serve_generator_with_two_servers_keeps_the_sketch_critic_and_grader(tmp_path: Path) -> None:
+    ports = [free_port(), free_port()]
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rationalrewards.cli.main", "serve-generator", "sketch", "--port", str(port),
+             "--work-dir", str(tmp_path / f"server{port}")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for port in ports
+    ]  # fmt: skip
+    try:
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        asyncio.run(HttpEndpoints(urls).wait_until_healthy(60, every=True))
+        suite = tmp_path / "suite.jsonl"
+        run_cli("sketch", "suite", "--n", "6", "--out", str(suite), check=True)
+        args = ["refine", "--suite", str(suite), "--generator", urls[0], "--generator", urls[1], "--grader", "sketch"]
+        result = run_cli(*args, "--out", str(tmp_path / "run"), "--json", check=True)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(10)
+    summary = json.loads(result.stdout)
+    assert summary["finished"] == 6 and summary["failed"] == 0
+    assert summary["accuracy_final"] is not None  # graded from the scene graphs that came over the wire
+    settings = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert ",".join(urls) in json.dumps(settings)
