@@ -272,6 +272,23 @@ def _register_serve() -> None:
 _register_serve()
 
 
+@app.command()
+@_friendly_errors
+def merge(
+    run_dirs: Annotated[list[Path], typer.Argument(help="The shards' run directories (refine or parrot).")],
+    out: Annotated[Path, typer.Option("--out", help="The merged run directory.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Join the run directories of one job's shards (`--shard i/N`) into one run directory, summary and report."""
+    from rationalrewards.graphs.merge import merge_runs
+
+    summary = merge_runs(run_dirs, out)
+    if as_json:
+        _emit(summary)
+    else:
+        print(f"merged {summary['merged']} shards ({summary['finished']} items, {summary['failed']} failed) into {out}")
+
+
 @app.command("serve-generator")
 @_friendly_errors
 def serve_generator(

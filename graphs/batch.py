@@ -25,7 +25,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import structlog
 
-from rationalrewards.graphs.checkpoints import sqlite_checkpointer
+from rationalrewards.graphs.checkpoints import open_checkpointer, shared_checkpointer
 from rationalrewards.graphs.rundir import RunDirectory
 from rationalrewards.rewardmodel.redact import redact
 
@@ -111,6 +111,7 @@ class JobRunner:
         force_new: bool,
         keep_history: bool = False,
         durability: str | None = None,
+        checkpointer: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -118,6 +119,7 @@ class JobRunner:
         self.concurrency, self.progress, self.settings, self.force_new = concurrency, progress, settings, force_new
         self.keep_history = keep_history
         self.durability = default_durability(durability, keep_history)
+        self.checkpointer = checkpointer
 
     def open(self) -> RunDirectory:
         """Lock the run directory and check (or record) its settings."""
@@ -132,6 +134,7 @@ class JobRunner:
             progress=self.progress,
             keep_history=self.keep_history,
             durability=self.durability,
+            checkpointer=self.checkpointer,
         )
 
 
@@ -146,16 +149,24 @@ class BatchRunner(Generic[Item]):
         progress: bool = True,
         keep_history: bool = False,
         durability: str | None = None,
+        checkpointer: str | None = None,
     ) -> None:
         """`keep_history`: keep every checkpoint of finished threads (LangGraph time travel). By default a thread's
         checkpoints are deleted once its line is in `results.jsonl`, which is what resume reads for finished items:
         the database then holds only the threads in flight instead of growing with every step of every item.
-        `durability`: see `default_durability`."""
+        `durability`: see `default_durability`. `checkpointer`: None for SQLite in the run directory, or a
+        `postgres://` URL of a database several workers share (threads are then named `<run id>:<item id>`)."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.run_dir, self.label, self.key = run_dir, label, key
         self.concurrency, self.progress, self.keep_history = concurrency, progress, keep_history
         self.durability = default_durability(durability, keep_history)
+        self.checkpointer = checkpointer
+        self.thread_prefix = f"{run_dir.run_id}:" if shared_checkpointer(checkpointer) else ""
+
+    def thread_id(self, item_id: str) -> str:
+        """The LangGraph thread of an item: its id, prefixed by the run's id in a shared database."""
+        return self.thread_prefix + item_id
 
     def finished_ids(self) -> set[str]:
         return set(self.run_dir.records(RESULTS, self.key))
@@ -178,7 +189,7 @@ class BatchRunner(Generic[Item]):
         pending = [(item_id, item) for item_id, item in items if item_id not in done]
         outcome = BatchOutcome(ran=len(pending))
         started = time.perf_counter()
-        async with sqlite_checkpointer(self.run_dir.file("checkpoints.sqlite")) as saver:
+        async with open_checkpointer(self.checkpointer, self.run_dir.file("checkpoints.sqlite")) as saver:
             graph = build_graph(saver)
             columns = (TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, disable=not self.progress) as bar:
@@ -200,7 +211,7 @@ class BatchRunner(Generic[Item]):
                             self.run_dir.append(RESULTS, {self.key: item_id, **record})
                             outcome.finished += 1
                             if not self.keep_history:  # the line above is the resume key from now on
-                                await saver.adelete_thread(item_id)
+                                await saver.adelete_thread(self.thread_id(item_id))
                     bar.advance(task)
 
                 # `concurrency` workers take items from one shared iterator: at most that many tasks exist at a time,

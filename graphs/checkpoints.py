@@ -152,3 +152,33 @@ async def sqlite_checkpointer(path: str | Path) -> AsyncIterator[ThreadedSqliteS
     finally:
         saver.close()
         conn.close()
+
+
+def shared_checkpointer(spec: str | None) -> bool:
+    """Whether a checkpointer spec names a database outside the run directory (shared with other runs)."""
+    if spec in (None, "", "sqlite"):
+        return False
+    if str(spec).startswith(("postgres://", "postgresql://")):
+        return True
+    raise ValueError(
+        f"unknown checkpointer {spec!r}: use 'sqlite' (the default, in the run directory) or a postgres:// URL"
+    )
+
+
+@asynccontextmanager
+async def open_checkpointer(spec: str | None, sqlite_path: str | Path) -> AsyncIterator[Any]:
+    """The run's checkpointer: SQLite at `sqlite_path`, or LangGraph's Postgres saver for a `postgres://` URL (the
+    `postgres` extra: `pip install 'rationalrewards[postgres]'`), its tables created on first use."""
+    if not shared_checkpointer(spec):
+        async with sqlite_checkpointer(sqlite_path) as saver:
+            yield saver
+        return
+    try:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    except ImportError as e:
+        raise RuntimeError(
+            "a postgres:// checkpointer needs the postgres extra: pip install 'rationalrewards[postgres]'"
+        ) from e
+    async with AsyncPostgresSaver.from_conn_string(str(spec)) as saver:
+        await saver.setup()
+        yield saver

@@ -30,6 +30,11 @@ DURABILITY_HELP = (
     "When a thread is saved: exit (when it finishes, fails or pauses; a crash redoes the items in flight), async or "
     "sync (every step). Default: exit, or async with --keep-history."
 )
+CHECKPOINTER_HELP = (
+    "Where threads are checkpointed: sqlite (default, in --out) or a postgres:// URL that several workers share "
+    "(pip install 'rationalrewards[postgres]')."
+)
+SHARD_HELP = "Run only shard i of N (items i, i+N, ...; from 0), e.g. a Slurm array task; join with `merge`."
 FORCE_NEW_HELP = "If --out holds a run with other inputs, move it into archive/ and start afresh."
 
 
@@ -85,6 +90,8 @@ class RefineJob:
     force_new: bool = field(default=False, metadata={"help": FORCE_NEW_HELP})
     keep_history: bool = field(default=False, metadata={"help": KEEP_HISTORY_HELP})
     durability: str | None = field(default=None, metadata={"help": DURABILITY_HELP})
+    checkpointer: str | None = field(default=None, metadata={"help": CHECKPOINTER_HELP})
+    shard: str | None = field(default=None, metadata={"help": SHARD_HELP})
 
     def config(self) -> GCRConfig:
         return GCRConfig.preset(
@@ -141,6 +148,8 @@ class ParrotJob:
     force_new: bool = field(default=False, metadata={"help": FORCE_NEW_HELP})
     keep_history: bool = field(default=False, metadata={"help": KEEP_HISTORY_HELP})
     durability: str | None = field(default=None, metadata={"help": DURABILITY_HELP})
+    checkpointer: str | None = field(default=None, metadata={"help": CHECKPOINTER_HELP})
+    shard: str | None = field(default=None, metadata={"help": SHARD_HELP})
 
 
 @dataclass(frozen=True)

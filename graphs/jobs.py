@@ -18,6 +18,7 @@ from rationalrewards.agents.factory import (
 from rationalrewards.agents.suite import SuiteRow
 from rationalrewards.graphs.job_configs import EvalJob, ParrotJob, RefineJob
 from rationalrewards.graphs.runner import GCRRunner
+from rationalrewards.graphs.shards import parse_shard, shard_items
 
 
 def refine_job(job: RefineJob) -> dict[str, Any]:
@@ -35,6 +36,9 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
         "refiner_model": job.refiner_model,
         "device": job.device,
     } | ({"generator_lora": job.lora} if job.lora else {})  # only when set: older run directories still resume
+    if job.shard is not None:
+        parse_shard(job.shard)
+        settings["shard"] = job.shard
     runner = GCRRunner(
         job.out,
         generator=generator_from_spec(job.generator, job.out / "images", device=job.device, lora=job.lora),
@@ -50,8 +54,12 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
         force_new=job.force_new,
         keep_history=job.keep_history,
         durability=job.durability,
+        checkpointer=job.checkpointer,
     )
-    summary = asyncio.run(runner.run(job.rows))
+    rows = job.rows
+    if job.shard is not None:  # ids from the position in the whole suite, so shards and a single run name items alike
+        rows = shard_items([row.model_copy(update={"id": row.sample_id(i)}) for i, row in enumerate(rows)], job.shard)
+    summary = asyncio.run(runner.run(rows))
     summary["report"] = str(job.out / "report.html")
     return summary
 
@@ -162,6 +170,9 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
     }
     if job.world == "sketch":
         settings |= {"pairs_count": job.pairs_count, "label_noise": job.label_noise, "seed": job.seed}
+    if job.shard is not None:
+        parse_shard(job.shard)
+        settings["shard"] = job.shard
     runner = ParrotRunner(
         job.out,
         teacher=teacher,
@@ -172,6 +183,7 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
         force_new=job.force_new,
         keep_history=job.keep_history,
         durability=job.durability,
+        checkpointer=job.checkpointer,
         student_prompts=job.student_prompts,
     )
     with runner.open() as run_dir:
@@ -180,6 +192,7 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
             pairs_path = make_sketch_pairs(job.out, job.pairs_count, label_noise=job.label_noise, seed=job.seed)
         assert pairs_path is not None
         report = load_preferences(pairs_path, swap_augment=job.swap_augment, label_map=parse_label_map(job.label_map))
+        report.pairs = shard_items(report.pairs, job.shard)
         result = asyncio.run(runner.run(report, run_dir))
     if job.world == "sketch":
         from rationalrewards.agents.sketch.audit import audit_parrot

@@ -117,6 +117,7 @@ class ParrotRunner(JobRunner):
         force_new: bool = False,
         keep_history: bool = False,
         durability: str | None = None,
+        checkpointer: str | None = None,
         student_prompts: str = "release",
     ) -> None:
         """`student_prompts`: the prompt profile the SFT rows are written in, i.e. how the distilled student will be
@@ -132,6 +133,7 @@ class ParrotRunner(JobRunner):
             force_new=force_new,
             keep_history=keep_history,
             durability=durability,
+            checkpointer=checkpointer,
             settings={"config": config.as_dict(), "teacher": self.teacher_name} | (settings or {}),
         )
 
@@ -160,7 +162,7 @@ class ParrotRunner(JobRunner):
 
             values = await run_thread(
                 compiled,
-                pair_id,
+                batch.thread_id(pair_id),
                 first_input,
                 context=context,
                 recursion_limit=20 + 10 * self.config.retries,
@@ -196,41 +198,66 @@ class ParrotRunner(JobRunner):
         return card | {"out": str(self.path), "failed": len(outcome.failures), "failures": outcome.failures}
 
     def export(self, report: ValidationReport, run_dir: RunDirectory) -> dict[str, Any]:
-        finished = run_dir.records(RESULTS, "pair_id")
-        records = [finished[p.pair_id] for p in sorted(report.pairs, key=lambda p: p.pair_id) if p.pair_id in finished]
-        pairwise: list[dict[str, Any]] = []
-        pointwise: list[dict[str, Any]] = []
-        rejected: list[dict[str, Any]] = []
-        for record in records:
-            pair = PreferencePair.from_json(record["pair"])
-            if record["status"] == "kept":
-                for row in sft_rows(
-                    pair, cast(PairRecord, record), self.student_prompts
-                ):  # a results.jsonl line written from a PairRecord
-                    (pairwise if row["kind"] == "pairwise" else pointwise).append(row)
-            else:
-                rejected.append(
-                    {
-                        "pair_id": pair.pair_id,
-                        "task": pair.task.value,
-                        "label": pair.label,
-                        "stage": record["stage"],
-                        "reason": record["reason"],
-                        "detail": record.get("detail"),
-                        "rationale": record["rationale"],
-                        "attempts": record["attempts"],
-                    }
-                )
-        for name, rows in (("pairwise.jsonl", pairwise), ("pointwise.jsonl", pointwise), ("rejected.jsonl", rejected)):
-            atomic_write_jsonl(run_dir.file(name), rows)
-        card = build_card(records, report, self.config, self.teacher_name) | {
-            "student_prompts": self.student_prompts,
-            "teacher_prompts": "house",
-        }
-        run_dir.write_json("card.json", card)
-        atomic_write_text(run_dir.file("card.md"), card_markdown(card))
-        plot_histograms(records, run_dir.file("score_histograms.png"))
-        return card
+        return export_run(
+            report, run_dir, config=self.config, teacher_name=self.teacher_name, student_prompts=self.student_prompts
+        )
+
+
+def export_merged(run_dir: RunDirectory, cards: list[dict[str, Any]]) -> dict[str, Any]:
+    """The export of shards merged into `run_dir` (`graphs.merge`): SFT rows, card and histograms over all of them."""
+    if not cards:
+        raise ValueError("the shards have no card.json: finish each shard's run before merging")
+    pairs = [PreferencePair.from_json(r["pair"]) for r in run_dir.records(RESULTS, "pair_id").values()]
+    config = ParrotConfig(**cards[0]["settings"])
+    card = export_run(
+        ValidationReport(pairs=pairs),
+        run_dir,
+        config=config,
+        teacher_name=cards[0]["teacher"],
+        student_prompts=cards[0]["student_prompts"],
+    )
+    return card | {"out": str(run_dir.path)}
+
+
+def export_run(
+    report: ValidationReport, run_dir: RunDirectory, *, config: ParrotConfig, teacher_name: str, student_prompts: str
+) -> dict[str, Any]:
+    """Write the SFT rows (pairwise, pointwise), the rejected pairs, the card and the score histograms of a run."""
+    finished = run_dir.records(RESULTS, "pair_id")
+    records = [finished[p.pair_id] for p in sorted(report.pairs, key=lambda p: p.pair_id) if p.pair_id in finished]
+    pairwise: list[dict[str, Any]] = []
+    pointwise: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for record in records:
+        pair = PreferencePair.from_json(record["pair"])
+        if record["status"] == "kept":
+            for row in sft_rows(
+                pair, cast(PairRecord, record), student_prompts
+            ):  # a results.jsonl line written from a PairRecord
+                (pairwise if row["kind"] == "pairwise" else pointwise).append(row)
+        else:
+            rejected.append(
+                {
+                    "pair_id": pair.pair_id,
+                    "task": pair.task.value,
+                    "label": pair.label,
+                    "stage": record["stage"],
+                    "reason": record["reason"],
+                    "detail": record.get("detail"),
+                    "rationale": record["rationale"],
+                    "attempts": record["attempts"],
+                }
+            )
+    for name, rows in (("pairwise.jsonl", pairwise), ("pointwise.jsonl", pointwise), ("rejected.jsonl", rejected)):
+        atomic_write_jsonl(run_dir.file(name), rows)
+    card = build_card(records, report, config, teacher_name) | {
+        "student_prompts": student_prompts,
+        "teacher_prompts": "house",
+    }
+    run_dir.write_json("card.json", card)
+    atomic_write_text(run_dir.file("card.md"), card_markdown(card))
+    plot_histograms(records, run_dir.file("score_histograms.png"))
+    return card
 
 
 def _pair_record(pair: PreferencePair, values: dict[str, Any]) -> PairRecord:

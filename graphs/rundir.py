@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import socket
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +127,9 @@ class RunDirectory:
         atomic_write_text(
             path,
             json.dumps(
-                manifest | {"info": info | {"created": time.strftime("%Y-%m-%dT%H:%M:%S")}}, indent=1, default=str
+                manifest | {"info": info | {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "run_id": uuid.uuid4().hex}},
+                indent=1,
+                default=str,
             ),
         )
 
@@ -170,6 +174,13 @@ class RunDirectory:
         self.close()
 
     # -- files --
+    @property
+    def run_id(self) -> str:
+        """This run's identity (a random hex id recorded when it was created; older run directories: derived from
+        their path). It namespaces the run's threads in a checkpoint database shared with other runs."""
+        info = self.manifest().get("info") or {}
+        return str(info.get("run_id") or hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:32])
+
     def file(self, name: str) -> Path:
         return self.path / name
 

@@ -82,6 +82,7 @@ class GCRRunner(JobRunner):
         force_new: bool = False,
         keep_history: bool = False,
         durability: str | None = None,
+        checkpointer: str | None = None,
     ) -> None:
         """`settings`: what else determines the output (e.g. the CLI's backend specs), recorded in `run.json`."""
         self.generator, self.critic, self.refiner, self.grader = generator, critic, refiner, grader
@@ -99,6 +100,7 @@ class GCRRunner(JobRunner):
             force_new=force_new,
             keep_history=keep_history,
             durability=durability,
+            checkpointer=checkpointer,
             settings={"config": self.config.as_dict(), **backends} | (settings or {}),
         )
 
@@ -122,7 +124,7 @@ class GCRRunner(JobRunner):
             async def work(compiled: Any, sample_id: str, row: SuiteRow) -> dict[str, Any] | None:
                 values = await run_thread(
                     compiled,
-                    sample_id,
+                    batch.thread_id(sample_id),
                     lambda: self._input(sample_id, row),
                     context=context,
                     recursion_limit=12 + 8 * self.config.max_rounds,

@@ -152,3 +152,78 @@ def test_refine_through_serve_generator_with_two_servers_keeps_the_sketch_critic
     assert summary["accuracy_final"] is not None  # graded from the scene graphs that came over the wire
     settings = json.loads((tmp_path / "run" / "run.json").read_text())
     assert ",".join(urls) in json.dumps(settings)
+
+
+@pytest.fixture(scope="module")
+def postgres_uri(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A real PostgreSQL 16 (pgserver), its data under a temporary folder (pgserver opens its parents' permissions)."""
+    pgserver = pytest.importorskip("pgserver")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def _results(run: Path) -> dict[str, float | None]:
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    return {row["sample_id"]: row["reward_final"] for row in rows}
+
+
+@pytest.mark.slow
+def test_two_shards_share_one_postgres_database_resume_and_merge_into_one_run(
+    tmp_path: Path, postgres_uri: str
+) -> None:
+    suite = tmp_path / "suite.jsonl"
+    run_cli("sketch", "suite", "--n", "10", "--out", str(suite), check=True)
+    common = ["refine", "--suite", str(suite), "--preset", "deep", "--checkpointer", postgres_uri, "--json"]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rationalrewards.cli.main", *common, "--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]  # fmt: skip
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    assert [json.loads(out)["finished"] for out, _ in outputs] == [5, 5]  # disjoint halves
+    again = run_cli(*common, "--shard", "1/2", "--out", str(tmp_path / "s1"), check=True)  # resume: nothing to redo
+    assert json.loads(again.stdout)["finished"] == 5
+    merged = run_cli("merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "all"), "--json")
+    assert merged.returncode == 0, merged.stderr
+    summary = json.loads(merged.stdout)
+    assert summary["finished"] == 10 and summary["shards"] == ["0/2", "1/2"]
+    assert (tmp_path / "all" / "report.html").exists() and summary["accuracy_final"] is not None
+    single = run_cli("refine", "--suite", str(suite), "--preset", "deep", "--out", str(tmp_path / "one"), "--json")
+    assert _results(tmp_path / "all") == _results(tmp_path / "one")  # sharded + merged = one run
+    import psycopg
+
+    with psycopg.connect(postgres_uri) as conn:
+        left = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
+    assert left == (0,)  # finished threads were pruned from the shared database
+    refused = run_cli("merge", str(tmp_path / "s0"), str(tmp_path / "one"), "--out", str(tmp_path / "bad"))
+    assert refused.returncode == 2 and "not distinct shards" in refused.stderr
+    assert single.returncode == 0
+
+
+def test_parrot_shards_merge_into_one_export(tmp_path: Path) -> None:
+    common = ["parrot", "--world", "sketch", "--pairs-count", "16", "--teacher-noise", "0.3", "--json"]
+    cards = [
+        json.loads(run_cli(*common, "--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}"), check=True).stdout)
+        for i in range(2)
+    ]
+    whole = json.loads(run_cli(*common, "--out", str(tmp_path / "one"), check=True).stdout)
+    merged = json.loads(
+        run_cli(
+            "merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "all"), "--json", check=True
+        ).stdout
+    )
+    assert cards[0]["finished"] + cards[1]["finished"] == merged["finished"] == whole["finished"]
+    assert merged["kept"] == whole["kept"] == cards[0]["kept"] + cards[1]["kept"]
+
+    def answers(run: str) -> list[str]:  # the teacher's rationales (image paths differ between run directories)
+        rows = (tmp_path / run / "pairwise.jsonl").read_text().splitlines()
+        return sorted(json.dumps(json.loads(row)["messages"][-1]) for row in rows)
+
+    assert answers("all") == answers("one") and len(answers("all")) == merged["kept"]
+    assert (tmp_path / "all" / "score_histograms.png").exists()
