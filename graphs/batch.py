@@ -28,6 +28,7 @@ import structlog
 from rationalrewards.graphs.checkpoints import open_checkpointer, shared_checkpointer
 from rationalrewards.graphs.rundir import RunDirectory
 from rationalrewards.rewardmodel.redact import redact
+from rationalrewards.rewardmodel.telemetry import job_trace_id, span
 
 log = structlog.get_logger(__name__)
 Item = TypeVar("Item")
@@ -168,6 +169,22 @@ class BatchRunner(Generic[Item]):
         """The LangGraph thread of an item: its id, prefixed by the run's id in a shared database."""
         return self.thread_prefix + item_id
 
+    def _run_span(self, pending: int) -> Any:
+        """The run's span, in the trace every process of this job shares (`telemetry.job_trace_id`)."""
+        manifest = self.run_dir.manifest()
+        settings = manifest.get("settings") or {}
+        inputs = settings.get("shard_of") or (manifest.get("inputs") or {}).get("sha256", "")
+        return span(
+            f"{self.label.lower()}.run",
+            parent_trace_id=job_trace_id(str(manifest.get("job")), settings, str(inputs)),
+            job=manifest.get("job"),
+            run_id=self.run_dir.run_id,
+            run_dir=str(self.run_dir.path),
+            shard=settings.get("shard"),
+            items=pending,
+            concurrency=self.concurrency,
+        )
+
     def finished_ids(self) -> set[str]:
         return set(self.run_dir.records(RESULTS, self.key))
 
@@ -197,7 +214,8 @@ class BatchRunner(Generic[Item]):
 
                 async def one(item_id: str, item: Item) -> None:
                     try:
-                        record = await work(graph, item_id, item)
+                        with span(f"{self.label.lower()}.thread", item=item_id, thread=self.thread_id(item_id)):
+                            record = await work(graph, item_id, item)
                     except Exception as e:  # noqa: BLE001 - the runner's boundary: one failing item must not sink the run
                         error = redact(f"{type(e).__name__}: {e}")
                         log.error("batch.item_failed", job=self.label, item=item_id, error=error)
@@ -231,7 +249,8 @@ class BatchRunner(Generic[Item]):
                 gc.freeze()
                 gc.set_threshold(max(threshold[0], 10_000), *threshold[1:])
                 try:
-                    await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(pending)))))
+                    with self._run_span(len(pending)):
+                        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(pending)))))
                 finally:
                     gc.set_threshold(*threshold)
                     gc.unfreeze()

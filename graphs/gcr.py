@@ -43,10 +43,11 @@ from rationalrewards.graphs.state import (
 )
 from rationalrewards.graphs.store import GenerationCache
 from rationalrewards.graphs.trace import Tracer
-from rationalrewards.rewardmodel.backends.base import RewardModel, prompt_profile_of
+from rationalrewards.rewardmodel.backends.base import RewardModel, backend_name, prompt_profile_of
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.schemas import Abstention, Critique, CritiqueRequest, ImageRef, Task
 from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
+from rationalrewards.rewardmodel.telemetry import span, traced_node
 
 log = structlog.get_logger(__name__)
 
@@ -94,10 +95,10 @@ class GCRGraph:
         # sketch render, and each conditional-edge function re-reads the state. Routing select and refine by `Command`
         # and sending no `Send` when one call will do cut the graph's own CPU per prompt by a third (1.27 -> 0.86 ms,
         # sketch backends memoised; benchmarks/gcr_overhead.py prints the same figure under load).
-        builder.add_node("generate", self.generate)
-        builder.add_node("critique", self.critique)
-        builder.add_node("select", self._select_node, destinations=("refine", END))
-        builder.add_node("refine", self._refine_node, destinations=("generate",))
+        builder.add_node("generate", traced_node("generate", self.generate))
+        builder.add_node("critique", traced_node("critique", self.critique))
+        builder.add_node("select", traced_node("select", self._select_node), destinations=("refine", END))
+        builder.add_node("refine", traced_node("refine", self._refine_node), destinations=("generate",))
         if self.single_call:
             builder.add_edge(START, "generate")
         else:
@@ -220,7 +221,8 @@ class GCRGraph:
                 for k in pending
             ]
             started = time.perf_counter()
-            answers = await backends.critic.critique(requests)
+            with span("critic.critique", backend=backend_name(backends.critic), requests=len(requests)):
+                answers = await backends.critic.critique(requests)
             elapsed = round((time.perf_counter() - started) * 1000 / len(requests), 2)
             calls += len(requests)
             for k, answer in zip(pending, answers, strict=True):
@@ -329,7 +331,8 @@ class GCRGraph:
         ]
         history = RefineHistory(original_prompt=state["prompt"], rounds=tuple(memory), task=state["task"])
         started = time.perf_counter()
-        proposed = await backends.refiner.refine(history)
+        with span("refiner.refine", backend=backend_name(backends.refiner)):
+            proposed = await backends.refiner.refine(history)
         if config.human_in_the_loop:
             decision = interrupt(
                 {
@@ -404,9 +407,12 @@ async def _generate_cached(
                 made[k] = hit
     missing = [k for k in seeds if k not in made]
     if missing:
-        fresh = await backends.generator.generate(
-            [task["prompt"]] * len(missing), [seeds[k] for k in missing], [source] * len(missing) if source else None
-        )
+        with span("generator.generate", backend=backends.generator.name, images=len(missing), round=task["round"]):
+            fresh = await backends.generator.generate(
+                [task["prompt"]] * len(missing),
+                [seeds[k] for k in missing],
+                [source] * len(missing) if source else None,
+            )
         for k, image in zip(missing, fresh, strict=True):
             made[k] = image
             if backends.cache is not None:

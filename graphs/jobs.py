@@ -16,6 +16,7 @@ from rationalrewards.agents.factory import (
     teacher_from_spec,
 )
 from rationalrewards.agents.suite import SuiteRow
+from rationalrewards.graphs.batch import content_hash
 from rationalrewards.graphs.job_configs import EvalJob, ParrotJob, RefineJob
 from rationalrewards.graphs.runner import GCRRunner
 from rationalrewards.graphs.shards import parse_shard, shard_items
@@ -36,9 +37,9 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
         "refiner_model": job.refiner_model,
         "device": job.device,
     } | ({"generator_lora": job.lora} if job.lora else {})  # only when set: older run directories still resume
-    if job.shard is not None:
+    if job.shard is not None:  # the whole suite's identity: shards of one job share it (and one trace id)
         parse_shard(job.shard)
-        settings["shard"] = job.shard
+        settings |= {"shard": job.shard, "shard_of": content_hash([row.model_dump() for row in job.rows])}
     runner = GCRRunner(
         job.out,
         generator=generator_from_spec(job.generator, job.out / "images", device=job.device, lora=job.lora),
@@ -170,9 +171,10 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
     }
     if job.world == "sketch":
         settings |= {"pairs_count": job.pairs_count, "label_noise": job.label_noise, "seed": job.seed}
-    if job.shard is not None:
+    if job.shard is not None:  # the whole input's identity: shards of one job share it (and one trace id)
         parse_shard(job.shard)
-        settings["shard"] = job.shard
+        whole = job.pairs.read_bytes() if job.pairs is not None and job.pairs.is_file() else str(job.pairs)
+        settings |= {"shard": job.shard, "shard_of": content_hash([str(whole), job.pairs_count, job.seed])}
     runner = ParrotRunner(
         job.out,
         teacher=teacher,

@@ -33,7 +33,7 @@ from rationalrewards.graphs.state import (
     RejectReason,
 )
 from rationalrewards.graphs.trace import Tracer
-from rationalrewards.rewardmodel.backends.base import Completion, Teacher
+from rationalrewards.rewardmodel.backends.base import Completion, Teacher, backend_name
 from rationalrewards.rewardmodel.errors import CritiqueParseError, RewardModelError, RewardRequestError
 from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
 from rationalrewards.rewardmodel.prompts import parse_repredict
@@ -44,6 +44,7 @@ from rationalrewards.rewardmodel.schemas import (
     TeacherRequest,
     decide_pairwise,
 )
+from rationalrewards.rewardmodel.telemetry import span, traced_node
 
 FilterKind = Literal["repredict", "scores", "both"]
 FILTERS: tuple[FilterKind, ...] = ("repredict", "scores", "both")
@@ -99,7 +100,8 @@ class _Rejected(Exception):
 async def _ask(context: ParrotContext, request: TeacherRequest) -> Completion:
     """One teacher call. Typed errors become typed rejections: a rejected request is not worth retrying."""
     try:
-        [completion] = await context.teacher.teach([request])
+        with span("teacher.teach", backend=backend_name(context.teacher), request=type(request).__name__):
+            [completion] = await context.teacher.teach([request])
     except RewardRequestError as e:
         raise _Rejected("teacher_request_error", f"{type(e).__name__}: {e}") from e
     except RewardModelError as e:
@@ -111,10 +113,10 @@ class ParrotGraph:
     def __init__(self, config: ParrotConfig | None = None) -> None:
         self.config = config or ParrotConfig.preset("paper")
         builder = StateGraph(ParrotState, context_schema=ParrotContext, input_schema=ParrotInput)
-        builder.add_node("anchored", self.anchored)
-        builder.add_node("parse", self.parse)
-        builder.add_node("filter", self.filter)
-        builder.add_node("project", self.project)
+        builder.add_node("anchored", traced_node("anchored", self.anchored))
+        builder.add_node("parse", traced_node("parse", self.parse))
+        builder.add_node("filter", traced_node("filter", self.filter))
+        builder.add_node("project", traced_node("project", self.project))
         builder.add_edge(START, "anchored")
         builder.add_conditional_edges("anchored", self._next_after("parse"), ["parse", "anchored", END])
         builder.add_conditional_edges("parse", self._next_after("filter"), ["filter", "anchored", END])

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from rationalrewards.rewardmodel.telemetry import annotate
+
 
 class Tracer:
     def __init__(self, path: str | Path, run_id: str = "") -> None:
@@ -19,6 +21,7 @@ class Tracer:
         self._file: TextIO | None = None  # opened on the first event and kept: an open per event showed in profiles
 
     def emit(self, node: str, **fields: Any) -> None:
+        annotate(**fields)  # the same fields on the current OpenTelemetry span (the node's), when tracing is on
         event = {"ts": round(time.time(), 3), "run_id": self.run_id, "node": node, **fields}
         line = json.dumps(event, ensure_ascii=False, default=str)
         with self._lock:

@@ -192,7 +192,16 @@ class HttpEndpoints:
 
     async def retrying(self, attempt: Callable[[str, float], Awaitable[T]], what: str) -> T:
         """`attempt(base_url, seconds)` with retries on transient faults only, within `max_retries` and the total
-        deadline, each attempt routed to an endpoint (another one after a failure, when there is one)."""
+        deadline, each attempt routed to an endpoint (another one after a failure, when there is one). One
+        OpenTelemetry span per request (`http.<what>`) records the endpoints tried and the attempts."""
+        from rationalrewards.rewardmodel.telemetry import annotate, span
+
+        with span("http." + what.replace(" ", "_"), endpoints=len(self.endpoints)):
+            result, attempts, url = await self._retrying(attempt, what)
+            annotate(attempts=attempts, endpoint=url)
+            return result
+
+    async def _retrying(self, attempt: Callable[[str, float], Awaitable[T]], what: str) -> tuple[T, int, str]:
         started = time.monotonic()
         attempts = 0
         last: Endpoint | None = None
@@ -220,7 +229,7 @@ class HttpEndpoints:
                 await asyncio.sleep(0 if another else min(self._backoff(attempts, error), left))
             else:
                 self._succeeded(endpoint)
-                return result
+                return result, attempts + 1, endpoint.url
             finally:
                 endpoint.in_flight -= 1
 

@@ -1,0 +1,163 @@
+"""OpenTelemetry spans for runs: run -> thread (one item) -> node -> backend call.
+
+Spans carry what a person debugging a run wants (job, item id, round, candidate, scores, abstention reasons, the
+endpoint a request went to, attempts) and never image bytes, data URLs or API keys (`safe_attributes`). Export:
+- nothing, unless configured: with only the OpenTelemetry API installed every span is a no-op;
+- OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set and the `otel` extra is installed: an SDK
+  tracer provider with a batch processor is set up once, unless the application already set its own provider (then
+  ours are added to the application's trace, as a library should);
+- LangSmith's OTel mode: `LANGSMITH_TRACING=true` with `LANGSMITH_TRACING_MODE=otel` (or LangSmith's own
+  `LANGSMITH_OTEL_ENABLED=true`) also turns on LangGraph's graph and node spans, into the same provider.
+
+One run, one trace, across processes: the run span's trace id is derived from the job (its kind, settings without
+`shard`, and the whole input before sharding), so the shards of a job on several machines land in one trace; a W3C
+`TRACEPARENT` in the environment (as launchers and CI systems set) takes precedence.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import hashlib
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+_configured = False
+_tracer: Any = None
+_SECRET_KEYS = ("key", "token", "secret", "password", "authorization")
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def configure() -> None:
+    """Set up export from the environment, once per process (see the module docstring)."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    if _truthy("LANGSMITH_TRACING") and os.environ.get("LANGSMITH_TRACING_MODE", "").lower() == "otel":
+        os.environ.setdefault("LANGSMITH_OTEL_ENABLED", "true")  # LangSmith's own switch for OTel spans
+    if not (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        return
+    from opentelemetry import trace
+
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return  # the application set up its own provider: our spans go there
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        log.warning("telemetry.no_sdk", hint="OTEL_EXPORTER_OTLP_ENDPOINT is set: pip install 'rationalrewards[otel]'")
+        return
+    service = os.environ.get("OTEL_SERVICE_NAME", "rationalrewards")
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    atexit.register(provider.shutdown)  # flush the last batch when the process ends
+
+
+def tracer() -> Any:
+    global _tracer
+    if _tracer is None:
+        try:
+            from opentelemetry import trace
+        except ImportError:  # the API is a dependency; a stripped install still runs, untraced
+            return None
+        configure()
+        _tracer = trace.get_tracer("rationalrewards")  # a proxy: a provider set later still receives its spans
+    return _tracer
+
+
+def safe_attributes(fields: Mapping[str, Any], prefix: str = "rr.") -> dict[str, Any]:
+    """Scalar fields as span attributes: no image bytes or data URLs, nothing that looks like a secret, long texts cut,
+    small lists of scalars kept, dicts flattened one level (`scores.text_faithfulness`)."""
+    attributes: dict[str, Any] = {}
+    for key, value in fields.items():
+        if any(secret in key.lower() for secret in _SECRET_KEYS):
+            continue
+        if isinstance(value, Mapping):
+            attributes |= safe_attributes({f"{key}.{k}": v for k, v in value.items()}, prefix)
+            continue
+        if isinstance(value, (list, tuple)):
+            if len(value) <= 16 and all(isinstance(v, (str, int, float, bool)) for v in value):
+                items = [v[:200] if isinstance(v, str) else v for v in value]
+                if not any(isinstance(v, str) and v.startswith("data:") for v in items):
+                    attributes[prefix + key] = [str(v) for v in items] if len({type(v) for v in items}) > 1 else items
+            continue
+        if isinstance(value, bytes) or value is None:
+            continue
+        if isinstance(value, str):
+            if value.startswith("data:"):
+                continue
+            value = value[:500]
+        if isinstance(value, (str, int, float, bool)):
+            attributes[prefix + key] = value
+    return attributes
+
+
+def job_trace_id(job: str, settings: Mapping[str, Any], inputs_sha256: str) -> int:
+    """A 128-bit trace id shared by every process of one job (its shards included)."""
+    import json
+
+    settings = {k: v for k, v in settings.items() if k != "shard"}
+    material = json.dumps([job, settings, inputs_sha256], sort_keys=True, default=str)
+    return int(hashlib.sha256(material.encode()).hexdigest()[:32], 16) or 1
+
+
+def _parent_context(trace_id: int) -> Any:
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    if os.environ.get("TRACEPARENT"):
+        return TraceContextTextMapPropagator().extract({"traceparent": os.environ["TRACEPARENT"]})
+    parent = trace.SpanContext(
+        trace_id=trace_id,
+        span_id=(trace_id & 0xFFFFFFFFFFFFFFFF) or 1,  # the job's notional root: the same in every process
+        is_remote=True,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(parent))
+
+
+@contextmanager
+def span(name: str, *, parent_trace_id: int | None = None, **fields: Any) -> Iterator[Any]:
+    """A span (current for the block) with `fields` as safe attributes; a run span passes `parent_trace_id`."""
+    otel = tracer()
+    if otel is None:
+        yield None
+        return
+    context = _parent_context(parent_trace_id) if parent_trace_id is not None else None
+    with otel.start_as_current_span(name, context=context, attributes=safe_attributes(fields)) as current:
+        yield current
+
+
+def annotate(**fields: Any) -> None:
+    """Add fields to the current span (a node's results: scores, stop reason, abstentions)."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.set_attributes(safe_attributes(fields))
+
+
+def traced_node(name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A graph node that runs inside a `node.<name>` span (the parent of its backend calls). `functools.wraps` keeps
+    the signature LangGraph reads to decide what to pass (state, runtime)."""
+
+    @functools.wraps(fn)
+    async def node(*args: Any, **kwargs: Any) -> Any:
+        with span(f"node.{name}", node=name):
+            return await fn(*args, **kwargs)
+
+    return node

@@ -1,0 +1,138 @@
+"""OpenTelemetry spans of runs (issue 14): run -> thread -> node -> backend call, safe attributes, one trace per job
+across shards. Uses the SDK's in-memory exporter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rationalrewards.agents.sketch.suites import make_suite
+from rationalrewards.agents.suite import SuiteRow
+from rationalrewards.graphs.job_configs import ParrotJob, RefineJob
+from rationalrewards.graphs.jobs import parrot_job, refine_job
+from rationalrewards.rewardmodel.telemetry import safe_attributes
+
+sdk = pytest.importorskip("opentelemetry.sdk.trace")
+
+
+@pytest.fixture(scope="module")
+def exporter() -> Iterator[Any]:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, sdk.TracerProvider):  # a process sets its provider once
+        provider = sdk.TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    yield memory
+
+
+def _rows(n: int) -> list[SuiteRow]:
+    return [SuiteRow.model_validate(row) for row in make_suite(n, seed=5)]
+
+
+def test_a_refine_run_is_one_tree_of_spans_with_safe_attributes(tmp_path: Path, exporter: Any) -> None:
+    exporter.clear()
+    summary = refine_job(RefineJob(rows=_rows(3), out=tmp_path / "run", preset="deep", progress=False))
+    spans = exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in spans}
+    [run] = [s for s in spans if s.name == "gcr.run"]
+    threads = [s for s in spans if s.name == "gcr.thread"]
+    assert len(threads) == summary["finished"] == 3
+    assert all(t.parent.span_id == run.context.span_id for t in threads)
+    assert {s.context.trace_id for s in spans if s.name.startswith(("gcr.", "node.", "critic.", "generator."))} == {
+        run.context.trace_id
+    }
+    nodes = [s for s in spans if s.name.startswith("node.")]
+    assert {n.name for n in nodes} >= {"node.generate", "node.critique", "node.select"}
+    for node in nodes:  # every node hangs under its thread
+        parent = by_id[node.parent.span_id]
+        while not parent.name.endswith(".thread"):
+            parent = by_id[parent.parent.span_id]
+        assert parent.attributes["rr.item"].startswith("s")
+    critique_calls = [s for s in spans if s.name == "critic.critique"]
+    assert critique_calls and all(by_id[c.parent.span_id].name == "node.critique" for c in critique_calls)
+    scored = [n for n in nodes if n.name == "node.critique" and any(k.startswith("rr.scores.") for k in n.attributes)]
+    assert scored and all("rr.round" in n.attributes for n in scored)  # round and per-aspect scores recorded
+    for s in spans:
+        for value in s.attributes.values():
+            assert not str(value).startswith("data:")
+
+
+def test_shards_of_one_job_share_a_trace_id_and_parrot_traces_teacher_calls(tmp_path: Path, exporter: Any) -> None:
+    exporter.clear()
+    rows = _rows(4)
+    for i in range(2):
+        refine_job(RefineJob(rows=rows, out=tmp_path / f"s{i}", shard=f"{i}/2", progress=False))
+    runs = [s for s in exporter.get_finished_spans() if s.name == "gcr.run"]
+    assert len(runs) == 2 and runs[0].context.trace_id == runs[1].context.trace_id
+    assert {r.attributes["rr.shard"] for r in runs} == {"0/2", "1/2"}
+    exporter.clear()
+    refine_job(RefineJob(rows=_rows(4)[:3], out=tmp_path / "other", progress=False))  # another job, another trace
+    [other] = [s for s in exporter.get_finished_spans() if s.name == "gcr.run"]
+    assert other.context.trace_id != runs[0].context.trace_id
+    exporter.clear()
+    parrot_job(ParrotJob(out=tmp_path / "parrot", world="sketch", pairs_count=4, progress=False))
+    spans = exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in spans}
+    teach = [s for s in spans if s.name == "teacher.teach"]
+    assert len(teach) >= 4 and all(by_id[t.parent.span_id].name.startswith("node.") for t in teach)
+    assert any(s.name == "parrot.run" for s in spans)
+
+
+def test_safe_attributes_drop_images_and_secrets() -> None:
+    attributes = safe_attributes(
+        {
+            "image": "data:image/png;base64,AAAA",
+            "api_key": "sk-secret",
+            "Authorization": "Bearer x",
+            "scores": {"text_faithfulness": 3.5, "text_rendering": None},
+            "sample_id": "s1",
+            "raw": b"\x89PNG",
+            "reasons": ["timeout", "parse_error"],
+            "long": "x" * 5000,
+        }
+    )
+    assert attributes == {
+        "rr.scores.text_faithfulness": 3.5,
+        "rr.sample_id": "s1",
+        "rr.reasons": ["timeout", "parse_error"],
+        "rr.long": "x" * 500,
+    }
+
+
+def test_a_cli_run_exports_its_spans_over_otlp_when_the_endpoint_is_set(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    from tests.helpers import free_port, run_cli
+
+    received: list[bytes] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):  # an OTLP/HTTP receiver: POST /v1/traces, protobuf body
+        def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+            received.append(self.rfile.read(int(self.headers["content-length"])))
+            assert self.path == "/v1/traces"
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "RATIONALREWARDS_API_KEY": "sk-never-sent"}
+        run_cli("refine", "a photo of two cats", "--out", str(tmp_path / "run"), "--json", env=env, check=True)
+    finally:
+        server.shutdown()
+    body = b"".join(received)
+    assert b"gcr.run" in body and b"node.critique" in body and b"critic.critique" in body
+    assert b"sk-never-sent" not in body and b"data:image" not in body
