@@ -34,6 +34,12 @@ def reward_model_from_spec(
         )
 
         return SketchOracle(**options)
+    if spec.startswith("ray:"):
+        from rationalrewards.agents.ray_pool import RayRewardModel
+
+        replicas, device = int(options.pop("replicas", 1)), str(options.pop("device", "cpu"))
+        inner = {"model": model, "prompts": prompts, "max_tokens": max_tokens} | options
+        return RayRewardModel(spec[4:], replicas=replicas, device=device, **inner)  # type: ignore[return-value]  # a RewardModel by duck typing
     if spec == "fake":
         from rationalrewards.rewardmodel.testing import FakeRewardModel
 
@@ -93,16 +99,31 @@ def teacher_from_spec(spec: str, *, model: str | None = None, **options: Any) ->
 
 
 def generator_from_spec(
-    spec: str, out_dir: str | Path, *, device: str = "cpu", size: int = 256, lora: str | None = None
+    spec: str,
+    out_dir: str | Path,
+    *,
+    device: str = "cpu",
+    size: int = 256,
+    lora: str | None = None,
+    replicas: int = 1,
 ) -> Any:
     """`sketch` (the embedded world), a local diffusers pipeline directory (text-to-image or image editing) with an
-    optional LoRA, or the http(s):// URL of an OpenAI Images API server (several joined by commas: one per GPU)."""
+    optional LoRA, the http(s):// URL of an OpenAI Images API server (several joined by commas: one per GPU), or
+    `ray:<sketch|DIR>` with `replicas` Ray actors (one per GPU on CUDA)."""
     if lora is not None and spec == "sketch":
         raise ValueError("--lora needs a diffusers pipeline as --generator; the sketch generator has no weights")
     if spec == "sketch":
         from rationalrewards.agents.sketch.generator import SketchGenerator
 
         return SketchGenerator(out_dir, size=size)
+    if spec.startswith("ray:"):
+        if lora is not None:
+            raise ValueError("--lora with ray: load the LoRA into the pipeline directory the replicas load")
+        from rationalrewards.agents.ray_pool import RayGeneratorPool
+
+        return RayGeneratorPool(spec[4:], out_dir, replicas=replicas, device=device)
+    if replicas != 1:
+        raise ValueError("--replicas applies to ray: generators and critics")
     if spec.startswith(("http://", "https://")):
         if lora is not None:
             raise ValueError("--lora applies to a local diffusers pipeline; load it into the served pipeline instead")
@@ -123,7 +144,7 @@ def grader_from_spec(spec: str, *, generator: str = "sketch") -> Any:
     """`sketch` (scene graphs against GenEval specs), `none`, or `auto`: the sketch grader when the generator is the
     sketch world (its images carry scene graphs), none otherwise."""
     if spec == "auto":
-        spec = "sketch" if generator == "sketch" else "none"
+        spec = "sketch" if generator in ("sketch", "ray:sketch") else "none"
     if spec == "none":
         return None
     if spec == "sketch":

@@ -17,7 +17,6 @@ cluster runtime to a single-box tool; `--generator ray:DIR` covers clusters.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import structlog
 
 from rationalrewards.agents.generator import GeneratedImage, ImageGenerator
-from rationalrewards.rewardmodel.images import content_path, image_ref_from_path, read_image_bytes
+from rationalrewards.rewardmodel.images import read_image_bytes
 
 log = structlog.get_logger(__name__)
 MAX_IMAGES_PER_REQUEST = 16
@@ -89,24 +88,12 @@ class GeneratorService:
 
     def _source(self, data: bytes, scene: Any) -> Any:
         """Store an uploaded source image content-addressed (with its scene graph, for the sketch world)."""
-        from rationalrewards.rewardmodel.files import atomic_write_bytes
+        from rationalrewards.agents.served_generator import store_image
 
-        digest = hashlib.sha256(data).hexdigest()
-        path = content_path(self.work_dir / "sources", digest)
-        if not path.exists():
-            atomic_write_bytes(path, data)
         try:
-            ref = image_ref_from_path(path)
+            ref, _ = store_image(data, self.work_dir / "sources", scene)
         except ValueError as e:
-            raise BadRequest(f"image is not a readable image: {e}") from e
-        if scene:
-            from rationalrewards.agents.sketch.scene import SceneGraph, write_sidecar
-
-            try:
-                graph = SceneGraph.model_validate_json(scene if isinstance(scene, str) else json.dumps(scene))
-            except ValueError as e:
-                raise BadRequest(f"scene is not a sketch scene graph: {e}") from e
-            write_sidecar(graph.model_copy(update={"image_sha256": digest}), path)
+            raise BadRequest(f"image: {e}") from e
         return ref
 
     @staticmethod

@@ -93,7 +93,7 @@ class ServedGenerator:
     async def _one(self, prompt: str, seed: int, source: ImageRef | None) -> GeneratedImage:
         fields = self._fields(prompt, seed)
         source_bytes = read_image_bytes(source) if source is not None else None
-        source_scene = _scene_text(source) if source is not None else None
+        source_scene = scene_text(source) if source is not None else None
 
         async def attempt(url: str, within: float) -> GeneratedImage:
             if source_bytes is None:
@@ -113,25 +113,15 @@ class ServedGenerator:
 
     def _save(self, body: Any, prompt: str, seed: int, source: ImageRef | None) -> GeneratedImage:
         """The answer's image, checked to decode, stored content-addressed (with the scene graph it came with)."""
-        import hashlib
-
-        from rationalrewards.rewardmodel.files import atomic_write_bytes
-
         try:
             item = body["data"][0]
             data = base64.b64decode(item["b64_json"], validate=True)
         except (KeyError, IndexError, TypeError, binascii.Error, ValueError) as e:
             raise Transient(f"the answer holds no base64 image ({type(e).__name__}: {e})") from e
-        digest = hashlib.sha256(data).hexdigest()
-        path = content_path(self.out_dir, digest)
-        if not path.exists():
-            atomic_write_bytes(path, data)
         try:
-            ref = image_ref_from_path(path)  # decodes it: a garbage body is caught here, not by the critic
-        except ValueError as e:
-            path.unlink(missing_ok=True)
-            raise Transient(f"the answer's image does not decode ({e})") from e
-        sidecar = _write_scene(item.get("scene"), path, digest)
+            ref, sidecar = store_image(data, self.out_dir, item.get("scene"))
+        except ValueError as e:  # garbage is caught here, not by the critic
+            raise Transient(f"the answer's image is not usable ({e})") from e
         metadata = {"server_seed": item.get("seed")} if item.get("seed") not in (None, seed) else {}
         return GeneratedImage(
             image=ref,
@@ -144,21 +134,37 @@ class ServedGenerator:
         )
 
 
-def _scene_text(source: ImageRef) -> str | None:
-    """The sketch scene graph beside a source image, if it has one (sent along with an edit)."""
+def scene_text(source: ImageRef) -> str | None:
+    """The sketch scene graph beside an image, if it has one (it travels with an image sent elsewhere)."""
     from rationalrewards.agents.sketch.scene import sidecar_path
 
     path = sidecar_path(source.uri.removeprefix("file://"))
     return path.read_text() if not source.uri.startswith("data:") and path.exists() else None
 
 
-def _write_scene(scene: Any, image_path: Path, digest: str) -> str | None:
+def store_image(data: bytes, out_dir: str | Path, scene: Any = None) -> tuple[ImageRef, str | None]:
+    """Image bytes made elsewhere (a server, a Ray replica), checked to decode and stored content-addressed under
+    `out_dir`, with the sketch scene graph that came with them written beside (its image digest set to these bytes).
+    Raises ValueError for bytes that are not an image or a scene that is not a scene graph: nothing is kept then."""
+    import hashlib
+
+    from rationalrewards.rewardmodel.files import atomic_write_bytes
+
+    digest = hashlib.sha256(data).hexdigest()
+    path = content_path(out_dir, digest)
+    if not path.exists():
+        atomic_write_bytes(path, data)
+    try:
+        ref = image_ref_from_path(path)  # decodes it
+    except ValueError as e:
+        path.unlink(missing_ok=True)
+        raise ValueError(f"the image does not decode ({e})") from e
     if not scene:
-        return None
+        return ref, None
     from rationalrewards.agents.sketch.scene import SceneGraph, write_sidecar
 
     try:
-        graph = SceneGraph.model_validate_json(json.dumps(scene))
+        graph = SceneGraph.model_validate_json(scene if isinstance(scene, str) else json.dumps(scene))
     except ValueError as e:
-        raise Transient(f"the answer's scene graph is not valid ({type(e).__name__})") from e
-    return str(write_sidecar(graph.model_copy(update={"image_sha256": digest}), image_path))
+        raise ValueError(f"the scene graph is not valid ({type(e).__name__})") from e
+    return ref, str(write_sidecar(graph.model_copy(update={"image_sha256": digest}), path))

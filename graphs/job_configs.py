@@ -13,7 +13,7 @@ from rationalrewards.graphs.gcr_config import GCRConfig
 
 CRITIC_HELP = (
     "'sketch' (the sketch world's oracle; needs the image's .scene.json sidecar), 'fake', an http(s):// "
-    "OpenAI-compatible URL, or a local model directory."
+    "OpenAI-compatible URL, a local model directory, or ray:DIR (Ray replicas of it)."
 )
 PROMPTS_HELP = (
     "Prompt profile for the critic: release (the released checkpoints' input format), house (ours, for other models), "
@@ -49,7 +49,8 @@ class RefineJob:
     generator: str = field(
         default="sketch",
         metadata={
-            "help": "'sketch', a local diffusers pipeline directory, or an http(s):// OpenAI Images API server.",
+            "help": "'sketch', a local diffusers pipeline directory, an http(s):// OpenAI Images API server, or "
+            "ray:sketch / ray:DIR (Ray replicas).",
             "repeat": True,
         },
     )
@@ -77,6 +78,9 @@ class RefineJob:
         default=None, metadata={"help": "Every active aspect at or above this passes (1-4)."}
     )
     concurrency: int = field(default=8, metadata={"help": "Prompts in flight at once."})
+    replicas: int = field(
+        default=1, metadata={"help": "Ray replicas of a ray:DIR generator or critic (one per GPU on CUDA)."}
+    )
     device: str = field(default="cpu", metadata={"help": "Device for a diffusers generator (cpu, cuda, cuda:1)."})
     lora: str | None = field(
         default=None,

@@ -27,6 +27,8 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
     critic_options: dict[str, Any] = {}
     if job.critic.startswith(("http://", "https://")):
         critic_options = {"concurrency": max(job.concurrency, 8), "on_server_error": "abstain"}
+    elif job.critic.startswith("ray:"):
+        critic_options = {"replicas": job.replicas, "device": job.device}
     settings = {
         "generator": job.generator,
         "critic": job.critic,
@@ -42,7 +44,13 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
         settings |= {"shard": job.shard, "shard_of": content_hash([row.model_dump() for row in job.rows])}
     runner = GCRRunner(
         job.out,
-        generator=generator_from_spec(job.generator, job.out / "images", device=job.device, lora=job.lora),
+        generator=generator_from_spec(
+            job.generator,
+            job.out / "images",
+            device=job.device,
+            lora=job.lora,
+            replicas=job.replicas if job.generator.startswith("ray:") else 1,
+        ),
         critic=reward_model_from_spec(
             job.critic, model=job.critic_model, prompts=job.prompts, max_tokens=job.max_tokens, **critic_options
         ),

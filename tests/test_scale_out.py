@@ -227,3 +227,41 @@ def test_parrot_shards_merge_into_one_export(tmp_path: Path) -> None:
 
     assert answers("all") == answers("one") and len(answers("all")) == merged["kept"]
     assert (tmp_path / "all" / "score_histograms.png").exists()
+
+
+@pytest.mark.slow
+def test_a_ray_pool_of_sketch_replicas_runs_refine_and_survives_a_dead_replica(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    import os
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    from rationalrewards.agents.ray_pool import RayGeneratorPool
+
+    pool = RayGeneratorPool("sketch", tmp_path / "images", replicas=2)
+    try:
+        made = asyncio.run(pool.generate([PROMPT] * 4, [0, 1, 2, 3]))
+        [local] = asyncio.run(SketchGenerator(tmp_path / "local").generate([PROMPT], [2]))
+        assert made[2].image.sha256 == local.image.sha256 and load_scene(made[2].image) == load_scene(local.image)
+        [edited] = asyncio.run(pool.generate(["make the apples blue"], [5], [made[0].image]))
+        assert load_scene(edited.image).source_sha256 == made[0].image.sha256  # the source travelled with its scene
+
+        async def spread() -> list:
+            return list(await asyncio.gather(*(pool.generate([PROMPT], [k]) for k in range(8))))
+
+        assert len({m[0].image.sha256 for m in asyncio.run(spread())}) == 8
+        import ray
+
+        ray.kill(pool.pool.actors[0], no_restart=True)  # a replica dies: its calls go to the other one
+        again = asyncio.run(spread())
+        assert [m[0].image.sha256 for m in again] == [m[0].image.sha256 for m in asyncio.run(spread())]
+    finally:
+        import ray
+
+        ray.shutdown()
+    refine_with_ray = run_cli(
+        "refine", "a photo of two cats", "--generator", "ray:sketch", "--replicas", "2",
+        "--out", str(tmp_path / "run"), "--json", env={"RAY_USAGE_STATS_ENABLED": "0"},
+    )  # fmt: skip
+    assert refine_with_ray.returncode == 0, refine_with_ray.stderr
+    result = json.loads(refine_with_ray.stdout)
+    assert result["finished"] == 1 and result["accuracy_final"] is not None  # graded: scenes came back from the actors

@@ -116,7 +116,7 @@ def test_a_cli_run_exports_its_spans_over_otlp_when_the_endpoint_is_set(tmp_path
     received: list[bytes] = []
 
     class Collector(http.server.BaseHTTPRequestHandler):  # an OTLP/HTTP receiver: POST /v1/traces, protobuf body
-        def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+        def do_POST(self) -> None:
             received.append(self.rfile.read(int(self.headers["content-length"])))
             assert self.path == "/v1/traces"
             self.send_response(200)
