@@ -107,6 +107,25 @@ class GeneratorService:
         return item
 
 
+class OneAtATime:
+    """A generator that takes `latency` seconds per image, one call at a time: a stand-in for a GPU's occupancy, so
+    benchmarks can measure how a run scales over several servers (`serve-generator --latency`)."""
+
+    def __init__(self, generator: ImageGenerator, latency: float) -> None:
+        import asyncio
+
+        self.generator, self.latency, self.name = generator, latency, generator.name
+        self.size = getattr(generator, "size", None)
+        self._lock = asyncio.Lock()
+
+    async def generate(self, prompts: Any, seeds: Any, source_images: Any = None) -> list[GeneratedImage]:
+        import asyncio
+
+        async with self._lock:
+            await asyncio.sleep(self.latency * len(prompts))
+            return await self.generator.generate(prompts, seeds, source_images)
+
+
 def make_app(service: GeneratorService) -> Any:
     from aiohttp import web
 
@@ -163,9 +182,18 @@ def make_app(service: GeneratorService) -> Any:
     return app
 
 
-def serve(generator: ImageGenerator, work_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8100) -> None:
-    """Serve until interrupted (blocking)."""
+def serve(
+    generator: ImageGenerator,
+    work_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8100,
+    latency: float = 0.0,
+) -> None:
+    """Serve until interrupted (blocking). `latency`: see `OneAtATime` (benchmarks only)."""
     from aiohttp import web
 
+    if latency > 0:
+        generator = OneAtATime(generator, latency)
     log.info("generator_server.start", generator=generator.name, url=f"http://{host}:{port}/v1")
     web.run_app(make_app(GeneratorService(generator, work_dir)), host=host, port=port, print=None)

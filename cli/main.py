@@ -300,6 +300,9 @@ def serve_generator(
     ),
     device: Annotated[str, typer.Option(help="Device for a diffusers pipeline (cpu, cuda, cuda:1).")] = "cpu",
     lora: Annotated[str | None, typer.Option(help="A LoRA directory for a diffusers pipeline.")] = None,
+    latency: Annotated[
+        float, typer.Option(help="Benchmarks: seconds per image, one call at a time (a stand-in for a busy GPU).")
+    ] = 0.0,
 ) -> None:
     """Serve a generator over the OpenAI Images API (POST /v1/images/generations and /v1/images/edits, GET /v1/models,
     GET /health), with request batching; use it with `--generator http://HOST:PORT` (repeat for several servers)."""
@@ -310,7 +313,7 @@ def serve_generator(
         raise typer.BadParameter("serve-generator serves a local generator ('sketch' or a pipeline directory)")
     generator = generator_from_spec(pipeline, work_dir / "images", device=device, lora=lora)
     err.print(f"serving {generator.name} at http://{host}:{port}/v1 (images in {work_dir}); Ctrl-C stops it")
-    serve(generator, work_dir, host=host, port=port)
+    serve(generator, work_dir, host=host, port=port, latency=latency)
 
 
 @app.command()

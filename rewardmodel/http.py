@@ -176,10 +176,14 @@ class HttpEndpoints:
         endpoint.completed += 1
 
     def _failed(self, endpoint: Endpoint, error: Transient) -> None:
+        now = time.monotonic()
         endpoint.failures_in_a_row += 1
-        if endpoint.failures_in_a_row >= self.eject_after or endpoint.out_until > 0:  # on probation: out again
-            endpoint.cooldown = min(self.max_cooldown, endpoint.cooldown * 2 or self.base_cooldown)
-            endpoint.out_until = time.monotonic() + endpoint.cooldown
+        if endpoint.out_until > now:
+            return  # already out: requests sent before it was taken out are failing too; one outage, one ejection
+        on_probation = endpoint.out_until > 0  # it was out, came back, and failed again
+        if on_probation or endpoint.failures_in_a_row >= self.eject_after:
+            endpoint.cooldown = min(self.max_cooldown, endpoint.cooldown * 2 if on_probation else self.base_cooldown)
+            endpoint.out_until = now + endpoint.cooldown
             if len(self.endpoints) > 1:
                 log.warning("endpoint.ejected", url=endpoint.url, seconds=endpoint.cooldown, error=redact(str(error)))
 
