@@ -254,6 +254,14 @@ def test_a_ray_pool_of_sketch_replicas_runs_refine_and_survives_a_dead_replica(t
         ray.kill(pool.pool.actors[0], no_restart=True)  # a replica dies: its calls go to the other one
         again = asyncio.run(spread())
         assert [m[0].image.sha256 for m in again] == [m[0].image.sha256 for m in asyncio.run(spread())]
+        from rationalrewards.agents.ray_pool import RayRewardModel
+        from rationalrewards.rewardmodel.testing import FakeRewardModel
+
+        critic = RayRewardModel("fake", replicas=2)  # images cross as data URLs: the replicas read no local path
+        request = CritiqueRequest(prompt=PROMPT, image=made[1].image)
+        [remote] = asyncio.run(critic.critique([request]))
+        [local_critique] = asyncio.run(FakeRewardModel().critique([request]))
+        assert isinstance(remote, Critique) and remote.scores == local_critique.scores
     finally:
         import ray
 

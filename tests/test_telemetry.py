@@ -136,3 +136,18 @@ def test_a_cli_run_exports_its_spans_over_otlp_when_the_endpoint_is_set(tmp_path
     body = b"".join(received)
     assert b"gcr.run" in body and b"node.critique" in body and b"critic.critique" in body
     assert b"sk-never-sent" not in body and b"data:image" not in body
+
+
+@pytest.mark.slow
+def test_an_rl_run_is_a_run_span_with_one_child_per_step(tmp_path: Path, exporter: Any) -> None:
+    from rationalrewards.training import NFTTrainer
+    from tests.test_rl import PROMPTS, _config, _reward
+
+    exporter.clear()
+    NFTTrainer(_config("nft", max_steps=2), _reward("darkness"), PROMPTS, out=tmp_path / "rl").train()
+    spans = exporter.get_finished_spans()
+    [run] = [s for s in spans if s.name == "rl.run"]
+    steps = [s for s in spans if s.name == "rl.step"]
+    assert [s.attributes["rr.step"] for s in steps] == [1, 2]  # the step numbers of the history rows
+    assert all(s.parent.span_id == run.context.span_id for s in steps)
+    assert all("rr.reward_mean" in s.attributes for s in steps)

@@ -35,6 +35,7 @@ from rationalrewards.rewardmodel.images import as_image_ref
 from rationalrewards.rewardmodel.reward_fn import CritiqueReward
 from rationalrewards.rewardmodel.schemas import Abstention, Critique, ImageRef
 from rationalrewards.rewardmodel.scoring import check_policy, reward_or_none
+from rationalrewards.rewardmodel.telemetry import annotate, job_trace_id, span
 from rationalrewards.training.flow_policy import Conditioning, FlowPolicy, policy_for
 from rationalrewards.training.rl_advantages import GroupKey, StepAdvantages, group_key, step_advantages
 from rationalrewards.training.rl_config import RLConfig
@@ -244,15 +245,21 @@ class FlowRLTrainer:
                 logger = RunLogger(
                     self.out, self.config.report_to, f"{self.config.ALGO}-{self.out.name}", resume_at_step=self.step
                 )
-            with tqdm(
-                total=self.config.max_steps,
-                initial=self.step,
-                desc=f"RL ({self.config.ALGO})",
-                unit="step",
-                disable=not main,
-            ) as bar:
+            settings = self._settings()
+            with (
+                self._run_span(settings),
+                tqdm(
+                    total=self.config.max_steps,
+                    initial=self.step,
+                    desc=f"RL ({self.config.ALGO})",
+                    unit="step",
+                    disable=not main,
+                ) as bar,
+            ):
                 while self.step < self.config.max_steps:
-                    row = self.train_step()
+                    with span("rl.step", step=self.step, algo=self.config.ALGO):
+                        row = self.train_step()
+                        annotate(**{k: v for k, v in row.items() if isinstance(v, (int, float, str))})
                     rows.append(row)
                     if logger is not None:
                         logger.record(row)
@@ -270,6 +277,12 @@ class FlowRLTrainer:
             self.reward.close()
             if self.eval_reward is not None:
                 self.eval_reward.close()
+
+    def _run_span(self, settings: dict[str, Any]) -> Any:
+        """The run's OpenTelemetry span (its steps are children; one trace per run across data-parallel ranks)."""
+        job = f"rl-{self.config.ALGO}"
+        trace_id = job_trace_id(job, settings, str(settings["prompts_sha256"]))
+        return span("rl.run", parent_trace_id=trace_id, job=job, out=str(self.out), rank=self.ranks.rank)
 
     def _check_replicas(self) -> None:
         """Data-parallel replicas must end with the same LoRA; a difference means the processes drifted apart."""
