@@ -163,13 +163,17 @@ def make_app(service: GeneratorService) -> Any:
             return error(400, "edits take multipart/form-data with an image file and a prompt")
         fields: dict[str, Any] = {}
         source: bytes | None = None
+        from aiohttp import BodyPartReader
+
         async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                return error(400, "nested multipart bodies are not read")
             if part.name in ("image", "image[]"):
                 if source is not None:
                     return error(400, "one source image per edit request")
-                source = await part.read()  # type: ignore[union-attr]  # a body part, not a nested multipart
+                source = await part.read()
             elif part.name:
-                fields[part.name] = await part.text()  # type: ignore[union-attr]
+                fields[part.name] = await part.text()
         if not source:
             return error(400, "edits need an image file")
         return await answer(fields, source)

@@ -97,7 +97,7 @@ class ThreadedSqliteSaver(SqliteSaver):
     async def aget_tuple(self, config: Any) -> Any:
         return await self._call(self.get_tuple, config)
 
-    async def alist(  # type: ignore[override]  # the same listing, read in the worker thread and yielded here
+    async def alist(  # the same listing, read in the worker thread and yielded here
         self, config: Any, *, filter: dict[str, Any] | None = None, before: Any = None, limit: int | None = None
     ) -> AsyncIterator[Any]:
         rows = await self._call(lambda: list(self.list(config, filter=filter, before=before, limit=limit)))

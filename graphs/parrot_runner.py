@@ -214,13 +214,18 @@ def export_merged(run_dir: RunDirectory, cards: list[dict[str, Any]]) -> dict[st
         run_dir,
         config=config,
         teacher_name=cards[0]["teacher"],
-        student_prompts=cards[0]["student_prompts"],
+        student_prompts=check_profile(cards[0]["student_prompts"]),
     )
     return card | {"out": str(run_dir.path)}
 
 
 def export_run(
-    report: ValidationReport, run_dir: RunDirectory, *, config: ParrotConfig, teacher_name: str, student_prompts: str
+    report: ValidationReport,
+    run_dir: RunDirectory,
+    *,
+    config: ParrotConfig,
+    teacher_name: str,
+    student_prompts: PromptProfile,
 ) -> dict[str, Any]:
     """Write the SFT rows (pairwise, pointwise), the rejected pairs, the card and the score histograms of a run."""
     finished = run_dir.records(RESULTS, "pair_id")
