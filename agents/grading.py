@@ -31,12 +31,31 @@ class Grader(Protocol):
         ...
 
 
+class TagAccuracy:
+    """Counts per tag, added one grade at a time (a summary of 100,000 prompts holds a few numbers, not the grades)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, list[int]] = {}  # tag -> [correct, total]
+
+    def add(self, tag: str, correct: bool) -> None:
+        count = self.counts.setdefault(tag, [0, 0])
+        count[0] += bool(correct)
+        count[1] += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def result(self) -> dict[str, float]:
+        """Per-tag accuracy and `overall`, the mean over tags (GenEval's summary)."""
+        per_tag = {tag: correct / total for tag, (correct, total) in sorted(self.counts.items())}
+        if per_tag:
+            per_tag["overall"] = sum(per_tag.values()) / len(per_tag)
+        return per_tag
+
+
 def accuracy_by_tag(grades: Iterable[Grade]) -> dict[str, float]:
     """GenEval's summary: per-tag accuracy and `overall`, the mean over tags (not over prompts)."""
-    by_tag: dict[str, list[bool]] = {}
+    accuracy = TagAccuracy()
     for grade in grades:
-        by_tag.setdefault(grade.tag, []).append(grade.correct)
-    per_tag = {tag: sum(v) / len(v) for tag, v in sorted(by_tag.items())}
-    if per_tag:
-        per_tag["overall"] = sum(per_tag.values()) / len(per_tag)
-    return per_tag
+        accuracy.add(grade.tag, grade.correct)
+    return accuracy.result()

@@ -28,10 +28,12 @@ def child(preset: str, n: int, out: Path) -> dict[str, float]:
     from rationalrewards.agents.sketch.grader import SketchGrader
     from rationalrewards.agents.sketch.oracle import SketchOracle
     from rationalrewards.agents.sketch.suites import make_suite
+    from rationalrewards.agents.suite import suite_rows
     from rationalrewards.graphs.gcr_config import GCRConfig
     from rationalrewards.graphs.runner import GCRRunner
 
-    rows = [row | {"seed": i} for i, row in enumerate(make_suite(n, seed=11))]
+    # As `rationalrewards refine --suite FILE` holds a suite: validated rows, no second copy as dicts.
+    rows = suite_rows(row | {"seed": i} for i, row in enumerate(make_suite(n, seed=11)))
     runner = GCRRunner(
         out,
         generator=SketchGenerator(out / "images"),

@@ -18,7 +18,7 @@ import gc
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -28,6 +28,7 @@ import structlog
 from rationalrewards.graphs.checkpoints import open_checkpointer, shared_checkpointer
 from rationalrewards.graphs.rundir import RunDirectory
 from rationalrewards.rewardmodel.redact import redact
+from rationalrewards.rewardmodel.telemetry import configure as configure_telemetry
 from rationalrewards.rewardmodel.telemetry import job_trace_id, span
 
 log = structlog.get_logger(__name__)
@@ -37,8 +38,18 @@ FAILURES = "failures.jsonl"
 
 
 def content_hash(items: Any) -> str:
-    """sha256 of a JSON value's canonical form: the identity of a run's inputs."""
-    return hashlib.sha256(json.dumps(items, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    """sha256 of a JSON value's canonical form: the identity of a run's inputs. A list (or any iterable of items) is
+    hashed item by item, so 100,000 rows never sit in memory as one JSON string; the digest is the one of the whole
+    list's JSON text (`json.dumps(list(items), sort_keys=True, ensure_ascii=False)`), as run directories record it."""
+    if isinstance(items, dict) or not isinstance(items, Iterable) or isinstance(items, (str, bytes)):
+        return hashlib.sha256(json.dumps(items, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    digest = hashlib.sha256(b"[")
+    for index, item in enumerate(items):
+        if index:
+            digest.update(b", ")
+        digest.update(json.dumps(item, sort_keys=True, ensure_ascii=False, default=str).encode())
+    digest.update(b"]")
+    return digest.hexdigest()
 
 
 @dataclass
@@ -121,6 +132,7 @@ class JobRunner:
         self.keep_history = keep_history
         self.durability = default_durability(durability, keep_history)
         self.checkpointer = checkpointer
+        configure_telemetry()  # export settings from the environment, before the first graph runs
 
     def open(self) -> RunDirectory:
         """Lock the run directory and check (or record) its settings."""
@@ -199,8 +211,7 @@ class BatchRunner(Generic[Item]):
         `results.jsonl` with `key` set), or None when the thread waits for a human."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        ids = [item_id for item_id, _ in items]
-        if len(set(ids)) != len(ids):
+        if len({item_id for item_id, _ in items}) != len(items):
             raise ValueError(f"two {self.label} items share an id; ids must be unique")
         done = self.finished_ids()
         pending = [(item_id, item) for item_id, item in items if item_id not in done]

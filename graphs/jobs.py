@@ -41,7 +41,7 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
     } | ({"generator_lora": job.lora} if job.lora else {})  # only when set: older run directories still resume
     if job.shard is not None:  # the whole suite's identity: shards of one job share it (and one trace id)
         parse_shard(job.shard)
-        settings |= {"shard": job.shard, "shard_of": content_hash([row.model_dump() for row in job.rows])}
+        settings |= {"shard": job.shard, "shard_of": content_hash(row.model_dump() for row in job.rows)}
     runner = GCRRunner(
         job.out,
         generator=generator_from_spec(

@@ -150,7 +150,7 @@ class ParrotRunner(JobRunner):
         run_dir.write_json("validation.json", {"valid_pairs": len(report.pairs), "bad_rows": report.bad_rows})
         if not report.pairs:
             raise ValueError(f"no valid preference pairs to run (see {run_dir.file('validation.json')})")
-        run_dir.bind_inputs(content_hash([p.to_json() for p in report.pairs]), len(report.pairs))
+        run_dir.bind_inputs(content_hash(p.to_json() for p in report.pairs), len(report.pairs))
         tracer = Tracer(run_dir.file("trace.jsonl"), run_id=self.path.name)
         context = ParrotContext(teacher=self.teacher, tracer=tracer)
         batch = self.batch(run_dir, key="pair_id")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from rationalrewards.agents.generator import ImageGenerator
-from rationalrewards.agents.grading import Grade, Grader, accuracy_by_tag
+from rationalrewards.agents.grading import Grade, Grader, TagAccuracy
 from rationalrewards.agents.refiner import PromptRefiner
 from rationalrewards.agents.suite import SuiteRow, suite_rows
 from rationalrewards.graphs.batch import RESULTS, BatchOutcome, JobRunner, content_hash, run_thread
@@ -109,7 +109,7 @@ class GCRRunner(JobRunner):
         if not rows:
             raise ValueError("the suite is empty: nothing to run")
         with self.open() as run_dir:
-            run_dir.bind_inputs(content_hash([row.model_dump() for row in rows]), len(rows))
+            run_dir.bind_inputs(content_hash(row.model_dump() for row in rows), len(rows))
             tracer = Tracer(run_dir.file("trace.jsonl"), run_id=self.path.name)
             context = GCRContext(
                 generator=self.generator,
@@ -263,8 +263,7 @@ def summarize_results(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
     means = {"reward_initial": _Mean(), "reward_final": _Mean()}
     counts = {"abstentions": 0, "generations": 0, "critique_calls": 0}
     stops: dict[str, int] = {}
-    before: list[Grade] = []
-    after: list[Grade] = []
+    before, after = TagAccuracy(), TagAccuracy()
     for r in results:
         if r.get("sample_id") in seen:
             continue
@@ -276,8 +275,8 @@ def summarize_results(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
         if r.get("stop_reason"):
             stops[r["stop_reason"]] = stops.get(r["stop_reason"], 0) + 1
         if "grade_initial" in r:
-            before.append(Grade(correct=r["grade_initial"]["correct"], tag=r["grade_initial"]["tag"]))
-            after.append(Grade(correct=r["grade_final"]["correct"], tag=r["grade_final"]["tag"]))
+            before.add(r["grade_initial"]["tag"], r["grade_initial"]["correct"])
+            after.add(r["grade_final"]["tag"], r["grade_final"]["correct"])
     summary: dict[str, Any] = {
         "finished": len(seen),
         **{key: mean.value for key, mean in means.items()},
@@ -285,7 +284,7 @@ def summarize_results(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "stop_reasons": dict(sorted(stops.items())),
     }
     if before:
-        initial, final = accuracy_by_tag(before), accuracy_by_tag(after)
+        initial, final = before.result(), after.result()
         summary["accuracy_initial"] = round(initial.pop("overall"), 4)
         summary["accuracy_final"] = round(final.pop("overall"), 4)
         summary["per_tag"] = {

@@ -37,13 +37,16 @@ def _truthy(name: str) -> bool:
 
 
 def configure() -> None:
-    """Set up export from the environment, once per process (see the module docstring)."""
+    """Set up export from the environment, once per process (see the module docstring). Called when a job runner is
+    made (and by the CLI at start), before LangGraph or LangSmith read their settings."""
     global _configured
     if _configured:
         return
     _configured = True
     if _truthy("LANGSMITH_TRACING") and os.environ.get("LANGSMITH_TRACING_MODE", "").lower() == "otel":
-        os.environ.setdefault("LANGSMITH_OTEL_ENABLED", "true")  # LangSmith's own switch for OTel spans
+        # LangSmith's own switches: LangGraph's graph and node spans go to the OTel provider, and only there.
+        os.environ.setdefault("LANGSMITH_OTEL_ENABLED", "true")
+        os.environ.setdefault("LANGSMITH_OTEL_ONLY", "true")
     if not (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
         return
     from opentelemetry import trace

@@ -65,3 +65,15 @@ async def test_an_image_is_the_same_alone_and_in_a_batch_of_eight(tmp_path: Path
     pixels = [np.asarray(Image.open(image.image.uri), dtype=np.int16) for image in (alone, together[0][0])]
     assert np.abs(pixels[0] - pixels[1]).max() <= 1  # float tolerance: at most one grey level after rounding
     assert together[1][0].image.sha256 != together[0][0].image.sha256
+
+
+def test_inputs_are_hashed_item_by_item_to_the_digest_run_directories_record() -> None:
+    import hashlib
+    import json
+
+    from rationalrewards.graphs.batch import content_hash
+
+    for value in ([], [1], [{"b": 1, "a": [1, 2]}, "x", None, "é"], [[1, [2]], {"k": {"z": 1}}]):
+        whole = hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        assert content_hash(value) == content_hash(item for item in value) == whole
+    assert content_hash({"a": 1}) == hashlib.sha256(b'{"a": 1}').hexdigest()

@@ -131,11 +131,17 @@ def test_a_cli_run_exports_its_spans_over_otlp_when_the_endpoint_is_set(tmp_path
     try:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "RATIONALREWARDS_API_KEY": "sk-never-sent"}
         run_cli("refine", "a photo of two cats", "--out", str(tmp_path / "run"), "--json", env=env, check=True)
+        ours = b"".join(received)
+        received.clear()
+        langsmith = env | {"LANGSMITH_TRACING": "true", "LANGSMITH_TRACING_MODE": "otel", "LANGSMITH_API_KEY": "x"}
+        run_cli("refine", "a photo of two dogs", "--out", str(tmp_path / "ls"), "--json", env=langsmith, check=True)
+        with_langsmith = b"".join(received)
     finally:
         server.shutdown()
-    body = b"".join(received)
-    assert b"gcr.run" in body and b"node.critique" in body and b"critic.critique" in body
-    assert b"sk-never-sent" not in body and b"data:image" not in body
+    assert b"gcr.run" in ours and b"node.critique" in ours and b"critic.critique" in ours
+    assert b"sk-never-sent" not in ours and b"data:image" not in ours
+    assert b"LangGraph" not in ours  # LangGraph's own spans only in LangSmith's OTel mode
+    assert b"LangGraph" in with_langsmith and b"gcr.run" in with_langsmith
 
 
 @pytest.mark.slow
