@@ -3,7 +3,8 @@
 Each (preset, size) runs in its own process (so peak RSS is that run's) with sketch backends at concurrency 16. Every
 row gets its own seed, so no two items share a generation. Prints per run: time per prompt, checkpoint database bytes
 per finished prompt, peak RSS, the largest report page, and the most files in one folder; then the ratios the
-targets read (time per prompt at 10,000 over 1,000; RSS growth per prompt).
+targets read (time per prompt at 10,000 over 1,000; RSS growth per prompt, and how much of it is the suite itself,
+held as `rationalrewards refine --suite` holds it, measured before the run starts).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/run_scaling.py [--sizes 1000 10000] [--presets paper deep]
 """
@@ -34,6 +35,7 @@ def child(preset: str, n: int, out: Path) -> dict[str, float]:
 
     # As `rationalrewards refine --suite FILE` holds a suite: validated rows, no second copy as dicts.
     rows = suite_rows(row | {"seed": i} for i, row in enumerate(make_suite(n, seed=11)))
+    suite_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the suite alone, before the run
     runner = GCRRunner(
         out,
         generator=SketchGenerator(out / "images"),
@@ -55,6 +57,7 @@ def child(preset: str, n: int, out: Path) -> dict[str, float]:
         "ms_per_prompt": 1000 * seconds / n,
         "db_bytes_per_prompt": database / n,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "suite_rss_mb": suite_rss_mb,
         "largest_page_mb": max(pages) / 2**20 if pages else 0.0,
         "report_pages": len(pages),
         "most_files_in_a_folder": per_folder,
@@ -88,10 +91,12 @@ def main() -> None:
     for preset in args.presets:
         a, b = results[(preset, small)], results[(preset, large)]
         growth = (b["peak_rss_mb"] - a["peak_rss_mb"]) * 1024 / (large - small)
+        suite = (b["suite_rss_mb"] - a["suite_rss_mb"]) * 1024 / (large - small)
         print(
             f"{preset}: time per prompt {large} / {small}: {b['ms_per_prompt'] / a['ms_per_prompt']:.3f} (target <= 1.1); "
             f"db bytes per prompt at {large}: {b['db_bytes_per_prompt']:.0f} (target <= 4096); peak RSS at {large}: "
-            f"{b['peak_rss_mb']:.0f} MB (target < 400), growth {growth:.2f} KB per prompt (target <= 2); largest page "
+            f"{b['peak_rss_mb']:.0f} MB (target < 400), growth {growth:.2f} KB per prompt (target <= 2), of which the suite "
+            f"itself {suite:.2f} KB; largest page "
             f"{b['largest_page_mb']:.2f} MB (target <= 5); most files in a folder {b['most_files_in_a_folder']} (target <= 1000)"
         )
 
