@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 T = TypeVar("T")
+_SETUP_LOCK = 0x5252_4350  # "RRCP": the advisory lock key for creating the checkpoint tables
 MAX_GROUP = 256  # operations per commit at most, so one group never keeps the first caller waiting long
 
 Job = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
@@ -165,6 +166,11 @@ def shared_checkpointer(spec: str | None) -> bool:
     )
 
 
+async def _try_lock(connection: Any) -> bool:
+    row = await (await connection.execute("SELECT pg_try_advisory_lock(%s)", (_SETUP_LOCK,))).fetchone()
+    return bool(row and row[0])
+
+
 @asynccontextmanager
 async def open_checkpointer(spec: str | None, sqlite_path: str | Path) -> AsyncIterator[Any]:
     """The run's checkpointer: SQLite at `sqlite_path`, or LangGraph's Postgres saver for a `postgres://` URL (the
@@ -179,6 +185,18 @@ async def open_checkpointer(spec: str | None, sqlite_path: str | Path) -> AsyncI
         raise RuntimeError(
             "a postgres:// checkpointer needs the postgres extra: pip install 'rationalrewards[postgres]'"
         ) from e
+    import psycopg
+
     async with AsyncPostgresSaver.from_conn_string(str(spec)) as saver:
-        await saver.setup()
+        # Workers starting together on a fresh database would race through the saver's migrations (duplicate
+        # tables and migration rows): one at a time, under a Postgres advisory lock. Taken by polling, not by a
+        # blocking `pg_advisory_lock`: a waiter blocked inside its SELECT is an open transaction, which the
+        # migrations' `CREATE INDEX CONCURRENTLY` would wait for while the waiter waits for it (a deadlock).
+        async with await psycopg.AsyncConnection.connect(str(spec), autocommit=True) as lock:
+            while not await _try_lock(lock):  # noqa: ASYNC110 - the lock lives in another process: polling is the point
+                await asyncio.sleep(0.2)
+            try:
+                await saver.setup()
+            finally:
+                await lock.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
         yield saver

@@ -166,12 +166,12 @@ def test_trl_reward_adapter_reuses_one_loop_and_connection_pool(png_file: Path) 
         sessions = set()
         for _ in range(3):
             assert reward(prompts=["a cat"], completions=[png_file])[0] is not None
-            sessions |= {id(state.session) for state in critic._states.values()}
+            sessions |= {id(state.session) for state in critic.http._states.values()}
         assert len(sessions) == 1  # one event loop and one aiohttp pool across calls, not one per call
         request = server.state.requests[-1]
         assert "# User Request Refinement" in str(request["messages"])  # the RL request asks for the refinement too
         reward.close()
-        assert not critic._states
+        assert not critic.http._states
 
 
 async def test_fake_reward_model_is_deterministic_and_parses(png_file: Path) -> None:
