@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rationalrewards.agents.batching import MicroBatcher
 from rationalrewards.agents.generator import GeneratedImage, batch_sources
+from rationalrewards.rewardmodel.batching import MicroBatcher
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.images import image_ref_from_pil, load_pil
 from rationalrewards.rewardmodel.schemas import ImageRef

@@ -53,9 +53,13 @@ def reward_model_from_spec(
 
         return FunctionRewardModel(_python_function(spec), name=spec)
     if Path(spec).is_dir():
+        from rationalrewards.agents.sketch.transcript import declared_perception
         from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
 
-        local = {"prompts": prompts} | ({} if max_tokens is None else {"max_new_tokens": max_tokens})
+        local: dict[str, Any] = {"prompts": prompts} | ({} if max_tokens is None else {"max_new_tokens": max_tokens})
+        perception = declared_perception(spec)  # a text student reads sketch images as transcripts, as it was trained
+        if perception is not None:
+            local["describe_image"] = perception
         return TransformersRewardModel(spec, **(local | options))
     raise ValueError(
         f"unknown critic {spec!r}: use 'sketch', 'fake', an http(s):// URL of an OpenAI-compatible server, "

@@ -28,13 +28,12 @@ def child(preset: str, n: int, out: Path) -> dict[str, float]:
     from rationalrewards.agents.sketch.generator import SketchGenerator
     from rationalrewards.agents.sketch.grader import SketchGrader
     from rationalrewards.agents.sketch.oracle import SketchOracle
-    from rationalrewards.agents.sketch.suites import make_suite
-    from rationalrewards.agents.suite import suite_rows
+    from rationalrewards.agents.suite import read_suite
     from rationalrewards.graphs.gcr_config import GCRConfig
     from rationalrewards.graphs.runner import GCRRunner
 
-    # As `rationalrewards refine --suite FILE` holds a suite: validated rows, no second copy as dicts.
-    rows = suite_rows(row | {"seed": i} for i, row in enumerate(make_suite(n, seed=11)))
+    # As `rationalrewards refine --suite FILE` reads and holds a suite (the file is written by the parent process).
+    rows = read_suite(out.parent / f"suite-{n}.jsonl")
     suite_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the suite alone, before the run
     runner = GCRRunner(
         out,
@@ -76,6 +75,13 @@ def main() -> None:
         return
     results: dict[tuple[str, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        from rationalrewards.agents.sketch.suites import make_suite
+        from rationalrewards.agents.suite import write_jsonl
+
+        for n in args.sizes:  # every row its own seed, so no two items share a generation
+            write_jsonl(
+                (row | {"seed": i} for i, row in enumerate(make_suite(n, seed=11))), Path(tmp) / f"suite-{n}.jsonl"
+            )
         for preset in args.presets:
             for n in args.sizes:
                 command = [sys.executable, __file__, "--child", preset, str(n), str(Path(tmp) / f"{preset}-{n}")]

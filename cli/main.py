@@ -352,7 +352,7 @@ def demo(
 def _refine(
     prompt: str | None, suite: Path | None, source: Path | None, seed: int, as_json: bool, **flags: Any
 ) -> None:
-    from rationalrewards.agents.suite import SuiteRow, read_suite
+    from rationalrewards.agents.suite import Suite, SuiteRow, read_suite
     from rationalrewards.graphs.jobs import RefineJob, refine_job
 
     if (prompt is None) == (suite is None):
@@ -360,7 +360,7 @@ def _refine(
     if suite is not None:
         rows = read_suite(suite)
     else:
-        rows = [SuiteRow(prompt=prompt or "", seed=seed, source_image=str(source.resolve()) if source else None)]
+        rows = Suite([SuiteRow(prompt=prompt or "", seed=seed, source_image=str(source.resolve()) if source else None)])
     summary = refine_job(RefineJob(rows=rows, progress=not as_json, **flags))
     if as_json:
         _emit(summary)
@@ -633,6 +633,72 @@ def sketch_sheet(
     with tempfile.TemporaryDirectory() as tmp:
         path = contact_sheet(list(DEMO_SUITE), _image_path(out), workdir=tmp)
     _emit({"out": str(path)}) if as_json else print(f"wrote {path}")
+
+
+experiment_app = typer.Typer(
+    help="Experiments that reproduce the paper's claims in the sketch world, with models our code trains.",
+    no_args_is_help=True,
+)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("parrot-ablation")
+@_friendly_errors
+def experiment_parrot_ablation(
+    out: Annotated[Path, typer.Option("--out", help="Output directory (report.md, results.json, curves.png).")],
+    budget_minutes: Annotated[
+        float, typer.Option("--budget-minutes", help="Training time per student, in minutes.")
+    ] = 30.0,
+    seed: Annotated[
+        Optional[list[int]], typer.Option("--seed", help="Training seed; repeat for several (default: 0 and 1).")
+    ] = None,
+    train_prompts: Annotated[int, typer.Option("--train-prompts", help="Training prompts (one pair each).")] = 1200,
+    held_out_prompts: Annotated[
+        int, typer.Option("--held-out-prompts", help="Held-out prompts (one pair each; never seen in training).")
+    ] = 400,
+    teacher_noise: Annotated[
+        float, typer.Option("--teacher-noise", help="The sketch teacher's hallucination rate and perception noise.")
+    ] = 0.35,
+    loop_prompts: Annotated[
+        int, typer.Option("--loop-prompts", help="Held-out prompts through GCR per critic and preset.")
+    ] = 32,
+    student: Annotated[
+        Optional[Path],
+        typer.Option("--student", help="Base student directory (default: SmolLM2-135M-Instruct, exported offline)."),
+    ] = None,
+    smoke: Annotated[
+        bool, typer.Option("--smoke", help="A minutes-long run of every stage (figures mean nothing).")
+    ] = False,
+    docs: Annotated[
+        Optional[Path], typer.Option("--docs", help="Also copy the report and figure into this folder (e.g. docs).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """PARROT vs direct distillation (the paper's Table 1 in miniature): SmolLM2 students reading perception
+    transcripts, evaluated on held-out pairs, then used as the critic of GCR."""
+    from rationalrewards.training.experiments.parrot_ablation import AblationSettings, copy_to_docs, run_ablation
+
+    knobs: dict[str, Any] = {"teacher_noise": teacher_noise, "student": str(student) if student else None}
+    if seed:
+        knobs["seeds"] = tuple(seed)
+    if smoke:
+        settings = AblationSettings.smoke(**knobs)
+    else:
+        knobs |= {
+            "budget_minutes": budget_minutes,
+            "train_prompts": train_prompts,
+            "held_out_prompts": held_out_prompts,
+            "loop_prompts": loop_prompts,
+        }
+        settings = AblationSettings(**knobs)
+    results = run_ablation(out, settings)
+    if docs is not None:
+        copy_to_docs(out, docs)
+    if as_json:
+        _emit(results)
+        return
+    print((out / "report.md").read_text())
+    print(f"report: {out / 'report.md'}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import structlog
 
@@ -151,6 +151,30 @@ class JobRunner:
         )
 
 
+class Keyed(Sequence[tuple[str, Item]]):
+    """(id, item) pairs over a list of ids and a sequence of items that may build each item on access (a compact
+    `Suite`): the runner reads the ids up front and an item only when a worker takes it."""
+
+    def __init__(self, ids: list[str], items: Sequence[Item]) -> None:
+        if len(ids) != len(items):
+            raise ValueError(f"{len(ids)} ids for {len(items)} items")
+        self.ids, self.items = ids, items
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, Item]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Keyed[Item]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[str, Item] | Keyed[Item]:
+        if isinstance(index, slice):
+            return Keyed(self.ids[index], self.items[index])
+        return self.ids[index], self.items[index]
+
+
 class BatchRunner(Generic[Item]):
     def __init__(
         self,
@@ -211,10 +235,13 @@ class BatchRunner(Generic[Item]):
         `results.jsonl` with `key` set), or None when the thread waits for a human."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        if len({item_id for item_id, _ in items}) != len(items):
+        ids = items.ids if isinstance(items, Keyed) else [item_id for item_id, _ in items]
+        if len(set(ids)) != len(ids):
             raise ValueError(f"two {self.label} items share an id; ids must be unique")
         done = self.finished_ids()
-        pending = [(item_id, item) for item_id, item in items if item_id not in done]
+        # Positions, not items: a lazy sequence (`Keyed` over a compact `Suite`) builds each item only when its turn comes.
+        pending = [index for index, item_id in enumerate(ids) if item_id not in done]
+        del ids, done
         outcome = BatchOutcome(ran=len(pending))
         started = time.perf_counter()
         async with open_checkpointer(self.checkpointer, self.run_dir.file("checkpoints.sqlite")) as saver:
@@ -248,8 +275,8 @@ class BatchRunner(Generic[Item]):
                 queue = iter(pending)
 
                 async def worker() -> None:
-                    for item_id, item in queue:
-                        await one(item_id, item)
+                    for index in queue:
+                        await one(*items[index])
 
                 # Everything made during set-up (graph, backends, the items) is moved out of the collector's reach for
                 # the run: full collections then scan only what the run itself allocates (they paused PARROT's event

@@ -5,6 +5,7 @@ so it must not pull in LangGraph or the runners (`graphs.jobs` runs the jobs).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +43,7 @@ FORCE_NEW_HELP = "If --out holds a run with other inputs, move it into archive/ 
 class RefineJob:
     """Everything a `refine` run takes (the suite's rows aside, every field is a `rationalrewards refine` flag)."""
 
-    rows: list[SuiteRow] = field(metadata={"cli": False})
+    rows: Sequence[SuiteRow] = field(metadata={"cli": False})
     out: Path = field(
         metadata={"help": "Run directory (rerun the same command to resume).", "cli_default": Path("runs/refine")}
     )

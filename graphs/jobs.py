@@ -15,7 +15,7 @@ from rationalrewards.agents.factory import (
     reward_model_from_spec,
     teacher_from_spec,
 )
-from rationalrewards.agents.suite import SuiteRow
+from rationalrewards.agents.suite import Suite, SuiteRow
 from rationalrewards.graphs.batch import content_hash
 from rationalrewards.graphs.job_configs import EvalJob, ParrotJob, RefineJob
 from rationalrewards.graphs.runner import GCRRunner
@@ -67,7 +67,9 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
     )
     rows = job.rows
     if job.shard is not None:  # ids from the position in the whole suite, so shards and a single run name items alike
-        rows = shard_items([row.model_copy(update={"id": row.sample_id(i)}) for i, row in enumerate(rows)], job.shard)
+        rows = shard_items(
+            Suite(row.model_copy(update={"id": row.sample_id(i)}) for i, row in enumerate(rows)), job.shard
+        )
     summary = asyncio.run(runner.run(rows))
     summary["report"] = str(job.out / "report.html")
     return summary
@@ -202,7 +204,7 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
             pairs_path = make_sketch_pairs(job.out, job.pairs_count, label_noise=job.label_noise, seed=job.seed)
         assert pairs_path is not None
         report = load_preferences(pairs_path, swap_augment=job.swap_augment, label_map=parse_label_map(job.label_map))
-        report.pairs = shard_items(report.pairs, job.shard)
+        report.pairs = list(shard_items(report.pairs, job.shard))
         result = asyncio.run(runner.run(report, run_dir))
     if job.world == "sketch":
         from rationalrewards.agents.sketch.audit import audit_parrot

@@ -24,7 +24,7 @@ from rationalrewards.agents.generator import ImageGenerator
 from rationalrewards.agents.grading import Grade, Grader, TagAccuracy
 from rationalrewards.agents.refiner import PromptRefiner
 from rationalrewards.agents.suite import SuiteRow, suite_rows
-from rationalrewards.graphs.batch import RESULTS, BatchOutcome, JobRunner, content_hash, run_thread
+from rationalrewards.graphs.batch import RESULTS, BatchOutcome, JobRunner, Keyed, content_hash, run_thread
 from rationalrewards.graphs.gcr import GCRContext, GCRGraph
 from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.graphs.rundir import RunDirectory, iter_jsonl
@@ -138,7 +138,7 @@ class GCRRunner(JobRunner):
 
             try:
                 outcome = await batch.run(
-                    [(row.sample_id(i), row) for i, row in enumerate(rows)],
+                    Keyed([row.sample_id(i) for i, row in enumerate(rows)], rows),
                     build_graph=lambda saver: graph.compile(checkpointer=saver),
                     work=work,
                 )

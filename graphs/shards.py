@@ -21,9 +21,9 @@ def parse_shard(spec: str) -> tuple[int, int]:
     return i, n
 
 
-def shard_items(items: Sequence[T], spec: str | None) -> list[T]:
-    """The items of shard `spec` (all of them without one)."""
+def shard_items(items: Sequence[T], spec: str | None) -> Sequence[T]:
+    """The items of shard `spec` (all of them without one), as the same kind of sequence (a compact `Suite` stays one)."""
     if spec is None:
-        return list(items)
+        return items
     i, n = parse_shard(spec)
-    return list(items[i::n])
+    return items[i::n]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rationalrewards.agents.batching import MicroBatcher
+from rationalrewards.rewardmodel.batching import MicroBatcher
 
 
 async def test_concurrent_callers_share_calls_and_get_their_own_results() -> None:

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from rationalrewards.agents.sketch.spec import SceneSpecError, parse_scene_spec
-from rationalrewards.agents.suite import read_suite, write_jsonl
+from rationalrewards.agents.suite import SuiteRow, read_suite, write_jsonl
 from rationalrewards.graphs.rundir import RunDirectory, RunDirectoryError
 from rationalrewards.rewardmodel import CritiqueParseError, CritiqueRequest, parse_critique, parse_pairwise
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
@@ -440,6 +440,28 @@ def test_corrupt_inputs_are_named_with_file_and_line(tmp_path: Path) -> None:
     (run / "run.json").write_text("{ not json")
     broken = _cli("refine", "a photo of a cat", "--out", str(run))
     assert broken.returncode == 2 and str(run / "run.json") in broken.stderr
+
+
+def test_a_suite_is_held_compactly_and_reads_back_every_field(tmp_path: Path) -> None:
+    # Issue 15: a suite is held as JSON text per row, rebuilt on access; what comes back must be the row that went in
+    # (defaults, ground truth, extra fields), and the run's identity (content hash) must not change with the holding.
+    from rationalrewards.agents.sketch.suites import make_suite
+    from rationalrewards.agents.suite import Suite, suite_rows
+    from rationalrewards.graphs.batch import content_hash
+
+    dicts = [row | {"seed": i, "note": {"kept": [i]}} for i, row in enumerate(make_suite(40, seed=3))]
+    dicts[0] |= {"seed": 0, "source_seed": 0}  # values equal to the defaults
+    write_jsonl(dicts, tmp_path / "suite.jsonl")
+    suite = read_suite(tmp_path / "suite.jsonl")
+    validated = [SuiteRow.model_validate(row) for row in dicts]
+    assert isinstance(suite, Suite) and len(suite) == 40
+    assert [row.model_dump() for row in suite] == [row.model_dump() for row in validated]
+    assert suite[7].note == {"kept": [7]} and suite[-1].sample_id(39) == validated[-1].sample_id(39)
+    assert content_hash(row.model_dump() for row in suite) == content_hash([row.model_dump() for row in validated])
+    shard = suite[1::4]
+    assert isinstance(shard, Suite) and [row.seed for row in shard] == list(range(1, 40, 4))
+    assert suite_rows(suite) is suite and len(suite_rows(dicts)) == 40
+    assert sum(len(line) for line in suite._lines) < 40 * 400  # text, not objects: a few hundred bytes per row
 
 
 def test_suite_source_images_resolve_against_the_suite_folder(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ from trl import SFTConfig
 OverlongPolicy = Literal["drop", "truncate"]
 # LoRA on the language model's projections only: a Qwen-VL vision tower has MLP layers with the same names.
 LANGUAGE_MODEL_PROJECTIONS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+# A text student has no vision tower: every attention and MLP projection.
+TEXT_MODEL_PROJECTIONS = r".*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 TINY_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 
@@ -35,7 +37,18 @@ class DistillConfig(SFTConfig):
     # -- the student --
     model: str | None = field(
         default=None,
-        metadata={"help": "Student: a local Qwen2-VL / Qwen2.5-VL / Qwen3-VL directory (safetensors, no remote code)."},
+        metadata={
+            "help": "Student: a local Qwen2-VL / Qwen2.5-VL / Qwen3-VL directory, or any local causal LM directory "
+            "(a text student, e.g. SmolLM2: it reads each sketch image as a perception transcript). Safetensors, "
+            "no remote code."
+        },
+    )
+    transcript_noise: float = field(
+        default=0.0,
+        metadata={
+            "help": "Text students: perception noise of the transcript each image is read as (0 reads the scene "
+            "graph exactly; a stand-in for a vision encoder's errors, see agents.sketch.transcript)."
+        },
     )
     tiny: bool = field(
         default=False,
@@ -66,6 +79,13 @@ class DistillConfig(SFTConfig):
     pairwise_share: float | None = field(
         default=None,
         metadata={"help": "Share of pairwise rows in the training mix (0-1; default: the rows as they come)."},
+    )
+    eval_data: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Held-out rows given explicitly (same forms as --data): evaluated instead of a share of the "
+            "training prompts; no training row may share a prompt with them."
+        },
     )
     eval_share: float = field(
         default=0.05, metadata={"help": "Share of prompts held out for evaluation (a prompt is never on both sides)."}
@@ -129,6 +149,8 @@ class DistillConfig(SFTConfig):
             raise ValueError("--eval-every and --eval-pairs must be 0 or more, --eval-max-new-tokens at least 1")
         if self.time_budget is not None and self.time_budget <= 0:
             raise ValueError("--time-budget is in minutes and must be positive")
+        if not 0.0 <= self.transcript_noise <= 1.0:
+            raise ValueError("--transcript-noise is a level between 0 and 1")
         if self.max_length is not None and self.max_length < 64:
             raise ValueError("--max-length must be at least 64 tokens")
         cuda = _cuda()
@@ -146,4 +168,4 @@ class DistillConfig(SFTConfig):
         return "truncate" if self.overlong == "truncate" else "drop"
 
 
-__all__ = ["LANGUAGE_MODEL_PROJECTIONS", "DistillConfig"]
+__all__ = ["LANGUAGE_MODEL_PROJECTIONS", "TEXT_MODEL_PROJECTIONS", "DistillConfig"]

@@ -16,8 +16,8 @@ import hashlib
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -193,6 +193,23 @@ def parse_row(row: dict[str, Any], base: Path, origin: str) -> CritiqueRow:
         label=label,
         origin=origin,
     )
+
+
+def describe_row(row: CritiqueRow, describe_image: Callable[[str], str]) -> CritiqueRow:
+    """The row for a text student: each image part replaced, in place, by the text `describe_image` reads from its
+    file (the same text the served text critic puts there: `backends.local.text_only`); no images left."""
+    sources = iter(row.images)
+
+    def text_of(part: Part) -> Part:
+        if part["type"] == "text":
+            return part
+        source = next(sources)
+        if not isinstance(source, str):
+            raise RowError(f"{row.origin}: a text student reads images from their files; this row embeds image bytes")
+        return {"type": "text", "text": describe_image(source)}
+
+    turns = [{"role": turn["role"], "content": [text_of(part) for part in turn["content"]]} for turn in row.turns]
+    return replace(row, turns=turns, images=[])
 
 
 def _files(source: Path) -> list[Path]:

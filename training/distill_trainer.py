@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,15 @@ from typing import Any
 import structlog
 from trl import SFTTrainer
 
+from rationalrewards.rewardmodel.backends.local import VISION_FAMILIES, TextProcessor
 from rationalrewards.rewardmodel.prompts import PROFILE_MARKER
 from rationalrewards.training.distill_collator import CritiqueCollator, fit_to_length
-from rationalrewards.training.distill_config import DistillConfig
+from rationalrewards.training.distill_config import LANGUAGE_MODEL_PROJECTIONS, TEXT_MODEL_PROJECTIONS, DistillConfig
 from rationalrewards.training.distill_data import (
     CritiqueRow,
     DataReport,
     declared_student_profile,
+    describe_row,
     load_rows,
     mix,
     split_by_prompt,
@@ -65,9 +68,11 @@ _RUN_SETTINGS = (
     "lora_dropout",
     "lora_target_modules",
     "freeze_vision",
+    "transcript_noise",
     "data",
     "pairwise_share",
     "eval_share",
+    "eval_data",
     "max_pixels",
     "overlong",
     "learning_rate",
@@ -112,11 +117,13 @@ class CriticSFTTrainer(SFTTrainer):
         del saved
 
 
-def rows_dataset(rows: list[CritiqueRow]) -> Any:
-    """The rows as the `datasets.Dataset` trl takes: each item is its row's index (the collator holds the rows) and its
-    `images` column (what tells trl it is a vision dataset)."""
+def rows_dataset(rows: list[CritiqueRow], *, text: bool = False) -> Any:
+    """The rows as the `datasets.Dataset` trl takes: each item is its row's index (the collator holds the rows) and,
+    for a VLM, its `images` column (what tells trl it is a vision dataset)."""
     from datasets import Dataset
 
+    if text:
+        return Dataset.from_dict({"row": list(range(len(rows)))})
     images = [[source if isinstance(source, str) else "<bytes>" for source in row.images] for row in rows]
     return Dataset.from_dict({"row": list(range(len(rows))), "images": images})
 
@@ -126,6 +133,11 @@ class Student:
     model: Any
     processor: Any
     directory: Path  # where it was loaded from (the base of a LoRA adapter)
+    describe_image: Callable[[str], str] | None = None  # a text student's perception; None for a VLM
+
+    @property
+    def text(self) -> bool:
+        return self.describe_image is not None
 
 
 def _is_main_process() -> bool:
@@ -152,14 +164,27 @@ def load_student(config: DistillConfig, out: Path) -> Student:
         directory = Path(str(config.model))
         if not directory.is_dir() or not any(directory.glob("*.safetensors")):
             raise ValueError(f"--model {directory} is not a local model directory with *.safetensors weights")
-    family = AutoConfig.from_pretrained(directory, trust_remote_code=False).model_type
-    if family not in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
-        raise ValueError(
-            f"--model {directory} is a {family!r} model; the student must be Qwen2-VL, Qwen2.5-VL or Qwen3-VL"
+    model_config = AutoConfig.from_pretrained(directory, trust_remote_code=False)
+    family = model_config.model_type
+    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    if family not in VISION_FAMILIES:
+        if not any(str(name).endswith("ForCausalLM") for name in model_config.architectures or []):
+            raise ValueError(
+                f"--model {directory} is a {family!r} model; the student must be Qwen2-VL, Qwen2.5-VL, Qwen3-VL or "
+                "a causal language model (a text student)"
+            )
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        text_model = AutoModelForCausalLM.from_pretrained(
+            directory, trust_remote_code=False, use_safetensors=True, dtype=dtype
         )
+        processor = TextProcessor(AutoTokenizer.from_pretrained(directory))
+        from rationalrewards.agents.sketch.transcript import sketch_perception
+
+        describe = sketch_perception(config.transcript_noise)
+        return Student(text_model, processor, directory, describe_image=describe)
     processor = load_processor(directory, family=family)
     cap_pixels(processor.image_processor, config.max_pixels)
-    dtype = torch.bfloat16 if config.bf16 else torch.float32
     model = AutoModelForImageTextToText.from_pretrained(
         directory, trust_remote_code=False, use_safetensors=True, dtype=dtype
     )
@@ -201,14 +226,17 @@ def parameter_counts(model: Any) -> tuple[int, int]:
     return trainable, frozen
 
 
-def _lora_config(config: DistillConfig) -> Any:
+def _lora_config(config: DistillConfig, student: Student) -> Any:
     from peft import LoraConfig
 
+    targets = config.lora_target_modules
+    if student.text and targets == LANGUAGE_MODEL_PROJECTIONS:  # the default names a VLM's language model
+        targets = TEXT_MODEL_PROJECTIONS
     return LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=config.lora_target_modules,
+        target_modules=targets,
         task_type="CAUSAL_LM",
     )
 
@@ -235,13 +263,24 @@ def _texts(turn: dict[str, Any]) -> list[str]:
 
 
 def prepare_rows(
-    config: DistillConfig, collator: CritiqueCollator
+    config: DistillConfig, collator: CritiqueCollator, describe_image: Callable[[str], str] | None = None
 ) -> tuple[list[CritiqueRow], list[CritiqueRow], DataReport]:
-    """(training rows, held-out rows, the report): read, split by prompt, mixed, fitted to `max_length`."""
+    """(training rows, held-out rows, the report): read (for a text student, images described), split by prompt,
+    mixed, fitted to `max_length`."""
     report = DataReport()
     rows = load_rows(config.data, report)
+    given = load_rows(config.eval_data, DataReport()) if config.eval_data else []
+    if describe_image is not None:
+        rows = [describe_row(row, describe_image) for row in rows]
+        given = [describe_row(row, describe_image) for row in given]
     report.prompt_profile = _prompt_profile(config, rows)
-    train, held = split_by_prompt(rows, config.eval_share, config.seed)
+    if given:
+        shared = {row.key for row in given} & {row.key for row in rows}
+        if shared:
+            raise ValueError(f"--eval-data shares {len(shared)} prompts with --data (e.g. {sorted(shared)[0]!r})")
+        train, held = rows, given
+    else:
+        train, held = split_by_prompt(rows, config.eval_share, config.seed)
     train = mix(train, config.pairwise_share, config.seed)
     train = fit_to_length(train, collator, config.max_length, config.overlong_policy, report)
     if not train:
@@ -270,8 +309,11 @@ def train(config: DistillConfig, out: str | Path, *, force_new: bool = False) ->
     run_dir = RunDirectory(out).open("distill", _settings(config), force_new=force_new) if _is_main_process() else None
     try:
         student = load_student(config, out)
+        # Rows reach the collator as indices; trl must not tokenise them itself (it skips this for VLMs on its own).
+        given = config.dataset_kwargs if isinstance(config.dataset_kwargs, dict) else {}
+        config.dataset_kwargs = given | {"skip_prepare_dataset": True}
         collator = CritiqueCollator(student.processor, config.max_length)
-        train_rows, held_rows, report = prepare_rows(config, collator)
+        train_rows, held_rows, report = prepare_rows(config, collator, student.describe_image)
         collator.rows = train_rows
         if config.freeze_vision and not config.lora:
             freeze_vision(student.model)
@@ -286,10 +328,10 @@ def train(config: DistillConfig, out: str | Path, *, force_new: bool = False) ->
         trainer = CriticSFTTrainer(
             model=student.model,
             args=config,
-            train_dataset=rows_dataset(train_rows),
+            train_dataset=rows_dataset(train_rows, text=student.text),
             data_collator=collator,
-            processing_class=student.processor,
-            peft_config=_lora_config(config) if config.lora else None,
+            processing_class=student.processor.tokenizer if student.text else student.processor,
+            peft_config=_lora_config(config, student) if config.lora else None,
             callbacks=[evaluation] + ([budget] if budget else []),
         )
         evaluation.trainer, trainer.evaluation = trainer, evaluation
@@ -357,7 +399,8 @@ def save_student(model: Any, student: Student, target: Path, config: DistillConf
                 "trained_with": "rationalrewards distill",
                 "base": str(student.directory),
                 "lora": config.lora,
-            },
+            }
+            | ({"perception": {"kind": "sketch-transcript", "noise": config.transcript_noise}} if student.text else {}),
             indent=1,
         )
     )

@@ -1,0 +1,596 @@
+"""The paper's PARROT ablation (Table 1) in miniature: students distilled from PARROT data vs from direct distillation of
+the same teacher, evaluated on held-out preference pairs, then used as the critic of Generate-Critique-Refine.
+
+    rationalrewards experiment parrot-ablation --out DIR [--budget-minutes M] [--seed S] [--json]
+
+Protocol (fixed before any result was seen; `AblationSettings` holds every knob):
+1. **World.** Sketch prompts in GenEval phrasing, split by prompt: training prompts, and held-out prompts never seen in
+   training (half GenEval phrasing, half paraphrases). One preference pair per prompt (two seeds of the sketch
+   generator, the label from the scene graphs; `label_noise` of training labels flipped). Held-out pairs are judged
+   against their true labels.
+2. **Two training sets from the same pairs and the same noisy teacher** (the sketch oracle with hallucination and
+   perception noise at `teacher_noise`):
+   - `parrot`: anchored rationales -> consistency filter (`both`: re-prediction with images, then score agreement)
+     -> pointwise projection of kept pairs (the PARROT runner itself);
+   - `direct`: the teacher judging each pair without the label, unfiltered, plus pointwise critiques of each image
+     without a reference.
+   The direct set is cut to the PARROT set's size, kind by kind (same pairwise and pointwise row counts; rows drawn
+   at random with the run's seed), so the arms differ only in how their rows were made.
+3. **Students**: SmolLM2-135M-Instruct (installed offline, exported to safetensors), fully fine-tuned with
+   `rationalrewards distill` for the same time budget from the same initialisation, reading each image as a perception
+   transcript (`agents.sketch.transcript`, noise `transcript_noise`) in place of image tokens. Held-out pairwise
+   accuracy is logged during training (the curve).
+4. **Evaluation** on every held-out pair: each student, the teacher judging without the label, and chance. Pairwise
+   accuracy by the summed-score rule (ties and abstentions apart) with a bootstrap 95% interval, parse rate, ties,
+   per-aspect agreement with the exact oracle, and the pointwise text-faithfulness score against the exact oracle's.
+5. **Closing the loop**: held-out prompts through GCR (`paper`, `deep`) with each student as critic, beside the
+   privileged sketch oracle and single-shot generation; ground-truth accuracy of the kept images.
+
+What the transcript stand-in shows and does not: whether better rationales make a better student when perception is
+given (as text, with errors); not whether a VLM learns to see. The pixel path is `rationalrewards distill --model
+QWEN_VL_DIR` on a GPU with the same PARROT exports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+ARMS = ("parrot", "direct")
+
+
+@dataclass(frozen=True)
+class AblationSettings:
+    """Every knob of the experiment; the defaults are the documented run, `smoke()` a minutes-long one for tests."""
+
+    budget_minutes: float = 30.0  # training time per student
+    seeds: tuple[int, ...] = (0, 1)
+    train_prompts: int = 1200
+    held_out_prompts: int = 400  # one pair each: ~400 held-out pairs (150 give about +-4 points of standard error)
+    teacher_noise: float = 0.35  # the teacher's hallucination rate and perception noise
+    label_noise: float = 0.05  # training labels flipped
+    transcript_noise: float = 0.1  # the students' perception
+    learning_rate: float = 5e-5
+    batch_size: int = 8
+    max_length: int = 1024
+    evaluations: int = 5  # held-out evaluations during training (the curve), besides the final one
+    curve_pairs: int = 48  # held-out pairs scored at each of them
+    max_new_tokens: int = 400
+    loop_prompts: int = 32  # held-out prompts through GCR per critic and preset
+    loop_presets: tuple[str, ...] = ("paper", "deep")
+    world_seed: int = 7
+    student: str | None = None  # the base student's directory (default: SmolLM2 exported into the output)
+
+    def __post_init__(self) -> None:
+        if self.budget_minutes <= 0:
+            raise ValueError("--budget-minutes must be positive")
+        if not self.seeds:
+            raise ValueError("give at least one seed")
+        if self.train_prompts < 4 or self.held_out_prompts < 2:
+            raise ValueError("need at least 4 training and 2 held-out prompts")
+        for name in ("teacher_noise", "label_noise", "transcript_noise"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+
+    @classmethod
+    def smoke(cls, **overrides: Any) -> AblationSettings:
+        """Minutes on one CPU: a handful of pairs and steps; every stage runs, no figure means anything."""
+        small = cls(
+            budget_minutes=0.4,
+            seeds=(0,),
+            train_prompts=24,
+            held_out_prompts=8,
+            evaluations=1,
+            curve_pairs=4,
+            max_new_tokens=96,
+            max_length=768,
+            loop_prompts=2,
+            loop_presets=("paper",),
+        )
+        return replace(small, **overrides)
+
+
+@dataclass
+class World:
+    train_pairs: Path
+    held_pairs: Path  # true labels
+    held_suite: list[dict[str, Any]] = field(default_factory=list)  # the held-out prompts with GenEval ground truth
+
+
+# ------------------------------------------------------------------ 1. the world --------------------------------------
+
+
+def build_world(out: Path, settings: AblationSettings) -> World:
+    """Training and held-out pairs, split by prompt (no prompt on both sides), written as JSONL."""
+    from rationalrewards.agents.sketch.generator import SketchGenerator
+    from rationalrewards.agents.sketch.pairs import make_preference_pairs
+    from rationalrewards.agents.sketch.spec import SceneSpecError, parse_scene_spec
+    from rationalrewards.agents.sketch.suites import make_suite, paraphrase_suite
+    from rationalrewards.rewardmodel.files import atomic_write_jsonl
+
+    world = out / "world"
+    seed = settings.world_seed
+    held_rows = make_suite(settings.held_out_prompts // 2 + 8, seed=seed + 1) + paraphrase_suite(
+        settings.held_out_prompts - settings.held_out_prompts // 2 + 8, seed=seed + 2
+    )
+    held: dict[str, dict[str, Any]] = {}
+    for row in held_rows:
+        try:
+            parse_scene_spec(row["prompt"])  # ground truth must be exact
+        except SceneSpecError:
+            continue
+        held.setdefault(row["prompt"], row)
+    held_suite = list(held.values())[: settings.held_out_prompts]
+    held_prompts = {row["prompt"] for row in held_suite}
+    train: list[str] = []
+    for row in make_suite(settings.train_prompts * 2, seed=seed):
+        if row["prompt"] not in held_prompts and row["prompt"] not in train:
+            train.append(row["prompt"])
+        if len(train) == settings.train_prompts:
+            break
+    generator = SketchGenerator(world / "images")
+    train_pairs = make_preference_pairs(train, generator, label_noise=settings.label_noise, seed=seed)
+    held_pairs = make_preference_pairs(
+        [row["prompt"] for row in held_suite], generator, label_noise=0.0, seed=seed + 100
+    )
+    for row in held_pairs:
+        row["pair_id"] = "held-" + row["pair_id"]
+    keys = ("pair_id", "prompt", "image_a", "image_b", "label")
+    atomic_write_jsonl(world / "train_pairs.jsonl", ({k: r[k] for k in keys} for r in train_pairs))
+    atomic_write_jsonl(world / "held_pairs.jsonl", held_pairs)  # label == true_label here
+    atomic_write_jsonl(world / "held_suite.jsonl", held_suite)
+    return World(world / "train_pairs.jsonl", world / "held_pairs.jsonl", held_suite)
+
+
+def _teacher(out: Path, settings: AblationSettings, seed: int) -> Any:
+    from rationalrewards.agents.sketch.oracle import SketchOracle
+
+    noise = settings.teacher_noise
+    return SketchOracle(perception_noise=noise, hallucination=noise, seed=seed, image_dirs=[out / "world" / "images"])
+
+
+# ------------------------------------------------------------------ 2. training sets ----------------------------------
+
+
+def parrot_set(out: Path, world: World, settings: AblationSettings) -> dict[str, Any]:
+    """The PARROT runner over the training pairs: anchored -> filter `both` -> projection; its export is the set."""
+    from rationalrewards.agents.preferences import load_preferences
+    from rationalrewards.graphs.parrot import ParrotConfig
+    from rationalrewards.graphs.parrot_runner import ParrotRunner
+
+    runner = ParrotRunner(
+        out / "data" / "parrot",
+        teacher=_teacher(out, settings, settings.world_seed),
+        config=ParrotConfig(filter="both", project=True),
+        concurrency=32,
+        progress=False,
+        student_prompts="house",
+        settings={"experiment": "parrot-ablation", "teacher_noise": settings.teacher_noise},
+    )
+    return asyncio.run(runner.run(load_preferences(world.train_pairs)))
+
+
+def direct_set(out: Path, world: World, settings: AblationSettings) -> Path:
+    """The teacher's unanchored pairwise judgement of every pair (no filter) and its pointwise critiques of every
+    image (no reference), as SFT rows in the same form and prompt profile as PARROT's export."""
+    from rationalrewards.agents.preferences import load_preferences
+    from rationalrewards.graphs.parrot_runner import sft_row
+    from rationalrewards.rewardmodel.files import atomic_write_jsonl
+    from rationalrewards.rewardmodel.schemas import CompareRequest, Critique, CritiqueRequest
+
+    teacher = _teacher(out, settings, settings.world_seed)
+    pairwise, pointwise = [], []
+    for pair in load_preferences(world.train_pairs).pairs:
+        common = {"pair_id": pair.pair_id, "task": pair.task.value, "prompt": pair.prompt}
+        text = teacher.pairwise_text(CompareRequest.like(pair))  # no label: the teacher's own judgement
+        pairwise.append(sft_row(CompareRequest.like(pair), text, profile="house", **common, kind="pairwise"))
+        for side, image in (("A", pair.image_a), ("B", pair.image_b)):
+            request = CritiqueRequest.like(pair, image=image, with_refinement=True)
+            critique = teacher.critique_one(request)
+            if isinstance(critique, Critique):
+                pointwise.append(
+                    sft_row(request, critique.raw_text, profile="house", **common, kind="pointwise", side=side)
+                )
+    target = out / "data" / "direct-all"
+    atomic_write_jsonl(target / "pairwise.jsonl", pairwise)
+    atomic_write_jsonl(target / "pointwise.jsonl", pointwise)
+    return target
+
+
+def equal_size(source: Path, like: Path, target: Path, seed: int) -> dict[str, int]:
+    """`source`'s rows cut to `like`'s row counts, file by file (pairwise, pointwise), drawn at random with `seed`."""
+    from rationalrewards.rewardmodel.files import atomic_write_jsonl
+
+    counts = {}
+    for name in ("pairwise.jsonl", "pointwise.jsonl"):
+        rows = (source / name).read_text().splitlines()
+        wanted = len((like / name).read_text().splitlines())
+        if wanted > len(rows):
+            raise ValueError(f"{source / name} has {len(rows)} rows, fewer than the {wanted} of {like / name}")
+        chosen = sorted(random.Random(f"{seed}:{name}").sample(range(len(rows)), wanted))
+        atomic_write_jsonl(target / name, (json.loads(rows[i]) for i in chosen))
+        counts[name.removesuffix(".jsonl")] = wanted
+    return counts
+
+
+def held_out_rows(out: Path, world: World) -> Path:
+    """The held-out pairs as pairwise rows (house prompts, true labels): what the curve during training scores. The
+    answer is a placeholder the evaluation never reads (it generates its own)."""
+    from rationalrewards.agents.preferences import load_preferences
+    from rationalrewards.graphs.parrot_runner import sft_row
+    from rationalrewards.rewardmodel.files import atomic_write_jsonl
+    from rationalrewards.rewardmodel.schemas import CompareRequest
+
+    rows = [
+        sft_row(CompareRequest.like(p), "(not used)", profile="house", prompt=p.prompt, kind="pairwise", label=p.label)
+        for p in load_preferences(world.held_pairs).pairs
+    ]
+    return atomic_write_jsonl(out / "data" / "held_out.jsonl", rows)
+
+
+# ------------------------------------------------------------------ 3. students ---------------------------------------
+
+
+def student_base(out: Path, given: str | None = None) -> Path:
+    """The base student: `given`, or SmolLM2-135M-Instruct as a safetensors directory (exported once from the
+    installed GGUF)."""
+    from rationalrewards.rewardmodel.tiny import export_smollm2
+
+    if given is not None:
+        return Path(given)
+    target = out / "smollm2"
+    if not (target / "model.safetensors").is_file():
+        export_smollm2(target)
+    return target
+
+
+def train_student(
+    out: Path, base: Path, data: Path, held: Path, settings: AblationSettings, seed: int, curve_pairs: int
+) -> dict[str, Any]:
+    from rationalrewards.training.distill_config import DistillConfig
+    from rationalrewards.training.distill_trainer import train
+
+    config = DistillConfig(
+        model=str(base),
+        data=[str(data)],
+        eval_data=[str(held)],
+        transcript_noise=settings.transcript_noise,
+        learning_rate=settings.learning_rate,
+        warmup_steps=10,
+        num_train_epochs=50,  # the time budget ends training
+        time_budget=settings.budget_minutes,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=1,
+        max_length=settings.max_length,
+        overlong="truncate",
+        eval_every=10**9,  # set below from the measured step time
+        eval_pairs=curve_pairs,
+        eval_max_new_tokens=settings.max_new_tokens,
+        seed=seed,
+        data_seed=seed,
+        report_to=["none"],
+        save_steps=10**9,
+        logging_steps=5,
+        output_dir=str(out / "checkpoints"),
+    )
+    config.eval_every = _eval_every(settings)
+    return train(config, out)
+
+
+def _eval_every(settings: AblationSettings) -> int:
+    """Steps between curve points: the budget's expected steps over the evaluations wanted (measured step time of
+    full SmolLM2 fine-tuning on one CPU thread at batch 8: about 2.5 s; the end of training always evaluates)."""
+    expected_steps = settings.budget_minutes * 60 / 2.5
+    return max(1, int(expected_steps / max(1, settings.evaluations)))
+
+
+# ------------------------------------------------------------------ 4. evaluation -------------------------------------
+
+
+def bootstrap_interval(outcomes: Sequence[int], *, draws: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+    """95% percentile interval of the mean of 0/1 outcomes."""
+    if not outcomes:
+        return None
+    rng = random.Random(seed)
+    n = len(outcomes)
+    means = sorted(sum(outcomes[rng.randrange(n)] for _ in range(n)) / n for _ in range(draws))
+    return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
+
+
+def evaluate_critic(critic: Any, held_pairs: Path, *, seed: int = 0) -> dict[str, Any]:
+    """Pairwise accuracy (summed-score rule) on decisive held-out pairs with its bootstrap interval, parse rate,
+    ties, abstentions, per-aspect agreement with the exact oracle, and pointwise text faithfulness vs the oracle."""
+    from rationalrewards.agents.preferences import load_preferences
+    from rationalrewards.agents.sketch.oracle import SketchOracle
+    from rationalrewards.rewardmodel.schemas import Abstention, Aspect, CompareRequest, Critique, CritiqueRequest
+
+    pairs = load_preferences(held_pairs).pairs
+    exact = SketchOracle(image_dirs=[])
+    started = time.perf_counter()
+    judgements = asyncio.run(critic.compare([CompareRequest.like(p) for p in pairs]))
+    truths = asyncio.run(exact.compare([CompareRequest.like(p) for p in pairs]))
+    outcomes, ties, abstentions, agree, scored = [], 0, 0, 0, 0
+    for pair, judged, truth in zip(pairs, judgements, truths, strict=True):
+        if isinstance(judged, Abstention):
+            abstentions += 1
+            if pair.label != "tie":
+                outcomes.append(0)  # an abstention on a decisive pair is not a correct preference
+            continue
+        winner = judged.preferred
+        ties += winner == "tie"
+        if pair.label != "tie":
+            outcomes.append(int(winner == pair.label))
+        if isinstance(truth, Abstention):
+            continue
+        for aspect, mine in judged.aspects.items():
+            theirs = truth.aspects.get(aspect)
+            if theirs is None or mine.score_a is None or theirs.score_a is None:
+                continue
+            scored += 2
+            agree += (mine.score_a == theirs.score_a) + (mine.score_b == theirs.score_b)
+    images = [CritiqueRequest.like(p, image=p.image_a) for p in pairs[: max(1, len(pairs) // 2)]]
+    pointwise = asyncio.run(critic.critique(images))
+    exact_pointwise = asyncio.run(exact.critique(images))
+    errors: list[float] = []
+    parsed_pointwise = 0
+    for critique, reference in zip(pointwise, exact_pointwise, strict=True):
+        if isinstance(critique, Critique) and isinstance(reference, Critique):
+            parsed_pointwise += 1
+            a = critique.assessments.get(Aspect.text_faithfulness)
+            b = reference.assessments.get(Aspect.text_faithfulness)
+            if a is not None and b is not None and a.score is not None and b.score is not None:
+                errors.append(abs(a.score - b.score))
+    decisive = [p for p in pairs if p.label != "tie"]
+    return {
+        "pairs": len(pairs),
+        "decisive_pairs": len(decisive),
+        "accuracy": sum(outcomes) / len(outcomes) if outcomes else None,
+        "accuracy_ci95": bootstrap_interval(outcomes, seed=seed),
+        "parse_rate": 1 - abstentions / len(pairs) if pairs else None,
+        "abstentions": abstentions,
+        "predicted_ties": ties,
+        "aspect_agreement": agree / scored if scored else None,
+        "pointwise_parse_rate": parsed_pointwise / len(images) if images else None,
+        "text_faithfulness_mae": sum(errors) / len(errors) if errors else None,
+        "text_faithfulness_exact": sum(e == 0 for e in errors) / len(errors) if errors else None,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def chance(held_pairs: Path) -> dict[str, Any]:
+    from rationalrewards.agents.preferences import load_preferences
+
+    decisive = [p for p in load_preferences(held_pairs).pairs if p.label != "tie"]
+    return {"decisive_pairs": len(decisive), "accuracy": 0.5, "note": "a fair coin on decisive pairs"}
+
+
+# ------------------------------------------------------------------ 5. the loop ---------------------------------------
+
+
+def gcr_accuracy(out: Path, critic: Any, suite: list[dict[str, Any]], preset: str) -> dict[str, Any]:
+    """Ground-truth accuracy of GCR with `critic` on `suite` (first image: single-shot; kept image: after the loop)."""
+    from rationalrewards.agents.refiner import CriticRefiner
+    from rationalrewards.agents.sketch.generator import SketchGenerator
+    from rationalrewards.agents.sketch.grader import SketchGrader
+    from rationalrewards.graphs.gcr_config import GCRConfig
+    from rationalrewards.graphs.runner import GCRRunner
+
+    runner = GCRRunner(
+        out,
+        generator=SketchGenerator(out / "images"),
+        critic=critic,
+        refiner=CriticRefiner(),
+        config=GCRConfig.preset(preset),
+        grader=SketchGrader(),
+        concurrency=16,
+        progress=False,
+    )
+    summary = asyncio.run(runner.run(suite))
+    return {
+        key: summary.get(key)
+        for key in ("n", "finished", "failed", "accuracy_initial", "accuracy_final", "critique_calls", "abstentions")
+    }
+
+
+# ------------------------------------------------------------------ the whole experiment -----------------------------
+
+
+def run_ablation(out: str | Path, settings: AblationSettings | None = None) -> dict[str, Any]:
+    """Run every stage into `out` and write `report.md`, `results.json` and `curves.png`. Returns the results."""
+    from rationalrewards.agents.factory import reward_model_from_spec
+    from rationalrewards.agents.sketch.oracle import SketchOracle
+
+    settings = settings or AblationSettings()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results: dict[str, Any] = {"settings": asdict(settings), "stages": {}}
+    world = build_world(out, settings)
+    parrot = parrot_set(out, world, settings)
+    direct_all = direct_set(out, world, settings)
+    sizes = equal_size(direct_all, out / "data" / "parrot", out / "data" / "direct", settings.world_seed)
+    held = held_out_rows(out, world)
+    results["data"] = {
+        "train_pairs": len(world.train_pairs.read_text().splitlines()),
+        "held_out_pairs": len(world.held_pairs.read_text().splitlines()),
+        "parrot_kept": parrot.get("kept"),
+        "parrot_rejected": parrot.get("rejected"),
+        "parrot_rejections": parrot.get("rejections_by_reason") or parrot.get("rejections"),
+        "rows_per_arm": sizes,
+    }
+    base = student_base(out, settings.student)
+    teacher = _teacher(out, settings, settings.world_seed + 1)
+    results["evaluation"] = {
+        "chance": chance(world.held_pairs),
+        "teacher_without_label": evaluate_critic(teacher, world.held_pairs),
+        "exact_oracle": evaluate_critic(SketchOracle(image_dirs=[]), world.held_pairs),
+    }
+    results["students"] = {}
+    for seed in settings.seeds:
+        for arm in ARMS:
+            name = f"{arm}-seed{seed}"
+            log.info("ablation.train", student=name, minutes=settings.budget_minutes)
+            figures = train_student(
+                out / "students" / name, base, out / "data" / arm, held, settings, seed, settings.curve_pairs
+            )
+            critic = reward_model_from_spec(
+                figures["checkpoint"], prompts="house", max_tokens=settings.max_new_tokens, batch_size=16
+            )
+            evaluation = evaluate_critic(critic, world.held_pairs, seed=seed)
+            results["students"][name] = {
+                "arm": arm,
+                "seed": seed,
+                "steps": figures["steps"],
+                "train_seconds": figures["seconds"],
+                "loss_first": figures["train_loss_first"],
+                "loss_last": figures["train_loss_last"],
+                "curve": [
+                    {"step": e["step"], "accuracy": e.get("eval_pairwise_accuracy"), "parse": e.get("eval_parse_rate")}
+                    for e in figures.get("evaluations") or []
+                ],
+                "evaluation": evaluation,
+                "checkpoint": figures["checkpoint"],
+            }
+            results["evaluation"][name] = evaluation
+    results["loop"] = closing_the_loop(out, world, settings, results)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    write_outputs(out, results)
+    return results
+
+
+def closing_the_loop(out: Path, world: World, settings: AblationSettings, results: dict[str, Any]) -> dict[str, Any]:
+    from rationalrewards.agents.factory import reward_model_from_spec
+    from rationalrewards.agents.sketch.oracle import SketchOracle
+
+    suite = world.held_suite[: settings.loop_prompts]
+    loop: dict[str, Any] = {"prompts": len(suite)}
+    first_seed = settings.seeds[0]
+    critics: dict[str, Any] = {"sketch oracle (privileged)": lambda: SketchOracle(image_dirs=[])}
+    for arm in ARMS:
+        checkpoint = results["students"][f"{arm}-seed{first_seed}"]["checkpoint"]
+        critics[f"{arm} student (seed {first_seed})"] = lambda path=checkpoint: reward_model_from_spec(
+            path, prompts="house", max_tokens=settings.max_new_tokens, batch_size=16
+        )
+    for preset in settings.loop_presets:
+        for name, make in critics.items():
+            folder = out / "loop" / preset / name.split(" ")[0]
+            loop[f"{preset} / {name}"] = gcr_accuracy(folder, make(), suite, preset)
+    any_run = next(iter(v for k, v in loop.items() if k != "prompts"))
+    loop["single-shot"] = {"accuracy": any_run["accuracy_initial"], "n": any_run["n"]}
+    return loop
+
+
+# ------------------------------------------------------------------ outputs -------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def write_outputs(out: Path, results: dict[str, Any]) -> None:
+    from rationalrewards.rewardmodel.files import atomic_write_text
+
+    atomic_write_text(out / "results.json", json.dumps(results, indent=1, default=str))
+    plot_curves(results, out / "curves.png")
+    atomic_write_text(out / "report.md", report_markdown(results))
+
+
+def report_markdown(results: dict[str, Any]) -> str:
+    s = results["settings"]
+    data = results["data"]
+    lines = [
+        "# PARROT ablation in the sketch world",
+        "",
+        f"Students: SmolLM2-135M-Instruct reading perception transcripts (noise {s['transcript_noise']}), full "
+        f"fine-tune, {s['budget_minutes']} min per student on one CPU thread, seeds {list(s['seeds'])}. Teacher: "
+        f"sketch oracle with hallucination and perception noise {s['teacher_noise']}. Training pairs "
+        f"{data['train_pairs']} (label noise {s['label_noise']}), held-out pairs {data['held_out_pairs']} (prompts "
+        f"never seen in training, true labels). PARROT kept {data['parrot_kept']} pairs; each arm trains on "
+        f"{data['rows_per_arm']} rows.",
+        "",
+        "## Held-out pairwise accuracy (summed-score rule, decisive pairs; 95% bootstrap interval)",
+        "",
+        "| judge | accuracy % | 95% CI | parse rate | ties | aspect agreement | text-faithfulness MAE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, e in results["evaluation"].items():
+        ci = e.get("accuracy_ci95")
+        lines.append(
+            f"| {name} | {_pct(e.get('accuracy'))} | "
+            f"{'' if not ci else f'{_pct(ci[0])}-{_pct(ci[1])}'} | {_pct(e.get('parse_rate'))} | "
+            f"{e.get('predicted_ties', '')} | {_pct(e.get('aspect_agreement'))} | "
+            f"{'' if e.get('text_faithfulness_mae') is None else round(e['text_faithfulness_mae'], 2)} |"
+        )
+    lines += [
+        "",
+        "## Training",
+        "",
+        "| student | steps | loss first -> last | curve (step: accuracy %) |",
+        "|---|---|---|---|",
+    ]
+    for name, st in results["students"].items():
+        curve = ", ".join(f"{c['step']}: {_pct(c['accuracy'])}" for c in st["curve"])
+        lines.append(f"| {name} | {st['steps']} | {st['loss_first']:.3f} -> {st['loss_last']:.3f} | {curve} |")
+    loop = results["loop"]
+    lines += [
+        "",
+        f"## Closing the loop: GCR on {loop['prompts']} held-out prompts (ground-truth accuracy %)",
+        "",
+        "| run | single-shot | after GCR | critic calls |",
+        "|---|---|---|---|",
+    ]
+    for name, run in loop.items():
+        if name in ("prompts", "single-shot"):
+            continue
+        lines.append(
+            f"| {name} | {_pct(run['accuracy_initial'])} | {_pct(run['accuracy_final'])} | {run['critique_calls']} |"
+        )
+    lines += ["", "![held-out accuracy during training](curves.png)", ""]
+    return "\n".join(lines)
+
+
+def plot_curves(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    colours = {"parrot": "tab:blue", "direct": "tab:orange"}
+    for name, st in results["students"].items():
+        points = [(c["step"], c["accuracy"]) for c in st["curve"] if c["accuracy"] is not None]
+        if points:
+            axis.plot(*zip(*points, strict=True), marker="o", color=colours.get(st["arm"]), label=name)
+    teacher = results["evaluation"]["teacher_without_label"]["accuracy"]
+    if teacher is not None:
+        axis.axhline(teacher, color="grey", linestyle="--", label="teacher without label")
+    axis.axhline(0.5, color="black", linestyle=":", label="chance")
+    axis.set_xlabel("training step")
+    axis.set_ylabel("held-out pairwise accuracy")
+    axis.set_title("PARROT vs direct distillation (sketch world)")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def copy_to_docs(out: Path, docs: Path) -> None:
+    """The figure and the report, into the docs folder the README links."""
+    docs.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(out / "curves.png", docs / "parrot_ablation_curves.png")
+    text = (out / "report.md").read_text().replace("(curves.png)", "(parrot_ablation_curves.png)")
+    (docs / "parrot_ablation.md").write_text(text)
+
+
+__all__ = ["AblationSettings", "bootstrap_interval", "evaluate_critic", "run_ablation"]
