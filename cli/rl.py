@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 USAGE = """usage: rationalrewards rl --algo nft|grpo (--pipeline DIR | --tiny) --prompts FILE --critic SPEC --out DIR
-                          [--max-steps N] [--eval-critic SPEC] [--model NAME] [--critic-prompts auto|release|house]
+                          [--max-steps N] [--eval-critic SPEC] [--model NAME] [--critic-prompts auto|release|house|compact]
                           [--max-tokens N] [--force-new] [--json] [any --algo config flag]
 
 Diffusion RL of a flow-matching pipeline's LoRA with a critique reward (PAPER.md, "RL with the critique reward").

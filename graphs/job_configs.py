@@ -18,7 +18,8 @@ CRITIC_HELP = (
 )
 PROMPTS_HELP = (
     "Prompt profile for the critic: release (the released checkpoints' input format), house (ours, for other models), "
-    "or auto (release when the model is a RationalRewards checkpoint)."
+    "compact (house without the rubric, for small students), or auto (release when the model is a RationalRewards "
+    "checkpoint, else what a model directory declares, else house)."
 )
 MAX_TOKENS_HELP = (
     "Most tokens one critique may take (default 20480, as the release's evaluation and test-time scripts)."
@@ -120,7 +121,7 @@ class ParrotJob:
     student_prompts: str = field(
         default="release",
         metadata={
-            "help": "Prompt profile of the SFT rows (how the distilled student will be asked): release or house. The "
+            "help": "Prompt profile of the SFT rows (how the distilled student will be asked): release, house or compact. The "
             "teacher's own requests always use house prompts."
         },
     )

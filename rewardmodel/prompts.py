@@ -8,6 +8,8 @@ with the text that names them (or any URL `image_url=` gives, e.g. paths in SFT 
   the default whenever the critic is a RationalRewards checkpoint (`resolve_profile`).
 - `house`: our own wording (a rubric before the images, `User request:` lines), for other models and teachers. The
   output headers are the released ones in both. Teacher requests always use it: no PARROT prompt was released.
+- `compact`: the house request without the rubric and with a one-line answer format (about 110 tokens instead of
+  430): for small students trained on a CPU, where every prompt token costs training time. Critic requests only.
 
 `read_messages(messages)` is its exact inverse, for servers that only see the wire (the mock server, the sketch
 oracle behind HTTP): it reads the request back from the same text constants the builders write, and a round-trip test
@@ -40,8 +42,8 @@ from rationalrewards.rewardmodel.schemas import (
 )
 
 Message = dict[str, Any]
-PromptProfile = Literal["house", "release"]
-PROFILES: tuple[PromptProfile, ...] = ("house", "release")
+PromptProfile = Literal["house", "release", "compact"]
+PROFILES: tuple[PromptProfile, ...] = ("house", "release", "compact")
 AnyRequest = CritiqueRequest | CompareRequest | AnchoredRequest | RepredictRequest | ProjectRequest
 ImageUrl = Callable[[ImageRef], str]
 
@@ -90,6 +92,12 @@ _REPREDICT_TASK = {
     Task.edit: "Both images are edits of the same source image, made from the instruction below.",
 }
 _COMPARISON = "Comparison:\n"
+COMPACT_INTRO = {
+    "pointwise": "Judge the image against the request on each dimension ({}): a short justification, then a score "
+    "from 1 to 4 (N/A for text rendering when no text is asked).",
+    "pairwise": "Compare the two images against the request on each dimension ({}): a short justification, then a "
+    "score from 1 to 4 for each image (N/A for text rendering when no text is asked).",
+}
 _ANSWER_FORMAT = "Answer with exactly one line: `Answer: A`, `Answer: B` or `Answer: tie`."
 
 
@@ -138,6 +146,26 @@ def _pairwise_format(task: Task) -> str:
         ]
     lines.append("# Summary: <which image is better overall and why>")
     return _FORMAT_INTRO + "\n".join(lines)
+
+
+def _compact(request: CritiqueRequest | CompareRequest, image_url: ImageUrl) -> list[Message]:
+    """The `compact` profile: the same request lines and image labels as the house prompt (so `read_messages` reads
+    it back), a one-line instruction and a one-line answer format."""
+    task = request.task
+    dimensions = ", ".join(a.header for a in task.aspects)
+    content = _request_parts(task, request.prompt, _source_url(request, image_url))
+    if isinstance(request, CritiqueRequest):
+        intro = COMPACT_INTRO["pointwise"].format(dimensions)
+        content += [_line(_POINTWISE_IMAGE[task]), _image(image_url(request.image))]
+        answer = "per dimension `N. <dimension>:`, `## Justification:`, `## Score:`"
+        if request.with_refinement:
+            answer += "; then `# User Request Refinement:` and `## Refined Request:`"
+    else:
+        intro = COMPACT_INTRO["pairwise"].format(dimensions)
+        content += [_line("Image A:"), _image(image_url(request.image_a))]
+        content += [_line("Image B:"), _image(image_url(request.image_b))]
+        answer = "per dimension `N. <dimension>:`, `## Justification:`, `## Score A:`, `## Score B:`"
+    return [{"role": "user", "content": [_line(intro), *content, _line(_FORMAT_INTRO + answer)]}]
 
 
 def _request_parts(task: Task, prompt: str, source_url: str | None) -> list[dict[str, Any]]:
@@ -322,6 +350,8 @@ def build_messages(
         image_url = png_data_url
     if profile == "release" and isinstance(request, (CritiqueRequest, CompareRequest)):
         return _release(request, image_url)
+    if profile == "compact" and isinstance(request, (CritiqueRequest, CompareRequest)):
+        return _compact(request, image_url)
     if isinstance(request, (CritiqueRequest, ProjectRequest)):
         return _pointwise(request, image_url)
     if isinstance(request, (CompareRequest, AnchoredRequest)):

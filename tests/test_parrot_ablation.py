@@ -89,6 +89,66 @@ def test_a_text_student_is_trained_on_exactly_the_text_it_is_served(
         TransformersRewardModel(smollm2_dir)  # a text model without a way to read images is refused by name
 
 
+def test_compact_prompts_are_short_and_short_targets_still_parse(sketch_images: list[Path], smollm2_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from rationalrewards.agents.sketch.oracle import SketchOracle
+    from rationalrewards.rewardmodel.backends.base import (
+        Completion,
+        critique_from_completion,
+        judgement_from_completion,
+    )
+    from rationalrewards.rewardmodel.images import image_ref_from_path
+    from rationalrewards.rewardmodel.prompts import build_messages
+    from rationalrewards.rewardmodel.schemas import CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
+    from rationalrewards.training.experiments.parrot_ablation import short_answer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    a, b = (image_ref_from_path(p) for p in sketch_images[:2])
+    pair = CompareRequest(prompt="a photo of two red cats", image_a=a, image_b=b)
+    critique = CritiqueRequest(prompt="a photo of two red cats", image=a, with_refinement=True)
+
+    def tokens(request: CritiqueRequest | CompareRequest, profile: str) -> int:
+        parts = build_messages(request, profile=profile, image_url=lambda ref: ref.uri)[0]["content"]
+        return len(tokenizer("".join(p.get("text", "") for p in parts))["input_ids"])
+
+    for request in (pair, critique):
+        assert tokens(request, "compact") * 3 < tokens(request, "house")
+    oracle = SketchOracle(image_dirs=[])
+    full_pair = oracle.pairwise_text(pair)
+    full_critique = oracle.critique_one(critique)
+    assert isinstance(full_critique, Critique)
+    short_pair = short_answer(full_pair, "pairwise", "t2i")
+    short_critique = short_answer(full_critique.raw_text, "pointwise", "t2i")
+    assert len(short_pair) < len(full_pair) and len(short_critique) <= len(full_critique.raw_text)
+    judged = judgement_from_completion(Completion(text=short_pair), pair)
+    assert isinstance(judged, PairwiseJudgement)
+    assert judged.scores_a == judgement_from_completion(Completion(text=full_pair), pair).scores_a
+    again = critique_from_completion(Completion(text=short_critique), critique)
+    assert isinstance(again, Critique) and again.scores == full_critique.scores
+    assert again.refined_request == full_critique.refined_request
+
+
+def test_train_layers_leaves_only_the_top_layers_trainable(smollm2_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from rationalrewards.training.distill_trainer import decoder_layers, train_top_layers
+
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir)
+    train_top_layers(model, 3)
+    layers = decoder_layers(model)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(
+        name.startswith(("model.layers.27.", "model.layers.28.", "model.layers.29.", "model.norm"))
+        for name in trainable
+    )
+    assert all(p.requires_grad for p in layers[-1].parameters()) and not any(
+        p.requires_grad for p in layers[0].parameters()
+    )
+    with pytest.raises(ValueError, match="decoder layers"):
+        train_top_layers(model, 31)
+
+
 @pytest.mark.slow
 def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ablation"

@@ -160,7 +160,7 @@ def test_release_format_module_matches_the_copies() -> None:
     assert "2a5ff5adda807317d4c81900a40812ca6ef2a783" in readme and "fe6e7434b1cc363d4293307fdef09b1070ea03f7" in readme
 
 
-def test_read_messages_inverts_both_profiles(images) -> None:
+def test_read_messages_inverts_every_profile(images) -> None:
     requests = [
         CritiqueRequest(prompt=PROMPT, image=images["a"]),
         CritiqueRequest(prompt="a sign that says {OPEN}\nnow", image=images["a"]),  # braces and newlines survive
@@ -171,7 +171,10 @@ def test_read_messages_inverts_both_profiles(images) -> None:
             task="edit", prompt=PROMPT, image_a=images["a"], image_b=images["b"], source_image=images["source"]
         ),
     ]
-    for profile in ("house", "release"):
+    from rationalrewards.rewardmodel.prompts import PROFILES
+
+    assert set(PROFILES) == {"house", "release", "compact"}
+    for profile in PROFILES:
         for request in requests:
             back = read_messages(build_messages(request, profile=profile))
             assert type(back) is type(request) and back.prompt == request.prompt and back.task == request.task

@@ -68,6 +68,13 @@ class DistillConfig(SFTConfig):
     freeze_vision: bool = field(
         default=True, metadata={"help": "Freeze the vision tower and projector (the paper's recipe)."}
     )
+    train_layers: int = field(
+        default=0,
+        metadata={
+            "help": "Full fine-tune of only the top N decoder layers and the final norm (0: every layer). Backward "
+            "then stops N layers down: on a CPU a step of SmolLM2 with N=4 takes about half the time of all 30."
+        },
+    )
     # -- the data --
     data: list[str] = field(
         default_factory=list,
@@ -149,6 +156,10 @@ class DistillConfig(SFTConfig):
             raise ValueError("--eval-every and --eval-pairs must be 0 or more, --eval-max-new-tokens at least 1")
         if self.time_budget is not None and self.time_budget <= 0:
             raise ValueError("--time-budget is in minutes and must be positive")
+        if self.train_layers < 0:
+            raise ValueError("--train-layers must be 0 (every layer) or a positive number of top layers")
+        if self.train_layers and self.lora:
+            raise ValueError("--train-layers is a full fine-tune of the top layers; LoRA already trains few weights")
         if not 0.0 <= self.transcript_noise <= 1.0:
             raise ValueError("--transcript-noise is a level between 0 and 1")
         if self.max_length is not None and self.max_length < 64:

@@ -27,7 +27,7 @@ import structlog
 from trl import SFTTrainer
 
 from rationalrewards.rewardmodel.backends.local import VISION_FAMILIES, TextProcessor
-from rationalrewards.rewardmodel.prompts import PROFILE_MARKER
+from rationalrewards.rewardmodel.prompts import COMPACT_INTRO, PROFILE_MARKER
 from rationalrewards.training.distill_collator import CritiqueCollator, fit_to_length
 from rationalrewards.training.distill_config import LANGUAGE_MODEL_PROJECTIONS, TEXT_MODEL_PROJECTIONS, DistillConfig
 from rationalrewards.training.distill_data import (
@@ -68,6 +68,7 @@ _RUN_SETTINGS = (
     "lora_dropout",
     "lora_target_modules",
     "freeze_vision",
+    "train_layers",
     "transcript_noise",
     "data",
     "pairwise_share",
@@ -220,6 +221,33 @@ def freeze_vision(model: Any) -> None:
             parameter.requires_grad_(False)
 
 
+def decoder_layers(model: Any) -> Any:
+    """The language model's stack of decoder layers (a text LM's `model.layers`; a Qwen-VL's language model's)."""
+    for path in ("model.layers", "model.language_model.layers", "language_model.model.layers", "language_model.layers"):
+        module = model
+        for name in path.split("."):
+            module = getattr(module, name, None)
+        if module is not None:
+            return module
+    raise ValueError(f"cannot find the decoder layers of a {type(model).__name__}")
+
+
+def train_top_layers(model: Any, count: int) -> None:
+    """Freeze everything but the top `count` decoder layers and the final norm."""
+    layers = decoder_layers(model)
+    if count > len(layers):
+        raise ValueError(f"--train-layers {count}: the model has {len(layers)} decoder layers")
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    trained = list(layers[-count:])
+    norm = getattr(getattr(model, "model", model), "norm", None) or getattr(
+        getattr(getattr(model, "model", None), "language_model", None), "norm", None
+    )
+    for module in trained + ([norm] if norm is not None else []):
+        for parameter in module.parameters():
+            parameter.requires_grad_(True)
+
+
 def parameter_counts(model: Any) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
@@ -255,6 +283,8 @@ def _prompt_profile(config: DistillConfig, rows: list[CritiqueRow]) -> str | Non
             return "release"
         if user.startswith(("User Instruction: ", "You are an expert image")):
             return "release"
+        if user.startswith(tuple(intro.split(" (", 1)[0] for intro in COMPACT_INTRO.values())):
+            return "compact"
     return "house"
 
 
@@ -317,6 +347,8 @@ def train(config: DistillConfig, out: str | Path, *, force_new: bool = False) ->
         collator.rows = train_rows
         if config.freeze_vision and not config.lora:
             freeze_vision(student.model)
+        if config.train_layers:
+            train_top_layers(student.model, config.train_layers)
         evaluation = HeldOutEvaluation(
             held_rows,
             student.processor,

@@ -27,7 +27,6 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from rationalrewards.agents.sketch.scene import SceneGraph, SceneObject, load_scene
@@ -144,9 +143,14 @@ PERCEPTION_KIND = "sketch-transcript"
 
 
 def sketch_perception(noise: float) -> Callable[[str], str]:
-    """What a text critic reads in place of a sketch image: its transcript at noise level `noise` (seed 0, so a
-    student in training and the same student served read one image the same way)."""
-    return partial(transcribe_image, noise=PerceptionNoise.at(noise))
+    """What a text critic reads in place of a sketch image: its transcript at noise level `noise`, ending its line
+    (seed 0, so a student in training and the same student served read one image the same way)."""
+    perceived = PerceptionNoise.at(noise)
+
+    def describe(image: str) -> str:
+        return transcribe_image(image.removeprefix("file://"), perceived) + "\n"
+
+    return describe
 
 
 def declared_perception(model_dir: str | Path) -> Callable[[str], str] | None:

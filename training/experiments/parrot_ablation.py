@@ -45,9 +45,14 @@ from typing import Any
 
 import structlog
 
+from rationalrewards.rewardmodel.prompts import PromptProfile
+
 log = structlog.get_logger(__name__)
 
 ARMS = ("parrot", "direct")
+PROFILE: PromptProfile = (
+    "compact"  # the students' prompts: the house request without its rubric (CPU training time is per token)
+)
 
 
 @dataclass(frozen=True)
@@ -61,12 +66,17 @@ class AblationSettings:
     teacher_noise: float = 0.35  # the teacher's hallucination rate and perception noise
     label_noise: float = 0.05  # training labels flipped
     transcript_noise: float = 0.1  # the students' perception
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     batch_size: int = 8
+    train_layers: int = 4  # full fine-tune of the top 4 of SmolLM2's 30 layers (half the CPU time of a step)
     max_length: int = 1024
-    evaluations: int = 5  # held-out evaluations during training (the curve), besides the final one
-    curve_pairs: int = 48  # held-out pairs scored at each of them
-    max_new_tokens: int = 400
+    evaluations: int = 2  # held-out evaluations during training (the curve), besides the final one
+    curve_pairs: int = 32  # held-out pairs scored at each of them
+    step_seconds: float = (
+        13.0  # expected seconds per step (measured: top 4 layers, batch 8, 2 threads): spaces the curve
+    )
+    pointwise_images: int = 100  # held-out images for the pointwise text-faithfulness comparison
+    max_new_tokens: int = 256
     loop_prompts: int = 32  # held-out prompts through GCR per critic and preset
     loop_presets: tuple[str, ...] = ("paper", "deep")
     world_seed: int = 7
@@ -93,6 +103,7 @@ class AblationSettings:
             held_out_prompts=8,
             evaluations=1,
             curve_pairs=4,
+            pointwise_images=4,
             max_new_tokens=96,
             max_length=768,
             loop_prompts=2,
@@ -175,7 +186,7 @@ def parrot_set(out: Path, world: World, settings: AblationSettings) -> dict[str,
         config=ParrotConfig(filter="both", project=True),
         concurrency=32,
         progress=False,
-        student_prompts="house",
+        student_prompts=PROFILE,
         settings={"experiment": "parrot-ablation", "teacher_noise": settings.teacher_noise},
     )
     return asyncio.run(runner.run(load_preferences(world.train_pairs)))
@@ -194,38 +205,76 @@ def direct_set(out: Path, world: World, settings: AblationSettings) -> Path:
     for pair in load_preferences(world.train_pairs).pairs:
         common = {"pair_id": pair.pair_id, "task": pair.task.value, "prompt": pair.prompt}
         text = teacher.pairwise_text(CompareRequest.like(pair))  # no label: the teacher's own judgement
-        pairwise.append(sft_row(CompareRequest.like(pair), text, profile="house", **common, kind="pairwise"))
+        pairwise.append(sft_row(CompareRequest.like(pair), text, profile=PROFILE, **common, kind="pairwise"))
         for side, image in (("A", pair.image_a), ("B", pair.image_b)):
             request = CritiqueRequest.like(pair, image=image, with_refinement=True)
             critique = teacher.critique_one(request)
             if isinstance(critique, Critique):
                 pointwise.append(
-                    sft_row(request, critique.raw_text, profile="house", **common, kind="pointwise", side=side)
+                    sft_row(request, critique.raw_text, profile=PROFILE, **common, kind="pointwise", side=side)
                 )
-    target = out / "data" / "direct-all"
+    target = out / "data" / "direct-export"
     atomic_write_jsonl(target / "pairwise.jsonl", pairwise)
     atomic_write_jsonl(target / "pointwise.jsonl", pointwise)
     return target
 
 
-def equal_size(source: Path, like: Path, target: Path, seed: int) -> dict[str, int]:
-    """`source`'s rows cut to `like`'s row counts, file by file (pairwise, pointwise), drawn at random with `seed`."""
+def training_set(source: Path, target: Path, *, like: Path | None = None, seed: int = 0) -> dict[str, int]:
+    """`source`'s rows with short targets (`short_answer`), written to `target`; with `like`, cut to `like`'s row
+    counts file by file (pairwise, pointwise), rows drawn at random with `seed`."""
     from rationalrewards.rewardmodel.files import atomic_write_jsonl
 
     counts = {}
     for name in ("pairwise.jsonl", "pointwise.jsonl"):
-        rows = (source / name).read_text().splitlines()
-        wanted = len((like / name).read_text().splitlines())
-        if wanted > len(rows):
-            raise ValueError(f"{source / name} has {len(rows)} rows, fewer than the {wanted} of {like / name}")
-        chosen = sorted(random.Random(f"{seed}:{name}").sample(range(len(rows)), wanted))
-        atomic_write_jsonl(target / name, (json.loads(rows[i]) for i in chosen))
-        counts[name.removesuffix(".jsonl")] = wanted
+        rows = [json.loads(line) for line in (source / name).read_text().splitlines()]
+        if like is not None:
+            wanted = len((like / name).read_text().splitlines())
+            if wanted > len(rows):
+                raise ValueError(f"{source / name} has {len(rows)} rows, fewer than the {wanted} of {like / name}")
+            rows = [rows[i] for i in sorted(random.Random(f"{seed}:{name}").sample(range(len(rows)), wanted))]
+        for row in rows:
+            answer = row["messages"][-1]
+            answer["content"] = short_answer(answer["content"], row["kind"], row["task"])
+        atomic_write_jsonl(target / name, rows)
+        counts[name.removesuffix(".jsonl")] = len(rows)
     return counts
 
 
+def short_answer(text: str, kind: str, task: str) -> str:
+    """A teacher's answer cut to what a judgement needs (the issue's "targets as short as keep them faithful to the
+    format"): per dimension the justification and the score line(s), and a critique's refined request; analysis,
+    winner lines and summary dropped. Same for both arms; the parser reads it as it reads the full answer."""
+    from rationalrewards.rewardmodel.format import format_score
+    from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
+    from rationalrewards.rewardmodel.schemas import Task
+
+    lines: list[str] = []
+    if kind == "pairwise":
+        judgement = parse_pairwise(text, Task(task))
+        for number, aspect in enumerate(judgement.task.aspects, start=1):
+            item = judgement.aspects[aspect]
+            lines += [
+                f"{number}. {aspect.header}:",
+                f"## Justification: {item.justification}",
+                f"## Score A: {format_score(item.score_a)}",
+                f"## Score B: {format_score(item.score_b)}",
+            ]
+        return "\n".join(lines)
+    critique = parse_critique(text, Task(task))
+    for number, aspect in enumerate(critique.task.aspects, start=1):
+        assessment = critique.assessments[aspect]
+        lines += [
+            f"{number}. {aspect.header}:",
+            f"## Justification: {assessment.justification}",
+            f"## Score: {format_score(assessment.score)}",
+        ]
+    if critique.refined_request:
+        lines += ["# User Request Refinement:", f"## Refined Request: {critique.refined_request}"]
+    return "\n".join(lines)
+
+
 def held_out_rows(out: Path, world: World) -> Path:
-    """The held-out pairs as pairwise rows (house prompts, true labels): what the curve during training scores. The
+    """The held-out pairs as pairwise rows (compact prompts, true labels): what the curve during training scores. The
     answer is a placeholder the evaluation never reads (it generates its own)."""
     from rationalrewards.agents.preferences import load_preferences
     from rationalrewards.graphs.parrot_runner import sft_row
@@ -233,7 +282,7 @@ def held_out_rows(out: Path, world: World) -> Path:
     from rationalrewards.rewardmodel.schemas import CompareRequest
 
     rows = [
-        sft_row(CompareRequest.like(p), "(not used)", profile="house", prompt=p.prompt, kind="pairwise", label=p.label)
+        sft_row(CompareRequest.like(p), "(not used)", profile=PROFILE, prompt=p.prompt, kind="pairwise", label=p.label)
         for p in load_preferences(world.held_pairs).pairs
     ]
     return atomic_write_jsonl(out / "data" / "held_out.jsonl", rows)
@@ -256,8 +305,10 @@ def student_base(out: Path, given: str | None = None) -> Path:
 
 
 def train_student(
-    out: Path, base: Path, data: Path, held: Path, settings: AblationSettings, seed: int, curve_pairs: int
+    out: Path, base: Path, data: Path, held: Path, settings: AblationSettings, seed: int, steps: int | None
 ) -> dict[str, Any]:
+    """One student. `steps` None: train for the time budget (the first student); otherwise exactly `steps` steps
+    (every other student: the same number of updates for every arm and seed, whatever the machine's load)."""
     from rationalrewards.training.distill_config import DistillConfig
     from rationalrewards.training.distill_trainer import train
 
@@ -268,14 +319,16 @@ def train_student(
         transcript_noise=settings.transcript_noise,
         learning_rate=settings.learning_rate,
         warmup_steps=10,
-        num_train_epochs=50,  # the time budget ends training
-        time_budget=settings.budget_minutes,
+        num_train_epochs=50,  # the time budget (or max_steps) ends training
+        max_steps=steps if steps is not None else -1,
+        time_budget=settings.budget_minutes if steps is None else 4 * settings.budget_minutes,
+        train_layers=settings.train_layers,
         per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=1,
         max_length=settings.max_length,
         overlong="truncate",
         eval_every=10**9,  # set below from the measured step time
-        eval_pairs=curve_pairs,
+        eval_pairs=settings.curve_pairs,
         eval_max_new_tokens=settings.max_new_tokens,
         seed=seed,
         data_seed=seed,
@@ -289,10 +342,10 @@ def train_student(
 
 
 def _eval_every(settings: AblationSettings) -> int:
-    """Steps between curve points: the budget's expected steps over the evaluations wanted (measured step time of
-    full SmolLM2 fine-tuning on one CPU thread at batch 8: about 2.5 s; the end of training always evaluates)."""
-    expected_steps = settings.budget_minutes * 60 / 2.5
-    return max(1, int(expected_steps / max(1, settings.evaluations)))
+    """Steps between curve points: the budget's expected steps (at `step_seconds`) over the evaluations wanted plus
+    one (the end of training always evaluates)."""
+    expected_steps = settings.budget_minutes * 60 / settings.step_seconds
+    return max(1, int(expected_steps / (settings.evaluations + 1)))
 
 
 # ------------------------------------------------------------------ 4. evaluation -------------------------------------
@@ -308,7 +361,7 @@ def bootstrap_interval(outcomes: Sequence[int], *, draws: int = 2000, seed: int 
     return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
 
 
-def evaluate_critic(critic: Any, held_pairs: Path, *, seed: int = 0) -> dict[str, Any]:
+def evaluate_critic(critic: Any, held_pairs: Path, *, seed: int = 0, pointwise_images: int = 100) -> dict[str, Any]:
     """Pairwise accuracy (summed-score rule) on decisive held-out pairs with its bootstrap interval, parse rate,
     ties, abstentions, per-aspect agreement with the exact oracle, and pointwise text faithfulness vs the oracle."""
     from rationalrewards.agents.preferences import load_preferences
@@ -339,7 +392,7 @@ def evaluate_critic(critic: Any, held_pairs: Path, *, seed: int = 0) -> dict[str
                 continue
             scored += 2
             agree += (mine.score_a == theirs.score_a) + (mine.score_b == theirs.score_b)
-    images = [CritiqueRequest.like(p, image=p.image_a) for p in pairs[: max(1, len(pairs) // 2)]]
+    images = [CritiqueRequest.like(p, image=p.image_a) for p in pairs[:pointwise_images]]
     pointwise = asyncio.run(critic.critique(images))
     exact_pointwise = asyncio.run(exact.critique(images))
     errors: list[float] = []
@@ -419,7 +472,9 @@ def run_ablation(out: str | Path, settings: AblationSettings | None = None) -> d
     world = build_world(out, settings)
     parrot = parrot_set(out, world, settings)
     direct_all = direct_set(out, world, settings)
-    sizes = equal_size(direct_all, out / "data" / "parrot", out / "data" / "direct", settings.world_seed)
+    parrot_export = out / "data" / "parrot"
+    training_set(parrot_export, out / "data" / "train-parrot")
+    sizes = training_set(direct_all, out / "data" / "train-direct", like=parrot_export, seed=settings.world_seed)
     held = held_out_rows(out, world)
     results["data"] = {
         "train_pairs": len(world.train_pairs.read_text().splitlines()),
@@ -433,21 +488,28 @@ def run_ablation(out: str | Path, settings: AblationSettings | None = None) -> d
     teacher = _teacher(out, settings, settings.world_seed + 1)
     results["evaluation"] = {
         "chance": chance(world.held_pairs),
-        "teacher_without_label": evaluate_critic(teacher, world.held_pairs),
-        "exact_oracle": evaluate_critic(SketchOracle(image_dirs=[]), world.held_pairs),
+        "teacher_without_label": evaluate_critic(teacher, world.held_pairs, pointwise_images=settings.pointwise_images),
+        "exact_oracle": evaluate_critic(
+            SketchOracle(image_dirs=[]), world.held_pairs, pointwise_images=settings.pointwise_images
+        ),
     }
     results["students"] = {}
+    steps: int | None = None  # set by the first student: what the time budget bought
     for seed in settings.seeds:
         for arm in ARMS:
             name = f"{arm}-seed{seed}"
-            log.info("ablation.train", student=name, minutes=settings.budget_minutes)
+            log.info("ablation.train", student=name, minutes=settings.budget_minutes, steps=steps)
             figures = train_student(
-                out / "students" / name, base, out / "data" / arm, held, settings, seed, settings.curve_pairs
+                out / "students" / name, base, out / "data" / f"train-{arm}", held, settings, seed, steps
             )
+            steps = steps or figures["steps"]
+            results["steps_per_student"] = steps
             critic = reward_model_from_spec(
-                figures["checkpoint"], prompts="house", max_tokens=settings.max_new_tokens, batch_size=16
+                figures["checkpoint"], prompts=PROFILE, max_tokens=settings.max_new_tokens, batch_size=16
             )
-            evaluation = evaluate_critic(critic, world.held_pairs, seed=seed)
+            evaluation = evaluate_critic(
+                critic, world.held_pairs, seed=seed, pointwise_images=settings.pointwise_images
+            )
             results["students"][name] = {
                 "arm": arm,
                 "seed": seed,
@@ -480,7 +542,7 @@ def closing_the_loop(out: Path, world: World, settings: AblationSettings, result
     for arm in ARMS:
         checkpoint = results["students"][f"{arm}-seed{first_seed}"]["checkpoint"]
         critics[f"{arm} student (seed {first_seed})"] = lambda path=checkpoint: reward_model_from_spec(
-            path, prompts="house", max_tokens=settings.max_new_tokens, batch_size=16
+            path, prompts=PROFILE, max_tokens=settings.max_new_tokens, batch_size=16
         )
     for preset in settings.loop_presets:
         for name, make in critics.items():
@@ -512,8 +574,10 @@ def report_markdown(results: dict[str, Any]) -> str:
     lines = [
         "# PARROT ablation in the sketch world",
         "",
-        f"Students: SmolLM2-135M-Instruct reading perception transcripts (noise {s['transcript_noise']}), full "
-        f"fine-tune, {s['budget_minutes']} min per student on one CPU thread, seeds {list(s['seeds'])}. Teacher: "
+        f"Students: SmolLM2-135M-Instruct reading perception transcripts (noise {s['transcript_noise']}), top "
+        f"{s['train_layers']} of 30 layers fine-tuned, {results.get('steps_per_student')} steps of batch "
+        f"{s['batch_size']} each (what the first student's {s['budget_minutes']}-minute budget bought on this "
+        f"machine; every other student trains exactly as many steps), seeds {list(s['seeds'])}. Teacher: "
         f"sketch oracle with hallucination and perception noise {s['teacher_noise']}. Training pairs "
         f"{data['train_pairs']} (label noise {s['label_noise']}), held-out pairs {data['held_out_pairs']} (prompts "
         f"never seen in training, true labels). PARROT kept {data['parrot_kept']} pairs; each arm trains on "
@@ -541,7 +605,8 @@ def report_markdown(results: dict[str, Any]) -> str:
     ]
     for name, st in results["students"].items():
         curve = ", ".join(f"{c['step']}: {_pct(c['accuracy'])}" for c in st["curve"])
-        lines.append(f"| {name} | {st['steps']} | {st['loss_first']:.3f} -> {st['loss_last']:.3f} | {curve} |")
+        losses = " -> ".join("n/a" if v is None else f"{v:.3f}" for v in (st["loss_first"], st["loss_last"]))
+        lines.append(f"| {name} | {st['steps']} | {losses} | {curve} |")
     loop = results["loop"]
     lines += [
         "",
