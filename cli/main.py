@@ -647,7 +647,11 @@ app.add_typer(experiment_app, name="experiment")
 def experiment_parrot_ablation(
     out: Annotated[Path, typer.Option("--out", help="Output directory (report.md, results.json, curves.png).")],
     budget_minutes: Annotated[
-        float, typer.Option("--budget-minutes", help="Training time per student, in minutes.")
+        float,
+        typer.Option(
+            "--budget-minutes",
+            help="Training time of the first student, in minutes; every other student trains as many steps.",
+        ),
     ] = 30.0,
     seed: Annotated[
         Optional[list[int]], typer.Option("--seed", help="Training seed; repeat for several (default: 0 and 1).")

@@ -149,6 +149,35 @@ def test_train_layers_leaves_only_the_top_layers_trainable(smollm2_dir: Path) ->
         train_top_layers(model, 31)
 
 
+def test_the_answer_only_loss_equals_the_full_cross_entropy(smollm2_dir: Path) -> None:
+    # The trainer computes logits from the first answer position on only (half a CPU step was trl's LM head over every
+    # position); the loss must be the model's own cross-entropy over the answer tokens, padding and prompt ignored.
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from rationalrewards.training.distill_trainer import CriticSFTTrainer
+
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir).eval()
+    torch.manual_seed(0)
+    ids = torch.randint(0, 1000, (3, 24))
+    labels = ids.clone()
+    labels[0, :10], labels[1, :15], labels[2, :7] = -100, -100, -100
+    labels[2, 20:] = -100  # padding at the end
+    args = SimpleNamespace(loss_type="nll", average_tokens_across_devices=False)
+    trainer = SimpleNamespace(label_smoother=None, compute_loss_func=None, aux_loss_enabled=False, args=args)
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+    with torch.no_grad():
+        ours = CriticSFTTrainer.compute_loss(trainer, model, dict(inputs))  # type: ignore[arg-type]
+        reference = model(**inputs).loss
+        halved = CriticSFTTrainer.compute_loss(
+            trainer, model, dict(inputs), num_items_in_batch=2 * int((labels[:, 1:] != -100).sum())
+        )  # type: ignore[arg-type]
+    assert torch.allclose(ours, reference, atol=1e-5)
+    assert torch.allclose(halved, reference / 2, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ablation"

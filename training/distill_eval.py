@@ -52,7 +52,7 @@ def request_messages(row: CritiqueRow) -> list[Message]:
 
 
 def evaluate_student(
-    model: Any, processor: Any, rows: Sequence[CritiqueRow], *, max_new_tokens: int, batch_size: int = 4
+    model: Any, processor: Any, rows: Sequence[CritiqueRow], *, max_new_tokens: int, batch_size: int = 16
 ) -> dict[str, float | int | None]:
     """Pairwise accuracy, parse rate and abstention rate of `model` on labelled pairwise rows."""
     from rationalrewards.rewardmodel.backends.local import TransformersRewardModel

@@ -97,15 +97,16 @@ class AblationSettings:
     def smoke(cls, **overrides: Any) -> AblationSettings:
         """Minutes on one CPU: a handful of pairs and steps; every stage runs, no figure means anything."""
         small = cls(
-            budget_minutes=0.4,
+            budget_minutes=0.2,
             seeds=(0,),
             train_prompts=24,
-            held_out_prompts=8,
+            held_out_prompts=6,
             evaluations=1,
-            curve_pairs=4,
-            pointwise_images=4,
-            max_new_tokens=96,
-            max_length=768,
+            curve_pairs=2,
+            pointwise_images=2,
+            batch_size=4,
+            max_new_tokens=48,
+            max_length=512,
             loop_prompts=2,
             loop_presets=("paper",),
         )
@@ -621,8 +622,49 @@ def report_markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {_pct(run['accuracy_initial'])} | {_pct(run['accuracy_final'])} | {run['critique_calls']} |"
         )
-    lines += ["", "![held-out accuracy during training](curves.png)", ""]
+    lines += ["", "![held-out accuracy during training](curves.png)", "", "## Reading this", ""]
+    lines += verdict(results)
+    lines += [
+        "",
+        "The students read perception transcripts, not pixels: this measures whether PARROT's rationales make a better "
+        "critic when perception is given (with errors), not whether a model learns to see. The pixel version is the "
+        "same distillation with a Qwen-VL student on a GPU (`rationalrewards distill --model QWEN_VL_DIR`).",
+        "",
+    ]
     return "\n".join(lines)
+
+
+def verdict(results: dict[str, Any]) -> list[str]:
+    """What the table supports, computed from it: each arm's accuracy over seeds, and whether the arms' intervals
+    overlap (then the run does not tell them apart)."""
+    by_arm: dict[str, list[dict[str, Any]]] = {}
+    for student in results["students"].values():
+        by_arm.setdefault(student["arm"], []).append(student["evaluation"])
+    means = {
+        arm: sum(e["accuracy"] for e in evals) / len(evals)
+        for arm, evals in by_arm.items()
+        if all(e.get("accuracy") is not None for e in evals)
+    }
+    if set(means) != set(ARMS):
+        return ["- A student produced no readable judgement: no comparison can be made."]
+    lines = ["- Mean held-out accuracy over seeds: " + ", ".join(f"{arm} {_pct(m)}%" for arm, m in means.items()) + "."]
+    intervals = {arm: [e["accuracy_ci95"] for e in evals if e.get("accuracy_ci95")] for arm, evals in by_arm.items()}
+    overlap = any(
+        a[0] <= b[1] and b[0] <= a[1] for a in intervals.get("parrot", []) for b in intervals.get("direct", [])
+    )
+    gap = means["parrot"] - means["direct"]
+    if overlap:
+        lines.append(
+            f"- PARROT - direct = {100 * gap:+.1f} points, inside overlapping 95% intervals: this run does not tell "
+            "the arms apart."
+        )
+    else:
+        better = "PARROT" if gap > 0 else "direct distillation"
+        lines.append(f"- PARROT - direct = {100 * gap:+.1f} points with disjoint 95% intervals: {better} is ahead.")
+    seeds = len(results["settings"]["seeds"])
+    if seeds < 2:
+        lines.append("- One seed only: the protocol asks for at least two before any claim.")
+    return lines
 
 
 def plot_curves(results: dict[str, Any], path: Path) -> None:
