@@ -695,7 +695,10 @@ def experiment_parrot_ablation(
             "loop_prompts": loop_prompts,
         }
         settings = AblationSettings(**knobs)
-    results = run_ablation(out, settings)
+    from rationalrewards.cli.dataclass_flags import stdout_for_json
+
+    with stdout_for_json(as_json):  # the trainers print their logs to stdout; --json keeps stdout to one object
+        results = run_ablation(out, settings)
     if docs is not None:
         copy_to_docs(out, docs)
     if as_json:
