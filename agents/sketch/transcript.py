@@ -26,7 +26,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from rationalrewards.agents.sketch.scene import SceneGraph, SceneObject, load_scene
@@ -49,10 +49,10 @@ class PerceptionNoise:
     text: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("miss", "extra", "color", "place", "text"):
-            value = getattr(self, name)
+        for rate in fields(self):
+            value = getattr(self, rate.name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"perception noise {name}={value} must be a probability in [0, 1]")
+                raise ValueError(f"perception noise {rate.name}={value} must be a probability in [0, 1]")
 
     @classmethod
     def at(cls, level: float) -> PerceptionNoise:
@@ -63,7 +63,7 @@ class PerceptionNoise:
 
     @property
     def level(self) -> float:
-        return max(self.miss, self.extra, self.color, self.place, self.text)
+        return max(getattr(self, rate.name) for rate in fields(self))
 
 
 def _cell(obj: SceneObject, scene: SceneGraph) -> tuple[int, int]:
