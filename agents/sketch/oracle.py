@@ -365,6 +365,10 @@ class SketchOracle:
             raise InvalidImageError("image not found among the sketch generator's outputs (pass image_dirs=)")
         return load_scene(image)
 
+    def scene_for(self, image: ImageRef | str, prompt: str) -> SceneGraph:
+        """The scene judged for `image` under `prompt`: the generator's sidecar (the pixel critic reads pixels)."""
+        return self.scene_of(image)
+
     def _source_scene(self, request: CritiqueRequest | CompareRequest) -> SceneGraph:
         if request.source_image is None:  # the request's own validator makes an edit carry one
             raise InvalidImageError("an edit critique needs the source image")
@@ -375,7 +379,7 @@ class SketchOracle:
 
     # -- pointwise --
     def judge(self, request: CritiqueRequest) -> Judgement:
-        scene = self._seen(self.scene_of(request.image))
+        scene = self._seen(self.scene_for(request.image, request.prompt))
         if request.task is Task.edit:
             return judge_edit(self._source_scene(request), scene, request.prompt)
         return judge_t2i(scene, parse_scene_spec(request.prompt))
@@ -433,7 +437,7 @@ class SketchOracle:
     def _pair(self, request: CompareRequest) -> tuple[Judgement, Judgement]:
         sides = []
         for label, image in (("A", request.image_a), ("B", request.image_b)):
-            scene = self._seen(self.scene_of(image), label)
+            scene = self._seen(self.scene_for(image, request.prompt), label)
             if request.task is Task.edit:
                 sides.append(judge_edit(self._source_scene(request), scene, request.prompt))
             else:
@@ -516,8 +520,8 @@ class SketchOracle:
         """Re-predict the winner from a rationale alone; with images, claims the scenes contradict void the rationale."""
         if request.image_a is not None and request.image_b is not None:
             scenes = {
-                "Image A": self._seen(self.scene_of(request.image_a), "repredict"),
-                "Image B": self._seen(self.scene_of(request.image_b), "repredict"),
+                "Image A": self._seen(self.scene_for(request.image_a, request.prompt), "repredict"),
+                "Image B": self._seen(self.scene_for(request.image_b, request.prompt), "repredict"),
             }
             if false_claims(request.rationale, scenes):
                 return "The comparison states details the images do not show, so it does not support either image.\nAnswer: tie"
