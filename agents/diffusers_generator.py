@@ -36,7 +36,12 @@ def load_pipeline(model_dir: str | Path, *, device: str = "cpu", dtype: Any = No
         raise RewardModelError(f"{model_dir} holds only pickle weights; only safetensors are loaded")
     index = json.loads(index_file.read_text(encoding="utf-8"))
     absent = {name: None for name, value in index.items() if isinstance(value, list) and value == [None, None]}
-    pipe = DiffusionPipeline.from_pretrained(model_dir, use_safetensors=True, dtype=dtype or torch.float32, **absent)
+    pipeline_class: Any = DiffusionPipeline
+    if index.get("_class_name") == "SketchFlowPipeline":  # ours: diffusers does not know the class by name
+        from rationalrewards.agents.sketch_flow import SketchFlowPipeline
+
+        pipeline_class = SketchFlowPipeline
+    pipe = pipeline_class.from_pretrained(model_dir, use_safetensors=True, dtype=dtype or torch.float32, **absent)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

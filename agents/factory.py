@@ -34,6 +34,10 @@ def reward_model_from_spec(
         )
 
         return SketchOracle(**options)
+    if spec == "sketch-pixels":
+        from rationalrewards.agents.sketch.pixels import PixelCritic  # reads pixels: any image, no sidecar
+
+        return PixelCritic(**options)
     if spec.startswith("ray:"):
         from rationalrewards.agents.ray_pool import RayRewardModel
 
@@ -62,7 +66,7 @@ def reward_model_from_spec(
             local["describe_image"] = perception
         return TransformersRewardModel(spec, **(local | options))
     raise ValueError(
-        f"unknown critic {spec!r}: use 'sketch', 'fake', an http(s):// URL of an OpenAI-compatible server, "
+        f"unknown critic {spec!r}: use 'sketch', 'sketch-pixels', 'fake', an http(s):// URL of an OpenAI-compatible server, "
         "a local model directory, or py:package.module:function"
     )
 

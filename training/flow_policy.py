@@ -73,14 +73,16 @@ def shifted_sigmas(steps: int, shift: float) -> torch.Tensor:
 
 def policy_for(pipe: Any, *, resolution: int, guidance_scale: float, max_sequence_length: int) -> FlowPolicy:
     """The policy adapter for a loaded pipeline, by its transformer's family."""
-    family = type(pipe.transformer).__name__
+    if type(pipe).__name__ == "SketchFlowPipeline":
+        return SketchFlowPolicy(pipe, guidance_scale)
+    family = type(getattr(pipe, "transformer", None)).__name__
     if family.startswith("SD3"):
         return SD3Policy(pipe, resolution, guidance_scale, max_sequence_length)
     if family.startswith("Flux"):
         return FluxPolicy(pipe, resolution, guidance_scale, max_sequence_length)
     raise ValueError(
         f"{type(pipe).__name__} with a {family} is not a flow-matching family the RL trainers support "
-        "(SD3 or FLUX transformers)"
+        "(SD3 or FLUX transformers, or the sketch flow pipeline)"
     )
 
 
@@ -254,3 +256,53 @@ class FluxPolicy(_Base):
 
     def decode(self, latents: torch.Tensor) -> list[Image.Image]:
         return self._to_pixels(self._unpack(latents))
+
+
+class SketchFlowPolicy:
+    """The 32-pixel sketch generator (`agents.sketch_flow`): a UNet on pixels, so the "latents" are the image itself
+    (3 x 32 x 32 in [-1, 1]) and decoding is a clamp. Guidance as SD3: the empty prompt is the unconditional one."""
+
+    edits = False
+
+    def __init__(self, pipe: Any, guidance_scale: float) -> None:
+        self.pipe = pipe
+        self.transformer = pipe.unet  # the denoiser the trainers put LoRA on (named as the other families name it)
+        self.resolution = pipe.resolution
+        self.guidance_scale = guidance_scale
+        self.shift = float(getattr(pipe.scheduler.config, "shift", 1.0))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.transformer.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.transformer.parameters()).dtype
+
+    def sigmas(self, steps: int) -> torch.Tensor:
+        return shifted_sigmas(steps, self.shift)
+
+    def encode(self, prompts: Sequence[str], sources: Sequence[ImageRef | None]) -> Conditioning:
+        if any(source is not None for source in sources):
+            raise ValueError("the sketch flow pipeline draws from text only; it does not edit")
+        with torch.no_grad():
+            tensors = {"embeds": self.pipe.encode_prompt(list(prompts))}
+            if self.guidance_scale > 1:
+                tensors["negative"] = self.pipe.encode_prompt([""] * len(prompts))
+        return Conditioning(tensors)
+
+    def initial_noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        shape = (n, 3, self.resolution, self.resolution)
+        return torch.randn(shape, generator=generator).to(self.device, self.dtype)
+
+    def velocity(self, latents: torch.Tensor, sigma: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        t = cond.tensors
+        if "negative" not in t:
+            return self.pipe.velocity(latents, sigma, t["embeds"])
+        return self.pipe.guided_velocity(latents, sigma, t["embeds"], t["negative"], self.guidance_scale)
+
+    def train_velocity(self, latents: torch.Tensor, sigma: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        return self.pipe.velocity(latents, sigma, cond.tensors["embeds"])
+
+    def decode(self, latents: torch.Tensor) -> list[Image.Image]:
+        return list(self.pipe.to_images(latents))

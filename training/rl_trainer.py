@@ -189,7 +189,7 @@ class FlowRLTrainer:
         present = [t for t in wanted if any(name == t or name.endswith("." + t) for name in names)]
         if not present:
             raise ValueError(f"none of the LoRA targets {wanted} is a module of {type(self.transformer).__name__}")
-        for component in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3"):
+        for component in ("transformer", "unet", "vae", "text_encoder", "text_encoder_2", "text_encoder_3"):
             module = getattr(self.pipe, component, None)
             if isinstance(module, torch.nn.Module):
                 module.requires_grad_(False)
@@ -565,8 +565,18 @@ class FlowRLTrainer:
         staging = root / f".step-{self.step:06d}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
+        lora = self.transformer.peft_config["default"]
         type(self.pipe).save_lora_weights(
-            staging, transformer_lora_layers=self.lora_state("default"), safe_serialization=True
+            staging,
+            transformer_lora_layers=self.lora_state("default"),
+            # rank, alpha and targets travel with the weights: a loader that guessed alpha = rank would halve the
+            # release's update (alpha 64, rank 32)
+            transformer_lora_adapter_metadata={
+                "r": lora.r,
+                "lora_alpha": lora.lora_alpha,
+                "target_modules": sorted(lora.target_modules),
+            },
+            safe_serialization=True,
         )
         state = {
             "step": self.step,

@@ -76,7 +76,7 @@ def majority_filter(mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
     padded = np.pad(mask.astype(np.int8), 1, mode="edge")
     votes = sum(padded[dy : dy + h, dx : dx + w].astype(np.int16) for dy in range(3) for dx in range(3))
-    return votes >= 5
+    return np.asarray(votes >= 5)
 
 
 def components(mask: np.ndarray) -> list[np.ndarray]:
@@ -164,7 +164,7 @@ def assign_classes(blobs: Sequence[Blob], spec: SceneSpec) -> list[SceneObject]:
 def perceived_scene(image: Any, prompt: str, *, sha256: str = "") -> SceneGraph:
     """The scene graph a pixel reader sees in `image` for `prompt` (objects, and speckle as a noise artifact)."""
     seen = perceive_pixels(image)
-    artifacts = ()
+    artifacts: tuple[Artifact, ...] = ()
     if seen.speckle_share > SPECKLE_ARTIFACT_SHARE:
         severity = min(1.0, seen.speckle_share / (4 * SPECKLE_ARTIFACT_SHARE))
         artifacts = (Artifact(kind="noise", bbox=(0, 0, seen.width, seen.height), severity=round(severity, 2)),)
@@ -223,7 +223,7 @@ def _soft(scene: SceneGraph) -> Any:
             "objects": tuple(o.model_copy(update={"bbox": tuple(4 * v for v in o.bbox)}) for o in scene.objects),
         }
     )
-    return render_small(big).resize((scene.width, scene.height), Image.BILINEAR)
+    return render_small(big).resize((scene.width, scene.height), Image.Resampling.BILINEAR)
 
 
 CORRUPTIONS: tuple[str, ...] = ("none", "noise", "speckle", "soft")
@@ -262,10 +262,10 @@ def perception_accuracy(samples: int = 400, seed: int = 0, corruption: str = "no
 
 
 __all__ = [
-    "Blob",
-    "PixelCritic",
-    "Perceived",
     "CORRUPTIONS",
+    "Blob",
+    "Perceived",
+    "PixelCritic",
     "assign_classes",
     "nearest_color",
     "perceive_pixels",

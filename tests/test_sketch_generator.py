@@ -1,0 +1,131 @@
+"""The 32-pixel sketch generator (issue 17, item 1): a diffusers pipeline our code trains, saved and loaded like any
+other, drawing each image from its own seed, driven by GCR and the RL trainers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rationalrewards.agents.diffusers_generator import DiffusersGenerator, load_pipeline
+from rationalrewards.agents.sketch.small_world import SmallPrompt
+from rationalrewards.agents.sketch_flow import SketchFlowPipeline, build_sketch_flow_pipeline, build_word_tokenizer
+from rationalrewards.training.experiments.sketch_generator import (
+    GeneratorSettings,
+    judge_images,
+    train_sketch_generator,
+    vocabulary,
+)
+from rationalrewards.training.flow_policy import SketchFlowPolicy, policy_for
+from tests.helpers import run_cli
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh (untrained) pipeline saved as a diffusers directory: the mechanics, not the pictures."""
+    directory = tmp_path_factory.mktemp("sketch-flow") / "pipeline"
+    build_sketch_flow_pipeline(vocabulary(), seed=0).save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+def test_word_tokenizer_reads_every_small_world_word_and_marks_others_unknown() -> None:
+    tokenizer = build_word_tokenizer(vocabulary())
+    ids = tokenizer("an image of exactly 3 cars colored red, clean and sharp").input_ids
+    assert tokenizer.unk_token_id not in ids
+    assert ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id
+    assert tokenizer.unk_token_id in tokenizer("a photo of a zebra").input_ids
+
+
+def test_pipeline_saves_as_safetensors_and_loads_through_the_generator_loader(pipeline_dir: Path) -> None:
+    index = json.loads((pipeline_dir / "model_index.json").read_text())
+    assert index["_class_name"] == "SketchFlowPipeline"
+    assert list(pipeline_dir.rglob("*.safetensors")) and not list(pipeline_dir.rglob("*.bin"))
+    pipe = load_pipeline(pipeline_dir)
+    assert isinstance(pipe, SketchFlowPipeline)
+    [image] = pipe("a photo of two red cars", num_inference_steps=2, generator=torch.Generator().manual_seed(0)).images
+    assert image.size == (32, 32)
+    with pytest.raises(ValueError, match="32x32"):
+        pipe("a photo of a red car", height=64, width=64, num_inference_steps=1)
+
+
+def test_an_image_does_not_depend_on_the_batch_it_is_drawn_in(pipeline_dir: Path) -> None:
+    pipe = load_pipeline(pipeline_dir)
+    prompts = [f"a photo of {n} blue boats" for n in ("two", "three", "four")] * 3 + ["a photo of a red car"]
+    seeds = list(range(len(prompts)))
+    alone = pipe(prompts[4], num_inference_steps=3, generator=torch.Generator().manual_seed(seeds[4]), output_type="pt")
+    batch = pipe(
+        prompts,
+        num_inference_steps=3,
+        generator=[torch.Generator().manual_seed(s) for s in seeds],
+        output_type="pt",
+    )
+    torch.testing.assert_close(alone.images[0], batch.images[4], atol=1e-4, rtol=1e-4)
+
+
+def test_diffusers_generator_draws_with_the_sketch_pipeline(pipeline_dir: Path, tmp_path: Path) -> None:
+    generator = DiffusersGenerator(pipeline_dir, tmp_path, steps=2, guidance_scale=2.0)
+    assert not generator.edits
+    images = asyncio.run(generator.generate(["a photo of three green buses", "a photo of a white boat"], [1, 2]))
+    assert [Path(i.image.uri.removeprefix("file://")).is_file() for i in images] == [True, True]
+
+
+def test_rl_policy_adapter_drives_the_unet(pipeline_dir: Path) -> None:
+    pipe = load_pipeline(pipeline_dir)
+    policy = policy_for(pipe, resolution=512, guidance_scale=3.0, max_sequence_length=24)
+    assert isinstance(policy, SketchFlowPolicy) and policy.resolution == 32
+    cond = policy.encode(["a photo of a red car", "a photo of two blue boats"], [None, None])
+    assert set(cond.tensors) == {"embeds", "negative"}
+    noise = policy.initial_noise(2, torch.Generator().manual_seed(0))
+    sigma = torch.full((2,), 0.5)
+    assert policy.velocity(noise, sigma, cond).shape == noise.shape
+    assert [i.size for i in policy.decode(noise)] == [(32, 32)] * 2
+    with pytest.raises(ValueError, match="does not edit"):
+        policy.encode(["make it blue"], ["file:///nowhere.png"])  # type: ignore[list-item]
+
+
+def test_judge_images_reads_colour_and_count_from_pixels() -> None:
+    from rationalrewards.agents.sketch.small_world import render_small, small_scene
+
+    prompts = [SmallPrompt("red", "car", 3), SmallPrompt("blue", "boat", 2)]
+    right = render_small(small_scene(prompts[0], 0))
+    wrong_count = render_small(small_scene(SmallPrompt("blue", "boat", 3), 0))
+    figures = judge_images(prompts, [right, wrong_count])
+    assert figures["color_accuracy"] == 1.0
+    assert figures["count_accuracy"] == 0.5
+    assert figures["mean_count_drawn"] == 3.0
+    assert figures["count_accuracy_by_count"] == {"2": 0.0, "3": 1.0}
+
+
+def test_settings_refuse_bad_values() -> None:
+    with pytest.raises(ValueError, match="budget"):
+        GeneratorSettings(budget_minutes=0)
+    with pytest.raises(ValueError, match="explicit_share"):
+        GeneratorSettings(explicit_share=1.5)
+
+
+@pytest.mark.slow
+def test_training_smoke_run_exports_a_loadable_pipeline_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    report = train_sketch_generator(out, GeneratorSettings.smoke())
+    assert report["steps"] == 3 and report["evaluation"]["held_out"]["images"] == 8
+    assert (out / "held_out_sheet.png").is_file() and (out / "train_state.pt").is_file()
+    assert isinstance(load_pipeline(out / "pipeline"), SketchFlowPipeline)
+    split = json.loads((out / "pipeline" / "small_world_split.json").read_text())
+    assert len(split["held_out"]) == 16
+    again = train_sketch_generator(out, GeneratorSettings.smoke(max_steps=5))  # resumes at step 3, trains 2 more
+    assert again["steps"] == 5
+    assert again["loss_curve"][0] == report["loss_curve"][0]
+
+
+@pytest.mark.slow
+def test_cli_smoke_prints_json(tmp_path: Path) -> None:
+    result = run_cli(
+        "experiment", "train-sketch-generator", "--out", str(tmp_path / "g"), "--smoke", "--json", check=True
+    )
+    data = json.loads(result.stdout)
+    assert set(data["evaluation"]) == {"held_out", "train"}
+    assert np.isfinite(data["loss_curve"][-1][1])
