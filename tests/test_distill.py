@@ -461,3 +461,49 @@ def test_accelerate_configs_load() -> None:
         config = load_config_from_file(str(folder / name))
         kinds[name] = config.distributed_type.value
     assert kinds == {"ddp.yaml": "MULTI_GPU", "zero3.yaml": "DEEPSPEED", "fsdp.yaml": "FSDP"}
+
+
+def test_time_budget_counts_training_not_held_out_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A curve point of unparseable answers once took a quarter of a 10-minute budget; evaluation time is excluded."""
+    from types import SimpleNamespace
+
+    from rationalrewards.training import distill_eval
+
+    clock = [100.0]
+    monkeypatch.setattr(distill_eval.time, "monotonic", lambda: clock[0])
+    evaluation = distill_eval.HeldOutEvaluation([], None, every=0, pairs=0, max_new_tokens=1)
+    budget = distill_eval.TimeBudget(1.0, excluded=evaluation)
+    budget.on_train_begin(None, None, None)
+    control = SimpleNamespace(should_training_stop=False, should_save=False)
+    clock[0], evaluation.seconds = 150.0, 30.0  # 50 s passed, 30 of them evaluating: 20 s of training
+    budget.on_step_end(None, None, control)
+    assert not control.should_training_stop
+    clock[0] = 191.0  # 61 s of training
+    budget.on_step_end(None, None, control)
+    assert control.should_training_stop and control.should_save and budget.hit
+
+
+@pytest.mark.parametrize(
+    ("kind", "images", "task"),
+    [("pairwise", 2, "t2i"), ("pairwise", 3, "edit"), ("pointwise", 1, "t2i"), ("pointwise", 2, "edit")],
+)
+def test_a_row_without_a_task_takes_it_from_its_kind_and_image_count(
+    tmp_path: Path, kind: str, images: int, task: str
+) -> None:
+    """Two images are a text-to-image pair or a pointwise edit; once every two-image row was read as an edit, and the
+    held-out curve of a text-to-image ablation parsed nothing."""
+    from PIL import Image
+
+    from rationalrewards.training.distill_data import parse_row
+
+    for k in range(images):
+        Image.new("RGB", (8, 8)).save(tmp_path / f"img{k}.png")
+    row = {
+        "messages": [
+            {"role": "user", "content": "judge " + "<image>" * images},
+            {"role": "assistant", "content": "an answer"},
+        ],
+        "images": [f"img{k}.png" for k in range(images)],
+        "kind": kind,
+    } | ({"label": "A"} if kind == "pairwise" else {})
+    assert parse_row(row, tmp_path, "test").task.value == task

@@ -111,7 +111,8 @@ class DistillConfig(SFTConfig):
     eval_pairs: int = field(default=64, metadata={"help": "Held-out pairs scored at each evaluation."})
     eval_max_new_tokens: int = field(default=2048, metadata={"help": "Tokens the student may write per judgement."})
     time_budget: float | None = field(
-        default=None, metadata={"help": "Stop (and save) after this many minutes of training."}
+        default=None,
+        metadata={"help": "Stop (and save) after this many minutes of training (held-out evaluations not counted)."},
     )
     # -- the paper's recipe, overriding trl's defaults --
     learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (1e-5 in the paper)."})

@@ -182,7 +182,7 @@ def parse_row(row: dict[str, Any], base: Path, origin: str) -> CritiqueRow:
     kinds: dict[Any, RowKind] = {"pairwise": "pairwise", "pointwise": "pointwise"}
     label = _LABELS.get(str(row.get("label")))
     kind = kinds.get(row.get("kind"), "pairwise" if label is not None else "other")
-    task = Task(row["task"]) if row.get("task") in ("t2i", "edit") else Task.edit if markers in (2, 3) else Task.t2i
+    task = Task(row["task"]) if row.get("task") in ("t2i", "edit") else _task_from_images(markers, kind)
     return CritiqueRow(
         turns=turns,
         answer=answer_text,
@@ -193,6 +193,14 @@ def parse_row(row: dict[str, Any], base: Path, origin: str) -> CritiqueRow:
         label=label,
         origin=origin,
     )
+
+
+def _task_from_images(images: int, kind: RowKind) -> Task:
+    """A row without a `task`: an edit shows its source besides what is judged, so a pairwise row has three images
+    for an edit and two for text-to-image, a pointwise row two and one. (Counting two images as an edit whatever the
+    kind once read every text-to-image pair as an edit, and the edit parser then refused every answer.)"""
+    judged = 2 if kind == "pairwise" else 1
+    return Task.edit if images > judged else Task.t2i
 
 
 def describe_row(row: CritiqueRow, describe_image: Callable[[str], str]) -> CritiqueRow:

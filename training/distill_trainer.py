@@ -388,7 +388,7 @@ def train(config: DistillConfig, out: str | Path, *, force_new: bool = False) ->
             pairs=config.eval_pairs,
             max_new_tokens=config.eval_max_new_tokens,
         )
-        budget = TimeBudget(config.time_budget) if config.time_budget else None
+        budget = TimeBudget(config.time_budget, excluded=evaluation) if config.time_budget else None
         trainer = CriticSFTTrainer(
             model=student.model,
             args=config,

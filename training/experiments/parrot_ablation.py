@@ -285,7 +285,15 @@ def held_out_rows(out: Path, world: World) -> Path:
     from rationalrewards.rewardmodel.schemas import CompareRequest
 
     rows = [
-        sft_row(CompareRequest.like(p), "(not used)", profile=PROFILE, prompt=p.prompt, kind="pairwise", label=p.label)
+        sft_row(
+            CompareRequest.like(p),
+            "(not used)",
+            profile=PROFILE,
+            prompt=p.prompt,
+            task=p.task.value,
+            kind="pairwise",
+            label=p.label,
+        )
         for p in load_preferences(world.held_pairs).pairs
     ]
     return atomic_write_jsonl(out / "data" / "held_out.jsonl", rows)
