@@ -149,7 +149,8 @@ def generator_from_spec(
 
 
 def grader_from_spec(spec: str, *, generator: str = "sketch") -> Any:
-    """`sketch` (scene graphs against GenEval specs), `none`, or `auto`: the sketch grader when the generator is the
+    """`sketch` (scene graphs against GenEval specs), `sketch-pixels` (the scene a pixel reader perceives, for
+    32-pixel sketch images from a trained generator), `none`, or `auto`: the sketch grader when the generator is the
     sketch world (its images carry scene graphs), none otherwise."""
     if spec == "auto":
         spec = "sketch" if generator in ("sketch", "ray:sketch") else "none"
@@ -159,7 +160,11 @@ def grader_from_spec(spec: str, *, generator: str = "sketch") -> Any:
         from rationalrewards.agents.sketch.grader import SketchGrader
 
         return SketchGrader()
-    raise ValueError(f"unknown grader {spec!r}: use 'auto', 'sketch' or 'none'")
+    if spec == "sketch-pixels":
+        from rationalrewards.agents.sketch.pixels import PixelGrader
+
+        return PixelGrader()
+    raise ValueError(f"unknown grader {spec!r}: use 'auto', 'sketch', 'sketch-pixels' or 'none'")
 
 
 def refiner_from_spec(spec: str, *, model: str | None = None) -> Any:

@@ -90,7 +90,10 @@ class RefineJob:
     )
     grader: str = field(
         default="auto",
-        metadata={"help": "Ground truth: auto (sketch grader for the sketch generator), sketch or none."},
+        metadata={
+            "help": "Ground truth: auto (sketch grader for the sketch generator), sketch, sketch-pixels (a pixel reader, for a"
+            " trained 32-pixel sketch generator) or none."
+        },
     )
     progress: bool = field(default=True, metadata={"cli": False})
     force_new: bool = field(default=False, metadata={"help": FORCE_NEW_HELP})

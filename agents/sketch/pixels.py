@@ -195,6 +195,25 @@ class PixelCritic(SketchOracle):
         raise NotImplementedError("the pixel critic judges text-to-image requests only; edit requests need the oracle")
 
 
+class PixelGrader:
+    """Ground truth for generated small-world images (a `Grader`): the perceived scene against the row's GenEval spec
+    (or the spec read from its prompt). Text-to-image only; a prompt the sketch world cannot read has no grade."""
+
+    name = "sketch-pixels"
+
+    def grade(self, row: Any, prompt: str, image: ImageRef, source_image: ImageRef | None) -> Any:
+        from rationalrewards.agents.sketch.scene import score_against_spec
+        from rationalrewards.agents.sketch.spec import SceneSpecError
+
+        if source_image is not None:
+            return None
+        try:
+            spec = SceneSpec.from_geneval(row.geneval()) if row.include is not None else parse_scene_spec(row.prompt)
+        except SceneSpecError:
+            return None
+        return score_against_spec(perceived_scene(load_pil(image), row.prompt), spec)
+
+
 def _noisy(image: Any, rng: np.random.Generator) -> Any:
     from PIL import Image
 
@@ -266,6 +285,7 @@ __all__ = [
     "Blob",
     "Perceived",
     "PixelCritic",
+    "PixelGrader",
     "assign_classes",
     "nearest_color",
     "perceive_pixels",
