@@ -227,7 +227,10 @@ class SketchFlowPipeline(DiffusionPipeline):
             config = {"r": rank, "lora_alpha": rank, "target_modules": targets}
         keep = {"r", "lora_alpha", "target_modules", "lora_dropout", "bias"}
         self.unet.add_adapter(LoraConfig(**{k: v for k, v in config.items() if k in keep}), adapter_name=adapter_name)
-        set_peft_model_state_dict(self.unet, state, adapter_name=adapter_name)
+        result = set_peft_model_state_dict(self.unet, state, adapter_name=adapter_name)
+        unexpected: list[str] = list(getattr(result, "unexpected_keys", None) or [])
+        if unexpected:  # weights that went nowhere would leave the LoRA a silent no-op
+            raise ValueError(f"{path} has LoRA weights this UNet has no place for: {unexpected[:3]}")
         self.unet.set_adapter(adapter_name)
 
 

@@ -737,5 +737,35 @@ def experiment_train_sketch_generator(
     print(f"pipeline: {report['pipeline']}  ({report['steps']} steps, {report['train_minutes']} min)")
 
 
+@experiment_app.command("reward-hacking")
+@_friendly_errors
+def experiment_reward_hacking(
+    out: Annotated[Path, typer.Option("--out", help="Output directory (report.md, results.json, contact sheets).")],
+    generator: Annotated[
+        Optional[Path],
+        typer.Option("--generator", help="The base sketch generator's pipeline directory (default: the shipped one)."),
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="DiffusionNFT steps per arm and seed (the same for all).")] = 40,
+    seed: Annotated[
+        Optional[list[int]], typer.Option("--seed", help="RL seed; repeat for several (default: 0, 1 and 2).")
+    ] = None,
+    smoke: Annotated[bool, typer.Option("--smoke", help="A few steps of every stage (figures mean nothing).")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """RL the 32-pixel sketch generator with a critique reward and with two scalar rewards (one exploitable, one a
+    learned Bradley-Terry model); held-out colour and count accuracy read from pixels; GCR beside RL."""
+    from rationalrewards.training.experiments.reward_hacking import HackingSettings, run_reward_hacking
+
+    knobs: dict[str, Any] = {"generator": str(generator) if generator else None}
+    if seed:
+        knobs["seeds"] = tuple(seed)
+    settings = HackingSettings.smoke(**knobs) if smoke else HackingSettings(steps=steps, **knobs)
+    results = run_reward_hacking(out, settings)
+    if as_json:
+        _emit(results)
+        return
+    print((out / "report.md").read_text())
+
+
 if __name__ == "__main__":
     app()

@@ -129,3 +129,68 @@ def test_cli_smoke_prints_json(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert set(data["evaluation"]) == {"held_out", "train"}
     assert np.isfinite(data["loss_curve"][-1][1])
+
+
+@pytest.mark.slow
+def test_rl_trains_a_lora_on_the_sketch_pipeline_that_gcr_then_loads(pipeline_dir: Path, tmp_path: Path) -> None:
+    """DiffusionNFT on the sketch pipeline: LoRA on the UNet's attention only (the default targets find its `attn1`
+    and `attn2` projections), saved with its rank and alpha, read back by the pipeline's own loader, and used by
+    `refine --lora` with the pixel critic. The untrained pipeline draws noise, which every critic scores alike, so the
+    reward here is a pixel statistic that varies: how red the image is."""
+    from rationalrewards.rewardmodel.images import load_pil
+    from rationalrewards.rewardmodel.testing import FunctionRewardModel
+    from rationalrewards.training import NFTConfig, NFTTrainer
+
+    def redness(request):  # type: ignore[no-untyped-def]
+        red = float(np.asarray(load_pil(request.image))[:, :, 0].mean()) / 255
+        return {"text_faithfulness": 1 + 3 * red, "physical_quality": 1 + 3 * red, "text_rendering": None}
+
+    config = NFTConfig(
+        pipeline=str(pipeline_dir),
+        group_size=4,
+        prompts_per_step=2,
+        sample_steps=3,
+        guidance_scale=2.0,
+        lora_rank=4,
+        lora_alpha=8,
+        learning_rate=1e-2,
+        train_batch_size=8,
+        max_steps=2,
+        eval_every=0,
+        save_every=1000,
+        report_to="none",
+        ban_solved=False,
+    )
+    prompts = ["a photo of two red cars", "a photo of three blue boats"]
+    trainer = NFTTrainer(config, FunctionRewardModel(redness, name="redness"), prompts, out=tmp_path / "rl")
+    base = {n: p.detach().clone() for n, p in trainer.transformer.named_parameters() if "lora_" not in n}
+    history = trainer.train()
+    assert [row["step"] for row in history] == [1, 2]
+    assert all(torch.equal(p, base[n]) for n, p in trainer.transformer.named_parameters() if "lora_" not in n)
+    fresh = load_pipeline(pipeline_dir)
+    call = dict(num_inference_steps=3, guidance_scale=2.0, output_type="pt")
+    before = fresh(prompts[0], generator=torch.Generator().manual_seed(1), **call).images
+    fresh.load_lora_weights(tmp_path / "rl" / "lora")
+    assert fresh.unet.peft_config["default"].lora_alpha == 8  # alpha travelled with the weights
+    after = fresh(prompts[0], generator=torch.Generator().manual_seed(1), **call).images
+    assert float((after - before).abs().max()) > 1e-4
+    refined = run_cli(
+        "refine", prompts[0], "--generator", str(pipeline_dir), "--lora", str(tmp_path / "rl" / "lora"),
+        "--critic", "sketch-pixels", "--grader", "none", "--out", str(tmp_path / "gcr"), "--json",
+    )  # fmt: skip
+    assert refined.returncode == 0, refined.stderr[-2000:]
+    assert json.loads(refined.stdout)["finished"] == 1
+
+
+@pytest.mark.slow
+def test_reward_hacking_smoke_runs_every_stage(pipeline_dir: Path, tmp_path: Path) -> None:
+    from rationalrewards.training.experiments.reward_hacking import ARMS, HackingSettings, run_reward_hacking
+
+    results = run_reward_hacking(tmp_path / "hack", HackingSettings.smoke(generator=str(pipeline_dir)))
+    assert set(results["by_arm"]) == set(ARMS)
+    for run in results["arms"].values():
+        assert [step for step, _ in run["train_reward"]] == [1, 2]
+        assert 0.0 <= run["held_out"]["accuracy"] <= 1.0
+    assert len(results["test_time"]) == 2
+    report = (tmp_path / "hack" / "report.md").read_text()
+    assert "RL critique" in report and "GCR paper on the base generator" in report

@@ -75,7 +75,11 @@ def evaluate_student(
     labels = [row.label for row in pairs if row.label is not None]
     accuracy = pairwise_accuracy(judgements, labels)
     cut = sum(c.truncated for c in completions)
-    parsed = sum(not isinstance(j, Abstention) for j in judgements)
+    # Parse rate over the answers that ended on their own (a truncated one that happens to parse is not counted on
+    # either side: the rate once read 1.33 with it on top and not below).
+    parsed = sum(
+        not isinstance(j, Abstention) and not c.truncated for j, c in zip(judgements, completions, strict=True)
+    )
     return {
         "eval_pairs": len(pairs),
         "eval_pairwise_accuracy": accuracy.accuracy,

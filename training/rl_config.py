@@ -15,7 +15,8 @@ from typing import ClassVar
 
 from rationalrewards.rewardmodel.scoring import REWARD_POLICIES
 
-# The attention projections of SD3 and FLUX transformers (joint blocks add the text stream's `add_*` projections).
+# The attention projections of SD3 and FLUX transformers (joint blocks add the text stream's `add_*` projections) and
+# of UNets (`attn1` self-attention, `attn2` cross-attention to the text: the sketch flow pipeline). Present ones are used.
 ATTENTION_PROJECTIONS = (
     "attn.to_q",
     "attn.to_k",
@@ -25,6 +26,7 @@ ATTENTION_PROJECTIONS = (
     "attn.add_k_proj",
     "attn.add_v_proj",
     "attn.to_add_out",
+    *(f"{block}.{name}" for block in ("attn1", "attn2") for name in ("to_q", "to_k", "to_v", "to_out.0")),
 )
 
 
