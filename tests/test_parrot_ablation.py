@@ -211,3 +211,14 @@ def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tm
     report = (out / "report.md").read_text()
     assert "parrot-seed0" in report and "Closing the loop" in report
     assert (out / "curves.png").stat().st_size > 10_000 and (tmp_path / "docs" / "parrot_ablation.md").is_file()
+    # A rerun into the same folder continues it: students and their evaluations are reused, not trained again.
+    from rationalrewards.training.experiments.parrot_ablation import AblationSettings, run_ablation
+
+    model = Path(results["students"]["parrot-seed0"]["checkpoint"], "model.safetensors")
+    written = model.stat().st_mtime_ns
+    settings = AblationSettings.smoke(teacher_noise=0.35, student=str(smollm2_dir))
+    again = run_ablation(out, settings)
+    assert model.stat().st_mtime_ns == written
+    assert again["evaluation"]["parrot-seed0"] == results["evaluation"]["parrot-seed0"]
+    with pytest.raises(ValueError, match="other settings \\(budget_minutes\\)"):
+        run_ablation(out, AblationSettings.smoke(teacher_noise=0.35, student=str(smollm2_dir), budget_minutes=0.3))

@@ -323,6 +323,9 @@ def train_student(
     from rationalrewards.training.distill_config import DistillConfig
     from rationalrewards.training.distill_trainer import train
 
+    done = _trained(out, steps)
+    if done is not None:
+        return done
     config = DistillConfig(
         model=str(base),
         data=[str(data)],
@@ -350,6 +353,46 @@ def train_student(
     )
     config.eval_every = _eval_every(settings)
     return train(config, out)
+
+
+def _bind_settings(out: Path, settings: AblationSettings) -> None:
+    """`out/settings.json`: a rerun into the same folder continues the run (trained students and their evaluations
+    are reused) only with the same settings; other settings would mix two experiments in one table."""
+    path = out / "settings.json"
+    current = json.loads(json.dumps(asdict(settings)))  # tuples as lists, as they come back from the file
+    if path.is_file():
+        earlier = json.loads(path.read_text())
+        changed = sorted(k for k in set(earlier) | set(current) if earlier.get(k) != current.get(k))
+        if changed:
+            raise ValueError(
+                f"{out} holds an ablation run with other settings ({', '.join(changed)}); "
+                "use another --out, or delete the folder to start over"
+            )
+        return
+    path.write_text(json.dumps(current, indent=1))
+
+
+def _trained(out: Path, steps: int | None) -> dict[str, Any] | None:
+    """The figures of a student an earlier run of the experiment finished (its model saved), so a rerun after a
+    crash or a stop does not train it again; None when there is none or it trained for another number of steps."""
+    summary, model = out / "summary.json", out / "model"
+    if not summary.is_file() or not (model / "config.json").is_file():
+        return None
+    figures: dict[str, Any] = json.loads(summary.read_text())
+    if steps is not None and figures.get("steps") != steps:
+        return None
+    log.info("ablation.student_reused", student=out.name, steps=figures.get("steps"))
+    return figures | {"checkpoint": str(model)}
+
+
+def _evaluated(path: Path, evaluate: Any) -> dict[str, Any]:
+    """`evaluate()`'s figures, kept in `path`: a rerun reads them instead of scoring the held-out pairs again."""
+    if path.is_file():
+        cached: dict[str, Any] = json.loads(path.read_text())
+        return cached
+    figures: dict[str, Any] = evaluate()
+    path.write_text(json.dumps(figures, indent=1))
+    return figures
 
 
 def _eval_every(settings: AblationSettings) -> int:
@@ -480,6 +523,7 @@ def run_ablation(out: str | Path, settings: AblationSettings | None = None) -> d
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results: dict[str, Any] = {"settings": asdict(settings), "stages": {}}
+    _bind_settings(out, settings)
     world = build_world(out, settings)
     parrot = parrot_set(out, world, settings)
     direct_all = direct_set(out, world, settings)
@@ -515,11 +559,16 @@ def run_ablation(out: str | Path, settings: AblationSettings | None = None) -> d
             )
             steps = steps or figures["steps"]
             results["steps_per_student"] = steps
-            critic = reward_model_from_spec(
-                figures["checkpoint"], prompts=PROFILE, max_tokens=settings.max_new_tokens, batch_size=16
-            )
-            evaluation = evaluate_critic(
-                critic, world.held_pairs, seed=seed, pointwise_images=settings.pointwise_images
+            evaluation = _evaluated(
+                out / "students" / name / "evaluation.json",
+                lambda checkpoint=figures["checkpoint"], seed=seed: evaluate_critic(
+                    reward_model_from_spec(
+                        checkpoint, prompts=PROFILE, max_tokens=settings.max_new_tokens, batch_size=16
+                    ),
+                    world.held_pairs,
+                    seed=seed,
+                    pointwise_images=settings.pointwise_images,
+                ),
             )
             results["students"][name] = {
                 "arm": arm,
