@@ -415,6 +415,19 @@ def bootstrap_interval(outcomes: Sequence[int], *, draws: int = 2000, seed: int 
     return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
 
 
+def _compare_with_progress(critic: Any, requests: list[Any], chunk: int = 32) -> list[Any]:
+    """`critic.compare(requests)` in chunks under a progress bar: scoring 400 pairs with a CPU student takes tens of
+    minutes. A chunk is two of the local critic's generation batches, so chunking costs no throughput."""
+    from tqdm.auto import tqdm
+
+    results: list[Any] = []
+    with tqdm(total=len(requests), desc=f"scoring ({getattr(critic, 'name', 'critic')})", unit="pair") as bar:
+        for start in range(0, len(requests), chunk):
+            results += asyncio.run(critic.compare(requests[start : start + chunk]))
+            bar.update(min(chunk, len(requests) - start))
+    return results
+
+
 def evaluate_critic(critic: Any, held_pairs: Path, *, seed: int = 0, pointwise_images: int = 100) -> dict[str, Any]:
     """Pairwise accuracy (summed-score rule) on decisive held-out pairs with its bootstrap interval, parse rate,
     ties, abstentions, per-aspect agreement with the exact oracle, and pointwise text faithfulness vs the oracle."""
@@ -425,7 +438,7 @@ def evaluate_critic(critic: Any, held_pairs: Path, *, seed: int = 0, pointwise_i
     pairs = load_preferences(held_pairs).pairs
     exact = SketchOracle(image_dirs=[])
     started = time.perf_counter()
-    judgements = asyncio.run(critic.compare([CompareRequest.like(p) for p in pairs]))
+    judgements = _compare_with_progress(critic, [CompareRequest.like(p) for p in pairs])
     truths = asyncio.run(exact.compare([CompareRequest.like(p) for p in pairs]))
     outcomes, ties, abstentions, agree, scored = [], 0, 0, 0, 0
     for pair, judged, truth in zip(pairs, judgements, truths, strict=True):
