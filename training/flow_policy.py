@@ -86,16 +86,11 @@ def policy_for(pipe: Any, *, resolution: int, guidance_scale: float, max_sequenc
     )
 
 
-class _Base:
-    def __init__(self, pipe: Any, resolution: int, guidance_scale: float, max_sequence_length: int) -> None:
-        self.pipe = pipe
-        self.transformer = pipe.transformer
-        self.vae = pipe.vae
-        self.resolution = resolution
-        self.guidance_scale = guidance_scale
-        self.max_sequence_length = max_sequence_length
-        self.scale_factor = pipe.vae_scale_factor
-        self.shift = float(getattr(pipe.scheduler.config, "shift", 1.0))
+class _Denoiser:
+    """What every policy derives from its denoiser and scheduler: device, dtype and the sampler's noise levels."""
+
+    transformer: Any
+    shift: float
 
     @property
     def device(self) -> torch.device:
@@ -107,6 +102,18 @@ class _Base:
 
     def sigmas(self, steps: int) -> torch.Tensor:
         return shifted_sigmas(steps, self.shift)
+
+
+class _Base(_Denoiser):
+    def __init__(self, pipe: Any, resolution: int, guidance_scale: float, max_sequence_length: int) -> None:
+        self.pipe = pipe
+        self.transformer = pipe.transformer
+        self.vae = pipe.vae
+        self.resolution = resolution
+        self.guidance_scale = guidance_scale
+        self.max_sequence_length = max_sequence_length
+        self.scale_factor = pipe.vae_scale_factor
+        self.shift = float(getattr(pipe.scheduler.config, "shift", 1.0))
 
     def _to_pixels(self, latents: torch.Tensor) -> list[Image.Image]:
         config = self.vae.config
@@ -258,7 +265,7 @@ class FluxPolicy(_Base):
         return self._to_pixels(self._unpack(latents))
 
 
-class SketchFlowPolicy:
+class SketchFlowPolicy(_Denoiser):
     """The 32-pixel sketch generator (`agents.sketch_flow`): a UNet on pixels, so the "latents" are the image itself
     (3 x 32 x 32 in [-1, 1]) and decoding is a clamp. Guidance as SD3: the empty prompt is the unconditional one."""
 
@@ -270,17 +277,6 @@ class SketchFlowPolicy:
         self.resolution = pipe.resolution
         self.guidance_scale = guidance_scale
         self.shift = float(getattr(pipe.scheduler.config, "shift", 1.0))
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.transformer.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.transformer.parameters()).dtype
-
-    def sigmas(self, steps: int) -> torch.Tensor:
-        return shifted_sigmas(steps, self.shift)
 
     def encode(self, prompts: Sequence[str], sources: Sequence[ImageRef | None]) -> Conditioning:
         if any(source is not None for source in sources):

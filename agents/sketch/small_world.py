@@ -11,7 +11,6 @@ GenEval's phrasing ("a photo of three red cars"), so `parse_scene_spec` reads ev
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,13 +104,6 @@ def render_small(scene: SceneGraph) -> Any:
     return image
 
 
-def training_examples(prompts: list[SmallPrompt], per_prompt: int, seed: int = 0) -> Iterator[tuple[str, Any]]:
-    """(prompt text, image) pairs: `per_prompt` layouts of each prompt."""
-    for prompt in prompts:
-        for k in range(per_prompt):
-            yield prompt.text, render_small(small_scene(prompt, seed * 1_000_003 + k))
-
-
 __all__ = [
     "SMALL_CLASSES",
     "SMALL_COLORS",
@@ -122,5 +114,4 @@ __all__ = [
     "render_small",
     "small_scene",
     "split_prompts",
-    "training_examples",
 ]
