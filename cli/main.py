@@ -740,31 +740,60 @@ def experiment_train_sketch_generator(
 @experiment_app.command("reward-hacking")
 @_friendly_errors
 def experiment_reward_hacking(
-    out: Annotated[Path, typer.Option("--out", help="Output directory (report.md, results.json, contact sheets).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output directory (report.md, results.json, curves.png, contact sheets).")
+    ],
     generator: Annotated[
         Optional[Path],
         typer.Option("--generator", help="The base sketch generator's pipeline directory (default: the shipped one)."),
     ] = None,
-    steps: Annotated[int, typer.Option("--steps", help="DiffusionNFT steps per arm and seed (the same for all).")] = 40,
+    budget_minutes: Annotated[
+        Optional[float],
+        typer.Option(
+            "--budget-minutes",
+            help="RL time per arm and seed; a probe of the first run turns it into steps every run then takes.",
+        ),
+    ] = None,
+    steps: Annotated[
+        int, typer.Option("--steps", help="DiffusionNFT steps per arm and seed, when no --budget-minutes.")
+    ] = 40,
+    seeds: Annotated[
+        Optional[int], typer.Option("--seeds", help="Number of RL seeds (0 .. N-1; default 3).", min=1)
+    ] = None,
     seed: Annotated[
-        Optional[list[int]], typer.Option("--seed", help="RL seed; repeat for several (default: 0, 1 and 2).")
+        Optional[list[int]], typer.Option("--seed", help="An RL seed; repeat for several (instead of --seeds).")
     ] = None,
     smoke: Annotated[bool, typer.Option("--smoke", help="A few steps of every stage (figures mean nothing).")] = False,
+    docs: Annotated[
+        Optional[Path],
+        typer.Option("--docs", help="Also copy the report, curves and contact sheets into this folder (e.g. docs)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """RL the 32-pixel sketch generator with a critique reward and with two scalar rewards (one exploitable, one a
-    learned Bradley-Terry model); held-out colour and count accuracy read from pixels; GCR beside RL."""
-    from rationalrewards.training.experiments.reward_hacking import HackingSettings, run_reward_hacking
+    learned Bradley-Terry model); held-out colour and count accuracy read from pixels; GCR beside RL. A rerun into
+    the same --out with the same settings continues where a stopped run ended."""
+    from rationalrewards.training.experiments.reward_hacking import HackingSettings, copy_to_docs, run_reward_hacking
 
-    knobs: dict[str, Any] = {"generator": str(generator) if generator else None}
+    if seed and seeds is not None:
+        raise typer.BadParameter("give --seeds N or --seed S (repeated), not both")
+    knobs: dict[str, Any] = {"generator": str(generator) if generator else None, "budget_minutes": budget_minutes}
     if seed:
         knobs["seeds"] = tuple(seed)
+    elif seeds is not None:
+        knobs["seeds"] = tuple(range(seeds))
     settings = HackingSettings.smoke(**knobs) if smoke else HackingSettings(steps=steps, **knobs)
-    results = run_reward_hacking(out, settings)
+    from rationalrewards.cli.dataclass_flags import stdout_for_json
+
+    with stdout_for_json(as_json):  # the trainers print their logs to stdout; --json keeps stdout to one object
+        results = run_reward_hacking(out, settings)
+    if docs is not None:
+        copy_to_docs(out, docs)
     if as_json:
         _emit(results)
         return
     print((out / "report.md").read_text())
+    print(f"report: {out / 'report.md'}")
 
 
 if __name__ == "__main__":

@@ -183,14 +183,60 @@ def test_rl_trains_a_lora_on_the_sketch_pipeline_that_gcr_then_loads(pipeline_di
 
 
 @pytest.mark.slow
-def test_reward_hacking_smoke_runs_every_stage(pipeline_dir: Path, tmp_path: Path) -> None:
-    from rationalrewards.training.experiments.reward_hacking import ARMS, HackingSettings, run_reward_hacking
+def test_reward_hacking_smoke_runs_every_stage_and_a_rerun_reuses_them(pipeline_dir: Path, tmp_path: Path) -> None:
+    from rationalrewards.training.experiments.reward_hacking import (
+        ARMS,
+        HackingSettings,
+        copy_to_docs,
+        run_reward_hacking,
+    )
 
-    results = run_reward_hacking(tmp_path / "hack", HackingSettings.smoke(generator=str(pipeline_dir)))
+    out = tmp_path / "hack"
+    settings = HackingSettings.smoke(generator=str(pipeline_dir), budget_minutes=0.02)
+    results = run_reward_hacking(out, settings)
+    # The budget was turned into steps by the first run's probe, and every run took exactly that many.
+    budget = json.loads((out / "budget.json").read_text())
+    assert results["steps"] == budget["steps"] >= settings.probe_steps
     assert set(results["by_arm"]) == set(ARMS)
     for run in results["arms"].values():
-        assert [step for step, _ in run["train_reward"]] == [1, 2]
-        assert 0.0 <= run["held_out"]["accuracy"] <= 1.0
+        assert [step for step, _ in run["train_reward"]] == list(range(1, results["steps"] + 1))
+        held = run["held_out"]
+        assert 0.0 <= held["accuracy"] <= 1.0
+        low, high = held["accuracy_ci95"]
+        assert low <= held["accuracy"] <= high
     assert len(results["test_time"]) == 2
-    report = (tmp_path / "hack" / "report.md").read_text()
-    assert "RL critique" in report and "GCR paper on the base generator" in report
+    report = (out / "report.md").read_text()
+    assert "RL critique" in report and "GCR paper on the base generator" in report and "## Per run" in report
+    assert (out / "curves.png").stat().st_size > 0
+
+    # A rerun with the same settings reuses every finished stage; other settings are refused.
+    stamps = {path: path.stat().st_mtime_ns for path in out.glob("rl/*/arm.json")}
+    assert len(stamps) == len(ARMS)
+    again = run_reward_hacking(out, settings)
+    assert again["arms"] == results["arms"]
+    assert {path: path.stat().st_mtime_ns for path in out.glob("rl/*/arm.json")} == stamps
+    with pytest.raises(ValueError, match="other settings"):
+        run_reward_hacking(out, HackingSettings.smoke(generator=str(pipeline_dir), steps=3))
+
+    docs = tmp_path / "docs"
+    copy_to_docs(out, docs)
+    assert (docs / "reward_hacking_curves.png").is_file() and (docs / "reward_hacking_sheet_base.png").is_file()
+    assert "reward_hacking_curves.png" in (docs / "reward_hacking_results.md").read_text()
+
+
+def test_reward_hacking_settings_refuse_bad_values() -> None:
+    from rationalrewards.training.experiments.reward_hacking import HackingSettings
+
+    for bad in ({"budget_minutes": 0}, {"seeds": (1, 1)}, {"seeds": ()}, {"steps": 0}, {"probe_steps": 0}):
+        with pytest.raises(ValueError):
+            HackingSettings(**bad)  # type: ignore[arg-type]
+
+
+def test_reward_hacking_cli_refuses_seeds_and_seed_together_and_documents_its_budget(tmp_path: Path) -> None:
+    both = run_cli("experiment", "reward-hacking", "--out", str(tmp_path / "x"), "--seeds", "2", "--seed", "1")
+    assert both.returncode != 0
+    assert "--seeds" in both.stderr + both.stdout
+    assert not (tmp_path / "x").exists()
+    helped = run_cli("experiment", "reward-hacking", "--help", check=True)
+    for flag in ("--budget-minutes", "--seeds", "--seed", "--steps", "--docs", "--generator"):
+        assert flag in helped.stdout

@@ -38,7 +38,6 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from typing import Any
 import structlog
 
 from rationalrewards.rewardmodel.prompts import PromptProfile
+from rationalrewards.training.experiments.common import bind_settings, bootstrap_interval, cached_json
 
 log = structlog.get_logger(__name__)
 
@@ -355,23 +355,6 @@ def train_student(
     return train(config, out)
 
 
-def _bind_settings(out: Path, settings: AblationSettings) -> None:
-    """`out/settings.json`: a rerun into the same folder continues the run (trained students and their evaluations
-    are reused) only with the same settings; other settings would mix two experiments in one table."""
-    path = out / "settings.json"
-    current = json.loads(json.dumps(asdict(settings)))  # tuples as lists, as they come back from the file
-    if path.is_file():
-        earlier = json.loads(path.read_text())
-        changed = sorted(k for k in set(earlier) | set(current) if earlier.get(k) != current.get(k))
-        if changed:
-            raise ValueError(
-                f"{out} holds an ablation run with other settings ({', '.join(changed)}); "
-                "use another --out, or delete the folder to start over"
-            )
-        return
-    path.write_text(json.dumps(current, indent=1))
-
-
 def _trained(out: Path, steps: int | None) -> dict[str, Any] | None:
     """The figures of a student an earlier run of the experiment finished (its model saved), so a rerun after a
     crash or a stop does not train it again; None when there is none or it trained for another number of steps."""
@@ -385,16 +368,6 @@ def _trained(out: Path, steps: int | None) -> dict[str, Any] | None:
     return figures | {"checkpoint": str(model)}
 
 
-def _evaluated(path: Path, evaluate: Any) -> dict[str, Any]:
-    """`evaluate()`'s figures, kept in `path`: a rerun reads them instead of scoring the held-out pairs again."""
-    if path.is_file():
-        cached: dict[str, Any] = json.loads(path.read_text())
-        return cached
-    figures: dict[str, Any] = evaluate()
-    path.write_text(json.dumps(figures, indent=1))
-    return figures
-
-
 def _eval_every(settings: AblationSettings) -> int:
     """Steps between curve points: the budget's expected steps (at `step_seconds`) over the evaluations wanted plus
     one (the end of training always evaluates)."""
@@ -403,16 +376,6 @@ def _eval_every(settings: AblationSettings) -> int:
 
 
 # ------------------------------------------------------------------ 4. evaluation -------------------------------------
-
-
-def bootstrap_interval(outcomes: Sequence[int], *, draws: int = 2000, seed: int = 0) -> tuple[float, float] | None:
-    """95% percentile interval of the mean of 0/1 outcomes."""
-    if not outcomes:
-        return None
-    rng = random.Random(seed)
-    n = len(outcomes)
-    means = sorted(sum(outcomes[rng.randrange(n)] for _ in range(n)) / n for _ in range(draws))
-    return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
 
 
 def _compare_with_progress(critic: Any, requests: list[Any], chunk: int = 32) -> list[Any]:
@@ -536,7 +499,7 @@ def run_ablation(out: str | Path, settings: AblationSettings | None = None) -> d
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results: dict[str, Any] = {"settings": asdict(settings), "stages": {}}
-    _bind_settings(out, settings)
+    bind_settings(out, asdict(settings), "PARROT ablation")
     world = build_world(out, settings)
     parrot = parrot_set(out, world, settings)
     direct_all = direct_set(out, world, settings)
@@ -572,17 +535,14 @@ def run_ablation(out: str | Path, settings: AblationSettings | None = None) -> d
             )
             steps = steps or figures["steps"]
             results["steps_per_student"] = steps
-            evaluation = _evaluated(
-                out / "students" / name / "evaluation.json",
-                lambda checkpoint=figures["checkpoint"], seed=seed: evaluate_critic(
-                    reward_model_from_spec(
-                        checkpoint, prompts=PROFILE, max_tokens=settings.max_new_tokens, batch_size=16
-                    ),
-                    world.held_pairs,
-                    seed=seed,
-                    pointwise_images=settings.pointwise_images,
-                ),
-            )
+
+            def evaluate(checkpoint: str = figures["checkpoint"], seed: int = seed) -> dict[str, Any]:
+                student = reward_model_from_spec(
+                    checkpoint, prompts=PROFILE, max_tokens=settings.max_new_tokens, batch_size=16
+                )
+                return evaluate_critic(student, world.held_pairs, seed=seed, pointwise_images=settings.pointwise_images)
+
+            evaluation = cached_json(out / "students" / name / "evaluation.json", evaluate)
             results["students"][name] = {
                 "arm": arm,
                 "seed": seed,

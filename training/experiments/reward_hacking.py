@@ -1,7 +1,8 @@
 """Reward hacking in miniature (paper, Fig. 3 and Table 3): RL a real image generator with a critique reward and with
 scalar rewards, and compare training-time RL with test-time Generate-Critique-Refine.
 
-    rationalrewards experiment reward-hacking --out DIR [--steps N] [--seed S ...] [--generator DIR] [--json]
+    rationalrewards experiment reward-hacking --out DIR [--budget-minutes M | --steps N] [--seeds N | --seed S ...]
+        [--generator DIR] [--json]
 
 Protocol (every knob in `HackingSettings`; the same for every arm):
 1. **Generator**: the 32-pixel sketch generator (`experiment train-sketch-generator`), LoRA on its attention layers.
@@ -16,6 +17,11 @@ Protocol (every knob in `HackingSettings`; the same for every arm):
    colour and count accuracy (by count asked), mean count drawn, foreground share.
 5. **Test time vs training time**: GCR with the pixel critic (`paper`, and `deep` with fresh seeds) on the base
    generator, beside the RL generators, and GCR on top of the best RL generator.
+
+Budget: `steps` RL steps per arm and seed, or `budget_minutes`: the first run (critique, first seed) trains a few
+probe steps, and the budget over its mean step time (sampling, scoring, update; evaluations excluded) sets the steps
+of every run, so no arm gets more updates than another. Every stage keeps its figures in `DIR` (`settings.json` binds
+the folder to its settings): a rerun after a stop continues where it ended, and an RL run resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import Any
 import structlog
 
 from rationalrewards.agents.sketch.small_world import SmallPrompt, split_prompts
+from rationalrewards.training.experiments.common import bind_settings, bootstrap_interval, cached_json
 from rationalrewards.training.scalar_reward import ScalarRewardSettings
 
 log = structlog.get_logger(__name__)
@@ -45,7 +52,9 @@ class HackingSettings:
 
     generator: str | None = None  # the base generator's pipeline directory
     seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int = 40  # RL steps per arm and seed
+    steps: int = 40  # RL steps per arm and seed (unless budget_minutes sets them)
+    budget_minutes: float | None = None  # RL time per arm and seed, converted to steps by a probe of the first run
+    probe_steps: int = 3
     rl_prompts: int = 64  # training prompts RL samples from
     eval_prompts: int = 64  # held-out prompts
     eval_seeds: int = 4  # images per held-out prompt
@@ -67,6 +76,12 @@ class HackingSettings:
             raise ValueError("give at least one seed")
         if self.steps < 1 or self.rl_prompts < 1 or self.eval_prompts < 1 or self.eval_seeds < 1:
             raise ValueError("steps, rl_prompts, eval_prompts and eval_seeds must be at least 1")
+        if self.budget_minutes is not None and self.budget_minutes <= 0:
+            raise ValueError("--budget-minutes must be positive")
+        if self.probe_steps < 1:
+            raise ValueError("probe_steps must be at least 1")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must differ, got {list(self.seeds)}")
 
     @classmethod
     def smoke(cls, **overrides: Any) -> HackingSettings:
@@ -135,8 +150,9 @@ def _rewards(out: Path, settings: HackingSettings, train: list[SmallPrompt], hel
 
 
 def rl_arm(
-    out: Path, base: Path, reward_model: Any, prompts: list[str], settings: HackingSettings, seed: int
+    out: Path, base: Path, reward_model: Any, prompts: list[str], settings: HackingSettings, seed: int, steps: int
 ) -> list[dict[str, Any]]:
+    """DiffusionNFT on the base generator's attention LoRA; resumes from `out`'s checkpoint (to `steps`)."""
     from rationalrewards.agents.sketch.pixels import PixelCritic
     from rationalrewards.training import NFTConfig, NFTTrainer
 
@@ -149,10 +165,10 @@ def rl_arm(
         learning_rate=settings.learning_rate,
         lora_rank=settings.lora_rank,
         lora_alpha=settings.lora_alpha,
-        max_steps=settings.steps,
+        max_steps=steps,
         eval_every=settings.eval_every,
         eval_prompts=min(8, len(prompts)),
-        save_every=settings.steps,
+        save_every=steps,
         seed=seed,
         report_to="none",
         ban_solved=False,
@@ -207,46 +223,91 @@ def gcr_with_pixel_critic(
         progress=False,
     )
     summary = asyncio.run(runner.run([{"prompt": p.text, "seed": 100 + k} for k, p in enumerate(prompts)]))
-    return {key: summary.get(key) for key in ("n", "finished", "accuracy_initial", "accuracy_final", "critique_calls")}
+    figures = {key: summary.get(key) for key in ("n", "finished", "critique_calls", "generations")}
+    # Plain accuracy over prompts (each prompt its own tag-less item) with bootstrap intervals over prompts.
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    for when in ("initial", "final"):
+        outcomes = [int(bool(row[f"grade_{when}"]["correct"])) for row in rows if f"grade_{when}" in row]
+        bounds = bootstrap_interval(outcomes)
+        figures[f"accuracy_{when}"] = round(sum(outcomes) / len(outcomes), 4) if outcomes else None
+        figures[f"accuracy_{when}_ci95"] = None if bounds is None else [round(b, 4) for b in bounds]
+    return figures
 
 
 def run_reward_hacking(out: str | Path, settings: HackingSettings | None = None) -> dict[str, Any]:
-    """Every stage into `out`; writes `results.json` and `report.md`. Returns the results."""
+    """Every stage into `out`; writes `results.json`, `report.md` and `curves.png`. Returns the results. A rerun into
+    the same folder with the same settings reuses every finished stage."""
     settings = settings or HackingSettings()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    bind_settings(out, asdict(settings), "reward-hacking")
     started = time.perf_counter()
     base = Path(settings.generator) if settings.generator else shipped_generator()
     train, held = split_prompts()
     rl_prompts = [p.text for p in rl_prompt_set(train, settings.rl_prompts)]
     eval_prompts = held_out_set(held, settings.eval_prompts)
     makers, scalar_report = _rewards(out, settings, train, held)
+    steps = rl_steps(out, base, makers, rl_prompts, settings)
     results: dict[str, Any] = {
         "settings": asdict(settings) | {"generator": str(base)},
+        "steps": steps,
         "scalar_reward_model": {"held_out_pair_accuracy": scalar_report["held_out_pair_accuracy"]},
-        "base": judge_generator(base, None, eval_prompts, settings, out / "sheet_base.png"),
+        "base": cached_json(
+            out / "base.json", lambda: judge_generator(base, None, eval_prompts, settings, out / "sheet_base.png")
+        ),
         "arms": {},
     }
     for seed in settings.seeds:
         for arm in ARMS:
             name = f"{arm}-seed{seed}"
-            log.info("hacking.arm", arm=arm, seed=seed, steps=settings.steps)
-            arm_started = time.perf_counter()
-            history = rl_arm(out / "rl" / name, base, makers[arm](), rl_prompts, settings, seed)
-            lora = out / "rl" / name / "lora"
-            results["arms"][name] = {
-                "arm": arm,
-                "seed": seed,
-                "minutes": round((time.perf_counter() - arm_started) / 60, 2),
-                **summarize_history(history),
-                "held_out": judge_generator(base, lora, eval_prompts, settings, out / f"sheet_{name}.png"),
-            }
+
+            def run_arm(arm: str = arm, seed: int = seed, name: str = name) -> dict[str, Any]:
+                log.info("hacking.arm", arm=arm, seed=seed, steps=steps)
+                arm_started = time.perf_counter()
+                history = rl_arm(out / "rl" / name, base, makers[arm](), rl_prompts, settings, seed, steps)
+                lora = out / "rl" / name / "lora"
+                return {
+                    "arm": arm,
+                    "seed": seed,
+                    "minutes": round((time.perf_counter() - arm_started) / 60, 2),
+                    "rl_seconds": round(sum(float(row.get("seconds") or 0.0) for row in history), 1),
+                    **summarize_history(history),
+                    "held_out": judge_generator(base, lora, eval_prompts, settings, out / f"sheet_{name}.png"),
+                }
+
+            results["arms"][name] = cached_json(out / "rl" / name / "arm.json", run_arm)
     results["by_arm"] = by_arm(results)
     results["test_time"] = gcr_comparison(out, base, eval_prompts, settings, results)
     results["seconds"] = round(time.perf_counter() - started, 1)
+    plot_curves(results, out / "curves.png")
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "report.md").write_text(report_markdown(results))
     return results
+
+
+def rl_steps(out: Path, base: Path, makers: dict[str, Any], prompts: list[str], settings: HackingSettings) -> int:
+    """RL steps per arm and seed: `settings.steps`, or what `budget_minutes` buys at the first run's mean step time
+    (measured on `probe_steps` steps of that run, which later resumes from them)."""
+    if settings.budget_minutes is None:
+        return settings.steps
+    budget = settings.budget_minutes
+
+    def probe() -> dict[str, Any]:
+        arm, seed = ARMS[0], settings.seeds[0]
+        history = rl_arm(
+            out / "rl" / f"{arm}-seed{seed}", base, makers[arm](), prompts, settings, seed, settings.probe_steps
+        )
+        # Steps that ran the evaluation cost more; the budget, like the PARROT ablation's, counts training only.
+        plain = [float(row["seconds"]) for row in history if row.get("eval_reward") is None] or [
+            float(row["seconds"]) for row in history
+        ]
+        seconds = statistics.fmean(plain)
+        steps = max(settings.probe_steps, int(budget * 60 / seconds))
+        return {"probe_steps": len(history), "seconds_per_step": round(seconds, 2), "steps": steps}
+
+    figures = cached_json(out / "budget.json", probe)
+    log.info("hacking.budget", minutes=budget, **figures)
+    return int(figures["steps"])
 
 
 def by_arm(results: dict[str, Any]) -> dict[str, Any]:
@@ -279,33 +340,45 @@ def gcr_comparison(
 ) -> dict[str, Any]:
     """GCR with the pixel critic on the base generator and on the best RL generator (by held-out accuracy)."""
     suite = prompts[: settings.gcr_prompts]
-    table: dict[str, Any] = {}
-    for preset in settings.gcr_presets:
-        table[f"GCR {preset} on the base generator"] = gcr_with_pixel_critic(
-            out / "gcr" / f"base-{preset}", base, None, suite, preset, settings
-        )
+    runs: dict[str, tuple[str, Path | None, str]] = {
+        f"GCR {preset} on the base generator": (f"base-{preset}", None, preset) for preset in settings.gcr_presets
+    }
     best = max(results["arms"], key=lambda name: results["arms"][name]["held_out"]["accuracy"])
-    table[f"GCR {settings.gcr_presets[0]} on {best}"] = gcr_with_pixel_critic(
-        out / "gcr" / f"best-{settings.gcr_presets[0]}",
-        base,
-        out / "rl" / best / "lora",
-        suite,
-        settings.gcr_presets[0],
-        settings,
-    )
+    first = settings.gcr_presets[0]
+    runs[f"GCR {first} on {best}"] = (f"best-{first}", out / "rl" / best / "lora", first)
+    table: dict[str, Any] = {}
+    for name, (folder, lora, preset) in runs.items():
+        table[name] = gcr_with_pixel_critic(out / "gcr" / folder, base, lora, suite, preset, settings)
     return table
+
+
+def _ci(figures: dict[str, Any], key: str) -> str:
+    bounds = figures.get(f"{key}_ci95")
+    value = figures.get(key)
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else "")
 
 
 def report_markdown(results: dict[str, Any]) -> str:
     s = results["settings"]
+    budget = (
+        f"a {s['budget_minutes']}-minute RL budget per run, which bought {results['steps']} steps at the first run's "
+        "step time"
+        if s.get("budget_minutes")
+        else f"{results['steps']} steps per run"
+    )
     lines = [
         "# Reward hacking in miniature",
         "",
-        f"Generator `{s['generator']}`; DiffusionNFT, {s['steps']} steps per arm and seed, group {s['group_size']} x "
-        f"{s['prompts_per_step']} prompts, LoRA rank {s['lora_rank']}, learning rate {s['learning_rate']}; seeds "
-        f"{list(s['seeds'])}. Held out: {s['eval_prompts']} prompts x {s['eval_seeds']} seeds, judged by the pixel "
-        f"perception. The learned scalar reward's held-out pair accuracy: "
-        f"{results['scalar_reward_model']['held_out_pair_accuracy']:.3f}.",
+        f"Generator `{s['generator']}`; DiffusionNFT with {budget}, group {s['group_size']} x "
+        f"{s['prompts_per_step']} prompts, LoRA rank {s['lora_rank']}, learning rate {s['learning_rate']}, "
+        f"{s['sample_steps']} sampling steps, guidance {s['guidance_scale']}; seeds {list(s['seeds'])}. "
+        f"Held out: {s['eval_prompts']} prompts (colour-class pairs never trained on) x {s['eval_seeds']} seeds, judged "
+        "by the pixel perception; brackets are 95% bootstrap intervals over images. The learned scalar reward's "
+        f"held-out pair accuracy: {results['scalar_reward_model']['held_out_pair_accuracy']:.3f}.",
+        "",
+        "## Per arm (mean ± sd over seeds)",
         "",
         "| generator | accuracy | colour | count | mean count drawn | foreground | alarms |",
         "|---|---|---|---|---|---|---|",
@@ -325,10 +398,100 @@ def report_markdown(results: dict[str, Any]) -> str:
             f"{cell('count_accuracy')} | {cell('mean_count_drawn')} | {cell('foreground_share')} | "
             f"{row['alarms']}/{row['seeds']} |"
         )
-    lines += ["", "| test time | single shot | after GCR | critique calls |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Per run",
+        "",
+        "| run | accuracy | colour | count | count by count asked (1/2/3/4) | mean count drawn | foreground | "
+        "train reward first -> last | alarm at steps | RL minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, run in [("base", {"held_out": base}), *results["arms"].items()]:
+        held = run["held_out"]
+        by_count = "/".join(f"{v:.2f}" for v in held["count_accuracy_by_count"].values())
+        rewards = [r for _, r in run.get("train_reward", []) if r is not None]
+        trend = f"{rewards[0]:.3f} -> {rewards[-1]:.3f}" if rewards else "-"
+        lines.append(
+            f"| {name} | {_ci(held, 'accuracy')} | {_ci(held, 'color_accuracy')} | {_ci(held, 'count_accuracy')} | "
+            f"{by_count} | {held['mean_count_drawn']:.2f} | {held['foreground_share']:.3f} | {trend} | "
+            f"{run.get('alarm_steps') or '-'} | {run.get('minutes', '-')} |"
+        )
+    lines += [
+        "",
+        "## Test time vs training time",
+        "",
+        f"The first {s['gcr_prompts']} held-out prompts, one seed each; brackets are 95% bootstrap intervals over "
+        "prompts.",
+        "",
+        "| run | single shot | after GCR | critique calls | generations |",
+        "|---|---|---|---|---|",
+    ]
     for name, row in results["test_time"].items():
-        lines.append(f"| {name} | {row['accuracy_initial']} | {row['accuracy_final']} | {row['critique_calls']} |")
+        lines.append(
+            f"| {name} | {_ci(row, 'accuracy_initial')} | {_ci(row, 'accuracy_final')} | {row['critique_calls']} | "
+            f"{row.get('generations', '-')} |"
+        )
+    lines += [
+        "",
+        "`curves.png`: each arm's own training reward per step (thin: seeds; thick: their mean) beside the pixel "
+        "critic's reward on the RL evaluation prompts; `sheet_*.png`: held-out images before and after RL.",
+    ]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["ARMS", "HackingSettings", "run_reward_hacking"]
+def plot_curves(results: dict[str, Any], path: Path) -> Path:
+    """One panel per arm: its own reward over RL steps (left axis) and the pixel critic's evaluation reward (right
+    axis), the quantities whose divergence is reward hacking."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = [arm for arm in ARMS if any(r["arm"] == arm for r in results["arms"].values())]
+    figure, axes = plt.subplots(1, len(arms), figsize=(4.2 * len(arms), 3.4), squeeze=False)
+    for axis, arm in zip(axes[0], arms, strict=True):
+        runs = [r for r in results["arms"].values() if r["arm"] == arm]
+        twin = axis.twinx()
+        own: dict[int, list[float]] = {}
+        critic: dict[int, list[float]] = {}
+        for run in runs:
+            steps = [(step, value) for step, value in run["train_reward"] if value is not None]
+            if steps:
+                axis.plot(*zip(*steps, strict=True), color="tab:blue", alpha=0.3, linewidth=0.8)
+            for step, value in steps:
+                own.setdefault(step, []).append(value)
+            for step, value in run["eval_reward"]:
+                critic.setdefault(step, []).append(value)
+        if own:
+            xs = sorted(own)
+            axis.plot(xs, [statistics.fmean(own[x]) for x in xs], color="tab:blue", linewidth=2, label="own reward")
+        if critic:
+            xs = sorted(critic)
+            twin.plot(
+                xs, [statistics.fmean(critic[x]) for x in xs], color="tab:orange", marker="o", label="pixel critic"
+            )
+        axis.set_title(f"{arm} ({len(runs)} seeds)")
+        axis.set_xlabel("RL step")
+        axis.set_ylabel("own training reward", color="tab:blue")
+        twin.set_ylabel("pixel critic (eval prompts)", color="tab:orange")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def copy_to_docs(out: Path, docs: Path) -> None:
+    """The report, its curves and the contact sheets (base and each arm's first seed), into the docs folder."""
+    import shutil
+
+    docs.mkdir(parents=True, exist_ok=True)
+    text = (out / "report.md").read_text().replace("`curves.png`", "`reward_hacking_curves.png`")
+    shutil.copy2(out / "curves.png", docs / "reward_hacking_curves.png")
+    first_seed = json.loads((out / "results.json").read_text())["settings"]["seeds"][0]
+    for sheet in sorted(out.glob("sheet_*.png")):
+        if sheet.stem == "sheet_base" or sheet.stem.endswith(f"-seed{first_seed}"):
+            shutil.copy2(sheet, docs / f"reward_hacking_{sheet.stem}.png")
+    (docs / "reward_hacking_results.md").write_text(text)
+
+
+__all__ = ["ARMS", "HackingSettings", "copy_to_docs", "run_reward_hacking"]

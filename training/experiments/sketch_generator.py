@@ -269,8 +269,10 @@ def generate(
 
 def judge_images(prompts: list[SmallPrompt], images: list[Any]) -> dict[str, Any]:
     """Ground truth for generated images, read by the pixel perception: colour right (every object drawn in the
-    asked colour), count right, both; per count asked; mean count drawn and foreground share."""
+    asked colour), count right, both (each with its 95% bootstrap interval over images); per count asked; mean count
+    drawn and foreground share."""
     from rationalrewards.agents.sketch.pixels import perceive_pixels
+    from rationalrewards.training.experiments.common import bootstrap_interval
 
     rows = []
     for prompt, image in zip(prompts, images, strict=True):
@@ -283,12 +285,20 @@ def judge_images(prompts: list[SmallPrompt], images: list[Any]) -> dict[str, Any
     def share(values: list[bool]) -> float:
         return round(sum(values) / max(1, len(values)), 4)
 
+    def interval(values: list[bool]) -> list[float] | None:
+        bounds = bootstrap_interval([int(v) for v in values])
+        return None if bounds is None else [round(bounds[0], 4), round(bounds[1], 4)]
+
     canvas = images[0].size[0] * images[0].size[1] if images else 1
+    colour, count, both = [r[1] for r in rows], [r[2] for r in rows], [r[1] and r[2] for r in rows]
     return {
         "images": n,
-        "color_accuracy": share([r[1] for r in rows]),
-        "count_accuracy": share([r[2] for r in rows]),
-        "accuracy": share([r[1] and r[2] for r in rows]),
+        "color_accuracy": share(colour),
+        "color_accuracy_ci95": interval(colour),
+        "count_accuracy": share(count),
+        "count_accuracy_ci95": interval(count),
+        "accuracy": share(both),
+        "accuracy_ci95": interval(both),
         "count_accuracy_by_count": {
             str(c): share([r[2] for r in rows if r[0] == c]) for c in sorted({r[0] for r in rows})
         },
