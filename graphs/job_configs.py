@@ -29,12 +29,14 @@ KEEP_HISTORY_HELP = (
     "deleted once its line is in results.jsonl, so the database holds only the items in flight."
 )
 DURABILITY_HELP = (
-    "When a thread is saved: exit (when it finishes, fails or pauses; a crash redoes the items in flight), async or "
-    "sync (every step). Default: exit, or async with --keep-history."
+    "When a thread is saved: exit (when it ends or pauses for a human; a crash redoes the items in flight from their "
+    "start, and with no pause, history or --checkpointer to save for, no database is kept at all), async or sync "
+    "(every step). Default: exit, or async with --keep-history."
 )
 CHECKPOINTER_HELP = (
-    "Where threads are checkpointed: sqlite (default, in --out) or a postgres:// URL that several workers share "
-    "(pip install 'rationalrewards[postgres]')."
+    "Where threads are checkpointed: sqlite (in --out; by default only when a checkpoint can be read back: a "
+    "human-in-the-loop pause, --keep-history, --durability async or sync) or a postgres:// URL that several workers "
+    "share (pip install 'rationalrewards[postgres]')."
 )
 SHARD_HELP = "Run only shard i of N (items i, i+N, ...; from 0), e.g. a Slurm array task; join with `merge`."
 FORCE_NEW_HELP = "If --out holds a run with other inputs, move it into archive/ and start afresh."

@@ -141,6 +141,7 @@ class GCRRunner(JobRunner):
                     Keyed([row.sample_id(i) for i, row in enumerate(rows)], rows),
                     build_graph=lambda saver: graph.compile(checkpointer=saver),
                     work=work,
+                    pauses=self.config.human_in_the_loop,
                 )
             finally:
                 tracer.close()

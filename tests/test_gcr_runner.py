@@ -52,8 +52,9 @@ def test_a_suite_run_writes_the_run_directory_and_improves_accuracy(tmp_path: Pa
     rows = make_suite(42, seed=8)
     summary = asyncio.run(_runner(tmp_path / "run").run(rows))
     run = tmp_path / "run"
-    for name in ("run.json", "checkpoints.sqlite", "trace.jsonl", "results.jsonl", "summary.json", "report.html"):
+    for name in ("run.json", "trace.jsonl", "results.jsonl", "summary.json", "report.html"):
         assert (run / name).exists(), name
+    assert not (run / "checkpoints.sqlite").exists()  # exit durability, no pause: nothing a checkpoint would serve
     assert summary["finished"] == 42 and summary["failed"] == 0
     assert summary["accuracy_final"] > summary["accuracy_initial"]
     assert summary["reward_final"] > summary["reward_initial"]
@@ -109,7 +110,8 @@ def test_runner_checkpointer_is_wal_with_normal_sync(tmp_path: Path) -> None:
 
 def test_finished_threads_leave_no_checkpoints_unless_history_is_kept(tmp_path: Path) -> None:
     """A finished prompt's resume key is its results.jsonl line: its checkpoints are deleted, so the database holds
-    only the threads in flight; --keep-history keeps them all for LangGraph time travel."""
+    only the threads in flight (and under the default exit durability there is no database at all); --keep-history
+    keeps them all for LangGraph time travel."""
     import sqlite3
 
     def stored_threads(run: Path) -> tuple[int, int]:
@@ -119,15 +121,34 @@ def test_finished_threads_leave_no_checkpoints_unless_history_is_kept(tmp_path: 
         return threads, writes
 
     suite = make_suite(6, seed=4)
-    pruned = asyncio.run(_runner(tmp_path / "pruned", "deep").run(suite))
+    default = asyncio.run(_runner(tmp_path / "default", "deep").run(suite))
+    pruned = asyncio.run(_runner(tmp_path / "pruned", "deep", durability="async").run(suite))
+    named = asyncio.run(_runner(tmp_path / "named", "deep", checkpointer="sqlite").run(suite))
     kept = asyncio.run(_runner(tmp_path / "kept", "deep", keep_history=True).run(suite))
-    assert pruned["finished"] == kept["finished"] == 6
-    assert stored_threads(tmp_path / "pruned") == (0, 0)
+    assert default["finished"] == pruned["finished"] == named["finished"] == kept["finished"] == 6
+    assert not (tmp_path / "default" / "checkpoints.sqlite").exists()
+    assert stored_threads(tmp_path / "pruned") == (0, 0)  # every step saved while running, pruned once finished
+    assert stored_threads(tmp_path / "named") == (0, 0)  # a checkpointer asked for by name is used, then pruned
     assert stored_threads(tmp_path / "kept")[0] == 6
-    same = [read_jsonl(tmp_path / name / "results.jsonl") for name in ("pruned", "kept")]
-    assert [r["reward_final"] for r in same[0]] == [r["reward_final"] for r in same[1]]
+    runs = [read_jsonl(tmp_path / name / "results.jsonl") for name in ("default", "pruned", "named", "kept")]
+    by_prompt = [{r["sample_id"]: (r["reward_final"], r["rounds"]) for r in run} for run in runs]
+    assert all(other == by_prompt[0] for other in by_prompt[1:])  # checkpointing changes nothing in the results
     rerun = asyncio.run(_runner(tmp_path / "pruned", "deep").run(suite))  # resume of a finished run: nothing redone
     assert rerun["finished"] == 6 and len(read_jsonl(tmp_path / "pruned" / "results.jsonl")) == 6
+
+
+def test_a_run_that_may_pause_for_a_human_keeps_its_waiting_threads_in_the_database(tmp_path: Path) -> None:
+    """Human-in-the-loop threads stop at an interrupt and are resumed from their checkpoint, so the runner attaches
+    its SQLite checkpointer even under the default exit durability."""
+    import sqlite3
+
+    config = GCRConfig.preset("paper", human_in_the_loop=True)
+    summary = asyncio.run(_runner(tmp_path / "run", config=config).run(make_suite(8, seed=5)))
+    waiting = summary["waiting_for_human"]
+    assert waiting and summary["finished"] + len(waiting) == 8
+    with sqlite3.connect(tmp_path / "run" / "checkpoints.sqlite") as db:
+        threads = {row[0] for row in db.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+    assert threads == set(waiting)  # the paused threads, and not the finished ones
 
 
 def test_content_addressed_files_fan_out_and_older_flat_run_directories_still_resolve(tmp_path: Path) -> None:
@@ -236,7 +257,7 @@ def test_kills_at_many_points_never_duplicate_a_round(tmp_path: Path) -> None:
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
-            started = (killed / "checkpoints.sqlite").exists()
+            started = (killed / "run.json").exists()
             if started and len(read_jsonl(killed / "results.jsonl")) >= threshold:
                 break
             time.sleep(0.02)

@@ -267,6 +267,7 @@ def test_an_echoed_api_key_is_written_nowhere(tmp_path: Path, png_file: Path) ->
             "m",
             "--out",
             str(run),
+            "--keep-history",  # every step saved: the failed thread's state (and its error) is in the database
             "--json",
             env=env,
         )
