@@ -240,3 +240,18 @@ def test_reward_hacking_cli_refuses_seeds_and_seed_together_and_documents_its_bu
     helped = run_cli("experiment", "reward-hacking", "--help", check=True)
     for flag in ("--budget-minutes", "--seeds", "--seed", "--steps", "--docs", "--generator"):
         assert flag in helped.stdout
+
+
+def test_the_shipped_generator_draws_held_out_prompts_as_asked() -> None:
+    """The checkpoint in the package (trained by `experiment train-sketch-generator`, 30 minutes): colour-class pairs
+    it never saw in training, read back by the pixel perception."""
+    from rationalrewards.agents.sketch.small_world import split_prompts
+    from rationalrewards.training.experiments.reward_hacking import held_out_set, shipped_generator
+    from rationalrewards.training.experiments.sketch_generator import evaluate_generator
+
+    pipe = load_pipeline(shipped_generator())
+    assert isinstance(pipe, SketchFlowPipeline)
+    prompts = held_out_set(split_prompts()[1], 16)
+    figures, images = evaluate_generator(pipe, prompts, seeds=2, steps=20, guidance_scale=3.0)
+    assert images[0].size == (32, 32)
+    assert figures["color_accuracy"] >= 0.9 and figures["count_accuracy"] >= 0.8, figures

@@ -64,6 +64,7 @@ class HackingSettings:
     guidance_scale: float = 3.0
     learning_rate: float = 3e-4
     lora_rank: int = 8
+    timestep_fraction: float = 1.0  # share of the sampler's noise levels each sample is trained on
     lora_alpha: int = 16
     eval_every: int = 10  # the RL trainer's evaluation (the hacking alarm's input)
     gcr_prompts: int = 32
@@ -165,6 +166,7 @@ def rl_arm(
         learning_rate=settings.learning_rate,
         lora_rank=settings.lora_rank,
         lora_alpha=settings.lora_alpha,
+        timestep_fraction=settings.timestep_fraction,
         max_steps=steps,
         eval_every=settings.eval_every,
         eval_prompts=min(8, len(prompts)),
