@@ -271,69 +271,76 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-latency", action="store_true", help="only the CPU-bound comparison")
+    parser.add_argument("--skip-cpu-bound", action="store_true", help="only the latency-bound comparison")
     args = parser.parse_args()
-    rows, n, conc = make_suite(args.n, seed=17), args.n, args.concurrency
+    rows, conc = make_suite(args.n, seed=17), args.concurrency
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         counter = iter(range(10_000))
 
-        def runner_saver() -> Literal["none"] | Path:
-            return tmp_path / f"c{next(counter)}.sqlite" if RUNNER_SAVES else "none"
-
         def fresh() -> SketchGenerator:
             return SketchGenerator(tmp_path / f"images{next(counter)}")  # no file reuse between runs
 
-        critic = SketchOracle()
-        print(f"1. sketch backends as they are: {n} prompts, <= 3 rounds x 4 candidates, concurrency {conc}")
-        asyncio.run(plain_loop(rows[:20], fresh(), critic, conc))  # warm caches (glyphs, imports)
-        asyncio.run(graph_run(rows[:20], fresh(), critic, conc))
-        asyncio.run(floor_run(rows[:20], fresh(), critic, conc))
-        runs = compare(
-            "CPU-bound",
-            n,
-            {
-                "plain asyncio loop": lambda: plain_loop(rows, fresh(), critic, conc),
-                "floor: same wiring, nothing else": lambda: floor_run(rows, fresh(), critic, conc),
-                "graph as compiled (no checkpointer)": lambda: graph_run(rows, fresh(), critic, conc),
-                "graph, in-memory checkpointer": lambda: graph_run(rows, fresh(), critic, conc, "memory"),
-                "graph, as the runner runs it": lambda: graph_run(
-                    rows, fresh(), critic, conc, runner_saver(), RUNNER_DURABILITY, as_runner=True
-                ),
-                "graph, SQLite at exit (--checkpointer sqlite)": lambda: graph_run(
-                    rows, fresh(), critic, conc, tmp_path / f"c{next(counter)}.sqlite", "exit", as_runner=True
-                ),
-                "graph, SQLite saving every step": lambda: graph_run(
-                    rows, fresh(), critic, conc, tmp_path / f"c{next(counter)}.sqlite", "async"
-                ),
-            },
-            args.repeats,
-        )
-        plain = runs["plain asyncio loop"]
-        graph, floor = runs["graph as compiled (no checkpointer)"], runs["floor: same wiring, nothing else"]
-        graph_images, nodes = graph.result
-        print(f"  images: plain {plain.result}, graph {graph_images}; node executions in the graph: {nodes}")
-        print(f"  floor ratio (LangGraph alone, same wiring): {floor.seconds / plain.seconds:.3f}")
-        print(f"  overhead ratio, graph as compiled: {graph.seconds / plain.seconds:.3f}  (target <= 1.25)")
-        print(f"  the runner's default (exit durability, no pause) attaches a checkpointer: {RUNNER_SAVES}")
-        for name in (
-            "graph, in-memory checkpointer",
-            "graph, as the runner runs it",
-            "graph, SQLite at exit (--checkpointer sqlite)",
-            "graph, SQLite saving every step",
-        ):
-            target = "  (target <= 1.25)" if "runner" in name else ""
-            print(f"  overhead ratio, {name.removeprefix('graph, ')}: {runs[name].seconds / plain.seconds:.3f}{target}")
-        print(
-            "  per-node overhead (wall, event-loop CPU): "
-            + ", ".join(
-                f"{name.removeprefix('graph').strip(' ,') or 'as compiled'} {(m.seconds - plain.seconds) / nodes * 1000:.2f} / "
-                f"{(m.loop_cpu - plain.loop_cpu) / nodes * 1000:.2f} ms"
-                for name, m in runs.items()
-                if name.startswith("graph")
-            )
-        )
+        def runner_saver() -> Literal["none"] | Path:
+            return tmp_path / f"c{next(counter)}.sqlite" if RUNNER_SAVES else "none"
+
+        if not args.skip_cpu_bound:
+            cpu_bound(rows, fresh, runner_saver, lambda: tmp_path / f"c{next(counter)}.sqlite", conc, args.repeats)
         if not args.skip_latency:
             latency_bound(rows, fresh, runner_saver, args.repeats)
+
+
+def cpu_bound(
+    rows: list[dict[str, Any]], fresh: Any, runner_saver: Any, sqlite_path: Any, conc: int, repeats: int
+) -> None:
+    n = len(rows)
+    critic = SketchOracle()
+    print(f"1. sketch backends as they are: {n} prompts, <= 3 rounds x 4 candidates, concurrency {conc}")
+    asyncio.run(plain_loop(rows[:20], fresh(), critic, conc))  # warm caches (glyphs, imports)
+    asyncio.run(graph_run(rows[:20], fresh(), critic, conc))
+    asyncio.run(floor_run(rows[:20], fresh(), critic, conc))
+    runs = compare(
+        "CPU-bound",
+        n,
+        {
+            "plain asyncio loop": lambda: plain_loop(rows, fresh(), critic, conc),
+            "floor: same wiring, nothing else": lambda: floor_run(rows, fresh(), critic, conc),
+            "graph as compiled (no checkpointer)": lambda: graph_run(rows, fresh(), critic, conc),
+            "graph, in-memory checkpointer": lambda: graph_run(rows, fresh(), critic, conc, "memory"),
+            "graph, as the runner runs it": lambda: graph_run(
+                rows, fresh(), critic, conc, runner_saver(), RUNNER_DURABILITY, as_runner=True
+            ),
+            "graph, SQLite at exit (--checkpointer sqlite)": lambda: graph_run(
+                rows, fresh(), critic, conc, sqlite_path(), "exit", as_runner=True
+            ),
+            "graph, SQLite saving every step": lambda: graph_run(rows, fresh(), critic, conc, sqlite_path(), "async"),
+        },
+        repeats,
+    )
+    plain = runs["plain asyncio loop"]
+    graph, floor = runs["graph as compiled (no checkpointer)"], runs["floor: same wiring, nothing else"]
+    graph_images, nodes = graph.result
+    print(f"  images: plain {plain.result}, graph {graph_images}; node executions in the graph: {nodes}")
+    print(f"  floor ratio (LangGraph alone, same wiring): {floor.seconds / plain.seconds:.3f}")
+    print(f"  overhead ratio, graph as compiled: {graph.seconds / plain.seconds:.3f}  (target <= 1.25)")
+    print(f"  the runner's default (exit durability, no pause) attaches a checkpointer: {RUNNER_SAVES}")
+    for name in (
+        "graph, in-memory checkpointer",
+        "graph, as the runner runs it",
+        "graph, SQLite at exit (--checkpointer sqlite)",
+        "graph, SQLite saving every step",
+    ):
+        target = "  (target <= 1.25)" if "runner" in name else ""
+        print(f"  overhead ratio, {name.removeprefix('graph, ')}: {runs[name].seconds / plain.seconds:.3f}{target}")
+    print(
+        "  per-node overhead (wall, event-loop CPU): "
+        + ", ".join(
+            f"{name.removeprefix('graph').strip(' ,') or 'as compiled'} {(m.seconds - plain.seconds) / nodes * 1000:.2f} / "
+            f"{(m.loop_cpu - plain.loop_cpu) / nodes * 1000:.2f} ms"
+            for name, m in runs.items()
+            if name.startswith("graph")
+        )
+    )
 
 
 def latency_bound(rows: list[dict[str, Any]], fresh: Any, runner_saver: Any, repeats: int) -> None:

@@ -183,7 +183,8 @@ def test_rl_trains_a_lora_on_the_sketch_pipeline_that_gcr_then_loads(pipeline_di
 
 
 @pytest.mark.slow
-def test_reward_hacking_smoke_runs_every_stage_and_a_rerun_reuses_them(pipeline_dir: Path, tmp_path: Path) -> None:
+def test_reward_hacking_smoke_runs_every_stage_and_a_rerun_reuses_them(tmp_path: Path) -> None:
+    """From the shipped generator checkpoint (no --generator), every stage in minutes."""
     from rationalrewards.training.experiments.reward_hacking import (
         ARMS,
         HackingSettings,
@@ -192,7 +193,7 @@ def test_reward_hacking_smoke_runs_every_stage_and_a_rerun_reuses_them(pipeline_
     )
 
     out = tmp_path / "hack"
-    settings = HackingSettings.smoke(generator=str(pipeline_dir), budget_minutes=0.02)
+    settings = HackingSettings.smoke(budget_minutes=0.02)
     results = run_reward_hacking(out, settings)
     # The budget was turned into steps by the first run's probe, and every run took exactly that many.
     budget = json.loads((out / "budget.json").read_text())
@@ -208,15 +209,18 @@ def test_reward_hacking_smoke_runs_every_stage_and_a_rerun_reuses_them(pipeline_
     report = (out / "report.md").read_text()
     assert "RL critique" in report and "GCR paper on the base generator" in report and "## Per run" in report
     assert (out / "curves.png").stat().st_size > 0
+    assert results["settings"]["generator"].endswith("sketch-flow")  # the shipped checkpoint
 
     # A rerun with the same settings reuses every finished stage; other settings are refused.
     stamps = {path: path.stat().st_mtime_ns for path in out.glob("rl/*/arm.json")}
     assert len(stamps) == len(ARMS)
-    again = run_reward_hacking(out, settings)
-    assert again["arms"] == results["arms"]
+    rerun = run_cli("experiment", "reward-hacking", "--out", str(out), "--smoke", "--budget-minutes", "0.02", "--json")
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    again = json.loads(rerun.stdout)  # the command line continues the run the function started
+    assert again["arms"] == results["arms"] and again["steps"] == results["steps"]
     assert {path: path.stat().st_mtime_ns for path in out.glob("rl/*/arm.json")} == stamps
     with pytest.raises(ValueError, match="other settings"):
-        run_reward_hacking(out, HackingSettings.smoke(generator=str(pipeline_dir), steps=3))
+        run_reward_hacking(out, HackingSettings.smoke(steps=3))
 
     docs = tmp_path / "docs"
     copy_to_docs(out, docs)

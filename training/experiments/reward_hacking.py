@@ -64,7 +64,7 @@ class HackingSettings:
     guidance_scale: float = 3.0
     learning_rate: float = 3e-4
     lora_rank: int = 8
-    timestep_fraction: float = 1.0  # share of the sampler's noise levels each sample is trained on
+    timestep_fraction: float = 0.5  # share of the sampler's noise levels each sample is trained on (half: 40% less CPU per step)
     lora_alpha: int = 16
     eval_every: int = 10  # the RL trainer's evaluation (the hacking alarm's input)
     gcr_prompts: int = 32
