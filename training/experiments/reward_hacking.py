@@ -64,9 +64,12 @@ class HackingSettings:
     guidance_scale: float = 3.0
     learning_rate: float = 3e-4
     lora_rank: int = 8
-    timestep_fraction: float = 0.5  # share of the sampler's noise levels each sample is trained on (half: 40% less CPU per step)
+    # share of the sampler's noise levels each sample is trained on (half: less CPU per step)
+    timestep_fraction: float = 0.5
     lora_alpha: int = 16
-    eval_every: int = 10  # the RL trainer's evaluation (the hacking alarm's input)
+    # The RL trainer's evaluation (the hacking alarm's input); None: 5 evaluations per run, since the alarm compares
+    # the last 3 and a run with fewer than 3 could not raise it at all
+    eval_every: int | None = None
     gcr_prompts: int = 32
     gcr_presets: tuple[str, ...] = ("paper", "deep")
     scalar: ScalarRewardSettings = field(default_factory=ScalarRewardSettings)
@@ -168,7 +171,7 @@ def rl_arm(
         lora_alpha=settings.lora_alpha,
         timestep_fraction=settings.timestep_fraction,
         max_steps=steps,
-        eval_every=settings.eval_every,
+        eval_every=settings.eval_every or max(1, steps // 5),
         eval_prompts=min(8, len(prompts)),
         save_every=steps,
         seed=seed,
