@@ -66,8 +66,18 @@ def test_bradley_terry_reward_learns_to_prefer_correct_images(tmp_path: Path) ->
     settings = ScalarRewardSettings(per_prompt=4, steps=300, batch_size=64)
     report = train_scalar_reward(tmp_path / "bt", train, held, settings)
     assert report["held_out_pair_accuracy"] >= 0.75, report
+    assert report["score_scale"] > 0
     critic = learned_scalar_reward(tmp_path / "bt")
-    prompt = held[0]
-    image = image_ref_from_pil(_render(prompt), tmp_path)
-    [critique] = asyncio.run(critic.critique([CritiqueRequest(task=Task.t2i, prompt=prompt.text, image=image)]))
-    assert 0.0 <= reward_from_critique(critique) <= 1.0
+    prompt = next(p for p in held if p.count == 2)
+    layouts = [_render(prompt, seed) for seed in range(8)]
+    missing = [_render(prompt, seed, objects=small_scene(prompt, seed).objects[:1]) for seed in range(8)]
+    requests = [
+        CritiqueRequest(task=Task.t2i, prompt=prompt.text, image=image_ref_from_pil(image, tmp_path))
+        for image in layouts + missing
+    ]
+    rewards = [reward_from_critique(c) for c in asyncio.run(critic.critique(requests))]
+    assert all(0.0 <= r <= 1.0 for r in rewards)
+    # Calibrated, not saturated: images of one prompt get different rewards (RL's advantages compare them), and the
+    # right count beats a missing object on average.
+    assert len({round(r, 4) for r in rewards[:8]}) > 1, rewards
+    assert sum(rewards[:8]) > sum(rewards[8:]), rewards

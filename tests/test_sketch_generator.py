@@ -209,6 +209,9 @@ def test_reward_hacking_smoke_runs_every_stage_and_a_rerun_reuses_them(tmp_path:
     report = (out / "report.md").read_text()
     assert "RL critique" in report and "GCR paper on the base generator" in report and "## Per run" in report
     assert (out / "curves.png").stat().st_size > 0
+    proxies = results["rewards_on_held_out"]
+    assert set(proxies) == {"base", *results["arms"]} and all(set(row) == set(ARMS) for row in proxies.values())
+    assert "## Each reward on the same held-out images" in report
     assert results["settings"]["generator"].endswith("sketch-flow")  # the shipped checkpoint
 
     # A rerun with the same settings reuses every finished stage; other settings are refused.

@@ -160,8 +160,24 @@ def train_scalar_reward(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / WEIGHTS))
-    (out / CONFIG).write_text(json.dumps({"vocabulary": model.vocabulary, "width": 32}, indent=1))
-    return {"held_out_pair_accuracy": accuracy, "train_pairs": len(texts), "loss_curve": losses}
+    calibration = score_calibration(model, good, bad, texts)
+    config = {"vocabulary": model.vocabulary, "width": 32, **calibration}
+    (out / CONFIG).write_text(json.dumps(config, indent=1))
+    return {"held_out_pair_accuracy": accuracy, "train_pairs": len(texts), "loss_curve": losses, **calibration}
+
+
+@torch.no_grad()
+def score_calibration(
+    model: ScalarRewardNet, good: torch.Tensor, bad: torch.Tensor, texts: list[str], sample: int = 1024
+) -> dict[str, float]:
+    """Centre and scale of the model's raw scores over training images. A Bradley-Terry score is only defined up to
+    its differences, and trained to near-zero loss its values reach the hundreds (measured: -140 to +110 over the
+    shipped generator's images), where a plain sigmoid is 0 or 1 for every image of a prompt and RL sees no
+    difference inside a group."""
+    pick = torch.randperm(len(texts), generator=torch.Generator().manual_seed(0))[:sample]
+    prompts = [texts[int(i)] for i in pick]
+    scores = torch.cat([model(good[pick], prompts), model(bad[pick], prompts)])
+    return {"score_center": float(scores.mean()), "score_scale": float(scores.std().clamp(min=1e-6))}
 
 
 @torch.no_grad()
@@ -179,16 +195,22 @@ def load_scalar_reward_net(directory: str | Path) -> ScalarRewardNet:
 
 
 def learned_scalar_reward(directory: str | Path) -> Any:
-    """The trained model as a reward model: every aspect 1 + 3 sigmoid(s)."""
+    """The trained model as a reward model: every aspect 1 + 3 sigmoid((s - centre) / scale), with the centre and
+    scale of its scores on the training images (`score_calibration`)."""
     from rationalrewards.rewardmodel.images import load_pil
     from rationalrewards.rewardmodel.schemas import CritiqueRequest
     from rationalrewards.rewardmodel.testing import FunctionRewardModel
 
     model = load_scalar_reward_net(directory)
+    config = json.loads((Path(directory) / CONFIG).read_text())
+    if "score_scale" not in config:
+        raise ValueError(f"{directory} has no score calibration; retrain it with train_scalar_reward")
+    center, scale = float(config["score_center"]), float(config["score_scale"])
 
     def scores(request: CritiqueRequest) -> dict[str, float | None]:
         with torch.no_grad():
-            value = float(torch.sigmoid(model(to_pixels([load_pil(request.image)]), [request.prompt]))[0])
+            raw = model(to_pixels([load_pil(request.image)]), [request.prompt])
+            value = float(torch.sigmoid((raw - center) / scale)[0])
         score = round(1.0 + 3.0 * value, 4)
         return {aspect.value: score for aspect in request.task.aspects} | {"text_rendering": None}
 
@@ -202,5 +224,6 @@ __all__ = [
     "load_scalar_reward_net",
     "pair_accuracy",
     "preference_pairs",
+    "score_calibration",
     "train_scalar_reward",
 ]

@@ -198,6 +198,48 @@ def judge_generator(
     return figures
 
 
+def rewards_on_held_out(
+    out: Path,
+    base: Path,
+    prompts: list[SmallPrompt],
+    settings: HackingSettings,
+    makers: dict[str, Any],
+    runs: list[str],
+) -> dict[str, dict[str, float | None]]:
+    """Every arm's reward model scoring every generator's held-out images (the images `judge_generator` judged: same
+    prompts, same seeds): hacking is an arm's own reward rising while the ground truth falls, and a fixed image set
+    shows it where the per-step training reward (other prompts each step) is noise."""
+    from rationalrewards.agents.diffusers_generator import load_pipeline
+    from rationalrewards.rewardmodel.images import image_ref_from_pil
+    from rationalrewards.rewardmodel.schemas import CritiqueRequest
+    from rationalrewards.rewardmodel.scoring import reward_or_none
+    from rationalrewards.training.experiments.sketch_generator import generate
+
+    models = {arm: makers[arm]() for arm in ARMS}  # in-process reward models: nothing to close
+    expanded = [p for p in prompts for _ in range(settings.eval_seeds)]
+    seeds = [10_000 + k for _ in prompts for k in range(settings.eval_seeds)]  # evaluate_generator's seeds
+    table: dict[str, dict[str, float | None]] = {}
+    for name in ["base", *runs]:
+        pipe = load_pipeline(base)
+        if name != "base":
+            pipe.load_lora_weights(out / "rl" / name / "lora")
+        images = generate(
+            pipe, [p.text for p in expanded], seeds, steps=settings.sample_steps, guidance_scale=settings.guidance_scale
+        )
+        folder = out / "held_out_images" / name
+        requests = [
+            CritiqueRequest(prompt=p.text, image=image_ref_from_pil(image, folder))
+            for p, image in zip(expanded, images, strict=True)
+        ]
+        row: dict[str, float | None] = {}
+        for arm, model in models.items():
+            rewards = [reward_or_none(r) for r in asyncio.run(model.critique(requests))]
+            scored = [r for r in rewards if r is not None]
+            row[arm] = round(statistics.fmean(scored), 4) if scored else None
+        table[name] = row
+    return table
+
+
 def summarize_history(history: list[dict[str, Any]]) -> dict[str, Any]:
     rewards = [(row["step"], row.get("reward_mean")) for row in history]
     evals = [(row["step"], row.get("eval_reward")) for row in history if row.get("eval_reward") is not None]
@@ -282,6 +324,10 @@ def run_reward_hacking(out: str | Path, settings: HackingSettings | None = None)
 
             results["arms"][name] = cached_json(out / "rl" / name / "arm.json", run_arm)
     results["by_arm"] = by_arm(results)
+    results["rewards_on_held_out"] = cached_json(
+        out / "rewards_on_held_out.json",
+        lambda: rewards_on_held_out(out, base, eval_prompts, settings, makers, list(results["arms"])),
+    )
     results["test_time"] = gcr_comparison(out, base, eval_prompts, settings, results)
     results["seconds"] = round(time.perf_counter() - started, 1)
     plot_curves(results, out / "curves.png")
@@ -421,6 +467,31 @@ def report_markdown(results: dict[str, Any]) -> str:
             f"{by_count} | {held['mean_count_drawn']:.2f} | {held['foreground_share']:.3f} | {trend} | "
             f"{run.get('alarm_steps') or '-'} | {run.get('minutes', '-')} |"
         )
+    proxies = results.get("rewards_on_held_out") or {}
+    if proxies:
+        lines += [
+            "",
+            "## Each reward on the same held-out images",
+            "",
+            "Mean reward (0-1) that each arm's reward model gives the held-out images each generator drew (mean over "
+            "seeds), beside the ground truth. Reward hacking: an arm's own reward up from the base while accuracy "
+            "falls.",
+            "",
+            "| generator | accuracy (ground truth) | " + " | ".join(f"{arm} reward" for arm in ARMS) + " |",
+            "|---|---|" + "---|" * len(ARMS),
+        ]
+        groups: dict[str, list[str]] = {"base": ["base"]}
+        for name, run in results["arms"].items():
+            groups.setdefault(f"RL {run['arm']}", []).append(name)
+        for label, names in groups.items():
+            truth = [
+                (results["base"] if name == "base" else results["arms"][name]["held_out"])["accuracy"] for name in names
+            ]
+            cells = []
+            for arm in ARMS:
+                values = [proxies[name][arm] for name in names if proxies.get(name, {}).get(arm) is not None]
+                cells.append(f"{statistics.fmean(values):.3f}" if values else "-")
+            lines.append(f"| {label} | {statistics.fmean(truth):.3f} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## Test time vs training time",
