@@ -1,7 +1,8 @@
 """The batch runner every job shares (GCR, PARROT; evaluation and RL jobs build on the same pieces).
 
-One LangGraph thread per item, a bounded number in flight, a progress bar, and failure isolation: an item whose thread raises is recorded in `failures.jsonl` with its error (secrets
-redacted) and retried on the next run; the others carry on. A finished item appends one line to `results.jsonl`, which
+One LangGraph thread per item, a bounded number in flight, a progress bar, and failure isolation: an item whose
+thread raises is recorded in `failures.jsonl` with its error (secrets redacted) and retried on the next run; the others
+carry on. A finished item appends one line to `results.jsonl`, which
 is the resume key: a resumed run skips every item already there.
 
 Checkpointer (`BatchRunner.needs_checkpointer`): a SQLite database in the run directory, or a shared `postgres://`
