@@ -272,9 +272,12 @@ class BatchRunner(Generic[Item]):
         del ids, done
         outcome = BatchOutcome(ran=len(pending))
         started = time.perf_counter()
-        saving = self.needs_checkpointer(pauses)
-        database = open_checkpointer(self.checkpointer, self.run_dir.file("checkpoints.sqlite"))
-        async with database if saving else contextlib.nullcontext() as saver:
+        database = (
+            open_checkpointer(self.checkpointer, self.run_dir.file("checkpoints.sqlite"))
+            if self.needs_checkpointer(pauses)
+            else contextlib.nullcontext()
+        )
+        async with database as saver:
             graph = build_graph(saver)
             columns = (TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, disable=not self.progress) as bar:

@@ -183,9 +183,21 @@ def rl_arm(
 
 
 def judge_generator(
-    base: Path, lora: Path | None, prompts: list[SmallPrompt], settings: HackingSettings, sheet: Path
+    base: Path,
+    lora: Path | None,
+    prompts: list[SmallPrompt],
+    settings: HackingSettings,
+    name: str,
+    out: Path,
+    rewards: dict[str, Any],
 ) -> dict[str, Any]:
+    """Ground truth for a generator's held-out images (read from pixels), `out/sheet_<name>.png`, and the mean reward
+    each of `rewards` gives the same images: hacking is an arm's own reward rising while the ground truth falls, and a
+    fixed image set shows it where the per-step training reward (other prompts each step) is noise."""
     from rationalrewards.agents.diffusers_generator import load_pipeline
+    from rationalrewards.rewardmodel.images import image_ref_from_pil
+    from rationalrewards.rewardmodel.schemas import CritiqueRequest
+    from rationalrewards.rewardmodel.scoring import reward_or_none
     from rationalrewards.training.experiments.sketch_generator import contact_sheet, evaluate_generator
 
     pipe = load_pipeline(base)
@@ -194,50 +206,18 @@ def judge_generator(
     figures, images = evaluate_generator(
         pipe, prompts, seeds=settings.eval_seeds, steps=settings.sample_steps, guidance_scale=settings.guidance_scale
     )
-    contact_sheet(images[: 16 * 8], 16, sheet)
-    return figures
-
-
-def rewards_on_held_out(
-    out: Path,
-    base: Path,
-    prompts: list[SmallPrompt],
-    settings: HackingSettings,
-    makers: dict[str, Any],
-    runs: list[str],
-) -> dict[str, dict[str, float | None]]:
-    """Every arm's reward model scoring every generator's held-out images (the images `judge_generator` judged: same
-    prompts, same seeds): hacking is an arm's own reward rising while the ground truth falls, and a fixed image set
-    shows it where the per-step training reward (other prompts each step) is noise."""
-    from rationalrewards.agents.diffusers_generator import load_pipeline
-    from rationalrewards.rewardmodel.images import image_ref_from_pil
-    from rationalrewards.rewardmodel.schemas import CritiqueRequest
-    from rationalrewards.rewardmodel.scoring import reward_or_none
-    from rationalrewards.training.experiments.sketch_generator import generate
-
-    models = {arm: makers[arm]() for arm in ARMS}  # in-process reward models: nothing to close
-    expanded = [p for p in prompts for _ in range(settings.eval_seeds)]
-    seeds = [10_000 + k for _ in prompts for k in range(settings.eval_seeds)]  # evaluate_generator's seeds
-    table: dict[str, dict[str, float | None]] = {}
-    for name in ["base", *runs]:
-        pipe = load_pipeline(base)
-        if name != "base":
-            pipe.load_lora_weights(out / "rl" / name / "lora")
-        images = generate(
-            pipe, [p.text for p in expanded], seeds, steps=settings.sample_steps, guidance_scale=settings.guidance_scale
-        )
-        folder = out / "held_out_images" / name
-        requests = [
-            CritiqueRequest(prompt=p.text, image=image_ref_from_pil(image, folder))
-            for p, image in zip(expanded, images, strict=True)
-        ]
-        row: dict[str, float | None] = {}
-        for arm, model in models.items():
-            rewards = [reward_or_none(r) for r in asyncio.run(model.critique(requests))]
-            scored = [r for r in rewards if r is not None]
-            row[arm] = round(statistics.fmean(scored), 4) if scored else None
-        table[name] = row
-    return table
+    contact_sheet(images[: 16 * 8], 16, out / f"sheet_{name}.png")
+    expanded = [p for p in prompts for _ in range(settings.eval_seeds)]  # evaluate_generator's order
+    folder = out / "held_out_images" / name
+    requests = [
+        CritiqueRequest(prompt=p.text, image=image_ref_from_pil(image, folder))
+        for p, image in zip(expanded, images, strict=True)
+    ]
+    means: dict[str, float | None] = {}
+    for arm, model in rewards.items():
+        scored = [r for r in (reward_or_none(c) for c in asyncio.run(model.critique(requests))) if r is not None]
+        means[arm] = round(statistics.fmean(scored), 4) if scored else None
+    return figures | {"rewards": means}
 
 
 def summarize_history(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -255,6 +235,7 @@ def gcr_with_pixel_critic(
     from rationalrewards.agents.sketch.pixels import PixelCritic, PixelGrader
     from rationalrewards.graphs.gcr_config import GCRConfig
     from rationalrewards.graphs.runner import GCRRunner
+    from rationalrewards.rewardmodel.files import read_jsonl
 
     generator = DiffusersGenerator(
         base, out / "images", steps=settings.sample_steps, guidance_scale=settings.guidance_scale, lora=lora
@@ -272,7 +253,7 @@ def gcr_with_pixel_critic(
     summary = asyncio.run(runner.run([{"prompt": p.text, "seed": 100 + k} for k, p in enumerate(prompts)]))
     figures = {key: summary.get(key) for key in ("n", "finished", "critique_calls", "generations")}
     # Plain accuracy over prompts (each prompt its own tag-less item) with bootstrap intervals over prompts.
-    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    rows = read_jsonl(out / "results.jsonl")
     for when in ("initial", "final"):
         outcomes = [int(bool(row[f"grade_{when}"]["correct"])) for row in rows if f"grade_{when}" in row]
         bounds = bootstrap_interval(outcomes)
@@ -294,13 +275,14 @@ def run_reward_hacking(out: str | Path, settings: HackingSettings | None = None)
     rl_prompts = [p.text for p in rl_prompt_set(train, settings.rl_prompts)]
     eval_prompts = held_out_set(held, settings.eval_prompts)
     makers, scalar_report = _rewards(out, settings, train, held)
+    judges = {arm: makers[arm]() for arm in ARMS}  # every arm's reward on every generator's held-out images
     steps = rl_steps(out, base, makers, rl_prompts, settings)
     results: dict[str, Any] = {
         "settings": asdict(settings) | {"generator": str(base)},
         "steps": steps,
         "scalar_reward_model": {"held_out_pair_accuracy": scalar_report["held_out_pair_accuracy"]},
         "base": cached_json(
-            out / "base.json", lambda: judge_generator(base, None, eval_prompts, settings, out / "sheet_base.png")
+            out / "base.json", lambda: judge_generator(base, None, eval_prompts, settings, "base", out, judges)
         ),
         "arms": {},
     }
@@ -319,15 +301,14 @@ def run_reward_hacking(out: str | Path, settings: HackingSettings | None = None)
                     "minutes": round((time.perf_counter() - arm_started) / 60, 2),
                     "rl_seconds": round(sum(float(row.get("seconds") or 0.0) for row in history), 1),
                     **summarize_history(history),
-                    "held_out": judge_generator(base, lora, eval_prompts, settings, out / f"sheet_{name}.png"),
+                    "held_out": judge_generator(base, lora, eval_prompts, settings, name, out, judges),
                 }
 
             results["arms"][name] = cached_json(out / "rl" / name / "arm.json", run_arm)
     results["by_arm"] = by_arm(results)
-    results["rewards_on_held_out"] = cached_json(
-        out / "rewards_on_held_out.json",
-        lambda: rewards_on_held_out(out, base, eval_prompts, settings, makers, list(results["arms"])),
-    )
+    results["rewards_on_held_out"] = {"base": results["base"]["rewards"]} | {
+        name: run["held_out"]["rewards"] for name, run in results["arms"].items()
+    }
     results["test_time"] = gcr_comparison(out, base, eval_prompts, settings, results)
     results["seconds"] = round(time.perf_counter() - started, 1)
     plot_curves(results, out / "curves.png")
