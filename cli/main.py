@@ -667,6 +667,21 @@ def experiment_parrot_ablation(
     loop_prompts: Annotated[
         int, typer.Option("--loop-prompts", help="Held-out prompts through GCR per critic and preset.")
     ] = 32,
+    pointwise_images: Annotated[
+        int, typer.Option("--pointwise-images", help="Held-out images for the pointwise text-faithfulness score.")
+    ] = 100,
+    evaluations: Annotated[
+        int, typer.Option("--evaluations", help="Held-out curve points during training, besides the final one.")
+    ] = 2,
+    curve_pairs: Annotated[int, typer.Option("--curve-pairs", help="Held-out pairs scored at each curve point.")] = 32,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            help="Students trained and scored at once after the first (one per core or GPU; the figures do not "
+            "depend on it).",
+        ),
+    ] = 1,
     student: Annotated[
         Optional[Path],
         typer.Option("--student", help="Base student directory (default: SmolLM2-135M-Instruct, exported offline)."),
@@ -694,12 +709,15 @@ def experiment_parrot_ablation(
             "train_prompts": train_prompts,
             "held_out_prompts": held_out_prompts,
             "loop_prompts": loop_prompts,
+            "pointwise_images": pointwise_images,
+            "evaluations": evaluations,
+            "curve_pairs": curve_pairs,
         }
         settings = AblationSettings(**knobs)
     from rationalrewards.cli.dataclass_flags import stdout_for_json
 
     with stdout_for_json(as_json):  # the trainers print their logs to stdout; --json keeps stdout to one object
-        results = run_ablation(out, settings)
+        results = run_ablation(out, settings, jobs=jobs)
     if docs is not None:
         copy_to_docs(out, docs)
     if as_json:

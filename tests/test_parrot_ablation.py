@@ -185,6 +185,7 @@ def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tm
     command = [
         sys.executable, "-m", "rationalrewards.cli.main", "experiment", "parrot-ablation",
         "--out", str(out), "--smoke", "--student", str(smollm2_dir), "--docs", str(tmp_path / "docs"), "--json",
+        "--seed", "0", "--seed", "1", "--jobs", "2",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -194,9 +195,15 @@ def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tm
     # The arms train on the same number of rows of each kind, and the filter had work to do at this noise.
     assert data["rows_per_arm"]["pairwise"] == data["parrot_kept"] > 0
     assert data["parrot_rejected"] > 0
+    # The first student's budget set every student's steps; the other three trained in two worker processes.
+    assert set(results["students"]) == {"parrot-seed0", "direct-seed0", "parrot-seed1", "direct-seed1"}
+    assert {s["steps"] for s in results["students"].values()} == {results["steps_per_student"]}
+    for name, student in results["students"].items():
+        assert student["steps"] >= 1 and student["curve"], student
+        assert Path(student["checkpoint"], "model.safetensors").is_file()
+        assert results["evaluation"][name]["pairs"] == data["held_out_pairs"]
     for arm in ("parrot", "direct"):
         student = results["students"][f"{arm}-seed0"]
-        assert student["steps"] >= 1 and student["curve"], student
         assert Path(student["checkpoint"], "model.safetensors").is_file()
         marker = json.loads(Path(student["checkpoint"], "rationalrewards.json").read_text())
         assert marker["perception"] == {"kind": "sketch-transcript", "noise": 0.1}
@@ -216,9 +223,39 @@ def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tm
 
     model = Path(results["students"]["parrot-seed0"]["checkpoint"], "model.safetensors")
     written = model.stat().st_mtime_ns
-    settings = AblationSettings.smoke(teacher_noise=0.35, student=str(smollm2_dir))
+    settings = AblationSettings.smoke(teacher_noise=0.35, student=str(smollm2_dir), seeds=(0, 1))
     again = run_ablation(out, settings)
     assert model.stat().st_mtime_ns == written
     assert again["evaluation"]["parrot-seed0"] == results["evaluation"]["parrot-seed0"]
     with pytest.raises(ValueError, match="other settings \\(budget_minutes\\)"):
-        run_ablation(out, AblationSettings.smoke(teacher_noise=0.35, student=str(smollm2_dir), budget_minutes=0.3))
+        run_ablation(
+            out, AblationSettings.smoke(teacher_noise=0.35, student=str(smollm2_dir), seeds=(0, 1), budget_minutes=0.3)
+        )
+
+
+def test_copying_the_report_to_docs_keeps_the_page_of_earlier_runs(tmp_path: Path) -> None:
+    from rationalrewards.training.experiments.parrot_ablation import RUNS_PAGE, copy_to_docs
+
+    out, docs = tmp_path / "out", tmp_path / "docs"
+    out.mkdir()
+    (out / "report.md").write_text("# report\n\n![curve](curves.png)\n")
+    (out / "curves.png").write_bytes(b"png")
+    copy_to_docs(out, docs)  # no history page: the report as it is, its figure renamed
+    assert (docs / "parrot_ablation.md").read_text() == "# report\n\n![curve](parrot_ablation_curves.png)\n"
+    (docs / RUNS_PAGE).write_text("# runs 1-4\n")
+    copy_to_docs(out, docs)
+    page = (docs / "parrot_ablation.md").read_text()
+    assert page.startswith("# report") and f"]({RUNS_PAGE})" in page
+    assert (docs / RUNS_PAGE).read_text() == "# runs 1-4\n" and (
+        docs / "parrot_ablation_curves.png"
+    ).read_bytes() == b"png"
+
+
+def test_ablation_settings_refuse_counts_that_cannot_run() -> None:
+    from rationalrewards.training.experiments.parrot_ablation import AblationSettings, run_ablation
+
+    for bad in ({"pointwise_images": -1}, {"curve_pairs": 0}, {"evaluations": -2}, {"budget_minutes": 0}):
+        with pytest.raises(ValueError):
+            AblationSettings(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="jobs"):
+        run_ablation(Path("unused"), AblationSettings.smoke(), jobs=0)

@@ -50,6 +50,7 @@ from rationalrewards.training.experiments.common import bind_settings, bootstrap
 log = structlog.get_logger(__name__)
 
 ARMS = ("parrot", "direct")
+RUNS_PAGE = "parrot_ablation_runs.md"  # the docs page of earlier runs, which `copy_to_docs` links and keeps
 PROFILE: PromptProfile = (
     "compact"  # the students' prompts: the house request without its rubric (CPU training time is per token)
 )
@@ -91,6 +92,11 @@ class AblationSettings:
             raise ValueError("give at least one seed")
         if self.train_prompts < 4 or self.held_out_prompts < 2:
             raise ValueError("need at least 4 training and 2 held-out prompts")
+        for name in ("pointwise_images", "evaluations", "loop_prompts"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} cannot be negative")
+        if self.curve_pairs < 1 or self.batch_size < 1 or self.max_new_tokens < 1:
+            raise ValueError("curve_pairs, batch_size and max_new_tokens must be at least 1")
         for name in ("teacher_noise", "label_noise", "transcript_noise"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
@@ -458,6 +464,81 @@ def chance(held_pairs: Path) -> dict[str, Any]:
     return {"decisive_pairs": len(decisive), "accuracy": 0.5, "note": "a fair coin on decisive pairs"}
 
 
+# ------------------------------------------------------------------ 3+4. one student, trained and scored --------------
+
+
+@dataclass(frozen=True)
+class StudentStage:
+    """Train one student (or reuse the one an earlier run saved) and score it on the held-out pairs (or reuse its
+    `evaluation.json`): what `run_ablation` does per arm and seed, in this process or in worker processes."""
+
+    out: Path
+    base: Path
+    world: World
+    held: Path
+    settings: AblationSettings
+
+    def run(self, arm: str, seed: int, *, steps: int | None) -> dict[str, Any]:
+        name = f"{arm}-seed{seed}"
+        folder = self.out / "students" / name
+        log.info("ablation.train", student=name, minutes=self.settings.budget_minutes, steps=steps)
+        figures = train_student(
+            folder, self.base, self.out / "data" / f"train-{arm}", self.held, self.settings, seed, steps
+        )
+        evaluation = cached_json(folder / "evaluation.json", lambda: self.evaluate(figures["checkpoint"], seed))
+        return {
+            "arm": arm,
+            "seed": seed,
+            "steps": figures["steps"],
+            "train_seconds": figures["seconds"],
+            "loss_first": figures["train_loss_first"],
+            "loss_last": figures["train_loss_last"],
+            "curve": [
+                {"step": e["step"], "accuracy": e.get("eval_pairwise_accuracy"), "parse": e.get("eval_parse_rate")}
+                for e in figures.get("evaluations") or []
+            ],
+            "evaluation": evaluation,
+            "checkpoint": figures["checkpoint"],
+        }
+
+    def evaluate(self, checkpoint: str, seed: int) -> dict[str, Any]:
+        student = _student_critic(checkpoint, self.settings)
+        pointwise = self.settings.pointwise_images
+        return evaluate_critic(student, self.world.held_pairs, seed=seed, pointwise_images=pointwise)
+
+    def run_parallel(self, students: list[tuple[str, int]], *, steps: int, jobs: int) -> None:
+        """`students` in `jobs` worker processes (spawned: torch does not fork safely), each with its share of the
+        machine's threads. A worker's failure is raised here, after the others finish."""
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_setup, initargs=(threads,)) as pool:
+            futures = [pool.submit(self.run, arm, seed, steps=steps) for arm, seed in students]
+            for future in futures:
+                future.result()
+
+
+def _worker_setup(threads: int) -> None:
+    """A worker's torch threads, and its prints (the trainers' logs) on stderr: the parent's stdout carries the
+    command's result (one JSON object under --json), and a spawned worker does not inherit a redirection of it."""
+    import sys
+
+    import torch
+
+    torch.set_num_threads(threads)
+    sys.stdout = sys.stderr
+
+
+def _student_critic(checkpoint: str, settings: AblationSettings) -> Any:
+    """A trained student as a critic: its compact prompts and perception transcripts, as it was trained."""
+    from rationalrewards.agents.factory import reward_model_from_spec
+
+    return reward_model_from_spec(checkpoint, prompts=PROFILE, max_tokens=settings.max_new_tokens, batch_size=16)
+
+
 # ------------------------------------------------------------------ 5. the loop ---------------------------------------
 
 
@@ -489,10 +570,15 @@ def gcr_accuracy(out: Path, critic: Any, suite: list[dict[str, Any]], preset: st
 # ------------------------------------------------------------------ the whole experiment -----------------------------
 
 
-def run_ablation(out: str | Path, settings: AblationSettings | None = None) -> dict[str, Any]:
-    """Run every stage into `out` and write `report.md`, `results.json` and `curves.png`. Returns the results."""
-    from rationalrewards.agents.factory import reward_model_from_spec
+def run_ablation(out: str | Path, settings: AblationSettings | None = None, *, jobs: int = 1) -> dict[str, Any]:
+    """Run every stage into `out` and write `report.md`, `results.json` and `curves.png`. Returns the results.
+
+    `jobs` > 1 trains and scores the students after the first in that many processes at once (one per CPU core or
+    GPU); the figures do not depend on it, as every student trains the first student's number of steps."""
     from rationalrewards.agents.sketch.oracle import SketchOracle
+
+    if jobs < 1:
+        raise ValueError("jobs must be at least 1")
 
     settings = settings or AblationSettings()
     out = Path(out)
@@ -524,40 +610,16 @@ def run_ablation(out: str | Path, settings: AblationSettings | None = None) -> d
             SketchOracle(image_dirs=[]), world.held_pairs, pointwise_images=settings.pointwise_images
         ),
     }
-    results["students"] = {}
-    steps: int | None = None  # set by the first student: what the time budget bought
-    for seed in settings.seeds:
-        for arm in ARMS:
-            name = f"{arm}-seed{seed}"
-            log.info("ablation.train", student=name, minutes=settings.budget_minutes, steps=steps)
-            figures = train_student(
-                out / "students" / name, base, out / "data" / f"train-{arm}", held, settings, seed, steps
-            )
-            steps = steps or figures["steps"]
-            results["steps_per_student"] = steps
-
-            def evaluate(checkpoint: str = figures["checkpoint"], seed: int = seed) -> dict[str, Any]:
-                student = reward_model_from_spec(
-                    checkpoint, prompts=PROFILE, max_tokens=settings.max_new_tokens, batch_size=16
-                )
-                return evaluate_critic(student, world.held_pairs, seed=seed, pointwise_images=settings.pointwise_images)
-
-            evaluation = cached_json(out / "students" / name / "evaluation.json", evaluate)
-            results["students"][name] = {
-                "arm": arm,
-                "seed": seed,
-                "steps": figures["steps"],
-                "train_seconds": figures["seconds"],
-                "loss_first": figures["train_loss_first"],
-                "loss_last": figures["train_loss_last"],
-                "curve": [
-                    {"step": e["step"], "accuracy": e.get("eval_pairwise_accuracy"), "parse": e.get("eval_parse_rate")}
-                    for e in figures.get("evaluations") or []
-                ],
-                "evaluation": evaluation,
-                "checkpoint": figures["checkpoint"],
-            }
-            results["evaluation"][name] = evaluation
+    stage = StudentStage(out, base, world, held, settings)
+    students = [(arm, seed) for seed in settings.seeds for arm in ARMS]
+    first = stage.run(*students[0], steps=None)  # the time budget buys the first student's steps ...
+    steps = first["steps"]
+    results["steps_per_student"] = steps
+    if jobs > 1 and len(students) > 1:  # ... so the others can train side by side; their results land on disk
+        stage.run_parallel(students[1:], steps=steps, jobs=jobs)
+    results["students"] = {f"{arm}-seed{seed}": stage.run(arm, seed, steps=steps) for arm, seed in students}
+    for name, student in results["students"].items():
+        results["evaluation"][name] = student["evaluation"]
     results["loop"] = closing_the_loop(out, world, settings, results)
     results["seconds"] = round(time.perf_counter() - started, 1)
     write_outputs(out, results)
@@ -565,7 +627,6 @@ def run_ablation(out: str | Path, settings: AblationSettings | None = None) -> d
 
 
 def closing_the_loop(out: Path, world: World, settings: AblationSettings, results: dict[str, Any]) -> dict[str, Any]:
-    from rationalrewards.agents.factory import reward_model_from_spec
     from rationalrewards.agents.sketch.oracle import SketchOracle
 
     suite = world.held_suite[: settings.loop_prompts]
@@ -574,9 +635,7 @@ def closing_the_loop(out: Path, world: World, settings: AblationSettings, result
     critics: dict[str, Any] = {"sketch oracle (privileged)": lambda: SketchOracle(image_dirs=[])}
     for arm in ARMS:
         checkpoint = results["students"][f"{arm}-seed{first_seed}"]["checkpoint"]
-        critics[f"{arm} student (seed {first_seed})"] = lambda path=checkpoint: reward_model_from_spec(
-            path, prompts=PROFILE, max_tokens=settings.max_new_tokens, batch_size=16
-        )
+        critics[f"{arm} student (seed {first_seed})"] = lambda path=checkpoint: _student_critic(path, settings)
     for preset in settings.loop_presets:
         for name, make in critics.items():
             folder = out / "loop" / preset / name.split(" ")[0]
@@ -725,10 +784,15 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
 
 
 def copy_to_docs(out: Path, docs: Path) -> None:
-    """The figure and the report, into the docs folder the README links."""
+    """The figure and the report, into the docs folder the README links (with a pointer to the page of earlier
+    runs, `parrot_ablation_runs.md`, when the folder keeps one: the report replaces the page, never the history)."""
     docs.mkdir(parents=True, exist_ok=True)
     shutil.copy2(out / "curves.png", docs / "parrot_ablation_curves.png")
     text = (out / "report.md").read_text().replace("(curves.png)", "(parrot_ablation_curves.png)")
+    if (docs / RUNS_PAGE).is_file():
+        text += (
+            f"\nEarlier runs of this experiment, and what each changed in the protocol: [{RUNS_PAGE}]({RUNS_PAGE}).\n"
+        )
     (docs / "parrot_ablation.md").write_text(text)
 
 
