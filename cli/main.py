@@ -678,7 +678,7 @@ def experiment_parrot_ablation(
         int,
         typer.Option(
             "--jobs",
-            help="Students trained and scored at once after the first (one per core or GPU; the figures do not "
+            help="Students trained and scored at once after the first, sharing the CPU's cores (the figures do not "
             "depend on it).",
         ),
     ] = 1,

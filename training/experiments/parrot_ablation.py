@@ -573,8 +573,9 @@ def gcr_accuracy(out: Path, critic: Any, suite: list[dict[str, Any]], preset: st
 def run_ablation(out: str | Path, settings: AblationSettings | None = None, *, jobs: int = 1) -> dict[str, Any]:
     """Run every stage into `out` and write `report.md`, `results.json` and `curves.png`. Returns the results.
 
-    `jobs` > 1 trains and scores the students after the first in that many processes at once (one per CPU core or
-    GPU); the figures do not depend on it, as every student trains the first student's number of steps."""
+    `jobs` > 1 trains and scores the students after the first in that many processes at once, sharing the CPU's
+    cores (workers do not pick GPUs apart); the figures do not depend on it, as every student trains the first
+    student's number of steps."""
     from rationalrewards.agents.sketch.oracle import SketchOracle
 
     if jobs < 1:
