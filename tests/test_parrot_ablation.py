@@ -202,6 +202,12 @@ def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tm
         assert student["steps"] >= 1 and student["curve"], student
         assert Path(student["checkpoint"], "model.safetensors").is_file()
         assert results["evaluation"][name]["pairs"] == data["held_out_pairs"]
+        # Every held-out judgement is kept beside the student, to read why it judged as it did.
+        kept = [json.loads(line) for line in Path(student["checkpoint"]).with_name("judgements.jsonl").open()]
+        assert len(kept) == data["held_out_pairs"]
+        assert all(
+            k["label"] in ("A", "B", "tie") and k["judgement"]["kind"] in ("pairwise", "abstention") for k in kept
+        )
     for arm in ("parrot", "direct"):
         student = results["students"][f"{arm}-seed0"]
         assert Path(student["checkpoint"], "model.safetensors").is_file()

@@ -397,11 +397,15 @@ def _compare_with_progress(critic: Any, requests: list[Any], chunk: int = 32) ->
     return results
 
 
-def evaluate_critic(critic: Any, held_pairs: Path, *, seed: int = 0, pointwise_images: int = 100) -> dict[str, Any]:
+def evaluate_critic(
+    critic: Any, held_pairs: Path, *, seed: int = 0, pointwise_images: int = 100, record: Path | None = None
+) -> dict[str, Any]:
     """Pairwise accuracy (summed-score rule) on decisive held-out pairs with its bootstrap interval, parse rate,
-    ties, abstentions, per-aspect agreement with the exact oracle, and pointwise text faithfulness vs the oracle."""
+    ties, abstentions, per-aspect agreement with the exact oracle, and pointwise text faithfulness vs the oracle.
+    `record`: a JSONL file that keeps every pair's judgement (scores, raw text, or the abstention), to read why."""
     from rationalrewards.agents.preferences import load_preferences
     from rationalrewards.agents.sketch.oracle import SketchOracle
+    from rationalrewards.rewardmodel.files import atomic_write_jsonl
     from rationalrewards.rewardmodel.schemas import Abstention, Aspect, CompareRequest, Critique, CritiqueRequest
 
     pairs = load_preferences(held_pairs).pairs
@@ -409,6 +413,14 @@ def evaluate_critic(critic: Any, held_pairs: Path, *, seed: int = 0, pointwise_i
     started = time.perf_counter()
     judgements = _compare_with_progress(critic, [CompareRequest.like(p) for p in pairs])
     truths = asyncio.run(exact.compare([CompareRequest.like(p) for p in pairs]))
+    if record is not None:
+        atomic_write_jsonl(
+            record,
+            (
+                {"pair_id": p.pair_id, "prompt": p.prompt, "label": p.label, "judgement": j.model_dump(mode="json")}
+                for p, j in zip(pairs, judgements, strict=True)
+            ),
+        )
     outcomes, ties, abstentions, agree, scored = [], 0, 0, 0, 0
     for pair, judged, truth in zip(pairs, judgements, truths, strict=True):
         if isinstance(judged, Abstention):
@@ -503,8 +515,8 @@ class StudentStage:
 
     def evaluate(self, checkpoint: str, seed: int) -> dict[str, Any]:
         student = _student_critic(checkpoint, self.settings)
-        pointwise = self.settings.pointwise_images
-        return evaluate_critic(student, self.world.held_pairs, seed=seed, pointwise_images=pointwise)
+        pointwise, record = self.settings.pointwise_images, Path(checkpoint).parent / "judgements.jsonl"
+        return evaluate_critic(student, self.world.held_pairs, seed=seed, pointwise_images=pointwise, record=record)
 
     def run_parallel(self, students: list[tuple[str, int]], *, steps: int, jobs: int) -> None:
         """`students` in `jobs` worker processes (spawned: torch does not fork safely), each with its share of the
