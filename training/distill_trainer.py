@@ -431,10 +431,22 @@ def train(config: DistillConfig, out: str | Path, *, force_new: bool = False) ->
             figures["checkpoint"] = str(target)
             if run_dir is not None:
                 run_dir.write_json("summary.json", figures)
+        _leave_process_group()
         return figures
     finally:
         if run_dir is not None:
             run_dir.close()
+
+
+def _leave_process_group() -> None:
+    """Under DDP, every rank waits here until the main one has saved, then all tear the group down together. A rank
+    that returned at once and exited while the main process was still saving once aborted (SIGABRT) in gloo's
+    teardown at interpreter exit, failing a run whose training had finished."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _finished_summary(out: Path, checkpoint: str | None) -> dict[str, Any] | None:
