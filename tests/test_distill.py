@@ -325,11 +325,13 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_continues_the_curve(parrot
     process = subprocess.Popen(
         _distill_command(parrot_export, out, 8), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
-    deadline = time.monotonic() + 300
-    while not (out / "checkpoints" / "checkpoint-4" / "trainer_state.json").is_file():
+    # Kill the moment checkpoint 4 is whole: the trainer writes trainer_state.json last, so once it parses the
+    # checkpoint is complete. A fixed half-second sleep after it appeared gave the tiny run time to finish more
+    # steps first (this test failed once under load that way, as far as its timing shows).
+    deadline, state = time.monotonic() + 300, out / "checkpoints" / "checkpoint-4" / "trainer_state.json"
+    while not _parses(state):
         assert process.poll() is None and time.monotonic() < deadline, "the run ended before its checkpoint"
-        time.sleep(0.2)
-    time.sleep(0.5)
+        time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     assert not (out / "model").exists()
@@ -341,6 +343,14 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_continues_the_curve(parrot
     assert figures["resumed_from"] and int(figures["resumed_from"].rsplit("-", 1)[1]) >= 4
     assert figures["steps"] == 8 and len(figures["losses"]) == 8  # the curve continues: steps 1-8, once each
     assert figures["losses"] == pytest.approx(uninterrupted, abs=1e-4)
+
+
+def _parses(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 @pytest.mark.slow
