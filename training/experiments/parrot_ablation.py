@@ -518,9 +518,11 @@ class StudentStage:
         pointwise, record = self.settings.pointwise_images, Path(checkpoint).parent / "judgements.jsonl"
         return evaluate_critic(student, self.world.held_pairs, seed=seed, pointwise_images=pointwise, record=record)
 
-    def run_parallel(self, students: list[tuple[str, int]], *, steps: int, jobs: int) -> None:
+    def run_parallel(
+        self, students: list[tuple[str, int]], *, steps: int, jobs: int
+    ) -> dict[tuple[str, int], dict[str, Any]]:
         """`students` in `jobs` worker processes (spawned: torch does not fork safely), each with its share of the
-        machine's threads. A worker's failure is raised here, after the others finish."""
+        machine's threads; each student's figures, as `run` returns them. A worker's failure is raised here."""
         import multiprocessing
         import os
         from concurrent.futures import ProcessPoolExecutor
@@ -528,9 +530,8 @@ class StudentStage:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_setup, initargs=(threads,)) as pool:
-            futures = [pool.submit(self.run, arm, seed, steps=steps) for arm, seed in students]
-            for future in futures:
-                future.result()
+            futures = {student: pool.submit(self.run, *student, steps=steps) for student in students}
+            return {student: future.result() for student, future in futures.items()}
 
 
 def _worker_setup(threads: int) -> None:
@@ -625,12 +626,14 @@ def run_ablation(out: str | Path, settings: AblationSettings | None = None, *, j
     }
     stage = StudentStage(out, base, world, held, settings)
     students = [(arm, seed) for seed in settings.seeds for arm in ARMS]
-    first = stage.run(*students[0], steps=None)  # the time budget buys the first student's steps ...
-    steps = first["steps"]
+    done = {students[0]: stage.run(*students[0], steps=None)}  # the time budget buys the first student's steps ...
+    steps = done[students[0]]["steps"]
     results["steps_per_student"] = steps
-    if jobs > 1 and len(students) > 1:  # ... so the others can train side by side; their results land on disk
-        stage.run_parallel(students[1:], steps=steps, jobs=jobs)
-    results["students"] = {f"{arm}-seed{seed}": stage.run(arm, seed, steps=steps) for arm, seed in students}
+    if jobs > 1 and len(students) > 1:  # ... so the others can train side by side
+        done |= stage.run_parallel(students[1:], steps=steps, jobs=jobs)
+    for student in students:
+        done[student] = done.get(student) or stage.run(*student, steps=steps)
+    results["students"] = {f"{arm}-seed{seed}": done[(arm, seed)] for arm, seed in students}
     for name, student in results["students"].items():
         results["evaluation"][name] = student["evaluation"]
     results["loop"] = closing_the_loop(out, world, settings, results)
