@@ -23,18 +23,22 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/rationalrewards demo --out demo_out
 
-# Lint, format and type checks first (seconds), then the whole suite.
+# Lint, format and type checks first (seconds), then the whole suite. mypy reads the installed layout from a link
+# tree under build/ (tools/typecheck_tree.py): it cannot follow an editable install's package-dir mapping.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tools/typecheck_tree.py >/dev/null
 	$(VENV)/bin/mypy
 
+# -P: the repository root is not put on sys.path, so tests import the installed package only (`import agents` is
+# OpenAI's Agents SDK there, never our folder).
 test: lint
-	$(PY) -m pytest -q -p no:cacheprovider --durations=15
+	$(PY) -P -m pytest -q -p no:cacheprovider --durations=15
 
 # Tests that take more than 10 s are marked `slow`; this skips them.
 test-fast: lint
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PY) -P -m pytest -q -p no:cacheprovider -m "not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/client_throughput.py
@@ -42,4 +46,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/sketch_accuracy.py
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache .hypothesis
+	rm -rf $(VENV) demo_out .pytest_cache .hypothesis build

@@ -7,7 +7,8 @@ from typing import Any
 
 from rationalrewards.agents.critic_tool import critique_json, judgement_json
 from rationalrewards.agents.factory import reward_model_from_spec
-from rationalrewards.rewardmodel.aio import run_sync
+from rationalrewards.agents.specs import BackendSpec, HttpBackend, parse_spec
+from rationalrewards.plumbing.aio import run_sync
 from rationalrewards.rewardmodel.backends.base import aclose_backends, prompt_profile_of
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.schemas import CompareRequest, CritiqueRequest, Task
@@ -22,9 +23,9 @@ async def _once(backend: Any, method: str, request: Any) -> list[Any]:
         await aclose_backends(backend)
 
 
-def _http_options(critic: str, timeout: float | None) -> dict[str, Any]:
+def _http_options(critic: BackendSpec, timeout: float | None) -> dict[str, Any]:
     """For an HTTP critic: `timeout` is the whole request's deadline, retries included (one attempt at most 120 s)."""
-    if timeout is None or not critic.startswith(("http://", "https://")):
+    if timeout is None or not isinstance(critic, HttpBackend):
         return {}
     if timeout <= 0:
         raise ValueError("--timeout must be positive (seconds)")
@@ -32,8 +33,9 @@ def _http_options(critic: str, timeout: float | None) -> dict[str, Any]:
 
 
 def _critic(critic: str, model: str | None, prompts: str, max_tokens: int | None, timeout: float | None) -> Any:
-    options = _http_options(critic, timeout)
-    return reward_model_from_spec(critic, model=model, prompts=prompts, max_tokens=max_tokens, **options)
+    spec = parse_spec(critic, "critic")
+    options = _http_options(spec, timeout)
+    return reward_model_from_spec(spec, model=model, prompts=prompts, max_tokens=max_tokens, **options)
 
 
 def _task(prompt: str, source: str | Path | None) -> Task:

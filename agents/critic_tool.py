@@ -80,7 +80,7 @@ def critique_image_tool(critic: RewardModel, policy: RewardPolicy = "paper") -> 
         return await critique_to_json(critic, image_path, prompt, source_image_path, policy)
 
     def critique_image_sync(image_path: str, prompt: str, source_image_path: str | None = None) -> dict[str, Any]:
-        from rationalrewards.rewardmodel.aio import run_sync
+        from rationalrewards.plumbing.aio import run_sync
 
         return run_sync(critique_image(image_path, prompt, source_image_path))
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rationalrewards.agents.generator import GeneratedImage, batch_sources
-from rationalrewards.rewardmodel.batching import MicroBatcher
+from rationalrewards.agents.world import pipeline_class as pipeline_class_of
+from rationalrewards.plumbing.batching import MicroBatcher
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.images import image_ref_from_pil, load_pil
 from rationalrewards.rewardmodel.schemas import ImageRef
@@ -36,11 +37,8 @@ def load_pipeline(model_dir: str | Path, *, device: str = "cpu", dtype: Any = No
         raise RewardModelError(f"{model_dir} holds only pickle weights; only safetensors are loaded")
     index = json.loads(index_file.read_text(encoding="utf-8"))
     absent = {name: None for name, value in index.items() if isinstance(value, list) and value == [None, None]}
-    pipeline_class: Any = DiffusionPipeline
-    if index.get("_class_name") == "SketchFlowPipeline":  # ours: diffusers does not know the class by name
-        from rationalrewards.agents.sketch_flow import SketchFlowPipeline
-
-        pipeline_class = SketchFlowPipeline
+    # A world's own pipeline class (the sketch world's 32-pixel generator, say): diffusers does not know it by name.
+    pipeline_class: Any = pipeline_class_of(str(index.get("_class_name", ""))) or DiffusionPipeline
     pipe = pipeline_class.from_pretrained(model_dir, use_safetensors=True, dtype=dtype or torch.float32, **absent)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)

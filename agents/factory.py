@@ -1,188 +1,230 @@
-"""One place that turns a CLI/config spec into a reward-model backend (and the only one that picks real libraries).
+"""One place that turns a backend spec into a backend (and the only one that picks real libraries).
 
-Specs: `sketch` (the sketch world's oracle: judges sketch images from their scene-graph sidecars), `fake`
-(deterministic, for trying the tools), an `http(s)://` URL of an OpenAI-compatible server (vLLM, SGLang,
-`transformers serve`, a hosted API; the key comes from $RATIONALREWARDS_API_KEY), or a local model directory
-(in-process transformers), or `py:package.module:function` (a Python function of the request, wrapped as a
-`FunctionRewardModel`).
+Specs are parsed once (`agents/specs.py`); a string given here is parsed on the way in. A world's backends come from
+its `World` (`agents/world.py`), never from its modules. HTTP backends read their API key from
+$RATIONALREWARDS_API_KEY; a `user:password` in a URL is sent as HTTP Basic auth instead (one or the other).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from rationalrewards.agents.generator import ImageGenerator
+from rationalrewards.agents.grading import Grader
+from rationalrewards.agents.refiner import CriticRefiner, LLMRefiner, PromptRefiner
+from rationalrewards.agents.specs import (
+    AutoGrader,
+    BackendSpec,
+    CriticSpec,
+    CritiqueRefiner,
+    FakeBackend,
+    GeneratorSpec,
+    GraderSpec,
+    HttpBackend,
+    LocalBackend,
+    NoGrader,
+    PythonBackend,
+    RayBackend,
+    RefinerSpec,
+    WorldBackend,
+    parse_spec,
+    spec_world,
+)
+from rationalrewards.agents.world import world_named
 from rationalrewards.rewardmodel.backends.base import RewardModel, Teacher
+from rationalrewards.rewardmodel.prompts import PromptChoice, check_prompts_choice
 
 API_KEY_ENV = "RATIONALREWARDS_API_KEY"
 
 
+def _critic_spec(spec: str | BackendSpec) -> CriticSpec:
+    parsed = parse_spec(spec, "critic") if isinstance(spec, str) else spec
+    return cast(CriticSpec, parsed)
+
+
+def _api_key(spec: HttpBackend) -> str | None:
+    """The key from the environment, unless the URL brought its own login (the two share one header)."""
+    return None if spec.credentials is not None else os.environ.get(API_KEY_ENV)
+
+
 def reward_model_from_spec(
-    spec: str, *, model: str | None = None, prompts: str = "auto", max_tokens: int | None = None, **options: Any
+    spec: str | BackendSpec,
+    *,
+    model: str | None = None,
+    prompts: PromptChoice | str = "auto",
+    max_tokens: int | None = None,
+    **options: Any,
 ) -> RewardModel:
-    """`prompts` (house, release or auto) and `max_tokens` (default: the release's 20480) reach the backends that
-    write prompts and generate text (HTTP and local models); the sketch oracle, `fake` and Python critics read typed
-    requests, so for them both only need to be valid."""
-    check_prompts_choice(prompts)
+    """A critic. `prompts` (house, release, compact or auto) and `max_tokens` (default: the release's 20480) reach the
+    backends that write prompts and generate text (HTTP and local models); a world's critic, `fake` and Python
+    critics read typed requests, so for them both only need to be valid. `options` go to the backend."""
+    prompts = check_prompts_choice(prompts)
     if max_tokens is not None and max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
-    text_options = {"prompts": prompts} | ({} if max_tokens is None else {"max_tokens": max_tokens})
-    if spec == "sketch":
-        from rationalrewards.agents.sketch.oracle import (
-            SketchOracle,  # the embedded world's privileged critic (needs sidecars)
-        )
-
-        return SketchOracle(**options)
-    if spec == "sketch-pixels":
-        from rationalrewards.agents.sketch.pixels import PixelCritic  # reads pixels: any image, no sidecar
-
-        return PixelCritic(**options)
-    if spec.startswith("ray:"):
+    parsed = _critic_spec(spec)
+    if isinstance(parsed, WorldBackend):
+        return world_named(parsed.world).critic(variant=parsed.variant, **options)
+    if isinstance(parsed, RayBackend):
         from rationalrewards.agents.ray_pool import RayRewardModel
 
         replicas, device = int(options.pop("replicas", 1)), str(options.pop("device", "cpu"))
         inner = {"model": model, "prompts": prompts, "max_tokens": max_tokens} | options
-        return RayRewardModel(spec[4:], replicas=replicas, device=device, **inner)  # type: ignore[return-value]  # a RewardModel by duck typing
-    if spec == "fake":
+        build = functools.partial(reward_model_from_spec, parsed.inner, **inner)
+        return cast(RewardModel, RayRewardModel(build, name=parsed.text, replicas=replicas, device=device))
+    if isinstance(parsed, FakeBackend):
         from rationalrewards.rewardmodel.testing import FakeRewardModel
 
         return FakeRewardModel()
-    if spec.startswith(("http://", "https://")):
+    if isinstance(parsed, HttpBackend):
         from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 
-        return OpenAICompatibleRewardModel(spec, model, api_key=os.environ.get(API_KEY_ENV), **(text_options | options))
-    if spec.startswith("py:"):
+        text = {"prompts": prompts} | ({} if max_tokens is None else {"max_tokens": max_tokens})
+        return OpenAICompatibleRewardModel(
+            list(parsed.urls), model, api_key=_api_key(parsed), credentials=parsed.credentials, **(text | options)
+        )
+    if isinstance(parsed, PythonBackend):
         from rationalrewards.rewardmodel.testing import FunctionRewardModel
 
-        return FunctionRewardModel(_python_function(spec), name=spec)
-    if Path(spec).is_dir():
-        from rationalrewards.agents.sketch.transcript import declared_perception
-        from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
+        return FunctionRewardModel(python_function(parsed), name=parsed.text)
+    return _local_critic(parsed, prompts, max_tokens, options)
 
-        local: dict[str, Any] = {"prompts": prompts} | ({} if max_tokens is None else {"max_new_tokens": max_tokens})
-        perception = declared_perception(spec)  # a text student reads sketch images as transcripts, as it was trained
+
+def _local_critic(spec: LocalBackend, prompts: str, max_tokens: int | None, options: dict[str, Any]) -> RewardModel:
+    from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
+
+    local: dict[str, Any] = {"prompts": prompts} | ({} if max_tokens is None else {"max_new_tokens": max_tokens})
+    perception = _declared_perception(spec.path)  # a text student reads images as its world's transcripts
+    if perception is not None:
+        local["describe_image"] = perception
+    return TransformersRewardModel(str(spec.path), **(local | options))
+
+
+def _declared_perception(model_dir: Path) -> Any:
+    from rationalrewards.agents.world import world_names
+
+    for name in world_names():
+        perception = world_named(name).declared_perception(model_dir)
         if perception is not None:
-            local["describe_image"] = perception
-        return TransformersRewardModel(spec, **(local | options))
-    raise ValueError(
-        f"unknown critic {spec!r}: use 'sketch', 'sketch-pixels', 'fake', an http(s):// URL of an OpenAI-compatible server, "
-        "a local model directory, or py:package.module:function"
-    )
+            return perception
+    return None
 
 
-def check_prompts_choice(prompts: str) -> str:
-    """`auto`, or one of the prompt profiles (a ValueError naming them otherwise)."""
-    from rationalrewards.rewardmodel.prompts import check_profile
-
-    return prompts if prompts == "auto" else check_profile(prompts)
-
-
-def _python_function(spec: str) -> Any:
-    """`py:package.module:function`: a function of a `CritiqueRequest` returning aspect scores, a critique text, a
-    `Critique` or an `Abstention` (the way to plug in a scalar reward or a rule of one's own)."""
-    import importlib
-
-    target = spec.removeprefix("py:")
-    module_name, _, function_name = target.partition(":")
-    if not module_name or not function_name:
-        raise ValueError(f"a Python critic is written py:package.module:function, got {spec!r}")
+def python_function(spec: PythonBackend) -> Any:
+    """The function a `py:package.module:function` spec names, imported as `python -m` would: modules in the working
+    directory are found."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
     try:
-        function = getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"cannot load the critic function {target!r}: {e}") from e
+        function = getattr(importlib.import_module(spec.module), spec.function)
+    except ImportError as e:
+        raise ValueError(
+            f"cannot import the critic module {spec.module!r} (from {cwd} or the installed packages): {e}"
+        ) from e
+    except AttributeError as e:
+        raise ValueError(f"the module {spec.module!r} has no function {spec.function!r}") from e
+    finally:
+        if added:
+            sys.path.remove(cwd)
     if not callable(function):
-        raise ValueError(f"{target!r} is not a function")
+        raise ValueError(f"{spec.module}:{spec.function} is not a function")
     return function
 
 
-def teacher_from_spec(spec: str, *, model: str | None = None, **options: Any) -> Teacher:
+def teacher_from_spec(spec: str | BackendSpec, *, model: str | None = None, **options: Any) -> Teacher:
     """A PARROT teacher from the same specs as a critic (every backend that generates text can teach)."""
-    backend = reward_model_from_spec(spec, model=model, **options)
+    parsed = parse_spec(spec, "teacher") if isinstance(spec, str) else spec
+    backend = reward_model_from_spec(parsed, model=model, **options)
     if not isinstance(backend, Teacher):
         raise ValueError(
-            f"{spec!r} cannot act as PARROT's teacher (it answers no anchored / re-predict / project requests)"
+            f"{parsed.text!r} cannot act as PARROT's teacher (it answers no anchored / re-predict / project requests)"
         )
     return backend
 
 
 def generator_from_spec(
-    spec: str,
+    spec: str | BackendSpec,
     out_dir: str | Path,
     *,
     device: str = "cpu",
     size: int = 256,
     lora: str | None = None,
     replicas: int = 1,
-) -> Any:
-    """`sketch` (the embedded world), a local diffusers pipeline directory (text-to-image or image editing) with an
-    optional LoRA, the http(s):// URL of an OpenAI Images API server (several joined by commas: one per GPU), or
-    `ray:<sketch|DIR>` with `replicas` Ray actors (one per GPU on CUDA)."""
-    if lora is not None and spec == "sketch":
-        raise ValueError("--lora needs a diffusers pipeline as --generator; the sketch generator has no weights")
-    if spec == "sketch":
-        from rationalrewards.agents.sketch.generator import SketchGenerator
-
-        return SketchGenerator(out_dir, size=size)
-    if spec.startswith("ray:"):
-        if lora is not None:
-            raise ValueError("--lora with ray: load the LoRA into the pipeline directory the replicas load")
+) -> ImageGenerator:
+    """A world's generator (`sketch`, `sketch-flow`), a local diffusers pipeline directory (text-to-image or image
+    editing) with an optional LoRA, OpenAI Images API servers, or `ray:<spec>` with `replicas` Ray actors."""
+    parsed = cast(GeneratorSpec, parse_spec(spec, "generator") if isinstance(spec, str) else spec)
+    out_dir = Path(out_dir)
+    if lora is not None and not isinstance(parsed, LocalBackend):
+        where = {
+            WorldBackend: "the world's generator has no weights to load it into",
+            RayBackend: "load the LoRA into the pipeline directory the replicas load",
+            HttpBackend: "load it into the served pipeline instead",
+        }[type(parsed)]
+        raise ValueError(f"--lora needs a local diffusers pipeline as --generator: {where}")
+    if replicas != 1 and not isinstance(parsed, RayBackend):
+        raise ValueError("--replicas applies to ray: generators and critics")
+    if isinstance(parsed, WorldBackend):
+        return world_named(parsed.world).generator(out_dir, variant=parsed.variant, size=size, device=device)
+    if isinstance(parsed, RayBackend):
         from rationalrewards.agents.ray_pool import RayGeneratorPool
 
-        return RayGeneratorPool(spec[4:], out_dir, replicas=replicas, device=device)
-    if replicas != 1:
-        raise ValueError("--replicas applies to ray: generators and critics")
-    if spec.startswith(("http://", "https://")):
-        if lora is not None:
-            raise ValueError("--lora applies to a local diffusers pipeline; load it into the served pipeline instead")
+        build = functools.partial(generator_from_spec, parsed.inner, device=device, size=size)
+        return RayGeneratorPool(build, out_dir, name=parsed.text, replicas=replicas, device=device)
+    if isinstance(parsed, HttpBackend):
         from rationalrewards.agents.served_generator import ServedGenerator
 
-        return ServedGenerator(spec, out_dir, api_key=os.environ.get(API_KEY_ENV))
-    if Path(spec).is_dir():
-        from rationalrewards.agents.diffusers_generator import DiffusersGenerator
+        return ServedGenerator(list(parsed.urls), out_dir, api_key=_api_key(parsed), credentials=parsed.credentials)
+    from rationalrewards.agents.diffusers_generator import DiffusersGenerator
 
-        return DiffusersGenerator(spec, out_dir, device=device, lora=lora)
-    raise ValueError(
-        f"unknown generator {spec!r}: use 'sketch', a local diffusers pipeline directory, or an http(s):// URL of an "
-        "OpenAI Images API server"
-    )
+    return DiffusersGenerator(parsed.path, out_dir, device=device, lora=lora)
 
 
-def grader_from_spec(spec: str, *, generator: str = "sketch") -> Any:
-    """`sketch` (scene graphs against GenEval specs), `sketch-pixels` (the scene a pixel reader perceives, for
-    32-pixel sketch images from a trained generator), `none`, or `auto`: the sketch grader when the generator is the
-    sketch world (its images carry scene graphs), none otherwise."""
-    if spec == "auto":
-        spec = "sketch" if generator in ("sketch", "ray:sketch") else "none"
-    if spec == "none":
+def grader_from_spec(spec: str | BackendSpec, *, generator: str | BackendSpec = "sketch") -> Grader | None:
+    """A world's grader, `none`, or `auto`: the generator's world's grader when the generator is a world's (its images
+    carry their ground truth), none otherwise."""
+    parsed = cast(GraderSpec, parse_spec(spec, "grader") if isinstance(spec, str) else spec)
+    if isinstance(parsed, NoGrader):
         return None
-    if spec == "sketch":
-        from rationalrewards.agents.sketch.grader import SketchGrader
-
-        return SketchGrader()
-    if spec == "sketch-pixels":
-        from rationalrewards.agents.sketch.pixels import PixelGrader
-
-        return PixelGrader()
-    raise ValueError(f"unknown grader {spec!r}: use 'auto', 'sketch', 'sketch-pixels' or 'none'")
+    if isinstance(parsed, AutoGrader):
+        made_by = spec_world(parse_spec(generator, "generator") if isinstance(generator, str) else generator)
+        if made_by is None or made_by.variant:  # a world's other generators carry no ground truth beside them
+            return None
+        return world_named(made_by.world).grader()
+    return world_named(parsed.world).grader(variant=parsed.variant)
 
 
-def refiner_from_spec(spec: str, *, model: str | None = None) -> Any:
+def refiner_from_spec(spec: str | BackendSpec, *, model: str | None = None) -> PromptRefiner:
     """`critic` (the critique's refined request, as in the paper), or an LLM rewriter: `llm:<URL>` for an
     OpenAI-compatible server (with `model`), or `llm:<DIR>` for a local text model."""
-    from rationalrewards.agents.refiner import CriticRefiner, LLMRefiner
-
-    if spec == "critic":
+    parsed = cast(RefinerSpec, parse_spec(spec, "refiner") if isinstance(spec, str) else spec)
+    if isinstance(parsed, CritiqueRefiner):
         return CriticRefiner()
-    if spec.startswith("llm:"):
-        target = spec[4:]
-        if target.startswith(("http://", "https://")):
-            from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
+    inner = parsed.inner
+    if isinstance(inner, HttpBackend):
+        from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 
-            return LLMRefiner(
-                OpenAICompatibleRewardModel(target, model, api_key=os.environ.get(API_KEY_ENV), max_tokens=256)
-            )
-        from rationalrewards.rewardmodel.backends.local_llm import TransformersChatModel
+        client = OpenAICompatibleRewardModel(
+            list(inner.urls), model, api_key=_api_key(inner), credentials=inner.credentials, max_tokens=256
+        )
+        return LLMRefiner(client)
+    from rationalrewards.rewardmodel.backends.local_llm import TransformersChatModel
 
-        return LLMRefiner(TransformersChatModel(target))
-    raise ValueError(f"unknown refiner {spec!r}: use 'critic', 'llm:<http(s) URL>' or 'llm:<local model dir>'")
+    return LLMRefiner(TransformersChatModel(str(inner.path)))
+
+
+__all__ = [
+    "API_KEY_ENV",
+    "generator_from_spec",
+    "grader_from_spec",
+    "python_function",
+    "refiner_from_spec",
+    "reward_model_from_spec",
+    "teacher_from_spec",
+]

@@ -10,7 +10,7 @@ on either side of the wire.
 
 Why aiohttp and not Ray Serve: aiohttp is already a core dependency (the clients use it), one process per GPU is how
 vLLM and SGLang are deployed too, and batching needs no framework: concurrent requests reach the generator together,
-and `DiffusersGenerator` gathers them into micro-batches itself (`rewardmodel/batching.py`). Ray Serve would add a
+and `DiffusersGenerator` gathers them into micro-batches itself (`plumbing/batching.py`). Ray Serve would add a
 cluster runtime to a single-box tool; `--generator ray:DIR` covers clusters.
 """
 

@@ -14,11 +14,11 @@ died is retried on another one (and Ray restarts the dead replica).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rationalrewards.agents.generator import GeneratedImage, batch_sources
+from rationalrewards.agents.generator import GeneratedImage, ImageGenerator, batch_sources
 from rationalrewards.rewardmodel.errors import RewardServerError
 from rationalrewards.rewardmodel.images import read_image_bytes
 from rationalrewards.rewardmodel.schemas import ImageRef
@@ -39,13 +39,11 @@ def _ray() -> Any:
 class GeneratorReplica:
     """One replica (a Ray actor): a generator and a private folder for its images and uploaded sources."""
 
-    def __init__(self, spec: str, device: str) -> None:
+    def __init__(self, build: Callable[[Path], ImageGenerator]) -> None:
         import tempfile
 
-        from rationalrewards.agents.factory import generator_from_spec
-
         self.work_dir = Path(tempfile.mkdtemp(prefix="rr-replica-"))
-        self.generator = generator_from_spec(spec, self.work_dir / "images", device=device)
+        self.generator = build(self.work_dir / "images")
 
     def name(self) -> str:
         return str(self.generator.name)
@@ -69,10 +67,8 @@ def _shipped(image: GeneratedImage) -> dict[str, Any]:
 class CriticReplica:
     """One replica of an in-process critic (a local model directory, usually)."""
 
-    def __init__(self, spec: str, options: dict[str, Any]) -> None:
-        from rationalrewards.agents.factory import reward_model_from_spec
-
-        self.critic: Any = reward_model_from_spec(spec, **options)
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self.critic: Any = build()
 
     async def critique(self, requests: list[Any]) -> list[Any]:
         return list(await self.critic.critique(requests))
@@ -114,14 +110,25 @@ def _replicas(cls: type, replicas: int, device: str, *args: Any) -> list[Any]:
 
 
 class RayGeneratorPool:
-    """An `ImageGenerator` spread over Ray replicas of `spec` ('sketch' or a diffusers pipeline directory)."""
+    """An `ImageGenerator` spread over Ray replicas, each built by `build(out_dir)` inside its actor (the factory hands
+    a picklable partial of itself, so this module never imports the factory)."""
 
     batch_size = 8
 
-    def __init__(self, spec: str, out_dir: str | Path, *, replicas: int = 1, device: str = "cpu") -> None:
-        self.pool = _Pool(_replicas(GeneratorReplica, replicas, device, spec, device))
+    def __init__(
+        self,
+        build: Callable[[Path], ImageGenerator],
+        out_dir: str | Path,
+        *,
+        name: str,
+        replicas: int = 1,
+        device: str = "cpu",
+    ) -> None:
+        self.pool = _Pool(_replicas(GeneratorReplica, replicas, device, build))
         self.out_dir = Path(out_dir)
+        # The replicas' own generator name (the generation cache is keyed by it); `name` is the spec, for messages.
         self.name = f"ray:{_ray().get(self.pool.actors[0].name.remote())}"
+        self.spec = name
         self.replicas = replicas
 
     async def generate(
@@ -150,12 +157,12 @@ class RayGeneratorPool:
 
 
 class RayRewardModel:
-    """A critic spread over Ray replicas of `spec` (a local model directory, or any critic spec). Images travel as
-    data URLs, so replicas on other machines read them."""
+    """A critic spread over Ray replicas, each built by `build()` inside its actor. Images travel as data URLs, so
+    replicas on other machines read them."""
 
-    def __init__(self, spec: str, *, replicas: int = 1, device: str = "cpu", **options: Any) -> None:
-        self.pool = _Pool(_replicas(CriticReplica, replicas, device, spec, options))
-        self.name = f"ray:{spec}"
+    def __init__(self, build: Callable[[], Any], *, name: str, replicas: int = 1, device: str = "cpu") -> None:
+        self.pool = _Pool(_replicas(CriticReplica, replicas, device, build))
+        self.name = name
 
     async def critique(self, requests: Sequence[Any]) -> list[Any]:
         return list(await self.pool.call("critique", [_inline(r) for r in requests]))

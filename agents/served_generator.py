@@ -4,7 +4,7 @@ serve-generator`, or several of them at once (one per GPU).
 Each image is one request (`n=1` with its own seed), so an image depends on its prompt and seed only, never on which
 server or batch it landed in; servers batch concurrent requests themselves. Text-to-image posts JSON to
 `/v1/images/generations`; an edit posts multipart to `/v1/images/edits` with the source image. Transport rules are the
-critic client's (`rewardmodel.http`): bounded concurrency, timeouts, jittered retries on transient faults only, typed
+critic client's (`plumbing.http`): bounded concurrency, timeouts, jittered retries on transient faults only, typed
 errors, least-busy routing over several endpoints with ejection. An answer that does not hold a decodable image is a
 transient fault (retried), never a placeholder image: a prompt whose images cannot be made fails with
 `RewardServerError` and the batch runner records it for the next run.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,9 @@ from typing import Any
 import aiohttp
 
 from rationalrewards.agents.generator import GeneratedImage, batch_sources
-from rationalrewards.rewardmodel.http import HttpEndpoints, Transient
+from rationalrewards.agents.world import attach_ground_truth, ground_truth_of
+from rationalrewards.plumbing.http import HttpEndpoints, Transient
+from rationalrewards.plumbing.redact import Secret
 from rationalrewards.rewardmodel.images import content_path, image_ref_from_path, read_image_bytes
 from rationalrewards.rewardmodel.schemas import ImageRef
 
@@ -42,6 +43,7 @@ class ServedGenerator:
         size: int | None = None,
         steps: int | None = None,
         api_key: str | None = None,
+        credentials: Secret | None = None,
         concurrency: int = 16,
         timeout: float = 300.0,
         max_retries: int = 5,
@@ -52,6 +54,7 @@ class ServedGenerator:
         self.http = HttpEndpoints(
             base_url,
             api_key=api_key,
+            credentials=credentials,
             concurrency=concurrency,
             timeout=timeout,
             max_retries=max_retries,
@@ -135,20 +138,20 @@ class ServedGenerator:
 
 
 def scene_text(source: ImageRef) -> str | None:
-    """The sketch scene graph beside an image, if it has one (it travels with an image sent elsewhere)."""
-    from rationalrewards.agents.sketch.scene import sidecar_path
-
-    path = sidecar_path(source.uri.removeprefix("file://"))
-    return path.read_text() if not source.uri.startswith("data:") and path.exists() else None
+    """The ground truth a world keeps beside an image (a sketch scene graph), sent along with it to another process."""
+    if source.uri.startswith("data:"):
+        return None
+    return ground_truth_of(Path(source.uri.removeprefix("file://")))
 
 
 def store_image(data: bytes, out_dir: str | Path, scene: Any = None) -> tuple[ImageRef, str | None]:
     """Image bytes made elsewhere (a server, a Ray replica), checked to decode and stored content-addressed under
-    `out_dir`, with the sketch scene graph that came with them written beside (its image digest set to these bytes).
-    Raises ValueError for bytes that are not an image or a scene that is not a scene graph: nothing is kept then."""
+    `out_dir`, with the ground truth that came with them written beside (for these bytes' digest) by the world it
+    belongs to. Raises ValueError for bytes that are not an image or ground truth no world reads: nothing is kept
+    then."""
     import hashlib
 
-    from rationalrewards.rewardmodel.files import atomic_write_bytes
+    from rationalrewards.plumbing.files import atomic_write_bytes
 
     digest = hashlib.sha256(data).hexdigest()
     path = content_path(out_dir, digest)
@@ -161,10 +164,4 @@ def store_image(data: bytes, out_dir: str | Path, scene: Any = None) -> tuple[Im
         raise ValueError(f"the image does not decode ({e})") from e
     if not scene:
         return ref, None
-    from rationalrewards.agents.sketch.scene import SceneGraph, write_sidecar
-
-    try:
-        graph = SceneGraph.model_validate_json(scene if isinstance(scene, str) else json.dumps(scene))
-    except ValueError as e:
-        raise ValueError(f"the scene graph is not valid ({type(e).__name__})") from e
-    return ref, str(write_sidecar(graph.model_copy(update={"image_sha256": digest}), path))
+    return ref, str(attach_ground_truth(path, scene, digest))

@@ -16,6 +16,8 @@ from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rationalrewards.agents.geneval import SceneSpec
+
 
 class SuiteRow(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -48,8 +50,6 @@ class SuiteRow(BaseModel):
         if self.include is not None:
             if self.tag is None:
                 raise ValueError("'include' needs a 'tag' (GenEval schema)")
-            from rationalrewards.agents.sketch.spec import SceneSpec
-
             try:
                 spec = SceneSpec.from_geneval(self.geneval())
             except ValidationError as e:
@@ -191,6 +191,6 @@ def suite_rows(rows: Iterable[SuiteRow | dict[str, Any]]) -> Suite:
 
 
 def write_jsonl(rows: Iterable[BaseModel | dict[str, Any]], path: str | Path) -> Path:
-    from rationalrewards.rewardmodel.files import atomic_write_jsonl
+    from rationalrewards.plumbing.files import atomic_write_jsonl
 
     return atomic_write_jsonl(path, (r.model_dump(exclude_none=True) if isinstance(r, BaseModel) else r for r in rows))

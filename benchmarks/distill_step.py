@@ -16,8 +16,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from rationalrewards.graphs.job_configs import ParrotJob
-from rationalrewards.graphs.jobs import parrot_job
+from rationalrewards.runtime.job_configs import ParrotJob
+from rationalrewards.runtime.jobs import parrot_job
 from rationalrewards.training.distill_config import DistillConfig
 from rationalrewards.training.distill_trainer import train
 

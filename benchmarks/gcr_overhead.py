@@ -38,14 +38,14 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from rationalrewards.agents.refiner import CriticRefiner, RefineHistory, RoundMemory
-from rationalrewards.agents.sketch.generator import SketchGenerator
-from rationalrewards.agents.sketch.oracle import SketchOracle
-from rationalrewards.agents.sketch.suites import make_suite
-from rationalrewards.graphs.batch import default_durability, needs_checkpointer, run_thread
 from rationalrewards.graphs.gcr import GCRContext, GCRGraph, _seed_for
 from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.rewardmodel.schemas import Critique, CritiqueRequest
 from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
+from rationalrewards.runtime.batch import default_durability, needs_checkpointer, run_thread
+from rationalrewards.sketch.generator import SketchGenerator
+from rationalrewards.sketch.oracle import SketchOracle
+from rationalrewards.sketch.suites import make_suite
 
 CONFIG = GCRConfig(max_rounds=3, candidates=4, rescore=True, keep_best=True, seeds="fresh", plateau_rounds=0)
 
@@ -142,7 +142,7 @@ async def graph_run(
         return await run_all(None)
     if checkpointer == "memory":
         return await run_all(InMemorySaver())
-    from rationalrewards.graphs.checkpoints import sqlite_checkpointer
+    from rationalrewards.runtime._checkpoints import sqlite_checkpointer
 
     async with sqlite_checkpointer(checkpointer) as sqlite_saver:
         saver = sqlite_saver

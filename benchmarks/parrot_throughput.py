@@ -25,9 +25,9 @@ from PIL import Image
 
 from rationalrewards.agents.preferences import load_preferences
 from rationalrewards.graphs.parrot import ParrotConfig
-from rationalrewards.graphs.parrot_runner import ParrotRunner, pairs_in_flight
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.mock_server import free_port
+from rationalrewards.runtime.parrot_runner import ParrotRunner, pairs_in_flight
 
 
 def _pairs(directory: Path, n: int) -> Path:

@@ -25,12 +25,12 @@ from pathlib import Path
 
 def child(preset: str, n: int, out: Path) -> dict[str, float]:
     from rationalrewards.agents.refiner import CriticRefiner
-    from rationalrewards.agents.sketch.generator import SketchGenerator
-    from rationalrewards.agents.sketch.grader import SketchGrader
-    from rationalrewards.agents.sketch.oracle import SketchOracle
     from rationalrewards.agents.suite import read_suite
     from rationalrewards.graphs.gcr_config import GCRConfig
-    from rationalrewards.graphs.runner import GCRRunner
+    from rationalrewards.runtime.gcr_runner import GCRRunner
+    from rationalrewards.sketch.generator import SketchGenerator
+    from rationalrewards.sketch.grader import SketchGrader
+    from rationalrewards.sketch.oracle import SketchOracle
 
     # As `rationalrewards refine --suite FILE` reads and holds a suite (the file is written by the parent process).
     rows = read_suite(out.parent / f"suite-{n}.jsonl")
@@ -75,8 +75,8 @@ def main() -> None:
         return
     results: dict[tuple[str, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        from rationalrewards.agents.sketch.suites import make_suite
         from rationalrewards.agents.suite import write_jsonl
+        from rationalrewards.sketch.suites import make_suite
 
         for n in args.sizes:  # every row its own seed, so no two items share a generation
             write_jsonl(

@@ -26,12 +26,12 @@ from typing import Any
 
 from rationalrewards.agents.refiner import CriticRefiner
 from rationalrewards.agents.served_generator import ServedGenerator
-from rationalrewards.agents.sketch.oracle import SketchOracle
-from rationalrewards.agents.sketch.suites import make_suite
 from rationalrewards.graphs.gcr_config import GCRConfig
-from rationalrewards.graphs.runner import GCRRunner
-from rationalrewards.rewardmodel.http import HttpEndpoints
+from rationalrewards.plumbing.http import HttpEndpoints
 from rationalrewards.rewardmodel.mock_server import free_port
+from rationalrewards.runtime.gcr_runner import GCRRunner
+from rationalrewards.sketch.oracle import SketchOracle
+from rationalrewards.sketch.suites import make_suite
 
 
 def start_servers(count: int, latency: float, work: Path) -> list[tuple[subprocess.Popen[bytes], str]]:

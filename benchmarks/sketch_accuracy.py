@@ -15,10 +15,10 @@ import tempfile
 from pathlib import Path
 
 from rationalrewards.agents.grading import accuracy_by_tag
-from rationalrewards.agents.sketch.generator import SketchGenerator
-from rationalrewards.agents.sketch.scene import score_against_spec
-from rationalrewards.agents.sketch.spec import SceneSpec, render_prompt
-from rationalrewards.agents.sketch.suites import make_suite
+from rationalrewards.sketch.generator import SketchGenerator
+from rationalrewards.sketch.scene import score_against_spec
+from rationalrewards.sketch.spec import SceneSpec, render_prompt
+from rationalrewards.sketch.suites import make_suite
 
 DEFAULT_GENEVAL = Path(__file__).resolve().parent / "data/geneval/evaluation_metadata.jsonl"
 

@@ -12,10 +12,10 @@ import os
 import tempfile
 import time
 
-from rationalrewards.agents.sketch.generator import SketchGenerator
-from rationalrewards.agents.sketch.oracle import SketchOracle
-from rationalrewards.agents.sketch.suites import make_suite
 from rationalrewards.rewardmodel import Critique, CritiqueRequest
+from rationalrewards.sketch.generator import SketchGenerator
+from rationalrewards.sketch.oracle import SketchOracle
+from rationalrewards.sketch.suites import make_suite
 
 
 def main() -> None:

@@ -17,12 +17,12 @@ from rationalrewards.graphs.gcr_config import GCRConfig
 def sketch_backends(home: str | Path | None = None) -> GCRContext:
     """The sketch world's generator, oracle critic and the critic refiner, writing under `home`."""
     from rationalrewards.agents.refiner import CriticRefiner
-    from rationalrewards.agents.sketch.generator import SketchGenerator
-    from rationalrewards.agents.sketch.oracle import SketchOracle
+    from rationalrewards.agents.world import world_named
 
+    world = world_named("sketch")
     images = Path(home or os.environ.get("RATIONALREWARDS_HOME", "runs/langgraph-dev")) / "images"
     return GCRContext(
-        generator=SketchGenerator(images), critic=SketchOracle(image_dirs=[images]), refiner=CriticRefiner()
+        generator=world.generator(images), critic=world.critic(image_dirs=[images]), refiner=CriticRefiner()
     )
 
 

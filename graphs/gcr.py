@@ -43,11 +43,11 @@ from rationalrewards.graphs.state import (
 )
 from rationalrewards.graphs.store import GenerationCache
 from rationalrewards.graphs.trace import Tracer
+from rationalrewards.plumbing.telemetry import span, traced_node
 from rationalrewards.rewardmodel.backends.base import RewardModel, backend_name, prompt_profile_of
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.schemas import Abstention, Critique, CritiqueRequest, ImageRef, Task
 from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
-from rationalrewards.rewardmodel.telemetry import span, traced_node
 
 log = structlog.get_logger(__name__)
 

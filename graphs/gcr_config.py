@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from rationalrewards.rewardmodel.scoring import RewardPolicy, StopRule, check_policy, check_stop_rule
+from rationalrewards.plumbing.choices import choice
+from rationalrewards.rewardmodel.scoring import RewardPolicy, StopRule
 
 Preset = Literal["paper", "release", "deep"]
 PRESETS: tuple[Preset, ...] = ("paper", "release", "deep")
@@ -45,8 +46,8 @@ class GCRConfig:
             raise ValueError("candidates must be between 1 and 64")
         if not 1.0 <= self.threshold <= 4.0:
             raise ValueError("threshold is on the 1-4 score scale; the paper uses 3.0")
-        check_policy(self.policy)
-        check_stop_rule(self.stop_rule)
+        choice(self.policy, RewardPolicy, "reward policy")
+        choice(self.stop_rule, StopRule, "stop rule")
         if self.seeds not in ("same", "fresh"):
             raise ValueError("seeds must be 'same' or 'fresh'")
         if self.plateau_rounds < 0 or self.max_generations < 0 or self.critique_retries < 0:

@@ -33,6 +33,8 @@ from rationalrewards.graphs.state import (
     RejectReason,
 )
 from rationalrewards.graphs.trace import Tracer
+from rationalrewards.plumbing.choices import choice
+from rationalrewards.plumbing.telemetry import span, traced_node
 from rationalrewards.rewardmodel.backends.base import Completion, Teacher, backend_name
 from rationalrewards.rewardmodel.errors import CritiqueParseError, RewardModelError, RewardRequestError
 from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
@@ -44,18 +46,9 @@ from rationalrewards.rewardmodel.schemas import (
     TeacherRequest,
     decide_pairwise,
 )
-from rationalrewards.rewardmodel.telemetry import span, traced_node
 
 FilterKind = Literal["repredict", "scores", "both"]
 FILTERS: tuple[FilterKind, ...] = ("repredict", "scores", "both")
-
-
-def check_filter(name: str) -> FilterKind:
-    """`name` as a filter kind, or a ValueError listing the kinds."""
-    for kind in FILTERS:
-        if name == kind:
-            return kind
-    raise ValueError(f"filter must be one of {', '.join(FILTERS)}, got {name!r}")
 
 
 @dataclass(frozen=True)
@@ -67,7 +60,7 @@ class ParrotConfig:
     score_tolerance: float = 0.0
 
     def __post_init__(self) -> None:
-        check_filter(self.filter)
+        choice(self.filter, FilterKind, "filter")
         if self.retries < 0:
             raise ValueError("retries must be 0 or more")
         if self.score_tolerance < 0:

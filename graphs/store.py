@@ -41,6 +41,6 @@ class GenerationCache:
         return None
 
     def put(self, key: str, made: GeneratedImage) -> None:
-        from rationalrewards.rewardmodel.files import atomic_write_text
+        from rationalrewards.plumbing.files import atomic_write_text
 
         atomic_write_text(self._path(key), made.model_dump_json())

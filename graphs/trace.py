@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from rationalrewards.rewardmodel.telemetry import annotate
+from rationalrewards.plumbing.telemetry import annotate
 
 
 class Tracer:

@@ -39,8 +39,8 @@ _EXPORTS: dict[str, str] = {
     "FakeRewardModel": "rationalrewards.rewardmodel.testing",
     "FunctionRewardModel": "rationalrewards.rewardmodel.testing",
     "reward_model_from_spec": "rationalrewards.agents.factory",
-    "SketchOracle": "rationalrewards.agents.sketch.oracle",
-    "SketchGenerator": "rationalrewards.agents.sketch.generator",
+    "SketchOracle": "rationalrewards.sketch.oracle",
+    "SketchGenerator": "rationalrewards.sketch.generator",
     # graphs
     "build_gcr_graph": "rationalrewards.graphs.gcr",
     "GCRConfig": "rationalrewards.graphs.gcr_config",
@@ -100,8 +100,6 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from rationalrewards.agents.factory import reward_model_from_spec
-    from rationalrewards.agents.sketch.generator import SketchGenerator
-    from rationalrewards.agents.sketch.oracle import SketchOracle
     from rationalrewards.graphs.gcr import GCRContext, build_gcr_graph
     from rationalrewards.graphs.gcr_config import GCRConfig
     from rationalrewards.graphs.parrot import ParrotConfig, ParrotContext, build_parrot_graph
@@ -123,3 +121,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from rationalrewards.rewardmodel.scoring import pairwise_accuracy, reward_from_critique
     from rationalrewards.rewardmodel.testing import FakeRewardModel, FunctionRewardModel
+    from rationalrewards.sketch.generator import SketchGenerator
+    from rationalrewards.sketch.oracle import SketchOracle

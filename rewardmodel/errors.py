@@ -6,9 +6,26 @@ Every failure that crosses this boundary is one of these (or an `Abstention` val
 
 from __future__ import annotations
 
+from rationalrewards.plumbing.errors import (
+    ResponseTooLargeError,
+    RewardModelError,
+    RewardRequestError,
+    RewardServerError,
+    RewardTimeoutError,
+)
 
-class RewardModelError(Exception):
-    """Base class of every error raised by the reward-model layer."""
+__all__ = [
+    "CritiqueParseError",
+    "ImageTooLargeError",
+    "InvalidImageError",
+    "NoActiveAspectsError",
+    "PromptFormatError",
+    "ResponseTooLargeError",
+    "RewardModelError",
+    "RewardRequestError",
+    "RewardServerError",
+    "RewardTimeoutError",
+]
 
 
 class CritiqueParseError(RewardModelError, ValueError):
@@ -17,26 +34,6 @@ class CritiqueParseError(RewardModelError, ValueError):
     def __init__(self, message: str, raw_text: str) -> None:
         super().__init__(message)
         self.raw_text = raw_text
-
-
-class RewardServerError(RewardModelError):
-    """The reward server stayed unreachable or kept failing (5xx, 429, timeouts) through the whole retry budget."""
-
-
-class RewardTimeoutError(RewardServerError):
-    """Every attempt at one request ran past the per-request timeout (or the total deadline)."""
-
-
-class ResponseTooLargeError(RewardServerError):
-    """A server answered more than the configured size (never read past it): the request abstains `too_large`."""
-
-
-class RewardRequestError(RewardModelError):
-    """The server rejected the request itself (a 4xx other than 408/429). Never retried: sending it again won't help."""
-
-    def __init__(self, message: str, status_code: int) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 class InvalidImageError(RewardModelError, ValueError):

@@ -167,7 +167,7 @@ def image_ref_from_pil(image: Any, directory: str | Path | None = None) -> Image
     else:
         path = content_path(directory, digest)
         if not path.exists():
-            from rationalrewards.rewardmodel.files import atomic_write_bytes
+            from rationalrewards.plumbing.files import atomic_write_bytes
 
             atomic_write_bytes(path, data)
         uri = str(path.resolve())

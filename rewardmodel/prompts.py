@@ -4,7 +4,7 @@
 project requests) into OpenAI-style messages; images travel as PNG base64 data URLs in `image_url` parts interleaved
 with the text that names them (or any URL `image_url=` gives, e.g. paths in SFT exports). Two prompt profiles:
 
-- `release`: critic requests exactly as the released checkpoints were trained on them (`rewardmodel.release_format`):
+- `release`: critic requests exactly as the released checkpoints were trained on them (`rewardmodel._release_format`):
   the default whenever the critic is a RationalRewards checkpoint (`resolve_profile`).
 - `house`: our own wording (a rubric before the images, `User request:` lines), for other models and teachers. The
   output headers are the released ones in both. Teacher requests always use it: no PARROT prompt was released.
@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rationalrewards.rewardmodel import release_format
+from rationalrewards.plumbing.choices import choice
+from rationalrewards.rewardmodel import _release_format as release_format
 from rationalrewards.rewardmodel.errors import PromptFormatError
 from rationalrewards.rewardmodel.format import WINNER_TEXT
 from rationalrewards.rewardmodel.schemas import (
@@ -44,6 +45,7 @@ from rationalrewards.rewardmodel.schemas import (
 Message = dict[str, Any]
 PromptProfile = Literal["house", "release", "compact"]
 PROFILES: tuple[PromptProfile, ...] = ("house", "release", "compact")
+PromptChoice = Literal["auto", "house", "release", "compact"]  # what a user picks: a profile, or auto
 AnyRequest = CritiqueRequest | CompareRequest | AnchoredRequest | RepredictRequest | ProjectRequest
 ImageUrl = Callable[[ImageRef], str]
 
@@ -243,11 +245,9 @@ def _repredict(request: RepredictRequest, image_url: ImageUrl) -> list[Message]:
     return [{"role": "user", "content": content}]
 
 
-def check_profile(name: str) -> PromptProfile:
-    for profile in PROFILES:
-        if name == profile:
-            return profile
-    raise ValueError(f"unknown prompt profile {name!r}; choose one of {', '.join(PROFILES)} (or auto)")
+def check_prompts_choice(name: str) -> PromptChoice:
+    """`auto`, or one of the prompt profiles (a ValueError naming them otherwise)."""
+    return "auto" if name == "auto" else choice(name, PromptProfile, "prompt profile")
 
 
 PROFILE_MARKER = "rationalrewards.json"  # in a model directory: {"prompt_profile": "release"} (written by our exports)
@@ -262,16 +262,16 @@ def declared_profile(model_dir: str | Path) -> str | None:
         value = json.loads(marker.read_text(encoding="utf-8")).get("prompt_profile")
     except (ValueError, AttributeError) as e:
         raise ValueError(f"{marker} is not a JSON object with a prompt_profile: {e}") from e
-    return None if value is None else check_profile(str(value))
+    return None if value is None else choice(str(value), PromptProfile, "prompt profile")
 
 
-def resolve_profile(choice: str, model_name: str | None = None, declared: str | None = None) -> PromptProfile:
+def resolve_profile(chosen: str, model_name: str | None = None, declared: str | None = None) -> PromptProfile:
     """`house` or `release` for a critic: as chosen, or with `auto` the release format for a RationalRewards
     checkpoint (its name says so, or its directory declares the profile it was trained with) and house otherwise."""
-    if choice != "auto":
-        return check_profile(choice)
+    if chosen != "auto":
+        return choice(chosen, PromptProfile, "prompt profile")
     if declared:
-        return check_profile(declared)
+        return choice(declared, PromptProfile, "prompt profile")
     return (
         "release"
         if model_name and "rationalrewards" in model_name.lower().replace("-", "").replace("_", "")

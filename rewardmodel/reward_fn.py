@@ -19,7 +19,7 @@ import concurrent.futures
 from collections.abc import Sequence
 from typing import Any
 
-from rationalrewards.rewardmodel.aio import BackgroundLoop
+from rationalrewards.plumbing.aio import BackgroundLoop
 from rationalrewards.rewardmodel.backends.base import RewardModel, aclose_backends
 from rationalrewards.rewardmodel.images import as_image_ref
 from rationalrewards.rewardmodel.schemas import Abstention, Critique, CritiqueRequest, Task

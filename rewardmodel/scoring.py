@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from rationalrewards.plumbing.choices import choice
 from rationalrewards.rewardmodel.errors import NoActiveAspectsError
 from rationalrewards.rewardmodel.schemas import (
     SCORE_MAX,
@@ -35,17 +36,9 @@ _POLICIES: tuple[RewardPolicy, ...] = ("paper", "edit_rl_release", "all")
 REWARD_POLICIES: tuple[str, ...] = ("paper", "edit_rl_release", "all")
 
 
-def check_policy(name: str) -> RewardPolicy:
-    """`name` as a policy, or a ValueError listing the policies."""
-    for policy in _POLICIES:
-        if name == policy:
-            return policy
-    raise ValueError(f"unknown reward policy {name!r}; choose one of {', '.join(REWARD_POLICIES)}")
-
-
 def active_scores(critique: Critique, policy: RewardPolicy = "paper") -> dict[Aspect, float]:
     """The aspect scores that `policy` averages."""
-    check_policy(policy)
+    choice(policy, RewardPolicy, "reward policy")
     scores: dict[Aspect, float] = {}
     for aspect in critique.task.aspects:
         assessment = critique.assessments.get(aspect)
@@ -89,17 +82,10 @@ STOP_RULES: tuple[StopRule, ...] = ("paper", "release")
 RELEASE_STOP_ASPECTS = (Aspect.text_faithfulness, Aspect.physical_quality)
 
 
-def check_stop_rule(name: str) -> StopRule:
-    for rule in STOP_RULES:
-        if name == rule:
-            return rule
-    raise ValueError(f"unknown stop rule {name!r}; choose one of {', '.join(STOP_RULES)}")
-
-
 def passes_threshold(critique: Critique, threshold: float = 3.0, rule: StopRule = "paper") -> bool:
     """Whether GCR keeps the image. `paper` (as the paper writes it): every active aspect scores at least `threshold`.
     `release` (the released refine script): text faithfulness and physical quality both do; the others are not read."""
-    if check_stop_rule(rule) == "release":
+    if choice(rule, StopRule, "stop rule") == "release":
         scores = [critique.assessments[a].score if a in critique.assessments else None for a in RELEASE_STOP_ASPECTS]
         return all(score is not None and score >= threshold for score in scores)
     return all(score >= threshold for score in active_scores(critique, "paper").values())

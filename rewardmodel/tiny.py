@@ -68,18 +68,10 @@ _CORPUS = [
 ]
 
 
-def check_family(name: str) -> Family:
-    """`name` as a model family, or a ValueError listing the families."""
-    for family in _FAMILIES:
-        if name == family:
-            return family
-    raise ValueError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
-
-
 def _prompt_corpus() -> list[str]:
     """The request texts a critic is sent (both prompt profiles): trained on them, the tokenizer merges a request
     into ~900 tokens instead of ~2,700, which keeps CPU training and generation of the tiny critics fast."""
-    from rationalrewards.rewardmodel import release_format
+    from rationalrewards.rewardmodel import _release_format as release_format
     from rationalrewards.rewardmodel.prompts import AnyRequest, build_messages
     from rationalrewards.rewardmodel.schemas import (
         AnchoredRequest,

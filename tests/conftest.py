@@ -8,8 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-
-from tests.helpers import free_port
+from helpers import free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -22,7 +22,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """`rationalrewards ARGS` as users run it: a subprocess, output captured. `check`: assert it exited 0."""
     result = subprocess.run(
-        [PYTHON, "-m", "rationalrewards.cli.main", *args],
+        [PYTHON, "-m", "rationalrewards", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

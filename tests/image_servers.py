@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from rationalrewards.agents.generator_server import GeneratorService, make_app
-from rationalrewards.agents.sketch.generator import SketchGenerator
 from rationalrewards.rewardmodel.mock_server import free_port
+from rationalrewards.sketch.generator import SketchGenerator
 
 
 @dataclass

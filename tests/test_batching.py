@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rationalrewards.rewardmodel.batching import MicroBatcher
+from rationalrewards.plumbing.batching import MicroBatcher
 
 
 async def test_concurrent_callers_share_calls_and_get_their_own_results() -> None:
@@ -71,7 +71,7 @@ def test_inputs_are_hashed_item_by_item_to_the_digest_run_directories_record() -
     import hashlib
     import json
 
-    from rationalrewards.graphs.batch import content_hash
+    from rationalrewards.runtime.batch import content_hash
 
     for value in ([], [1], [{"b": 1, "a": [1, 2]}, "x", None, "é"], [[1, [2]], {"k": {"z": 1}}]):
         whole = hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.helpers import PYTHON, run_cli
+from helpers import PYTHON, run_cli
 
 torch = pytest.importorskip("torch")
 
@@ -38,8 +37,8 @@ FAST = [
 
 @pytest.fixture(scope="module")
 def parrot_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rationalrewards.graphs.job_configs import ParrotJob
-    from rationalrewards.graphs.jobs import parrot_job
+    from rationalrewards.runtime.job_configs import ParrotJob
+    from rationalrewards.runtime.jobs import parrot_job
 
     out = tmp_path_factory.mktemp("parrot")
     parrot_job(ParrotJob(out=out, world="sketch", pairs_count=12, progress=False))
@@ -118,7 +117,7 @@ def test_sft_steps_learn_the_answers_only_and_keep_the_vision_tower(parrot_expor
 
 def test_the_label_mask_covers_exactly_the_answer_tokens(parrot_export: Path) -> None:
     from rationalrewards.rewardmodel.tiny import build_tiny_vlm
-    from rationalrewards.training.distill_collator import IGNORE, CritiqueCollator
+    from rationalrewards.training._distill_collator import IGNORE, CritiqueCollator
     from rationalrewards.training.distill_data import DataReport, load_rows
 
     _, processor = build_tiny_vlm("qwen2_vl")
@@ -148,11 +147,11 @@ def test_template_round_trip_a_memorised_row_is_served_back_with_its_scores(tmp_
     (its own chat template, `build_messages` in the profile the checkpoint declares): every row's scores come back."""
     import asyncio
 
-    from rationalrewards.agents.sketch.generator import SketchGenerator
-    from rationalrewards.graphs.parrot_runner import sft_row
     from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
     from rationalrewards.rewardmodel.format import render_critique
     from rationalrewards.rewardmodel.schemas import Aspect, AspectAssessment, Critique, CritiqueRequest, Task
+    from rationalrewards.runtime.parrot_runner import sft_row
+    from rationalrewards.sketch.generator import SketchGenerator
 
     generator = SketchGenerator(tmp_path / "images", size=96)
     cases = {
@@ -238,7 +237,7 @@ def test_lora_trains_an_adapter_and_merge_equals_base_plus_adapter(parrot_export
     from transformers import AutoModelForImageTextToText
 
     from rationalrewards.rewardmodel.tiny import build_tiny_vlm
-    from rationalrewards.training.distill_collator import CritiqueCollator
+    from rationalrewards.training._distill_collator import CritiqueCollator
     from rationalrewards.training.distill_data import DataReport, load_rows
     from rationalrewards.training.distill_trainer import train
 
@@ -389,7 +388,7 @@ def test_gloo_ddp_over_two_processes(parrot_export: Path, tmp_path: Path) -> Non
 
 
 def _free_port() -> int:
-    from tests.helpers import free_port
+    from helpers import free_port
 
     return free_port()
 
@@ -401,7 +400,7 @@ def test_rows_from_parquet_and_datasets_with_image_bytes_and_bad_rows_counted(tm
     import datasets
 
     from rationalrewards.rewardmodel.tiny import build_tiny_vlm
-    from rationalrewards.training.distill_collator import CritiqueCollator, fit_to_length
+    from rationalrewards.training._distill_collator import CritiqueCollator, fit_to_length
     from rationalrewards.training.distill_data import DataReport, load_rows, split_by_prompt
 
     image = png_file.read_bytes()
@@ -477,7 +476,7 @@ def test_time_budget_counts_training_not_held_out_evaluation(monkeypatch: pytest
     """A curve point of unparseable answers once took a quarter of a 10-minute budget; evaluation time is excluded."""
     from types import SimpleNamespace
 
-    from rationalrewards.training import distill_eval
+    from rationalrewards.training import _distill_eval as distill_eval
 
     clock = [100.0]
     monkeypatch.setattr(distill_eval.time, "monotonic", lambda: clock[0])

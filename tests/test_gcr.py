@@ -13,10 +13,6 @@ from langgraph.types import Command
 
 from rationalrewards.agents.critic_tool import critique_image_tool, make_critic_node
 from rationalrewards.agents.refiner import CriticRefiner, LLMRefiner, RefineHistory, RoundMemory
-from rationalrewards.agents.sketch.failures import FailureModel
-from rationalrewards.agents.sketch.generator import SketchGenerator
-from rationalrewards.agents.sketch.oracle import SketchOracle
-from rationalrewards.agents.sketch.scene import load_scene
 from rationalrewards.graphs.gcr import GCRContext, GCRGraph, build_gcr_graph
 from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.graphs.state import critique_of
@@ -25,6 +21,10 @@ from rationalrewards.rewardmodel import Abstention, Aspect, AspectAssessment, Cr
 from rationalrewards.rewardmodel.images import content_path
 from rationalrewards.rewardmodel.schemas import ImageRef
 from rationalrewards.rewardmodel.testing import FunctionRewardModel
+from rationalrewards.sketch.failures import FailureModel
+from rationalrewards.sketch.generator import SketchGenerator
+from rationalrewards.sketch.oracle import SketchOracle
+from rationalrewards.sketch.scene import load_scene
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "gcr_graph.mmd"
 ROOT_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -48,8 +48,8 @@ async def _run(config: GCRConfig, context: GCRContext, inputs: dict[str, Any], t
 
 def _failing_seed(generator: SketchGenerator, prompt: str, candidates: int = 1) -> int:
     """A base seed whose first `candidates` images all miss the prompt (and carry no artifacts)."""
-    from rationalrewards.agents.sketch.scene import score_against_spec
-    from rationalrewards.agents.sketch.spec import parse_scene_spec
+    from rationalrewards.sketch.scene import score_against_spec
+    from rationalrewards.sketch.spec import parse_scene_spec
 
     def fails(seed: int) -> bool:
         scene = generator.scene_for(prompt, seed)

@@ -16,21 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import PYTHON, free_port, wait_for_http
+from helpers import run_cli as _cli
 
 from rationalrewards.agents.refiner import CriticRefiner
-from rationalrewards.agents.sketch.generator import SketchGenerator
-from rationalrewards.agents.sketch.grader import SketchGrader
-from rationalrewards.agents.sketch.oracle import SketchOracle
-from rationalrewards.agents.sketch.suites import make_suite
 from rationalrewards.agents.suite import write_jsonl
 from rationalrewards.graphs.gcr_config import GCRConfig
-from rationalrewards.graphs.rundir import RunDirectoryError, read_jsonl
-from rationalrewards.graphs.runner import GCRRunner
 from rationalrewards.graphs.trace import read_trace
 from rationalrewards.rewardmodel.images import content_path
 from rationalrewards.rewardmodel.schemas import ImageRef
-from tests.helpers import PYTHON, free_port, wait_for_http
-from tests.helpers import run_cli as _cli
+from rationalrewards.runtime.gcr_runner import GCRRunner
+from rationalrewards.runtime.rundir import RunDirectoryError, read_jsonl
+from rationalrewards.sketch.generator import SketchGenerator
+from rationalrewards.sketch.grader import SketchGrader
+from rationalrewards.sketch.oracle import SketchOracle
+from rationalrewards.sketch.suites import make_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +99,7 @@ def test_a_run_without_a_grader_has_no_accuracy_columns(tmp_path: Path) -> None:
 
 
 def test_runner_checkpointer_is_wal_with_normal_sync(tmp_path: Path) -> None:
-    from rationalrewards.graphs.checkpoints import sqlite_checkpointer
+    from rationalrewards.runtime._checkpoints import sqlite_checkpointer
 
     async def pragmas() -> tuple[str, int]:
         async with sqlite_checkpointer(tmp_path / "c.sqlite") as saver:
@@ -294,10 +294,10 @@ def test_kills_at_many_points_never_duplicate_a_round(tmp_path: Path) -> None:
 _CRASH_AT_CHECKPOINT = """
 import asyncio, os, sys
 from rationalrewards.agents.refiner import CriticRefiner
-from rationalrewards.agents.sketch.generator import SketchGenerator
-from rationalrewards.agents.sketch.oracle import SketchOracle
-from rationalrewards.graphs.batch import run_thread
-from rationalrewards.graphs.checkpoints import sqlite_checkpointer
+from rationalrewards.sketch.generator import SketchGenerator
+from rationalrewards.sketch.oracle import SketchOracle
+from rationalrewards.runtime.batch import run_thread
+from rationalrewards.runtime._checkpoints import sqlite_checkpointer
 from rationalrewards.graphs.gcr import GCRContext, GCRGraph
 from rationalrewards.graphs.gcr_config import GCRConfig
 
@@ -330,10 +330,10 @@ asyncio.run(main())
 def test_a_crash_between_a_nodes_writes_and_its_checkpoint_resumes_without_duplicates(tmp_path: Path) -> None:
     """The window the random kills rarely hit (1 in 8 trials lost a round to it): a process dies after a task's writes
     are saved but before the checkpoint that follows. Crash there at every checkpoint of a thread, then resume."""
-    from rationalrewards.agents.sketch.oracle import SketchOracle
-    from rationalrewards.graphs.batch import run_thread
-    from rationalrewards.graphs.checkpoints import sqlite_checkpointer
     from rationalrewards.graphs.gcr import GCRContext, GCRGraph
+    from rationalrewards.runtime._checkpoints import sqlite_checkpointer
+    from rationalrewards.runtime.batch import run_thread
+    from rationalrewards.sketch.oracle import SketchOracle
 
     config = GCRConfig.preset("deep", max_rounds=3, candidates=2, threshold=4.0)
 
@@ -405,9 +405,9 @@ def test_report_renders_in_headless_chromium_with_images(tmp_path: Path) -> None
     import numpy as np
     from PIL import Image
 
-    from rationalrewards.agents.sketch.suites import demo_suite
-    from rationalrewards.agents.sketch.vocab import BACKGROUND
-    from rationalrewards.graphs.report import write_report
+    from rationalrewards.runtime.report import write_report
+    from rationalrewards.sketch._vocab import BACKGROUND
+    from rationalrewards.sketch.suites import demo_suite
 
     run = tmp_path / "run"
     asyncio.run(_runner(run, preset="deep").run(demo_suite()[:5]))

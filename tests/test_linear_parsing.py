@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rationalrewards.agents.sketch.edits import parse_edit
-from rationalrewards.agents.sketch.spec import SceneSpecError, parse_scene_spec
 from rationalrewards.rewardmodel.errors import CritiqueParseError
 from rationalrewards.rewardmodel.parsing import asks_for_text, parse_critique, parse_pairwise
 from rationalrewards.rewardmodel.prompts import parse_repredict, strip_winner_lines
+from rationalrewards.sketch.edits import parse_edit
+from rationalrewards.sketch.spec import SceneSpecError, parse_scene_spec
 
 READERS: dict[str, Callable[[str], object]] = {
     "critique": lambda s: parse_critique(s, "t2i"),

@@ -125,15 +125,15 @@ async def test_bounded_concurrency(port: int, request_: CritiqueRequest) -> None
 
 
 def test_api_key_never_printed_or_logged(server: MockServer, request_: CritiqueRequest, capsys) -> None:
-    from rationalrewards.rewardmodel.aio import run_sync
-    from rationalrewards.rewardmodel.logs import configure_logging
+    from rationalrewards.plumbing.aio import run_sync
+    from rationalrewards.plumbing.logs import configure_logging
 
     configure_logging(json=True, level="DEBUG", force=True)
     secret = "sk-very-secret-123"
     client = _client(server, api_key=secret)
     assert secret not in repr(client) and "***" in repr(client)
     server.state.script.append(Fault(status=502))
-    from rationalrewards.rewardmodel.logs import bound_contextvars
+    from rationalrewards.plumbing.logs import bound_contextvars
 
     with bound_contextvars(run_id="run-7", sample_id="s-42"):
         run_sync(client.critique([request_]))

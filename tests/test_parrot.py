@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import PYTHON, free_port
+from helpers import run_cli as _cli
 from PIL import Image
 
 from rationalrewards.agents.preferences import load_preferences, normalise_label, parse_label_map
-from rationalrewards.graphs.jobs import ParrotJob, make_sketch_pairs, parrot_job
 from rationalrewards.graphs.parrot import ParrotConfig
-from rationalrewards.graphs.parrot_runner import ParrotRunner
-from rationalrewards.graphs.rundir import read_jsonl
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.mock_server import Fault, MockServer, parrot_teacher_answer, parrot_teacher_text
 from rationalrewards.rewardmodel.schemas import AnchoredRequest, TeacherRequest
 from rationalrewards.rewardmodel.testing import FunctionRewardModel
-from tests.helpers import PYTHON, free_port
-from tests.helpers import run_cli as _cli
+from rationalrewards.runtime.jobs import ParrotJob, make_sketch_pairs, parrot_job
+from rationalrewards.runtime.parrot_runner import ParrotRunner
+from rationalrewards.runtime.rundir import read_jsonl
 
 
 def _images(directory: Path, n: int = 3) -> list[str]:
@@ -295,7 +295,7 @@ def test_export_trains_with_trl_sft_and_a_tiny_vlm(tmp_path: Path, tiny_vlm_dir:
 
 
 def test_eval_preference_accuracy(tmp_path: Path) -> None:
-    from rationalrewards.graphs.jobs import EvalJob, eval_job
+    from rationalrewards.runtime.jobs import EvalJob, eval_job
 
     oracle = eval_job(EvalJob(world="sketch", pairs_count=80, out=tmp_path / "world"))
     assert oracle["n"] == 80 and oracle["abstentions"] == 0 and oracle["accuracy"] >= 0.9

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rationalrewards.agents.sketch.generator import SketchGenerator
-from rationalrewards.agents.sketch.scene import load_scene
-from rationalrewards.agents.sketch.transcript import PerceptionNoise, transcribe, transcribe_image
+from rationalrewards.sketch.generator import SketchGenerator
+from rationalrewards.sketch.scene import load_scene
+from rationalrewards.sketch.transcript import PerceptionNoise, transcribe, transcribe_image
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +55,12 @@ def test_a_text_student_is_trained_on_exactly_the_text_it_is_served(
     sketch_images: list[Path], smollm2_dir: Path, tmp_path: Path
 ) -> None:
     from rationalrewards.agents.preferences import load_preferences
-    from rationalrewards.agents.sketch.transcript import sketch_perception
-    from rationalrewards.graphs.parrot_runner import sft_row
+    from rationalrewards.plumbing.files import atomic_write_jsonl
     from rationalrewards.rewardmodel.backends.local import TextProcessor, TransformersRewardModel, text_only
-    from rationalrewards.rewardmodel.files import atomic_write_jsonl
     from rationalrewards.rewardmodel.schemas import CompareRequest, CritiqueRequest
-    from rationalrewards.training.distill_collator import CritiqueCollator
+    from rationalrewards.runtime.parrot_runner import sft_row
+    from rationalrewards.sketch.transcript import sketch_perception
+    from rationalrewards.training._distill_collator import CritiqueCollator
     from rationalrewards.training.distill_data import DataReport, describe_row, load_rows
 
     pairs_file = tmp_path / "pairs.jsonl"
@@ -92,7 +92,7 @@ def test_a_text_student_is_trained_on_exactly_the_text_it_is_served(
 def test_compact_prompts_are_short_and_short_targets_still_parse(sketch_images: list[Path], smollm2_dir: Path) -> None:
     from transformers import AutoTokenizer
 
-    from rationalrewards.agents.sketch.oracle import SketchOracle
+    from rationalrewards.experiments.parrot_ablation import short_answer
     from rationalrewards.rewardmodel.backends.base import (
         Completion,
         critique_from_completion,
@@ -101,7 +101,7 @@ def test_compact_prompts_are_short_and_short_targets_still_parse(sketch_images: 
     from rationalrewards.rewardmodel.images import image_ref_from_path
     from rationalrewards.rewardmodel.prompts import build_messages
     from rationalrewards.rewardmodel.schemas import CompareRequest, Critique, CritiqueRequest, PairwiseJudgement
-    from rationalrewards.training.experiments.parrot_ablation import short_answer
+    from rationalrewards.sketch.oracle import SketchOracle
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
     a, b = (image_ref_from_path(p) for p in sketch_images[:2])
@@ -225,7 +225,7 @@ def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tm
     assert "parrot-seed0" in report and "Closing the loop" in report
     assert (out / "curves.png").stat().st_size > 10_000 and (tmp_path / "docs" / "parrot_ablation.md").is_file()
     # A rerun into the same folder continues it: students and their evaluations are reused, not trained again.
-    from rationalrewards.training.experiments.parrot_ablation import AblationSettings, run_ablation
+    from rationalrewards.experiments.parrot_ablation import AblationSettings, run_ablation
 
     model = Path(results["students"]["parrot-seed0"]["checkpoint"], "model.safetensors")
     written = model.stat().st_mtime_ns
@@ -240,7 +240,7 @@ def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tm
 
 
 def test_copying_the_report_to_docs_keeps_the_page_of_earlier_runs(tmp_path: Path) -> None:
-    from rationalrewards.training.experiments.parrot_ablation import RUNS_PAGE, copy_to_docs
+    from rationalrewards.experiments.parrot_ablation import RUNS_PAGE, copy_to_docs
 
     out, docs = tmp_path / "out", tmp_path / "docs"
     out.mkdir()
@@ -258,7 +258,7 @@ def test_copying_the_report_to_docs_keeps_the_page_of_earlier_runs(tmp_path: Pat
 
 
 def test_ablation_settings_refuse_counts_that_cannot_run() -> None:
-    from rationalrewards.training.experiments.parrot_ablation import AblationSettings, run_ablation
+    from rationalrewards.experiments.parrot_ablation import AblationSettings, run_ablation
 
     for bad in ({"pointwise_images": -1}, {"curve_pairs": 0}, {"evaluations": -2}, {"budget_minutes": 0}):
         with pytest.raises(ValueError):

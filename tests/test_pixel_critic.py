@@ -7,15 +7,17 @@ import asyncio
 
 import pytest
 
-from rationalrewards.agents.sketch import parse_scene_spec
-from rationalrewards.agents.sketch.pixels import (
+from rationalrewards.rewardmodel.images import image_ref_from_pil
+from rationalrewards.rewardmodel.schemas import CompareRequest, CritiqueRequest, Task
+from rationalrewards.sketch import parse_scene_spec
+from rationalrewards.sketch.pixels import (
     CORRUPTIONS,
     PixelCritic,
     perceive_pixels,
     perceived_scene,
     perception_accuracy,
 )
-from rationalrewards.agents.sketch.small_world import (
+from rationalrewards.sketch.small_world import (
     SMALL_SIZE,
     SmallPrompt,
     all_prompts,
@@ -23,8 +25,6 @@ from rationalrewards.agents.sketch.small_world import (
     small_scene,
     split_prompts,
 )
-from rationalrewards.rewardmodel.images import image_ref_from_pil
-from rationalrewards.rewardmodel.schemas import CompareRequest, CritiqueRequest, Task
 
 
 def test_every_small_prompt_reads_back_as_its_spec() -> None:

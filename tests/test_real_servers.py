@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import PYTHON, free_port, wait_for_http
 
 from rationalrewards.rewardmodel import Abstention, CritiqueRequest
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
@@ -16,7 +17,6 @@ from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.mock_server import MockServer
 from rationalrewards.rewardmodel.prompts import build_messages, parse_repredict
 from rationalrewards.rewardmodel.schemas import RepredictRequest
-from tests.helpers import PYTHON, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
 

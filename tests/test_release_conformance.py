@@ -223,10 +223,11 @@ def test_cli_eval_rules_release_and_ours_over_http(tmp_path, port: int) -> None:
     prefers A, ours calls it a tie, and each report names its rule."""
     import json
 
-    from rationalrewards.graphs.jobs import make_sketch_pairs
-    from rationalrewards.rewardmodel.files import read_jsonl
+    from helpers import run_cli
+
+    from rationalrewards.plumbing.files import read_jsonl
     from rationalrewards.rewardmodel.mock_server import MockServer
-    from tests.helpers import run_cli
+    from rationalrewards.runtime.jobs import make_sketch_pairs
 
     pairs = make_sketch_pairs(tmp_path / "pairs", 12, label_noise=0.0, seed=4)
     labels = [row["label"] for row in read_jsonl(pairs)]

@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
 from rationalrewards.agents.refiner import CriticRefiner, RefineHistory, RoundMemory
 from rationalrewards.graphs.gcr_config import GCRConfig
-from rationalrewards.graphs.parrot_runner import sft_row
-from rationalrewards.rewardmodel import release_format
+from rationalrewards.rewardmodel import _release_format as release_format
 from rationalrewards.rewardmodel.backends.base import Completion, critique_from_completion, judgement_from_completion
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.format import render_critique, render_pairwise
@@ -33,7 +33,7 @@ from rationalrewards.rewardmodel.schemas import (
     Task,
 )
 from rationalrewards.rewardmodel.scoring import passes_threshold
-from tests.helpers import run_cli
+from rationalrewards.runtime.parrot_runner import sft_row
 
 DATA = Path(__file__).parent / "data" / "release_format"
 PROMPT = "Put a red hat on the cat"
@@ -230,8 +230,8 @@ def test_cli_critique_sends_the_release_format_over_the_wire(png_file: Path, por
 
 
 async def test_the_oracle_and_the_mock_teacher_answer_both_profiles(tmp_path: Path) -> None:
-    from rationalrewards.agents.sketch.generator import SketchGenerator
-    from rationalrewards.agents.sketch.oracle import SketchOracle
+    from rationalrewards.sketch.generator import SketchGenerator
+    from rationalrewards.sketch.oracle import SketchOracle
 
     generator = SketchGenerator(tmp_path / "images", size=96)
     [made] = await generator.generate(["a photo of two cats"], [1])
@@ -374,9 +374,9 @@ async def test_gcr_release_preset_keeps_an_image_the_paper_preset_regenerates(tm
     """One edit, two presets: image faithfulness 2 fails `paper`, but the release's rule never reads it."""
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from rationalrewards.agents.sketch.generator import SketchGenerator
     from rationalrewards.graphs.gcr import GCRContext, build_gcr_graph
     from rationalrewards.rewardmodel.testing import FunctionRewardModel
+    from rationalrewards.sketch.generator import SketchGenerator
 
     scores = {"text_faithfulness": 3.5, "image_faithfulness": 2.0, "physical_quality": 3.5, "text_rendering": None}
     critic = FunctionRewardModel(lambda request: scores)

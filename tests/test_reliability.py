@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import free_port
+from helpers import run_cli as _cli
 from PIL import Image
 
-from rationalrewards.agents.sketch.spec import SceneSpecError, parse_scene_spec
 from rationalrewards.agents.suite import SuiteRow, read_suite, write_jsonl
-from rationalrewards.graphs.rundir import RunDirectory, RunDirectoryError
 from rationalrewards.rewardmodel import CritiqueParseError, CritiqueRequest, parse_critique, parse_pairwise
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.errors import (
@@ -29,8 +29,8 @@ from rationalrewards.rewardmodel.errors import (
 )
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.mock_server import Fault, MockServer
-from tests.helpers import free_port
-from tests.helpers import run_cli as _cli
+from rationalrewards.runtime.rundir import RunDirectory, RunDirectoryError
+from rationalrewards.sketch.spec import SceneSpecError, parse_scene_spec
 
 CRITIQUE = """# User Request Analysis
 Four clocks.
@@ -293,11 +293,11 @@ def test_an_echoed_api_key_is_written_nowhere(tmp_path: Path, png_file: Path) ->
 
 def test_the_report_escapes_every_value_by_construction(tmp_path: Path) -> None:
     from rationalrewards.agents.refiner import CriticRefiner
-    from rationalrewards.agents.sketch.generator import SketchGenerator
-    from rationalrewards.agents.sketch.grader import SketchGrader
     from rationalrewards.graphs.gcr_config import GCRConfig
-    from rationalrewards.graphs.runner import GCRRunner
     from rationalrewards.rewardmodel.testing import FunctionRewardModel
+    from rationalrewards.runtime.gcr_runner import GCRRunner
+    from rationalrewards.sketch.generator import SketchGenerator
+    from rationalrewards.sketch.grader import SketchGrader
 
     evil = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
@@ -446,9 +446,9 @@ def test_corrupt_inputs_are_named_with_file_and_line(tmp_path: Path) -> None:
 def test_a_suite_is_held_compactly_and_reads_back_every_field(tmp_path: Path) -> None:
     # Issue 15: a suite is held as JSON text per row, rebuilt on access; what comes back must be the row that went in
     # (defaults, ground truth, extra fields), and the run's identity (content hash) must not change with the holding.
-    from rationalrewards.agents.sketch.suites import make_suite
     from rationalrewards.agents.suite import Suite, suite_rows
-    from rationalrewards.graphs.batch import content_hash
+    from rationalrewards.runtime.batch import content_hash
+    from rationalrewards.sketch.suites import make_suite
 
     dicts = [row | {"seed": i, "note": {"kept": [i]}} for i, row in enumerate(make_suite(40, seed=3))]
     dicts[0] |= {"seed": 0, "source_seed": 0}  # values equal to the defaults

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.helpers import PYTHON, run_cli
+from helpers import PYTHON, run_cli
 
 torch = pytest.importorskip("torch")
 
@@ -64,7 +63,7 @@ def sd3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_advantages_mask_abstentions_and_keep_edit_groups_apart() -> None:
-    from rationalrewards.training.rl_advantages import nft_weights, step_advantages
+    from rationalrewards.training._rl_advantages import nft_weights, step_advantages
 
     keys = [("make it red", "sha-a")] * 3 + [("make it red", "sha-b")] * 3
     rewards = [0.2, 0.4, None, 0.9, 0.7, 0.8]
@@ -90,7 +89,7 @@ def test_advantages_mask_abstentions_and_keep_edit_groups_apart() -> None:
 
 
 def test_hacking_alarm_fires_when_train_reward_rises_and_eval_or_an_aspect_falls() -> None:
-    from rationalrewards.training.rl_monitor import HackingAlarm
+    from rationalrewards.training._rl_monitor import HackingAlarm
 
     alarm = HackingAlarm(window=2)
     assert alarm.update(0.40, 0.50, {"text_faithfulness": 0.5}) is None

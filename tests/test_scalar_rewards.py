@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from rationalrewards.agents.sketch.scalar_rewards import color_share, color_share_reward
-from rationalrewards.agents.sketch.small_world import SmallPrompt, render_small, small_scene, split_prompts
-from rationalrewards.rewardmodel.images import image_ref_from_pil
-from rationalrewards.rewardmodel.schemas import Abstention, CritiqueRequest, Task
-from rationalrewards.rewardmodel.scoring import reward_from_critique
-from rationalrewards.training.scalar_reward import (
+from rationalrewards.experiments.scalar_reward import (
     ScalarRewardSettings,
     flawed,
     learned_scalar_reward,
     train_scalar_reward,
 )
+from rationalrewards.rewardmodel.images import image_ref_from_pil
+from rationalrewards.rewardmodel.schemas import Abstention, CritiqueRequest, Task
+from rationalrewards.rewardmodel.scoring import reward_from_critique
+from rationalrewards.sketch.scalar_rewards import color_share, color_share_reward
+from rationalrewards.sketch.small_world import SmallPrompt, render_small, small_scene, split_prompts
 
 
 def _render(prompt: SmallPrompt, seed: int = 0, **change):  # type: ignore[no-untyped-def]

@@ -11,17 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import free_port, run_cli
+from image_servers import ImageFault, ImageServer
 
 from rationalrewards.agents.served_generator import ServedGenerator
-from rationalrewards.agents.sketch.generator import SketchGenerator
-from rationalrewards.agents.sketch.oracle import SketchOracle
-from rationalrewards.agents.sketch.scene import load_scene
+from rationalrewards.plumbing.http import HttpEndpoints
 from rationalrewards.rewardmodel.errors import RewardRequestError, RewardServerError, RewardTimeoutError
-from rationalrewards.rewardmodel.http import HttpEndpoints
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.schemas import Critique, CritiqueRequest
-from tests.helpers import free_port, run_cli
-from tests.image_servers import ImageFault, ImageServer
+from rationalrewards.sketch.generator import SketchGenerator
+from rationalrewards.sketch.oracle import SketchOracle
+from rationalrewards.sketch.scene import load_scene
 
 PROMPT = "a photo of three red apples"
 
@@ -111,7 +111,7 @@ def test_requests_spread_over_endpoints_and_a_dead_one_is_ejected(tmp_path: Path
 def test_an_ejected_endpoint_comes_back_after_its_cooldown() -> None:
     endpoints = HttpEndpoints(["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"], eject_after=2, cooldown=0.05)
     first, second = endpoints.endpoints
-    from rationalrewards.rewardmodel.http import Transient
+    from rationalrewards.plumbing.http import Transient
 
     for _ in range(2):
         endpoints._failed(first, Transient("down"))

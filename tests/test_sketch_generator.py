@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli
 
 from rationalrewards.agents.diffusers_generator import DiffusersGenerator, load_pipeline
-from rationalrewards.agents.sketch.small_world import SmallPrompt
-from rationalrewards.agents.sketch_flow import SketchFlowPipeline, build_sketch_flow_pipeline, build_word_tokenizer
-from rationalrewards.training.experiments.sketch_generator import (
+from rationalrewards.experiments.sketch_generator import (
     GeneratorSettings,
     judge_images,
     train_sketch_generator,
     vocabulary,
 )
+from rationalrewards.sketch.flow import SketchFlowPipeline, build_sketch_flow_pipeline, build_word_tokenizer
+from rationalrewards.sketch.small_world import SmallPrompt
 from rationalrewards.training.flow_policy import SketchFlowPolicy, policy_for
-from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_rl_policy_adapter_drives_the_unet(pipeline_dir: Path) -> None:
 
 
 def test_judge_images_reads_colour_and_count_from_pixels() -> None:
-    from rationalrewards.agents.sketch.small_world import render_small, small_scene
+    from rationalrewards.sketch.small_world import render_small, small_scene
 
     prompts = [SmallPrompt("red", "car", 3), SmallPrompt("blue", "boat", 2)]
     right = render_small(small_scene(prompts[0], 0))
@@ -185,7 +185,7 @@ def test_rl_trains_a_lora_on_the_sketch_pipeline_that_gcr_then_loads(pipeline_di
 @pytest.mark.slow
 def test_reward_hacking_smoke_runs_every_stage_and_a_rerun_reuses_them(tmp_path: Path) -> None:
     """From the shipped generator checkpoint (no --generator), every stage in minutes."""
-    from rationalrewards.training.experiments.reward_hacking import (
+    from rationalrewards.experiments.reward_hacking import (
         ARMS,
         HackingSettings,
         copy_to_docs,
@@ -232,7 +232,7 @@ def test_reward_hacking_smoke_runs_every_stage_and_a_rerun_reuses_them(tmp_path:
 
 
 def test_reward_hacking_settings_refuse_bad_values() -> None:
-    from rationalrewards.training.experiments.reward_hacking import HackingSettings
+    from rationalrewards.experiments.reward_hacking import HackingSettings
 
     for bad in ({"budget_minutes": 0}, {"seeds": (1, 1)}, {"seeds": ()}, {"steps": 0}, {"probe_steps": 0}):
         with pytest.raises(ValueError):
@@ -252,9 +252,9 @@ def test_reward_hacking_cli_refuses_seeds_and_seed_together_and_documents_its_bu
 def test_the_shipped_generator_draws_held_out_prompts_as_asked() -> None:
     """The checkpoint in the package (trained by `experiment train-sketch-generator`, 30 minutes): colour-class pairs
     it never saw in training, read back by the pixel perception."""
-    from rationalrewards.agents.sketch.small_world import split_prompts
-    from rationalrewards.training.experiments.reward_hacking import held_out_set, shipped_generator
-    from rationalrewards.training.experiments.sketch_generator import evaluate_generator
+    from rationalrewards.experiments.reward_hacking import held_out_set, shipped_generator
+    from rationalrewards.experiments.sketch_generator import evaluate_generator
+    from rationalrewards.sketch.small_world import split_prompts
 
     pipe = load_pipeline(shipped_generator())
     assert isinstance(pipe, SketchFlowPipeline)

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rationalrewards.agents.sketch import SceneSpecError, parse_scene_spec, read_prompt, render_prompt
-from rationalrewards.agents.sketch.spec import SceneSpec
-from rationalrewards.agents.sketch.suites import (
+from rationalrewards.sketch import SceneSpecError, parse_scene_spec, read_prompt, render_prompt
+from rationalrewards.sketch.spec import SceneSpec
+from rationalrewards.sketch.suites import (
     PARAPHRASE_FAMILIES,
     T2I_TAGS,
     make_suite,

@@ -10,18 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rationalrewards.agents.grading import accuracy_by_tag
-from rationalrewards.agents.sketch.edits import parse_edit, score_edit
-from rationalrewards.agents.sketch.failures import FailureModel
-from rationalrewards.agents.sketch.generator import SketchGenerator
-from rationalrewards.agents.sketch.oracle import SketchOracle, false_claims
-from rationalrewards.agents.sketch.pairs import make_preference_pairs
-from rationalrewards.agents.sketch.scene import load_scene, score_against_spec, sidecar_path
-from rationalrewards.agents.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, render_prompt
-from rationalrewards.agents.sketch.suites import T2I_TAGS, make_suite, random_spec
 from rationalrewards.rewardmodel import (
     Abstention,
     CompareRequest,
@@ -34,7 +27,14 @@ from rationalrewards.rewardmodel import (
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.prompts import build_messages
 from rationalrewards.rewardmodel.schemas import AnchoredRequest, ProjectRequest, RepredictRequest
-from tests.helpers import run_cli
+from rationalrewards.sketch.edits import parse_edit, score_edit
+from rationalrewards.sketch.failures import FailureModel
+from rationalrewards.sketch.generator import SketchGenerator
+from rationalrewards.sketch.oracle import SketchOracle, false_claims
+from rationalrewards.sketch.pairs import make_preference_pairs
+from rationalrewards.sketch.scene import load_scene, score_against_spec, sidecar_path
+from rationalrewards.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, render_prompt
+from rationalrewards.sketch.suites import T2I_TAGS, make_suite, random_spec
 
 GENEVAL = Path(__file__).resolve().parents[1] / "benchmarks/data/geneval/evaluation_metadata.jsonl"
 

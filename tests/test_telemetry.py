@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from rationalrewards.agents.sketch.suites import make_suite
 from rationalrewards.agents.suite import SuiteRow
-from rationalrewards.graphs.job_configs import ParrotJob, RefineJob
-from rationalrewards.graphs.jobs import parrot_job, refine_job
-from rationalrewards.rewardmodel.telemetry import safe_attributes
+from rationalrewards.plumbing.telemetry import safe_attributes
+from rationalrewards.runtime.job_configs import ParrotJob, RefineJob
+from rationalrewards.runtime.jobs import parrot_job, refine_job
+from rationalrewards.sketch.suites import make_suite
 
 sdk = pytest.importorskip("opentelemetry.sdk.trace")
 
@@ -111,7 +111,7 @@ def test_a_cli_run_exports_its_spans_over_otlp_when_the_endpoint_is_set(tmp_path
     import http.server
     import threading
 
-    from tests.helpers import free_port, run_cli
+    from helpers import free_port, run_cli
 
     received: list[bytes] = []
 
@@ -146,8 +146,9 @@ def test_a_cli_run_exports_its_spans_over_otlp_when_the_endpoint_is_set(tmp_path
 
 @pytest.mark.slow
 def test_an_rl_run_is_a_run_span_with_one_child_per_step(tmp_path: Path, exporter: Any) -> None:
+    from test_rl import PROMPTS, _config, _reward
+
     from rationalrewards.training import NFTTrainer
-    from tests.test_rl import PROMPTS, _config, _reward
 
     exporter.clear()
     NFTTrainer(_config("nft", max_steps=2), _reward("darkness"), PROMPTS, out=tmp_path / "rl").train()

@@ -26,9 +26,12 @@ from typing import Any
 import structlog
 from trl import SFTTrainer
 
+from rationalrewards.plumbing.choices import choice
 from rationalrewards.rewardmodel.backends.local import VISION_FAMILIES, TextProcessor
 from rationalrewards.rewardmodel.prompts import COMPACT_INTRO, PROFILE_MARKER
-from rationalrewards.training.distill_collator import IGNORE, CritiqueCollator, fit_to_length
+from rationalrewards.rewardmodel.tiny import Family
+from rationalrewards.training._distill_collator import IGNORE, CritiqueCollator, fit_to_length
+from rationalrewards.training._distill_eval import HeldOutEvaluation, TimeBudget
 from rationalrewards.training.distill_config import LANGUAGE_MODEL_PROJECTIONS, TEXT_MODEL_PROJECTIONS, DistillConfig
 from rationalrewards.training.distill_data import (
     CritiqueRow,
@@ -39,7 +42,6 @@ from rationalrewards.training.distill_data import (
     mix,
     split_by_prompt,
 )
-from rationalrewards.training.distill_eval import HeldOutEvaluation, TimeBudget
 
 log = structlog.get_logger(__name__)
 MODEL_DIR, ADAPTER_DIR, CHECKPOINTS, INIT_DIR = "model", "adapter", "checkpoints", "student-init"
@@ -183,14 +185,14 @@ def load_student(config: DistillConfig, out: Path) -> Student:
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
-    from rationalrewards.rewardmodel.tiny import check_family, load_processor, save_tiny_vlm
+    from rationalrewards.rewardmodel.tiny import load_processor, save_tiny_vlm
 
     if config.tiny:
         directory = out / INIT_DIR
         if not directory.is_dir() and _is_main_process():
             # Written aside and renamed into place: another rank (or a reader after a kill) sees all of it or none.
             staging = out / f".{INIT_DIR}.{os.getpid()}"
-            save_tiny_vlm(staging, check_family(config.tiny_family), seed=config.seed)
+            save_tiny_vlm(staging, choice(config.tiny_family, Family, "family"), seed=config.seed)
             os.replace(staging, directory)
         _wait_for(directory)
     else:
@@ -212,9 +214,9 @@ def load_student(config: DistillConfig, out: Path) -> Student:
             directory, trust_remote_code=False, use_safetensors=True, dtype=dtype
         )
         processor = TextProcessor(AutoTokenizer.from_pretrained(directory))
-        from rationalrewards.agents.sketch.transcript import sketch_perception
+        from rationalrewards.agents.world import world_named
 
-        describe = sketch_perception(config.transcript_noise)
+        describe = world_named(config.perception_world).text_perception(config.transcript_noise)
         return Student(text_model, processor, directory, describe_image=describe)
     processor = load_processor(directory, family=family)
     cap_pixels(processor.image_processor, config.max_pixels)
@@ -306,7 +308,7 @@ def _prompt_profile(config: DistillConfig, rows: list[CritiqueRow]) -> str | Non
     declared = declared_student_profile(config.data)
     if declared:
         return declared
-    from rationalrewards.rewardmodel import release_format
+    from rationalrewards.rewardmodel import _release_format as release_format
 
     for row in rows[:50]:
         system = [p["text"] for t in row.turns if t["role"] == "system" for p in t["content"] if p["type"] == "text"]
@@ -364,7 +366,7 @@ def train(config: DistillConfig, out: str | Path, *, force_new: bool = False) ->
     """Distil a critic into `out` (resuming a killed run there). Returns the figures the CLI prints."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    from rationalrewards.graphs.rundir import RunDirectory
+    from rationalrewards.runtime.rundir import RunDirectory
 
     out = Path(out)
     config.output_dir = str(out / CHECKPOINTS)

@@ -266,7 +266,7 @@ class FluxPolicy(_Base):
 
 
 class SketchFlowPolicy(_Denoiser):
-    """The 32-pixel sketch generator (`agents.sketch_flow`): a UNet on pixels, so the "latents" are the image itself
+    """The 32-pixel sketch generator (`sketch.flow`): a UNet on pixels, so the "latents" are the image itself
     (3 x 32 x 32 in [-1, 1]) and decoding is a clamp. Guidance as SD3: the empty prompt is the unconditional one."""
 
     edits = False

@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import torch
 
+from rationalrewards.training._rl_advantages import StepAdvantages
 from rationalrewards.training.flow_policy import Conditioning
 from rationalrewards.training.grpo_config import GRPOConfig
-from rationalrewards.training.rl_advantages import StepAdvantages
 from rationalrewards.training.rl_trainer import FlowRLTrainer, PromptItem, Rollout
 
 

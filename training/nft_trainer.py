@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 import torch
 
+from rationalrewards.training._rl_advantages import StepAdvantages, nft_weights
 from rationalrewards.training.flow_policy import Conditioning
 from rationalrewards.training.nft_config import NFTConfig, old_policy_decay
-from rationalrewards.training.rl_advantages import StepAdvantages, nft_weights
 from rationalrewards.training.rl_trainer import FlowRLTrainer, PromptItem, Rollout
 
 

@@ -11,9 +11,11 @@ differs (Appendix E: LoRA rank 32-64, 8-16 images per prompt), the help says so.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from rationalrewards.rewardmodel.scoring import REWARD_POLICIES
+from rationalrewards.plumbing.choices import check_choices
+from rationalrewards.rewardmodel.scoring import RewardPolicy
+from rationalrewards.training.tiny_flow import TinyFamily
 
 # The attention projections of SD3 and FLUX transformers (joint blocks add the text stream's `add_*` projections) and
 # of UNets (`attn1` self-attention, `attn2` cross-attention to the text: the sketch flow pipeline). Present ones are used.
@@ -39,9 +41,7 @@ class RLConfig:
         default=None, metadata={"help": "A local diffusers flow-matching pipeline directory (SD3 / FLUX / Kontext)."}
     )
     tiny: bool = field(default=False, metadata={"help": "Build a tiny random pipeline from config (CPU runs)."})
-    tiny_family: str = field(
-        default="sd3", metadata={"help": "Family of the --tiny pipeline: sd3, flux, flux_kontext."}
-    )
+    tiny_family: TinyFamily = field(default="sd3", metadata={"help": "Family of the --tiny pipeline."})
     resolution: int | None = field(
         default=None, metadata={"help": "Image side in pixels (default: 512 as the release, 32 with --tiny)."}
     )
@@ -55,15 +55,14 @@ class RLConfig:
         default=1, metadata={"help": "Prompt groups sampled per forward batch; each chunk's rewards start at once."}
     )
     # Rewards
-    reward_policy: str = field(
-        default="paper",
-        metadata={"help": f"How aspect scores make one reward: {', '.join(REWARD_POLICIES)} (rewardmodel.scoring)."},
+    reward_policy: RewardPolicy = field(
+        default="paper", metadata={"help": "How aspect scores make one reward (rewardmodel/scoring.py)."}
     )
     per_aspect_advantages: bool = field(
         default=False,
         metadata={"help": "Normalise each aspect within its group and average the advantages (else the reward's)."},
     )
-    std_mode: str = field(
+    std_mode: Literal["global", "group"] = field(
         default="global",
         metadata={"help": "Advantage scale: global (the paper: std over the step's samples) or group (per prompt)."},
     )
@@ -110,8 +109,12 @@ class RLConfig:
         metadata={"help": "Evaluations compared by the hacking alarm (train reward up while eval reward falls)."},
     )
     device: str = field(default="auto", metadata={"help": "cuda, cpu or auto."})
-    mixed_precision: str = field(default="auto", metadata={"help": "bf16, no or auto (bf16 on CUDA, float32 on CPU)."})
-    report_to: str = field(default="tensorboard", metadata={"help": "tensorboard, trackio, wandb or none."})
+    mixed_precision: Literal["auto", "bf16", "no"] = field(
+        default="auto", metadata={"help": "auto: bf16 on CUDA, float32 on CPU."}
+    )
+    report_to: Literal["tensorboard", "trackio", "wandb", "none"] = field(
+        default="tensorboard", metadata={"help": "Where training curves go besides history.jsonl."}
+    )
 
     def __post_init__(self) -> None:
         if self.resolution is None:
@@ -136,13 +139,6 @@ class RLConfig:
         for message, ok in checks.items():
             if not ok:
                 raise ValueError(message)
-        if self.reward_policy not in REWARD_POLICIES:
-            raise ValueError(f"unknown reward policy {self.reward_policy!r}; choose {', '.join(REWARD_POLICIES)}")
-        if self.std_mode not in ("global", "group"):
-            raise ValueError(f"std_mode is global or group, got {self.std_mode!r}")
-        if self.mixed_precision not in ("auto", "bf16", "no"):
-            raise ValueError(f"mixed_precision is auto, bf16 or no, got {self.mixed_precision!r}")
-        if self.report_to not in ("tensorboard", "trackio", "wandb", "none"):
-            raise ValueError(f"report_to is tensorboard, trackio, wandb or none, got {self.report_to!r}")
+        check_choices(self)
         if self.pipeline is None and not self.tiny:
             raise ValueError("give a policy: --pipeline DIR (a diffusers pipeline) or --tiny")

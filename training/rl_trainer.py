@@ -29,18 +29,19 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from rationalrewards.plumbing.choices import choice
+from rationalrewards.plumbing.telemetry import annotate, job_trace_id, span
 from rationalrewards.rewardmodel.backends.base import RewardModel
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.images import as_image_ref
 from rationalrewards.rewardmodel.reward_fn import CritiqueReward
 from rationalrewards.rewardmodel.schemas import Abstention, Critique, ImageRef
-from rationalrewards.rewardmodel.scoring import check_policy, reward_or_none
-from rationalrewards.rewardmodel.telemetry import annotate, job_trace_id, span
+from rationalrewards.rewardmodel.scoring import RewardPolicy, reward_or_none
+from rationalrewards.training._rl_advantages import GroupKey, StepAdvantages, group_key, step_advantages
+from rationalrewards.training._rl_distributed import Ranks
+from rationalrewards.training._rl_monitor import HackingAlarm, RunLogger, log, save_grid
 from rationalrewards.training.flow_policy import Conditioning, FlowPolicy, policy_for
-from rationalrewards.training.rl_advantages import GroupKey, StepAdvantages, group_key, step_advantages
 from rationalrewards.training.rl_config import RLConfig
-from rationalrewards.training.rl_distributed import Ranks
-from rationalrewards.training.rl_monitor import HackingAlarm, RunLogger, log, save_grid
 
 CHECKPOINTS, LORA_DIR, STATE_FILE = "checkpoints", "lora", "trainer_state.pt"
 # Changing these on resume is safe (they do not change what a finished step computed).
@@ -109,7 +110,7 @@ def score(result: Critique | Abstention, policy: str) -> Scored:
     if isinstance(result, Abstention):
         return Scored(None, {}, result.reason)
     aspects = {name: None if value is None else (value - 1.0) / 3.0 for name, value in result.scores.items()}
-    return Scored(reward_or_none(result, check_policy(policy)), aspects, None)
+    return Scored(reward_or_none(result, choice(policy, RewardPolicy, "reward policy")), aspects, None)
 
 
 class FlowRLTrainer:
@@ -153,9 +154,11 @@ class FlowRLTrainer:
         self.transformer: Any = self.policy.transformer
         self._add_lora()
         self.optimizer = torch.optim.AdamW(self.trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
-        self.reward = CritiqueReward(reward_model, check_policy(config.reward_policy))
+        self.reward = CritiqueReward(reward_model, choice(config.reward_policy, RewardPolicy, "reward policy"))
         self.eval_reward = (
-            CritiqueReward(eval_reward_model, check_policy(config.reward_policy)) if eval_reward_model else None
+            CritiqueReward(eval_reward_model, choice(config.reward_policy, RewardPolicy, "reward policy"))
+            if eval_reward_model
+            else None
         )
         self.step = 0
         self.updates = 0
@@ -167,11 +170,9 @@ class FlowRLTrainer:
 
     def _load_pipeline(self) -> Any:
         if self.config.tiny:
-            from rationalrewards.training.tiny_flow import TINY_FAMILIES, build_tiny_flow_pipeline
+            from rationalrewards.training.tiny_flow import build_tiny_flow_pipeline
 
-            if self.config.tiny_family not in TINY_FAMILIES:
-                raise ValueError(f"--tiny-family is one of {', '.join(TINY_FAMILIES)}")
-            pipe = build_tiny_flow_pipeline(self.config.tiny_family, seed=self.config.seed)  # type: ignore[arg-type]
+            pipe = build_tiny_flow_pipeline(self.config.tiny_family, seed=self.config.seed)
             pipe.set_progress_bar_config(disable=True)
             return (
                 pipe.to(self.device) if self.weight_dtype == torch.float32 else pipe.to(self.device, self.weight_dtype)
@@ -224,8 +225,8 @@ class FlowRLTrainer:
     def train(self, *, force_new: bool = False) -> list[dict[str, Any]]:
         """Run until `max_steps`, resuming from the last checkpoint in `out` (`force_new`: archive a run there made
         with other settings and start afresh); returns the whole history."""
-        from rationalrewards.graphs.rundir import RunDirectory
-        from rationalrewards.rewardmodel.logs import configure_logging
+        from rationalrewards.plumbing.logs import configure_logging
+        from rationalrewards.runtime.rundir import RunDirectory
 
         configure_logging(level="WARNING")  # no-op when the CLI (or the user) configured it already
         main = self.ranks.main

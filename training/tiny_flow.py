@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from rationalrewards.plumbing.choices import choice
+
 TinyFamily = Literal["sd3", "flux", "flux_kontext"]
-TINY_FAMILIES: tuple[str, ...] = ("sd3", "flux", "flux_kontext")
 TINY_RESOLUTION = 32
 
 
@@ -19,8 +20,7 @@ def build_tiny_flow_pipeline(family: TinyFamily = "sd3", seed: int = 0) -> Any:
     from rationalrewards.agents.diffusers_generator import tiny_clip_text_encoder, tiny_vae
     from rationalrewards.rewardmodel.tiny import build_tokenizer
 
-    if family not in TINY_FAMILIES:
-        raise ValueError(f"unknown tiny family {family!r}; choose one of {', '.join(TINY_FAMILIES)}")
+    choice(family, TinyFamily, "tiny family")
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
     tokenizer.model_max_length = 16

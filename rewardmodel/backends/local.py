@@ -14,8 +14,9 @@ from typing import Any
 
 import structlog
 
+from rationalrewards.plumbing.batching import MicroBatcher
+from rationalrewards.rewardmodel._release_format import TEST_TIME_MAX_TOKENS
 from rationalrewards.rewardmodel.backends.base import Completion, CompletionBackend, MessageBuilder
-from rationalrewards.rewardmodel.batching import MicroBatcher
 from rationalrewards.rewardmodel.errors import RewardModelError, RewardServerError
 from rationalrewards.rewardmodel.images import load_pil
 from rationalrewards.rewardmodel.prompts import (
@@ -26,7 +27,6 @@ from rationalrewards.rewardmodel.prompts import (
     declared_profile,
     resolve_profile,
 )
-from rationalrewards.rewardmodel.release_format import TEST_TIME_MAX_TOKENS
 
 log = structlog.get_logger(__name__)
 

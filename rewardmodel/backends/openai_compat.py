@@ -1,7 +1,7 @@
 """Async client for OpenAI-compatible chat-completions servers: vLLM, SGLang, `transformers serve`, hosted APIs.
 
 The transport (bounded concurrency, timeouts and a total deadline, jittered retries on transient faults only, no
-redirects, a cap on the body, the API key kept secret, one or many endpoints) is `rewardmodel.http.HttpEndpoints`.
+redirects, a cap on the body, the API key kept secret, one or many endpoints) is `plumbing.http.HttpEndpoints`.
 Here: a request that keeps timing out becomes `Abstention("timeout")`, an oversized answer `Abstention("too_large")`,
 `finish_reason == "length"` a truncated critique or `Abstention("truncated")`, an unparseable text
 `Abstention("parse_error")` with the raw text. A server that stays down raises `RewardServerError` after the retry
@@ -13,11 +13,14 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from rationalrewards.plumbing.choices import choice
+from rationalrewards.plumbing.http import HttpEndpoints, Transient
+from rationalrewards.plumbing.redact import Secret
+from rationalrewards.plumbing.urls import normalise_base_url
+from rationalrewards.rewardmodel._release_format import TEST_TIME_MAX_TOKENS
 from rationalrewards.rewardmodel.backends.base import Completion, CompletionBackend, MessageBuilder
 from rationalrewards.rewardmodel.errors import RewardServerError
-from rationalrewards.rewardmodel.http import HttpEndpoints, Transient, normalise_base_url
-from rationalrewards.rewardmodel.prompts import Message, PromptProfile, check_profile, resolve_profile
-from rationalrewards.rewardmodel.release_format import TEST_TIME_MAX_TOKENS
+from rationalrewards.rewardmodel.prompts import Message, PromptProfile, resolve_profile
 
 __all__ = ["OpenAICompatibleRewardModel", "normalise_base_url"]
 
@@ -31,6 +34,7 @@ class OpenAICompatibleRewardModel(CompletionBackend):
         model: str | None = None,
         *,
         api_key: str | None = None,
+        credentials: Secret | None = None,
         concurrency: int = 64,
         timeout: float = 120.0,
         max_retries: int = 5,
@@ -51,10 +55,11 @@ class OpenAICompatibleRewardModel(CompletionBackend):
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
         if prompts != "auto":
-            check_profile(prompts)
+            choice(prompts, PromptProfile, "prompt profile")
         self.http = HttpEndpoints(
             base_url,
             api_key=api_key,
+            credentials=credentials,
             concurrency=concurrency,
             timeout=timeout,
             max_retries=max_retries,

@@ -1,0 +1,121 @@
+"""Configs of the commands that are only a command line (`critique`, `compare`, `serve-generator`, ...): one frozen
+dataclass each, help in field metadata, flags generated from them (`cli/_options.py`). The jobs' own configs live
+beside the jobs (`runtime/job_configs.py`, `rewardmodel/serve.py`, `training/*_config.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rationalrewards.plumbing.choices import check_choices
+from rationalrewards.rewardmodel.prompts import PromptChoice
+from rationalrewards.rewardmodel.scoring import RewardPolicy
+from rationalrewards.rewardmodel.tiny import Family
+from rationalrewards.runtime.job_configs import CRITIC_HELP, MAX_TOKENS_HELP, PROMPTS_HELP
+
+_PROMPT = {"help": "The request the image(s) were made for.", "flag": ("--prompt", "-p")}
+_SOURCE = {"help": "Source image: makes this an edit (critique or comparison)."}
+_MODEL = {"help": "Served model name (default: the server's first)."}
+_TIMEOUT = {"help": "Seconds for the whole request to an HTTP critic, retries included (default 300)."}
+_MAX_PIXELS = {"help": "Largest image read, in pixels (default 64,000,000; $RATIONALREWARDS_MAX_IMAGE_PIXELS)."}
+
+
+@dataclass(frozen=True, kw_only=True)
+class JudgeCommand:
+    """What `critique` and `compare` share: the critic and how it is asked."""
+
+    prompt: str = field(metadata=_PROMPT)
+    source: Path | None = field(default=None, metadata=_SOURCE)
+    critic: str = field(default="sketch", metadata={"help": CRITIC_HELP})
+    model: str | None = field(default=None, metadata=_MODEL)
+    prompts: PromptChoice = field(default="auto", metadata={"help": PROMPTS_HELP})
+    max_tokens: int | None = field(default=None, metadata={"help": MAX_TOKENS_HELP})
+    timeout: float | None = field(default=None, metadata=_TIMEOUT)
+    max_image_pixels: int | None = field(default=None, metadata=_MAX_PIXELS)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CritiqueCommand(JudgeCommand):
+    image: Path = field(metadata={"help": "The generated (or edited) image.", "argument": True})
+    refine: bool = field(default=True, metadata={"help": "Ask for the refinement section."})
+    policy: RewardPolicy = field(default="paper", metadata={"help": "How aspect scores make one reward."})
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareCommand(JudgeCommand):
+    image_a: Path = field(metadata={"help": "Image A.", "argument": True})
+    image_b: Path = field(metadata={"help": "Image B.", "argument": True})
+
+
+@dataclass(frozen=True)
+class ServeGeneratorCommand:
+    pipeline: str = field(
+        metadata={
+            "help": "A world's generator (sketch, sketch-flow), or a local diffusers pipeline directory.",
+            "argument": True,
+        }
+    )
+    port: int = field(default=8100, metadata={"help": "Port to listen on."})
+    host: str = field(default="127.0.0.1", metadata={"help": "Interface to listen on (0.0.0.0 for other machines)."})
+    work_dir: Path = field(
+        default=Path("generator-server"), metadata={"help": "Where generated and uploaded images are kept."}
+    )
+    device: str = field(default="cpu", metadata={"help": "Device for a diffusers pipeline (cpu, cuda, cuda:1)."})
+    lora: str | None = field(default=None, metadata={"help": "A LoRA directory for a diffusers pipeline."})
+    latency: float = field(
+        default=0.0, metadata={"help": "Benchmarks: seconds per image, one call at a time (a stand-in for a busy GPU)."}
+    )
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"--port must be in 1..65535, got {self.port}")
+        if self.latency < 0:
+            raise ValueError("--latency is seconds per image, 0 or more")
+
+
+@dataclass(frozen=True)
+class TinyCommand:
+    directory: Path = field(metadata={"help": "Where to save the model directory.", "argument": True})
+    family: Family = field(default="qwen2_vl", metadata={"help": "The Qwen-VL family to build."})
+    seed: int = field(default=0, metadata={"help": "Weight seed."})
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+
+
+@dataclass(frozen=True)
+class DemoCommand:
+    out: Path = field(default=Path("demo_out"), metadata={"help": "Directory for the two runs and their reports."})
+
+
+@dataclass(frozen=True)
+class ReportCommand:
+    run_dir: Path = field(metadata={"help": "A run directory written by `refine` or `demo`.", "argument": True})
+
+
+@dataclass(frozen=True)
+class MergeCommand:
+    run_dirs: tuple[Path, ...] = field(
+        metadata={"help": "The shards' run directories (refine or parrot).", "argument": True}
+    )
+    out: Path = field(metadata={"help": "The merged run directory."})
+
+
+@dataclass(frozen=True)
+class RefineInputs:
+    """What a `refine` run reads (the rest of its flags are `RefineJob`'s)."""
+
+    prompt: str | None = field(default=None, metadata={"help": "One prompt (or use --suite).", "argument": True})
+    suite: Path | None = field(
+        default=None,
+        metadata={"help": "JSONL suite: one prompt per line (GenEval fields = ground truth)."},
+    )
+    source: Path | None = field(default=None, metadata={"help": "Source image: PROMPT is then an edit instruction."})
+    seed: int = field(default=0, metadata={"help": "Base seed for a single prompt."})
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.suite is None):
+            raise ValueError("give either a PROMPT or --suite FILE")

@@ -1,0 +1,258 @@
+"""Importable entry points behind `rationalrewards refine`, `rationalrewards demo` and `rationalrewards report`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rationalrewards.agents.factory import (
+    generator_from_spec,
+    grader_from_spec,
+    refiner_from_spec,
+    reward_model_from_spec,
+    teacher_from_spec,
+)
+from rationalrewards.agents.specs import HttpBackend, RayBackend, WorldBackend, parse_spec
+from rationalrewards.agents.suite import Suite, SuiteRow
+from rationalrewards.agents.world import world_named
+from rationalrewards.plumbing.choices import choice
+from rationalrewards.runtime._shards import parse_shard, shard_items
+from rationalrewards.runtime.batch import content_hash
+from rationalrewards.runtime.gcr_runner import GCRRunner
+from rationalrewards.runtime.job_configs import EvalJob, ParrotJob, RefineJob
+
+
+def refine_job(job: RefineJob) -> dict[str, Any]:
+    config = job.config()
+    generator, critic = parse_spec(job.generator, "generator"), parse_spec(job.critic, "critic")
+    critic_options: dict[str, Any] = {}
+    if isinstance(critic, HttpBackend):
+        critic_options = {"concurrency": max(job.concurrency, 8), "on_server_error": "abstain"}
+    elif isinstance(critic, RayBackend):
+        critic_options = {"replicas": job.replicas, "device": job.device}
+    settings = {  # specs as text: a login in a URL is never written down
+        "generator": generator.text,
+        "critic": critic.text,
+        "critic_model": job.critic_model,
+        "critic_prompts": job.prompts,
+        "critic_max_tokens": job.max_tokens,
+        "refiner": job.refiner,
+        "refiner_model": job.refiner_model,
+        "device": job.device,
+    } | ({"generator_lora": job.lora} if job.lora else {})  # only when set: older run directories still resume
+    if job.shard is not None:  # the whole suite's identity: shards of one job share it (and one trace id)
+        parse_shard(job.shard)
+        settings |= {"shard": job.shard, "shard_of": content_hash(row.model_dump() for row in job.rows)}
+    runner = GCRRunner(
+        job.out,
+        generator=generator_from_spec(
+            generator,
+            job.out / "images",
+            device=job.device,
+            lora=job.lora,
+            replicas=job.replicas if isinstance(generator, RayBackend) else 1,
+        ),
+        critic=reward_model_from_spec(
+            critic, model=job.critic_model, prompts=job.prompts, max_tokens=job.max_tokens, **critic_options
+        ),
+        refiner=refiner_from_spec(job.refiner, model=job.refiner_model),
+        config=config,
+        grader=grader_from_spec(job.grader, generator=generator),
+        concurrency=job.concurrency,
+        progress=job.progress,
+        settings=settings,
+        force_new=job.force_new,
+        keep_history=job.keep_history,
+        durability=job.durability,
+        checkpointer=job.checkpointer,
+    )
+    rows = job.rows
+    if job.shard is not None:  # ids from the position in the whole suite, so shards and a single run name items alike
+        rows = shard_items(
+            Suite(row.model_copy(update={"id": row.sample_id(i)}) for i, row in enumerate(rows)), job.shard
+        )
+    summary = asyncio.run(runner.run(rows))
+    summary["report"] = str(job.out / "report.html")
+    return summary
+
+
+def demo_job(out: Path, progress: bool = True) -> dict[str, Any]:
+    """The README's main job: the built-in sketch suite through the `paper` and `deep` presets."""
+    rows = [SuiteRow.model_validate(row) for row in world_named("sketch").suite("demo", 0)]
+    started = time.perf_counter()
+    results = {}
+    for preset in ("paper", "deep"):
+        results[preset] = refine_job(RefineJob(rows=rows, out=out / preset, preset=preset, progress=progress))
+    keys = (
+        "n",
+        "reward_initial",
+        "reward_final",
+        "accuracy_initial",
+        "accuracy_final",
+        "generations",
+        "critique_calls",
+        "report",
+    )
+    summary: dict[str, Any] = {
+        preset: {k: s.get(k) for k in keys} | {"per_tag": s.get("per_tag")} for preset, s in results.items()
+    }
+    # Top-level figures are the `deep` run's (the loop at its best); both presets stay under their names.
+    summary |= {"preset": "deep"} | summary["deep"]
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    return summary
+
+
+def demo_table(summary: dict[str, Any]) -> str:
+    lines = [
+        "Generate-Critique-Refine on the built-in sketch suite (sketch generator, sketch oracle critic)",
+        "",
+        f"{'preset':<7} {'prompts':>7} {'reward first':>13} {'reward kept':>12} {'accuracy first':>15} {'accuracy kept':>14} {'images':>7}",
+    ]
+    for preset in ("paper", "deep"):
+        s = summary[preset]
+        lines.append(
+            f"{preset:<7} {s['n']:>7} {s['reward_initial']:>13.3f} {s['reward_final']:>12.3f} "
+            f"{s['accuracy_initial']:>15.3f} {s['accuracy_final']:>14.3f} {s['generations']:>7}"
+        )
+    lines.append("")
+    lines += [f"report ({preset}): {summary[preset]['report']}" for preset in ("paper", "deep")]
+    lines.append(
+        f"({summary['seconds']} s; accuracy is GenEval-style ground truth from the scene graphs, mean over tags)"
+    )
+    return "\n".join(lines)
+
+
+def parrot_job(job: ParrotJob) -> dict[str, Any]:
+    from rationalrewards.agents.preferences import load_preferences, parse_label_map
+    from rationalrewards.graphs.parrot import FilterKind, ParrotConfig
+    from rationalrewards.runtime.parrot_runner import ParrotRunner, pairs_in_flight
+
+    world = world_named(job.world) if job.world is not None else None
+    if world is None and job.pairs is None:
+        raise ValueError("give --pairs FILE, or --world NAME to make pairs first")
+    teacher_spec = parse_spec(job.teacher, "teacher")
+    options: dict[str, Any] = {}
+    if isinstance(teacher_spec, WorldBackend):  # a world's teacher: its noise knobs, and where its images are
+        options = {"image_dirs": []}
+        if world is not None:
+            options = {
+                "hallucination": job.teacher_noise,
+                "perception_noise": job.perception_noise,
+                "seed": job.seed,
+                "image_dirs": [job.out / "world" / "images"],
+            }
+    elif isinstance(teacher_spec, HttpBackend):
+        options = {"concurrency": job.concurrency, "on_server_error": "raise", "max_tokens": 2048}
+    teacher = teacher_from_spec(teacher_spec, model=job.teacher_model, **options)
+    config = ParrotConfig(
+        filter=choice(job.filter, FilterKind, "filter"),
+        repredict_with_images=job.repredict_with_images,
+        retries=job.retries,
+    )
+    settings = {
+        "teacher_spec": teacher_spec.text,
+        "teacher_model": job.teacher_model,
+        "swap_augment": job.swap_augment,
+        "label_map": job.label_map,
+        "world": job.world,
+        "teacher_noise": job.teacher_noise,
+        "perception_noise": job.perception_noise,
+    }
+    if world is not None:
+        settings |= {"pairs_count": job.pairs_count, "label_noise": job.label_noise, "seed": job.seed}
+    if job.shard is not None:  # the whole input's identity: shards of one job share it (and one trace id)
+        parse_shard(job.shard)
+        whole = job.pairs.read_bytes() if job.pairs is not None and job.pairs.is_file() else str(job.pairs)
+        settings |= {"shard": job.shard, "shard_of": content_hash([str(whole), job.pairs_count, job.seed])}
+    runner = ParrotRunner(
+        job.out,
+        teacher=teacher,
+        config=config,
+        concurrency=pairs_in_flight(job.concurrency),
+        progress=job.progress,
+        settings=settings,
+        force_new=job.force_new,
+        keep_history=job.keep_history,
+        durability=job.durability,
+        checkpointer=job.checkpointer,
+        student_prompts=job.student_prompts,
+    )
+    with runner.open() as run_dir:
+        pairs_path = job.pairs
+        if world is not None:  # made inside the locked run directory
+            pairs_path = world.pairs(job.out, job.pairs_count, seed=job.seed, label_noise=job.label_noise)
+        assert pairs_path is not None
+        report = load_preferences(pairs_path, swap_augment=job.swap_augment, label_map=parse_label_map(job.label_map))
+        report.pairs = list(shard_items(report.pairs, job.shard))
+        result = asyncio.run(runner.run(report, run_dir))
+    if world is not None:
+        result["audit"] = world.audit_parrot(job.out)
+    return result
+
+
+EVAL_RULES = ("ours", "release")
+
+
+def eval_job(job: EvalJob) -> dict[str, Any]:
+    """Pairwise preference accuracy of a critic. `ours`: summed scores over aspects both sides scored decide, ties and
+    abstentions counted apart. `release`: the release's accounting (`rewardmodel.release_rules`), to set beside
+    published numbers. Writes `eval.json` (the figures, naming the rule) and `judgements.jsonl` under `--out`."""
+    from dataclasses import asdict
+
+    from rationalrewards.agents.preferences import load_preferences, parse_label_map
+    from rationalrewards.plumbing.files import atomic_write_jsonl, atomic_write_text
+    from rationalrewards.rewardmodel.backends.base import aclose_backends, prompt_profile_of
+    from rationalrewards.rewardmodel.release_rules import release_pairwise_accuracy
+    from rationalrewards.rewardmodel.schemas import CompareRequest
+    from rationalrewards.rewardmodel.scoring import pairwise_accuracy
+
+    if job.rules not in EVAL_RULES:
+        raise ValueError(f"unknown rules {job.rules!r}; choose one of {', '.join(EVAL_RULES)}")
+    options: dict[str, Any] = {}
+    pairs = job.pairs
+    if job.world is not None:
+        pairs = world_named(job.world).pairs(job.out, job.pairs_count, seed=job.seed, label_noise=0.0)
+    if pairs is None:
+        raise ValueError("give --pairs FILE, or --world NAME to make pairs first")
+    critic = parse_spec(job.critic, "critic")
+    if isinstance(critic, HttpBackend):
+        options = {"concurrency": job.concurrency, "on_server_error": "abstain"}
+    backend = reward_model_from_spec(critic, model=job.model, prompts=job.prompts, max_tokens=job.max_tokens, **options)
+    report = load_preferences(pairs, label_map=parse_label_map(job.label_map))
+    if not report.pairs:
+        raise ValueError(f"no valid preference pairs in {pairs}")
+    requests = [CompareRequest.like(p) for p in report.pairs]
+
+    async def judge() -> list[Any]:
+        try:
+            return await backend.compare(requests)
+        finally:
+            await aclose_backends(backend)
+
+    judgements = asyncio.run(judge())
+    labels = [p.label for p in report.pairs]
+    if job.rules == "release":
+        figures = asdict(release_pairwise_accuracy(judgements, labels, tolerance=job.tolerance))
+    else:
+        figures = asdict(pairwise_accuracy(judgements, labels, tolerance=job.tolerance)) | {
+            "rule": "ours: summed scores over aspects both sides scored decide; abstentions and ties counted apart"
+        }
+    result = figures | {
+        "rules": job.rules,
+        "bad_rows": len(report.bad_rows),
+        "critic": critic.text,
+        "prompts": prompt_profile_of(backend),
+        "tolerance": job.tolerance,
+        "pairs_file": str(pairs),
+    }
+    job.out.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"pair_id": p.pair_id, "label": p.label, "result": j.model_dump(mode="json", exclude={"raw_text"})}
+        for p, j in zip(report.pairs, judgements, strict=True)
+    ]
+    atomic_write_jsonl(job.out / "judgements.jsonl", rows)
+    atomic_write_text(job.out / "eval.json", json.dumps(result, indent=1))
+    return result | {"out": str(job.out)}
