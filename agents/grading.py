@@ -1,4 +1,4 @@
-"""The `Grader` role (DESIGN.md, "Protocols"): ground truth for a finished image, when a world has it.
+"""The `Grader` role (docs/concepts.md, "Protocols"): ground truth for a finished image, when a world has it.
 
 A grader judges an image against its suite row and says whether it is correct, under which tag, and what is wrong.
 The batch runner receives one by injection; a run without a grader simply has no accuracy columns. The sketch world

@@ -62,15 +62,6 @@ class LocalBackend:
 
 
 @dataclass(frozen=True)
-class RayBackend:
-    inner: WorldBackend | LocalBackend
-
-    @property
-    def text(self) -> str:
-        return f"ray:{self.inner.text}"
-
-
-@dataclass(frozen=True)
 class PythonBackend:
     module: str
     function: str
@@ -83,6 +74,17 @@ class PythonBackend:
 @dataclass(frozen=True)
 class FakeBackend:
     text: str = "fake"
+
+
+@dataclass(frozen=True)
+class RayBackend:
+    """Ray actor replicas of an in-process backend (never of a server or of another pool)."""
+
+    inner: WorldBackend | LocalBackend | FakeBackend | PythonBackend
+
+    @property
+    def text(self) -> str:
+        return f"ray:{self.inner.text}"
 
 
 @dataclass(frozen=True)
@@ -178,8 +180,8 @@ def parse_spec(text: str | Sequence[str], role: Role) -> BackendSpec:
         raise ValueError(f"unknown grader {single!r}: use {_expected(role)}")
     if single.startswith("ray:") and role in ("critic", "generator"):
         inner = parse_spec(single[4:], role)
-        if not isinstance(inner, WorldBackend | LocalBackend):
-            raise ValueError(f"ray: runs an in-process backend (a world's or a local directory), not {single[4:]!r}")
+        if not isinstance(inner, WorldBackend | LocalBackend | FakeBackend | PythonBackend):
+            raise ValueError(f"ray: runs replicas of an in-process backend, not of {single[4:]!r}")
         return RayBackend(inner)
     if single == "fake" and role == "critic":
         return FakeBackend()

@@ -59,11 +59,9 @@ def _experiment(
 ) -> None:
     """Register `experiment NAME`: `run(out, settings, docs=..., **extra flags)` under --out/--smoke/--docs/--json;
     `show` prints the result for people."""
-    from rationalrewards.cli._flags import stdout_for_json
+    from rationalrewards.cli._flags import emit, stdout_for_json
 
     def body(out: Path, smoke: bool, docs: Path | None, as_json: bool, **flags: Any) -> None:
-        from rationalrewards.cli.main import emit
-
         knobs, rest = split(flags, settings)
         given = {name: value for name, value in knobs.items() if value is not None}
         with stdout_for_json(as_json):  # the trainers print their logs to stdout; --json keeps stdout to one object

@@ -1,10 +1,16 @@
-"""What the training and experiment commands share: stdout kept to one JSON object under `--json`."""
+"""What every command shares for its output: one JSON object on stdout under `--json`, trainers' prints kept off it."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from typing import Any
+
+
+def emit(payload: dict[str, Any]) -> None:
+    """The one JSON object a command prints under `--json`."""
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
 
 
 def stdout_for_json(as_json: bool) -> Any:

@@ -26,7 +26,8 @@ from typing import Annotated, Any, Optional, Union
 
 import typer
 
-_REPEATED = "repeated: joined by commas"  # a marker in the flag's annotation (typer reads only its own metadata)
+_REPEATED = "repeated: joined by commas"  # markers in a flag's annotation (typer reads only its own metadata)
+_TUPLE = "a tuple field: the repeated values become a tuple"
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (logs go to stderr).")]
 
 
@@ -83,6 +84,8 @@ def params_from(
         else:
             option = typer.Option(*flags, help=help_text)
         extra = (_REPEATED,) if meta.get("repeat") else ()
+        if typing.get_origin(hints[field.name]) is tuple:
+            extra += (_TUPLE,)
         params.append(
             inspect.Parameter(
                 field.name,
@@ -104,14 +107,15 @@ def json_flag() -> inspect.Parameter:
 
 
 def _joined(params: Sequence[inspect.Parameter], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Repeated spec flags joined by commas; repeated tuple fields back to tuples."""
+    """Repeated spec flags joined by commas; the values of a tuple field as a tuple."""
     for param in params:
         if param.name not in kwargs:
             continue
         value = kwargs[param.name]
-        if _REPEATED in getattr(param.annotation, "__metadata__", ()):
+        markers = getattr(param.annotation, "__metadata__", ())
+        if _REPEATED in markers:
             kwargs[param.name] = ",".join(value) if value else None
-        elif isinstance(value, list):
+        elif _TUPLE in markers and isinstance(value, list):
             kwargs[param.name] = tuple(value)
     return kwargs
 

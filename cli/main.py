@@ -7,7 +7,6 @@ request or a missing optional dependency ends in one `error:` line and exit code
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +26,7 @@ from rationalrewards.cli._configs import (
     ServeGeneratorCommand,
     TinyCommand,
 )
+from rationalrewards.cli._flags import emit
 from rationalrewards.cli._options import command, flag, json_flag, params_from, split
 from rationalrewards.plumbing.redact import redact
 from rationalrewards.rewardmodel.errors import RewardModelError
@@ -53,10 +53,6 @@ def _main(
     from rationalrewards.plumbing.logs import configure_logging
 
     configure_logging(json=log_json, level=log_level)
-
-
-def emit(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
 
 
 def _exit_if_failed(failed: int, total: int, what: str, run_dir: str) -> None:
@@ -411,17 +407,38 @@ def _missing_extra(error: ImportError) -> str:
     return extra_for(error)
 
 
+def _parser_complaint(error: Exception) -> bool:
+    """A complaint of the argument parser (a bad flag, a missing argument, a value not among the choices). Told by
+    class name: typer ships its own copy of click, whose exception classes are private to it."""
+    return any(cls.__name__ == "ClickException" for cls in type(error).__mro__)
+
+
 def main() -> None:
-    """The console script: the app behind one error boundary."""
+    """The console script: the app behind one error boundary (the parser's own complaints included)."""
     try:
-        app(prog_name="rationalrewards")
+        code = app(prog_name="rationalrewards", standalone_mode=False)
+    except typer.Abort:
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
     except _USER_ERRORS as e:
         message = _missing_extra(e) if isinstance(e, ImportError) else str(e)
         err.print(f"[bold red]error:[/] {escape(redact(message))}")  # brackets are not rich markup here
         sys.exit(2)
+    except Exception as e:
+        if not _parser_complaint(e):
+            raise
+        context = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as the parser would show it
+            print(e.format_message())  # type: ignore[attr-defined]  # every click exception has it
+            sys.exit(2)
+        hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+        message = e.format_message().replace("Value error, ", "")  # type: ignore[attr-defined]  # pydantic's prefix
+        err.print(f"[bold red]error:[/] {escape(redact(message))}{escape(hint)}")
+        sys.exit(2)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/] (rerun the same command to resume a run)")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Generate-Critique-Refine as a LangGraph state machine (paper: "test time, prompt space"; DESIGN.md, "The graphs").
+"""Generate-Critique-Refine as a LangGraph state machine (paper: "test time, prompt space"; docs/concepts.md, "The graphs").
 
     START -> generate (N candidates, by Send when they take several generator calls) -> critique -> select
           -> refine -> generate ... -> END

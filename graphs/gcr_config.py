@@ -1,7 +1,7 @@
 """The Generate-Critique-Refine loop's knobs, validated once, with the two presets.
 
 Presets (the README's table):
-- `paper`: the protocol as the paper writes it (PAPER.md, "Two uses of the same critique"): critique once; if any
+- `paper`: the protocol as the paper writes it (docs/method.md, "Two uses of the same critique"): critique once; if any
   active aspect scores below 3.0, regenerate once with the refined request and the same seed; the refined image is
   not scored again and is the output.
 - `release`: what the released refine script does: the same single round and seed, but the image is kept when text

@@ -1,4 +1,4 @@
-"""The released checkpoints' input format (PAPER.md, "The request the released checkpoints were trained on").
+"""The released checkpoints' input format (docs/method.md, "The request the released checkpoints were trained on").
 
 The `release` prompt profile renders every critic request exactly as the public release sent it to its models, token
 for token: these templates are facts about the models' input distribution (sources and commits in

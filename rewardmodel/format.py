@@ -2,7 +2,7 @@
 
 The inverse of `parsing.py`. Used by the fakes and the sketch oracle (so their critiques go through the real parser)
 and by the property tests, which render random critiques in every variant seen in real outputs and parse them back.
-Headers follow PAPER.md ("Output format") exactly: the released checkpoints were trained on them.
+Headers follow docs/method.md ("Output format") exactly: the released checkpoints were trained on them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Chat messages for the critic and for PARROT's teacher, built from typed requests (PAPER.md, "Output format").
+"""Chat messages for the critic and for PARROT's teacher, built from typed requests (docs/method.md, "Output format").
 
 `build_messages(request, profile=...)` turns any request (critique, compare, and the teacher's anchored / re-predict /
 project requests) into OpenAI-style messages; images travel as PNG base64 data URLs in `image_url` parts interleaved

@@ -1,4 +1,4 @@
-"""Core wire types of a reasoning reward model (DESIGN.md, "Core types").
+"""Core wire types of a reasoning reward model (docs/concepts.md, "Core types").
 
 Pydantic v2 models, each with a `kind` discriminator so that a mixed list (critiques and abstentions, say) survives a
 JSON round trip. This module imports no torch, PIL or HTTP client: graphs and tests load it in milliseconds.
@@ -26,7 +26,7 @@ class Aspect(StrEnum):
 
     @property
     def header(self) -> str:
-        """The header the released checkpoints write (PAPER.md, "Output format")."""
+        """The header the released checkpoints write (docs/method.md, "Output format")."""
         return _ASPECT_TITLES[self]
 
 
@@ -247,7 +247,7 @@ class CompareRequest(_Request):
     image_b: ImageRef
 
 
-# -- PARROT's teacher requests (DESIGN.md, "Protocols": answered from these fields, never by matching prompt text) --
+# -- PARROT's teacher requests (docs/concepts.md, "Protocols": answered from these fields, never by matching prompt text) --
 
 
 class AnchoredRequest(_Request):

@@ -1,4 +1,4 @@
-"""Turning critiques into numbers (PAPER.md, "Turning a critique into a number"; paper Eq. 13).
+"""Turning critiques into numbers (docs/method.md, "Turning a critique into a number"; paper Eq. 13).
 
 Rules only (no backends, no event loops; the reward adapter for trainers is `reward_fn`). One module owns every
 scalarisation rule so that RL, GCR and evaluation agree on what a policy name means:

@@ -1,4 +1,4 @@
-"""Launch a critic with `vllm serve` using the paper's flags (PAPER.md, "Transport facts") and wait until healthy.
+"""Launch a critic with `vllm serve` using the paper's flags (docs/method.md, "Transport facts") and wait until healthy.
 
 vLLM is a GPU-only optional extra (`pip install rationalrewards[serve]`); building the command needs nothing, so it
 is tested everywhere, and `launch` accepts any executable that speaks the same HTTP API.

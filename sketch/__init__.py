@@ -1,5 +1,5 @@
 """The sketch world: a deterministic procedural world (generator, oracle critic and teacher, ground truth) in which
-the whole method runs on a CPU with no downloaded weights. See DESIGN.md, "The sketch world"."""
+the whole method runs on a CPU with no downloaded weights. See docs/sketch_world.md."""
 
 from rationalrewards.sketch.spec import (
     ObjectSpec,

@@ -93,9 +93,9 @@ def suite(
 ) -> None:
     """Write a prompt suite (GenEval schema; the spec fields are the ground truth)."""
     from rationalrewards.agents.suite import write_jsonl
-    from rationalrewards.sketch.world import SketchWorld
+    from rationalrewards.sketch.suites import suite_of_kind
 
-    rows = SketchWorld().suite(kind, n, seed=seed)
+    rows = suite_of_kind(kind, n, seed)
     write_jsonl(rows, out)
     _emit({"out": str(out), "n": len(rows), "kind": kind}) if as_json else print(f"wrote {len(rows)} prompts to {out}")
 

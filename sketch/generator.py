@@ -1,4 +1,4 @@
-"""`SketchGenerator`: an imperfect text-to-image and editing "model" with ground truth (DESIGN.md, "The sketch world").
+"""`SketchGenerator`: an imperfect text-to-image and editing "model" with ground truth (docs/sketch_world.md).
 
 Deterministic given (prompt, seed): it reads the prompt, misreads it per `FailureModel`, lays the scene out, renders
 it with Pillow, and writes a content-addressed PNG plus its scene-graph sidecar (`<sha256>.scene.json`).

@@ -262,3 +262,13 @@ def demo_suite() -> list[dict[str, Any]]:
     from rationalrewards.sketch.spec import parse_scene_spec
 
     return [{"prompt": p, **parse_scene_spec(p).model_dump()} for p in DEMO_SUITE]
+
+
+def suite_of_kind(kind: str, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """A suite by kind: `t2i` (GenEval phrasing), `paraphrase`, `edit`, or `demo` (fixed; `n` and `seed` unused)."""
+    if kind == "demo":
+        return demo_suite()
+    makers = {"t2i": make_suite, "paraphrase": paraphrase_suite, "edit": make_edit_suite}
+    if kind not in makers:
+        raise ValueError(f"unknown suite kind {kind!r}; choose t2i, paraphrase, edit or demo")
+    return makers[kind](n, seed)

@@ -91,14 +91,9 @@ class SketchWorld:
         return SketchGrader()
 
     def suite(self, kind: SuiteKind, n: int, *, seed: int = 0) -> list[dict[str, Any]]:
-        from rationalrewards.sketch import suites
+        from rationalrewards.sketch.suites import suite_of_kind
 
-        if kind == "demo":
-            return suites.demo_suite()
-        makers = {"t2i": suites.make_suite, "paraphrase": suites.paraphrase_suite, "edit": suites.make_edit_suite}
-        if kind not in makers:
-            raise ValueError(f"unknown suite kind {kind!r}; choose t2i, paraphrase, edit or demo")
-        return makers[kind](n, seed)
+        return suite_of_kind(kind, n, seed)
 
     def pairs(self, out_dir: Path, n: int, *, seed: int, label_noise: float) -> Path:
         from rationalrewards.plumbing.files import atomic_write_jsonl

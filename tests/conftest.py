@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from helpers import free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

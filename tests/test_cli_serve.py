@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
 
+from helpers import run_cli
 from rationalrewards.rewardmodel import RewardServerError
 from rationalrewards.rewardmodel.prompts import resolve_profile
 from rationalrewards.rewardmodel.serve import ServeConfig, launch, vllm_command

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers import PYTHON, run_cli
 
 torch = pytest.importorskip("torch")
@@ -446,8 +447,21 @@ def test_rows_from_parquet_and_datasets_with_image_bytes_and_bad_rows_counted(tm
 
 def test_cli_help_and_bad_input(tmp_path: Path) -> None:
     help_text = run_cli("distill", "--help", check=True).stdout
-    for flag in ("--data", "--tiny", "--lora", "--time-budget", "--overlong", "--learning-rate", "--help-all"):
+    for flag in (
+        "--data",
+        "--tiny",
+        "--lora",
+        "--time-budget",
+        "--overlong",
+        "--learning-rate",
+        "--trl",
+        "drop|truncate",
+    ):
         assert flag in help_text
+    bad_trl = run_cli("distill", "--tiny", "--out", str(tmp_path / "t"), "--trl", "no_such_knob=1")
+    assert bad_trl.returncode == 2 and "SFTConfig has no field 'no_such_knob'" in bad_trl.stderr
+    ours = run_cli("distill", "--tiny", "--out", str(tmp_path / "t"), "--trl", "learning_rate=1")
+    assert ours.returncode == 2 and "use --learning-rate" in ours.stderr
     no_student = run_cli("distill", "--data", str(tmp_path), "--out", str(tmp_path / "o"))
     assert no_student.returncode == 2 and "--model DIR" in no_student.stderr
     not_adapter = run_cli("distill", "merge", str(tmp_path), "--out", str(tmp_path / "m"))

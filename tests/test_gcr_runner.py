@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers import PYTHON, free_port, wait_for_http
 from helpers import run_cli as _cli
-
 from rationalrewards.agents.refiner import CriticRefiner
 from rationalrewards.agents.suite import write_jsonl
 from rationalrewards.graphs.gcr_config import GCRConfig

@@ -12,19 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import PYTHON, free_port
-from helpers import run_cli as _cli
 from PIL import Image
 
+from helpers import PYTHON, free_port
+from helpers import run_cli as _cli
 from rationalrewards.agents.preferences import load_preferences, normalise_label, parse_label_map
 from rationalrewards.graphs.parrot import ParrotConfig
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.mock_server import Fault, MockServer, parrot_teacher_answer, parrot_teacher_text
 from rationalrewards.rewardmodel.schemas import AnchoredRequest, TeacherRequest
 from rationalrewards.rewardmodel.testing import FunctionRewardModel
-from rationalrewards.runtime.jobs import ParrotJob, make_sketch_pairs, parrot_job
+from rationalrewards.runtime.jobs import ParrotJob, parrot_job
 from rationalrewards.runtime.parrot_runner import ParrotRunner
 from rationalrewards.runtime.rundir import read_jsonl
+from rationalrewards.sketch.world import SketchWorld
 
 
 def _images(directory: Path, n: int = 3) -> list[str]:
@@ -239,7 +240,7 @@ def test_sketch_world_filtering_removes_hallucinations(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_kill_and_resume_gives_exactly_the_uninterrupted_export(tmp_path: Path) -> None:
-    pairs = make_sketch_pairs(tmp_path / "src", 400, label_noise=0.1, seed=3)
+    pairs = SketchWorld().pairs(tmp_path / "src", 400, label_noise=0.1, seed=3)
     common = ["parrot", "--pairs", str(pairs), "--teacher", "sketch", "--concurrency", "2", "--json"]
     killed = tmp_path / "killed"
     process = subprocess.Popen(

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import PYTHON, free_port, wait_for_http
 
+from helpers import PYTHON, free_port, wait_for_http
 from rationalrewards.rewardmodel import Abstention, CritiqueRequest
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.images import image_ref_from_path

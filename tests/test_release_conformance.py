@@ -224,12 +224,11 @@ def test_cli_eval_rules_release_and_ours_over_http(tmp_path, port: int) -> None:
     import json
 
     from helpers import run_cli
-
     from rationalrewards.plumbing.files import read_jsonl
     from rationalrewards.rewardmodel.mock_server import MockServer
-    from rationalrewards.runtime.jobs import make_sketch_pairs
+    from rationalrewards.sketch.world import SketchWorld
 
-    pairs = make_sketch_pairs(tmp_path / "pairs", 12, label_noise=0.0, seed=4)
+    pairs = SketchWorld().pairs(tmp_path / "pairs", 12, label_noise=0.0, seed=4)
     labels = [row["label"] for row in read_jsonl(pairs)]
     with MockServer(port) as server:
         server.state.text = PAIRWISE[3].text

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
 
+from helpers import run_cli
 from rationalrewards.agents.refiner import CriticRefiner, RefineHistory, RoundMemory
 from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.rewardmodel import _release_format as release_format
@@ -226,7 +226,9 @@ def test_cli_critique_sends_the_release_format_over_the_wire(png_file: Path, por
         assert _turns(body["messages"])[1] == _copy("pairwise_t2i.txt").replace("{request}", PROMPT)
         assert body["max_tokens"] == 4096 and body["model"] == "RationalRewards-8B-T2I"
     bad = run_cli("critique", str(png_file), "-p", PROMPT, "--critic", "fake", "--prompts", "paper")
-    assert bad.returncode == 2 and "unknown prompt profile 'paper'" in bad.stderr
+    assert (
+        bad.returncode == 2 and "'--prompts': 'paper' is not one of 'auto', 'house', 'release', 'compact'" in bad.stderr
+    )
 
 
 async def test_the_oracle_and_the_mock_teacher_answer_both_profiles(tmp_path: Path) -> None:

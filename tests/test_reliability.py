@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import free_port
-from helpers import run_cli as _cli
 from PIL import Image
 
+from helpers import free_port
+from helpers import run_cli as _cli
 from rationalrewards.agents.suite import SuiteRow, read_suite, write_jsonl
 from rationalrewards.rewardmodel import CritiqueParseError, CritiqueRequest, parse_critique, parse_pairwise
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel

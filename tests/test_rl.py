@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers import PYTHON, run_cli
 
 torch = pytest.importorskip("torch")
@@ -49,8 +50,8 @@ def _config(algo: str, **overrides: Any) -> Any:
 
 
 def _reward(name: str) -> Any:
+    import rl_rewards
     from rationalrewards.rewardmodel.testing import FunctionRewardModel
-    from tests import rl_rewards
 
     return FunctionRewardModel(getattr(rl_rewards, name), name=name)
 
@@ -228,16 +229,27 @@ def test_a_killed_run_resumes_and_continues_the_history(tmp_path: Path) -> None:
 
 
 def test_cli_help_and_bad_input(tmp_path: Path) -> None:
-    help_text = run_cli("rl", "--help", check=True).stdout
-    for flag in ("--algo nft|grpo", "--group-size", "--nft-beta", "--ban-std", "--max-abstention-share"):
+    help_text = run_cli("rl", "--help", check=True, env={"COLUMNS": "200"}).stdout
+    for flag in (
+        "--algo",
+        "nft|grpo",
+        "--group-size",
+        "--nft-beta",
+        "--clip-range",
+        "--ban-std",
+        "--max-abstention-share",
+    ):
         assert flag in help_text
-    assert "--clip-range" in run_cli("rl", "--algo", "grpo", "--help", check=True).stdout
     missing = run_cli("rl", "--tiny", "--critic", "fake", "--out", str(tmp_path / "o"))
     assert missing.returncode == 2 and "--prompts" in missing.stderr
     prompts = tmp_path / "p.txt"
     prompts.write_text("a cat\n")
     bad_algo = run_cli("rl", "--algo", "ppo", "--tiny", "--prompts", str(prompts), "--critic", "fake", "--out", "o")
-    assert bad_algo.returncode == 2 and "nft or grpo" in bad_algo.stderr
+    assert bad_algo.returncode == 2 and "'ppo' is not one of 'nft', 'grpo'" in bad_algo.stderr
+    foreign = run_cli(
+        "rl", "--tiny", "--prompts", str(prompts), "--critic", "fake", "--out", "o", "--clip-range", "0.1"
+    )
+    assert foreign.returncode == 2 and "--clip-range is a knob of --algo grpo, not nft" in foreign.stderr
     bad_group = run_cli(
         "rl", "--tiny", "--group-size", "1", "--prompts", str(prompts), "--critic", "fake", "--out", str(tmp_path / "g")
     )

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from helpers import free_port, run_cli
 from image_servers import ImageFault, ImageServer
-
 from rationalrewards.agents.served_generator import ServedGenerator
 from rationalrewards.plumbing.http import HttpEndpoints
 from rationalrewards.rewardmodel.errors import RewardRequestError, RewardServerError, RewardTimeoutError
@@ -151,7 +151,7 @@ def test_refine_through_serve_generator_with_two_servers_keeps_the_sketch_critic
     assert summary["finished"] == 6 and summary["failed"] == 0
     assert summary["accuracy_final"] is not None  # graded from the scene graphs that came over the wire
     settings = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert ",".join(urls) in json.dumps(settings)
+    assert ",".join(url + "/v1" for url in urls) in json.dumps(settings)  # specs as parsed: normalised API roots
 
 
 @pytest.fixture(scope="module")
@@ -235,9 +235,11 @@ def test_a_ray_pool_of_sketch_replicas_runs_refine_and_survives_a_dead_replica(t
     import os
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    from rationalrewards.agents.factory import generator_from_spec, reward_model_from_spec
     from rationalrewards.agents.ray_pool import RayGeneratorPool
 
-    pool = RayGeneratorPool("sketch", tmp_path / "images", replicas=2)
+    pool = generator_from_spec("ray:sketch", tmp_path / "images", replicas=2)
+    assert isinstance(pool, RayGeneratorPool)
     try:
         made = asyncio.run(pool.generate([PROMPT] * 4, [0, 1, 2, 3]))
         [local] = asyncio.run(SketchGenerator(tmp_path / "local").generate([PROMPT], [2]))
@@ -254,10 +256,11 @@ def test_a_ray_pool_of_sketch_replicas_runs_refine_and_survives_a_dead_replica(t
         ray.kill(pool.pool.actors[0], no_restart=True)  # a replica dies: its calls go to the other one
         again = asyncio.run(spread())
         assert [m[0].image.sha256 for m in again] == [m[0].image.sha256 for m in asyncio.run(spread())]
-        from rationalrewards.agents.ray_pool import RayRewardModel
         from rationalrewards.rewardmodel.testing import FakeRewardModel
 
-        critic = RayRewardModel("fake", replicas=2)  # images cross as data URLs: the replicas read no local path
+        critic = reward_model_from_spec(
+            "ray:fake", replicas=2
+        )  # images cross as data URLs: the replicas read no local path
         request = CritiqueRequest(prompt=PROMPT, image=made[1].image)
         [remote] = asyncio.run(critic.critique([request]))
         [local_critique] = asyncio.run(FakeRewardModel().critique([request]))

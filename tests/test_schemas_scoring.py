@@ -157,7 +157,6 @@ def test_trl_reward_adapter_maps_abstentions_to_none(png_file: Path) -> None:
 
 def test_trl_reward_adapter_reuses_one_loop_and_connection_pool(png_file: Path) -> None:
     from helpers import free_port
-
     from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
     from rationalrewards.rewardmodel.mock_server import MockServer
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import run_cli
 
+from helpers import run_cli
 from rationalrewards.agents.diffusers_generator import DiffusersGenerator, load_pipeline
 from rationalrewards.experiments.sketch_generator import (
     GeneratorSettings,

@@ -10,10 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import run_cli
 from rationalrewards.agents.grading import accuracy_by_tag
 from rationalrewards.rewardmodel import (
     Abstention,

@@ -3,7 +3,7 @@
 A group is the samples of one prompt *and one source image*: two edits of different photos with the same instruction
 are different tasks, so they never share a mean (the release keyed groups by prompt text alone). A sample whose
 critique abstained has no reward: it is masked out of its group's statistics and the loss, never scored 0 (the
-release's worst reward). Advantages follow PAPER.md: (r - group mean) / std, the std over the whole step's samples
+release's worst reward). Advantages follow the method (docs/method.md): (r - group mean) / std, the std over the whole step's samples
 ("global", the paper) or the group's own ("group"), clipped to +-clip. A group whose std is below `ban_std` and mean
 above `ban_mean` is solved: its samples carry no signal and the trainer stops drawing its prompt (the release's
 `ban_prompt`). A group with fewer than two scored samples has no baseline and is masked too.
@@ -105,5 +105,5 @@ def step_advantages(
 
 def nft_weights(advantages: Sequence[float], clip: float) -> list[float]:
     """DiffusionNFT's per-sample weight of the positive branch: w = clamp(adv / (2 clip) + 0.5, 0, 1) (adv / 10 + 0.5
-    at clip 5, PAPER.md)."""
+    at clip 5, docs/method.md)."""
     return [min(1.0, max(0.0, a / (2 * clip) + 0.5)) for a in advantages]

@@ -116,6 +116,10 @@ class DistillOptions:
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "Learning-rate schedule (cosine)."})
     warmup_steps: float = field(default=0.05, metadata={"help": "Warm-up: steps, or a share of all steps if < 1."})
     num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs (3 in the paper)."})
+    max_steps: int = field(
+        default=-1, metadata={"help": "Stop after this many optimizer steps (-1: the epochs decide)."}
+    )
+    seed: int = field(default=42, metadata={"help": "Seed of initialisation, data order and held-out split."})
     per_device_train_batch_size: int = field(default=4, metadata={"help": "Rows per device and step."})
     gradient_accumulation_steps: int = field(default=4, metadata={"help": "Steps accumulated per optimizer update."})
     weight_decay: float = field(default=1e-6, metadata={"help": "Weight decay (1e-6)."})

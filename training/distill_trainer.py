@@ -1,4 +1,4 @@
-"""PARROT's third phase: distil a critic from filtered rationales (PAPER.md, "PARROT", phase 3) with trl's
+"""PARROT's third phase: distil a critic from filtered rationales (docs/method.md, "PARROT", phase 3) with trl's
 `SFTTrainer`.
 
 The paper fine-tunes Qwen3-VL-8B fully, vision tower frozen, on ~57.6K pairwise + ~98K pointwise rows (lr 1e-5,

@@ -1,4 +1,4 @@
-"""DiffusionNFT's own knobs (PAPER.md, "RL with the critique reward"; the release's Kontext config)."""
+"""DiffusionNFT's own knobs (docs/method.md, "RL with the critique reward"; the release's Kontext config)."""
 
 from __future__ import annotations
 

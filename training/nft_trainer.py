@@ -1,4 +1,4 @@
-"""DiffusionNFT (PAPER.md, "RL with the critique reward"; the release's Kontext trainer): sample with the old policy
+"""DiffusionNFT (docs/method.md, "RL with the critique reward"; the release's Kontext trainer): sample with the old policy
 on the ODE, then train on freshly noised x_t = (1 - t) x0 + t eps with the negative-aware loss
 
     w ||x0(v+) - x0||^2 + (1 - w) ||x0(v-) - x0||^2,  v+ = (1 - b) v_old + b v,  v- = (1 + b) v_old - b v,
