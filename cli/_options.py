@@ -83,15 +83,15 @@ def params_from(
             annotation, default = list[str], [default] if isinstance(default, str) else default
         else:
             option = typer.Option(*flags, help=help_text)
-        extra = (_REPEATED,) if meta.get("repeat") else ()
+        markers = [_REPEATED] if meta.get("repeat") else []
         if typing.get_origin(hints[field.name]) is tuple:
-            extra += (_TUPLE,)
+            markers.append(_TUPLE)
         params.append(
             inspect.Parameter(
                 field.name,
                 inspect.Parameter.KEYWORD_ONLY,
                 default=default,
-                annotation=Annotated[(annotation, option, *extra)],
+                annotation=Annotated[(annotation, option, *markers)],
             )
         )
     return params

@@ -1,7 +1,8 @@
 """The HTTP transport every served backend shares (critics, teachers, image generators): one or many endpoints.
 
 Transport rules: bounded concurrency; a timeout per attempt and a total deadline per request (retries included);
-retries with exponential jitter on connection errors, timeouts, 408, 429, 5xx and bodies that are not UTF-8 JSON only
+retries (tenacity's schedule: full-jitter exponential backoff, stretched to a Retry-After hint) on connection errors,
+timeouts, 408, 429, 5xx and bodies that are not UTF-8 JSON only
 (another 4xx means the request itself is wrong and is raised at once); redirects are not followed; a body larger than
 `max_response_bytes` is not read past the limit. The API key is never logged or printed, and is redacted from every
 error text a server might echo it in.
@@ -25,6 +26,14 @@ from typing import Any, TypeVar
 
 import aiohttp
 import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from rationalrewards.plumbing.errors import (
     ResponseTooLargeError,
@@ -180,11 +189,18 @@ class HttpEndpoints:
                 log.warning("endpoint.ejected", url=endpoint.url, seconds=endpoint.cooldown, error=redact(str(error)))
 
     # -- requests --
-    def _backoff(self, attempts_made: int, error: BaseException | None) -> float:
-        """Full-jitter exponential backoff, stretched to a server's Retry-After hint (both capped)."""
-        jitter = random.uniform(0, min(self.retry_max_wait, 0.25 * 2**attempts_made))
+    def _wait(self, state: RetryCallState, failed: Endpoint) -> float:
+        """Seconds before the next attempt: none when another endpoint can take it at once; otherwise tenacity's
+        full-jitter exponential backoff, stretched to a server's Retry-After hint (both capped), within the deadline."""
+        if len(self.endpoints) > 1 and self.pick(avoid=failed) is not failed:
+            return 0.0
+        error = state.outcome.exception() if state.outcome is not None else None
+        jitter = wait_random_exponential(multiplier=0.25, max=self.retry_max_wait)(state)
         hinted = getattr(error, "retry_after", None) or 0.0
-        return max(jitter, min(hinted, self.retry_max_wait))
+        pause = max(jitter, min(hinted, self.retry_max_wait))
+        if self.deadline is not None:
+            pause = min(pause, max(0.0, self.deadline - state.seconds_since_start))
+        return pause
 
     async def retrying(self, attempt: Callable[[str, float], Awaitable[T]], what: str) -> T:
         """`attempt(base_url, seconds)` with retries on transient faults only, within `max_retries` and the total
@@ -198,36 +214,49 @@ class HttpEndpoints:
             return result
 
     async def _retrying(self, attempt: Callable[[str, float], Awaitable[T]], what: str) -> tuple[T, int, str]:
+        """The retry schedule is tenacity's (which faults, how many attempts, how long to wait, the deadline); the
+        routing is ours: each attempt goes to an endpoint picked afresh, avoiding the one that just failed."""
         started = time.monotonic()
-        attempts = 0
-        last: Endpoint | None = None
-        while True:
-            left = self.deadline - (time.monotonic() - started) if self.deadline is not None else self.timeout
-            endpoint = self.pick(avoid=last)
-            endpoint.in_flight += 1
-            endpoint.sent += 1
-            try:
-                result = await attempt(endpoint.url, min(self.timeout, left))
-            except Transient as error:
-                self._failed(endpoint, error)
-                last = endpoint
-                attempts += 1
-                left = self.deadline - (time.monotonic() - started) if self.deadline is not None else float("inf")
-                if left <= 0:
-                    error = Transient(f"{error} (deadline of {self.deadline:g}s reached)", timeout=True)
-                if attempts > self.max_retries or left <= 0:
-                    message = redact(f"{what} at {endpoint.url} failed after {attempts} attempt(s): {error}")
-                    raise (RewardTimeoutError(message) if error.timeout else RewardServerError(message)) from error
-                log.warning(
-                    "reward_server.retry", url=endpoint.url, what=what, attempt=attempts, error=redact(str(error))
-                )
-                another = len(self.endpoints) > 1 and self.pick(avoid=endpoint) is not endpoint
-                await asyncio.sleep(0 if another else min(self._backoff(attempts, error), left))
-            else:
-                self._succeeded(endpoint)
-                return result, attempts + 1, endpoint.url
-            finally:
-                endpoint.in_flight -= 1
+        failed: list[Endpoint] = []  # the endpoint of each failed attempt, latest last
+        stop = stop_after_attempt(self.max_retries + 1)
+        if self.deadline is not None:
+            stop = stop | stop_after_delay(self.deadline)
+        schedule = AsyncRetrying(
+            retry=retry_if_exception_type(Transient),
+            stop=stop,
+            wait=lambda state: self._wait(state, failed[-1]),
+            before_sleep=lambda state: log.warning(
+                "reward_server.retry",
+                url=failed[-1].url,
+                what=what,
+                attempt=state.attempt_number,
+                error=redact(str(state.outcome.exception() if state.outcome else "")),
+            ),
+            reraise=True,
+        )
+        try:
+            async for trial in schedule:
+                with trial:
+                    endpoint = self.pick(avoid=failed[-1] if failed else None)
+                    left = self.deadline - (time.monotonic() - started) if self.deadline is not None else self.timeout
+                    endpoint.in_flight += 1
+                    endpoint.sent += 1
+                    try:
+                        result = await attempt(endpoint.url, min(self.timeout, left))
+                    except Transient as error:
+                        self._failed(endpoint, error)
+                        failed.append(endpoint)
+                        raise
+                    finally:
+                        endpoint.in_flight -= 1
+                    self._succeeded(endpoint)
+                    return result, trial.retry_state.attempt_number, endpoint.url
+        except Transient as error:
+            if self.deadline is not None and time.monotonic() - started >= self.deadline:
+                error = Transient(f"{error} (deadline of {self.deadline:g}s reached)", timeout=True)
+            message = redact(f"{what} at {failed[-1].url} failed after {len(failed)} attempt(s): {error}")
+            raise (RewardTimeoutError(message) if error.timeout else RewardServerError(message)) from error
+        raise AssertionError("tenacity ended without an outcome")  # unreachable: it returns or raises
 
     async def read(self, response: aiohttp.ClientResponse, url: str) -> bytes:
         """The body, refused past `max_response_bytes` (read no further)."""

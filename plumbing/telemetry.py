@@ -3,9 +3,12 @@
 Spans carry what a person debugging a run wants (job, item id, round, candidate, scores, abstention reasons, the
 endpoint a request went to, attempts) and never image bytes, data URLs or API keys (`safe_attributes`). Export:
 - nothing, unless configured: with only the OpenTelemetry API installed every span is a no-op;
-- OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set and the `otel` extra is installed: an SDK
-  tracer provider with a batch processor is set up once, unless the application already set its own provider (then
-  ours are added to the application's trace, as a library should);
+- with the `otel` extra, the SDK's standard variables decide: `OTEL_TRACES_EXPORTER` (`otlp`, `console`, `none`, or
+  several joined by commas; default `otlp` when `OTEL_EXPORTER_OTLP_ENDPOINT` or `..._TRACES_ENDPOINT` is set, else
+  none), `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and the `OTEL_EXPORTER_OTLP_*`
+  settings. A tracer provider is set up once, unless the application already set its own (then ours are added to the
+  application's trace, as a library should). The console exporter writes to stderr, so `--json` output stays one
+  object on stdout;
 - LangSmith's OTel mode: `LANGSMITH_TRACING=true` with `LANGSMITH_TRACING_MODE=otel` (or LangSmith's own
   `LANGSMITH_OTEL_ENABLED=true`) also turns on LangGraph's graph and node spans, into the same provider.
 
@@ -47,25 +50,56 @@ def configure() -> None:
         # LangSmith's own switches: LangGraph's graph and node spans go to the OTel provider, and only there.
         os.environ.setdefault("LANGSMITH_OTEL_ENABLED", "true")
         os.environ.setdefault("LANGSMITH_OTEL_ONLY", "true")
-    if not (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+    exporters = _exporters()
+    if not exporters:
         return
     from opentelemetry import trace
 
     if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         return  # the application set up its own provider: our spans go there
     try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.resources import OTELResourceDetector, Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError:
-        log.warning("telemetry.no_sdk", hint="OTEL_EXPORTER_OTLP_ENDPOINT is set: pip install 'rationalrewards[otel]'")
+        log.warning("telemetry.no_sdk", hint="pip install 'rationalrewards[otel]' to export spans")
         return
-    service = os.environ.get("OTEL_SERVICE_NAME", "rationalrewards")
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    defaults = Resource({"service.name": "rationalrewards"})  # OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win
+    provider = TracerProvider(resource=defaults.merge(OTELResourceDetector().detect()))  # sampler: OTEL_TRACES_SAMPLER
+    for name in exporters:
+        processor = _processor(name)
+        if processor is not None:
+            provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     atexit.register(provider.shutdown)  # flush the last batch when the process ends
+
+
+def _exporters() -> list[str]:
+    """The exporters `OTEL_TRACES_EXPORTER` names; `otlp` by default when an OTLP endpoint is set, else none."""
+    named = os.environ.get("OTEL_TRACES_EXPORTER")
+    if named is None:
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        return ["otlp"] if endpoint else []
+    names = [n.strip().lower() for n in named.split(",") if n.strip()]
+    return [] if "none" in names else names
+
+
+def _processor(name: str) -> Any:
+    """The span processor of one exporter name (None, with a warning, for one we cannot make)."""
+    import sys
+
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+
+    if name == "console":
+        return SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr))
+    if name == "otlp":
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError:
+            log.warning("telemetry.no_otlp_exporter", hint="pip install 'rationalrewards[otel]'")
+            return None
+        return BatchSpanProcessor(OTLPSpanExporter())
+    log.warning("telemetry.unknown_exporter", exporter=name, known="otlp, console, none")
+    return None
 
 
 def tracer() -> Any:

@@ -1,8 +1,9 @@
 """Run directories: what every batch job (GCR, PARROT, evaluation, RL) keeps on disk, and the rules that keep it sane.
 
-- **One writer.** `RunDirectory.open()` takes an exclusive lock (`.lock`, `flock`); a second process on the same
-  directory is refused with a message naming the holder (pid, host, command, start time). The lock dies with its
-  process, so a killed run never leaves a stale lock behind.
+- **One writer.** `RunDirectory.open()` takes an exclusive lock (`.lock`, filelock's `flock`-based lock) and writes
+  who holds it to `.lock.owner`; a second process on the same directory is refused with a message naming the holder
+  (pid, host, command with credentials masked, start time). The lock dies with its process, so a killed run never
+  leaves a stale lock behind; `is_locked(path)` tells another process (`merge`) whether a run is still being written.
 - **Same inputs or refuse.** `run.json` records the format version, the job, and every setting that determines the
   output (backends and their settings, the input's content hash, seeds, counts). Resuming with any difference is
   refused with the list of differences; `force_new=True` (`--force-new`) moves the old run into `archive/<time>/`
@@ -13,7 +14,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -25,13 +25,31 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from rationalrewards.plumbing.files import atomic_write_text, iter_jsonl, read_jsonl
+from filelock import FileLock, Timeout
 
-__all__ = ["RunDirectory", "RunDirectoryError", "differences", "iter_jsonl", "read_jsonl"]
+from rationalrewards.plumbing.files import atomic_write_text, iter_jsonl, read_jsonl
+from rationalrewards.plumbing.redact import redact
+
+__all__ = ["RunDirectory", "RunDirectoryError", "differences", "is_locked", "iter_jsonl", "read_jsonl"]
 
 RUN_FORMAT_VERSION = 2
 MANIFEST = "run.json"
 _LOCK = ".lock"
+_OWNER = ".lock.owner"  # beside the lock: filelock truncates the lock file itself on every try
+
+
+def is_locked(path: str | Path) -> bool:
+    """Whether a process holds the run directory at `path` now (without taking it)."""
+    lock_path = Path(path) / _LOCK
+    if not lock_path.exists():
+        return False
+    lock = FileLock(lock_path, thread_local=False, is_singleton=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
 
 
 class RunDirectoryError(ValueError):
@@ -59,7 +77,7 @@ class RunDirectory:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._lock_file: Any = None
+        self._lock: FileLock | None = None
         self._append_lock = threading.Lock()
         self._force_new = False
 
@@ -68,24 +86,22 @@ class RunDirectory:
         if self.path.exists() and not self.path.is_dir():
             raise RunDirectoryError(f"{self.path} exists and is not a directory; choose another --out")
         self.path.mkdir(parents=True, exist_ok=True)
-        handle = (self.path / _LOCK).open("a+")
+        lock = FileLock(self.path / _LOCK, thread_local=False, is_singleton=False)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
+            lock.acquire(timeout=0)
+        except Timeout:
+            owner = self.path / _OWNER
+            holder = owner.read_text().strip() if owner.is_file() else ""
             raise RunDirectoryError(
-                f"{self.path} is in use by {holder}; wait for it to finish or choose another --out"
+                f"{self.path} is in use by {holder or 'another process'}; wait for it to finish or choose another --out"
             ) from None
-        handle.seek(0)
-        handle.truncate()
         command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:300]
-        handle.write(
-            f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')} ({command})\n"
+        atomic_write_text(
+            self.path / _OWNER,
+            f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')} "
+            f"({redact(command)})\n",
         )
-        handle.flush()
-        self._lock_file = handle
+        self._lock = lock
 
     def open(
         self, job: str, settings: dict[str, Any], *, info: dict[str, Any] | None = None, force_new: bool = False
@@ -122,7 +138,7 @@ class RunDirectory:
                     + "\nUse another --out, or pass --force-new to move the old run into archive/ and start afresh."
                 )
             self._archive()
-        elif any(p.name not in (_LOCK, "archive") for p in self.path.iterdir()):
+        elif any(p.name not in (_LOCK, _OWNER, "archive") for p in self.path.iterdir()):
             raise RunDirectoryError(f"{self.path} is not empty and holds no {MANIFEST}: choose an empty or new --out")
         atomic_write_text(
             path,
@@ -158,14 +174,14 @@ class RunDirectory:
         target = self.path / "archive" / time.strftime("%Y%m%d-%H%M%S")
         target.mkdir(parents=True, exist_ok=False)
         for entry in self.path.iterdir():
-            if entry.name not in (_LOCK, "archive"):
+            if entry.name not in (_LOCK, _OWNER, "archive"):
                 entry.rename(target / entry.name)
 
     def close(self) -> None:
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+        if self._lock is not None:
+            (self.path / _OWNER).unlink(missing_ok=True)
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> RunDirectory:
         return self

@@ -144,6 +144,25 @@ def test_a_cli_run_exports_its_spans_over_otlp_when_the_endpoint_is_set(tmp_path
     assert b"LangGraph" in with_langsmith and b"gcr.run" in with_langsmith
 
 
+@pytest.mark.parametrize("exporters", ["console", "none,console"])
+def test_the_sdk_environment_variables_choose_the_exporter(tmp_path: Path, exporters: str) -> None:
+    """`OTEL_TRACES_EXPORTER=console` prints the spans (to stderr: `--json` keeps stdout to one object); `none`
+    anywhere in the list turns export off, as the SDK specifies; `OTEL_SERVICE_NAME` names the resource."""
+    import json
+
+    from helpers import run_cli
+
+    env = {"OTEL_TRACES_EXPORTER": exporters, "OTEL_SERVICE_NAME": "rr-test", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
+    result = run_cli("refine", "a photo of two cats", "--out", str(tmp_path / "run"), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["finished"] == 1
+    printed = result.stderr.count('"name": "node.')
+    if "none" in exporters:
+        assert printed == 0
+    else:
+        assert printed >= 2 and '"service.name": "rr-test"' in result.stderr
+
+
 @pytest.mark.slow
 def test_an_rl_run_is_a_run_span_with_one_child_per_step(tmp_path: Path, exporter: Any) -> None:
     from test_rl import PROMPTS, _config, _reward
