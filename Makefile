@@ -34,11 +34,11 @@ lint: $(STAMP)
 # -P: the repository root is not put on sys.path, so tests import the installed package only (`import agents` is
 # OpenAI's Agents SDK there, never our folder).
 test: lint
-	$(PY) -P -m pytest -q -p no:cacheprovider --durations=15
+	$(PY) -P -m pytest -q -p no:cacheprovider -n 2 --dist worksteal --durations=15
 
 # Tests that take more than 10 s are marked `slow`; this skips them.
 test-fast: lint
-	$(PY) -P -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PY) -P -m pytest -q -p no:cacheprovider -n 2 --dist worksteal -m "not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/client_throughput.py

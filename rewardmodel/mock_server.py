@@ -121,6 +121,7 @@ class MockState:
     validate: bool = True  # off in benchmarks: an ideal server spends nothing on a request but its latency
     responder: Any = None  # payload -> answer text, instead of the fixed `text`
     model: str = "mock-critic"  # the name /v1/models lists (a RationalRewards name makes `prompts=auto` pick release)
+    authorizations: list[str] = field(default_factory=list)  # the Authorization header of each request ("" if none)
 
 
 def _check_images(body: dict[str, Any]) -> int:
@@ -155,6 +156,8 @@ class _App:
             if not message.get("more_body"):
                 break
         path = scope["path"]
+        headers = dict(scope.get("headers") or [])
+        self.state.authorizations.append(headers.get(b"authorization", b"").decode("latin-1"))
         if path == "/health":
             return await self._send(send, 200, b'{"status":"ok"}')
         if path == "/v1/models":

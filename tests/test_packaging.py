@@ -96,31 +96,22 @@ wrong: int = critique.scores  # the checker must see our types to flag this line
 """
 
 
-def _mypy_downstream(site: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _mypy_downstream(site: Path, tmp_path: Path, name: str) -> subprocess.CompletedProcess[str]:
     """mypy on a user's file, in a fresh venv whose only copy of rationalrewards is under `site` (its other
-    dependencies come from this environment)."""
-    venv = tmp_path / "venv"
-    if not venv.exists():
-        assert _run(sys.executable, "-m", "venv", "--without-pip", str(venv)).returncode == 0
+    dependencies come from this environment). The two checks share one cache for the libraries we depend on."""
+    venv = tmp_path / f"venv-{name}"
+    assert _run(sys.executable, "-m", "venv", "--without-pip", str(venv)).returncode == 0
     [venv_site] = (venv / "lib").glob("python3.*/site-packages")
     ours = Path(next(p for p in sys.path if p.endswith("site-packages")))
     (venv_site / "deps.pth").write_text(f"{site}\n{ours}\n")
-    project = tmp_path / "downstream"
-    project.mkdir(exist_ok=True)
+    project = tmp_path / f"downstream-{name}"
+    project.mkdir()
     (project / "use.py").write_text(DOWNSTREAM)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MYPYPATH")}
     return _run(
-        sys.executable,
-        "-m",
-        "mypy",
-        "--python-executable",
-        str(venv / "bin" / "python"),
-        "--no-incremental",
-        "--ignore-missing-imports",
-        "use.py",
-        cwd=project,
-        env=env,
-    )
+        sys.executable, "-m", "mypy", "--python-executable", str(venv / "bin" / "python"),
+        "--cache-dir", str(tmp_path / "mypy-cache"), "--ignore-missing-imports", "use.py", cwd=project, env=env,
+    )  # fmt: skip
 
 
 def _sees_our_types(result: subprocess.CompletedProcess[str]) -> None:
@@ -132,56 +123,29 @@ def _sees_our_types(result: subprocess.CompletedProcess[str]) -> None:
     assert "Found 1 error in 1 file" in out, out
 
 
-@pytest.mark.slow
-def test_a_downstream_mypy_sees_our_types_through_the_wheel(wheel: Path, tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(site)
-    _sees_our_types(_mypy_downstream(site, tmp_path))
-
-
-@pytest.mark.slow
-def test_a_downstream_mypy_sees_our_types_through_a_strict_editable_install(tmp_path: Path) -> None:
-    """setuptools' strict editable mode lays the package out as installed (links to our files); the default mode
-    maps names with an import hook that no type checker follows (docs/architecture.md, "Packaging")."""
+def _strict_editable_tree(tmp_path: Path) -> Path:
+    """An editable install in setuptools' strict mode (a tree of links laid out as installed); the default mode maps
+    names with an import hook that no type checker follows (docs/architecture.md, "Packaging")."""
     target = tmp_path / "editable"
     installed = _run(
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--no-deps",
-        "--no-build-isolation",
-        "-q",
-        "--target",
-        str(target),
-        "--config-settings",
-        "editable_mode=strict",
-        "-e",
-        str(ROOT),
-    )
-    if installed.returncode != 0:  # pip cannot combine --target with -e: install into a venv of its own instead
-        venv = tmp_path / "editable-venv"
-        assert _run(sys.executable, "-m", "venv", "--system-site-packages", str(venv)).returncode == 0
-        installed = _run(
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "--config-settings",
-            "editable_mode=strict",
-            "-e",
-            str(ROOT),
-        )
-        assert installed.returncode == 0, installed.stderr[-3000:]
-        [target] = (venv / "lib").glob("python3.*/site-packages")
-    pth = [p for p in target.glob("*.pth") if "rationalrewards" in p.name]
-    assert pth, sorted(p.name for p in target.iterdir())
-    link_tree = Path(pth[0].read_text().split()[0])
-    assert (link_tree / "rationalrewards" / "py.typed").exists()
-    _sees_our_types(_mypy_downstream(link_tree, tmp_path))
+        sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q", "--target", str(target),
+        "--config-settings", "editable_mode=strict", "-e", str(ROOT),
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    [pth] = [p for p in target.glob("*.pth") if "rationalrewards" in p.name]
+    tree = Path(pth.read_text().split()[0])
+    assert (tree / "rationalrewards" / "py.typed").exists()
+    return tree
+
+
+@pytest.mark.slow
+def test_a_downstream_mypy_sees_our_types_through_the_wheel_and_a_strict_editable_install(
+    wheel: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    _sees_our_types(_mypy_downstream(site, tmp_path, "wheel"))
+    _sees_our_types(_mypy_downstream(_strict_editable_tree(tmp_path), tmp_path, "editable"))
 
 
 @pytest.mark.slow

@@ -498,3 +498,28 @@ def test_bare_number_labels_are_refused_on_the_command_line(tmp_path: Path) -> N
     assert refused.returncode == 2 and "no valid preference pairs" in refused.stderr
     mapped = _cli("eval", "--pairs", str(pairs), "--critic", "fake", "--label-map", "0=A,1=B", "--json")
     assert mapped.returncode == 0 and json.loads(mapped.stdout)["n"] == 1
+
+
+def test_a_password_in_a_backend_url_is_sent_as_basic_auth_and_written_nowhere(tmp_path: Path, png_file: Path) -> None:
+    """`--critic http://user:password@host` logs in with HTTP Basic; the password reaches no file of the run, no
+    output, and the spec the manifest records holds no credential."""
+    import base64
+
+    from rationalrewards.rewardmodel.mock_server import MockServer, free_port
+
+    password = "s3cret-Pw-9"
+    with MockServer(free_port()) as server:
+        url = f"http://alice:{password}@127.0.0.1:{server.port}"
+        out = tmp_path / "run"
+        refined = _cli("refine", "a photo of two cats", "--critic", url, "--model", "mock-critic", "--out", str(out),
+                       "--json")  # fmt: skip
+        critiqued = _cli("critique", str(png_file), "-p", "a red ball", "--critic", url, "--json")
+        expected = "Basic " + base64.b64encode(f"alice:{password}".encode()).decode()
+        assert expected in server.state.authorizations
+    assert refined.returncode in (0, 1), refined.stderr  # 1: a prompt may fail; never a traceback
+    for result in (refined, critiqued):
+        assert password not in result.stdout + result.stderr
+    written = [p for p in out.rglob("*") if p.is_file() and password.encode() in p.read_bytes()]
+    assert written == []
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["settings"]["critic"] == f"http://127.0.0.1:{server.port}/v1"
