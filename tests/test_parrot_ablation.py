@@ -183,9 +183,9 @@ def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tm
     out = tmp_path / "ablation"
     env = os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     command = [
-        sys.executable, "-m", "rationalrewards.cli.main", "experiment", "parrot-ablation",
+        sys.executable, "-m", "rationalrewards", "experiment", "parrot-ablation",
         "--out", str(out), "--smoke", "--student", str(smollm2_dir), "--docs", str(tmp_path / "docs"), "--json",
-        "--seed", "0", "--seed", "1", "--jobs", "2",
+        "--seed", "0", "--jobs", "2",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -195,8 +195,8 @@ def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tm
     # The arms train on the same number of rows of each kind, and the filter had work to do at this noise.
     assert data["rows_per_arm"]["pairwise"] == data["parrot_kept"] > 0
     assert data["parrot_rejected"] > 0
-    # The first student's budget set every student's steps; the other three trained in two worker processes.
-    assert set(results["students"]) == {"parrot-seed0", "direct-seed0", "parrot-seed1", "direct-seed1"}
+    # The first student's budget set every student's steps; the other one trained in a worker process.
+    assert set(results["students"]) == {"parrot-seed0", "direct-seed0"}
     assert {s["steps"] for s in results["students"].values()} == {results["steps_per_student"]}
     for name, student in results["students"].items():
         assert student["steps"] >= 1 and student["curve"], student
@@ -229,13 +229,13 @@ def test_the_parrot_ablation_runs_end_to_end_in_smoke_mode(smollm2_dir: Path, tm
 
     model = Path(results["students"]["parrot-seed0"]["checkpoint"], "model.safetensors")
     written = model.stat().st_mtime_ns
-    settings = AblationSettings.smoke(teacher_noise=0.35, student=str(smollm2_dir), seeds=(0, 1))
+    settings = AblationSettings.smoke(teacher_noise=0.35, student=str(smollm2_dir), seeds=(0,))
     again = run_ablation(out, settings)
     assert model.stat().st_mtime_ns == written
     assert again["evaluation"]["parrot-seed0"] == results["evaluation"]["parrot-seed0"]
     with pytest.raises(ValueError, match="other settings \\(budget_minutes\\)"):
         run_ablation(
-            out, AblationSettings.smoke(teacher_noise=0.35, student=str(smollm2_dir), seeds=(0, 1), budget_minutes=0.3)
+            out, AblationSettings.smoke(teacher_noise=0.35, student=str(smollm2_dir), seeds=(0,), budget_minutes=0.3)
         )
 
 
