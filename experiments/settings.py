@@ -164,7 +164,7 @@ class AblationSettings:
     def smoke(cls, **overrides: Any) -> AblationSettings:
         """Minutes on one CPU: a handful of pairs and steps; every stage runs, no figure means anything."""
         small = cls(
-            budget_minutes=0.2,
+            budget_minutes=0.05,
             seeds=(0,),
             train_prompts=24,
             held_out_prompts=6,

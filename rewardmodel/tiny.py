@@ -264,3 +264,32 @@ def export_smollm2(directory: str | Path) -> Path:
     model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def save_tiny_causal_lm(directory: str | Path, tokenizer_from: str | Path, *, layers: int = 4, seed: int = 0) -> Path:
+    """A tiny random Llama text model (hidden size 64, `layers` decoder layers) with the tokenizer and chat template
+    of the model at `tokenizer_from`: a text student whose training steps take milliseconds on a CPU, for tests of
+    pipelines that train and serve students (its answers are noise until trained)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    config.architectures = ["LlamaForCausalLM"]
+    directory = Path(directory)
+    LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory

@@ -51,6 +51,14 @@ def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_smollm2(tmp_path_factory.mktemp("smollm2"))
 
 
+@pytest.fixture(scope="session")
+def tiny_text_student_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_dir: Path) -> Path:
+    """A 4-layer random Llama with SmolLM2's tokenizer: pipelines that train students run in seconds."""
+    from rationalrewards.rewardmodel.tiny import save_tiny_causal_lm
+
+    return save_tiny_causal_lm(tmp_path_factory.mktemp("tiny-text-student"), smollm2_dir)
+
+
 @pytest.fixture
 def png_file(tmp_path: Path) -> Path:
     from PIL import Image, ImageDraw
