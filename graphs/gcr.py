@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 import structlog
 from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Command, Send, interrupt
+from langgraph.types import Checkpointer, Command, Send, interrupt
 
 from rationalrewards.agents.generator import GeneratedImage, ImageGenerator
 from rationalrewards.agents.refiner import PromptRefiner, RefineHistory, RoundMemory
@@ -35,11 +36,13 @@ from rationalrewards.graphs.state import (
     GCRInput,
     GCROutput,
     GCRState,
+    GCRUpdate,
     GenerateTask,
     RoundRecord,
     candidate_key,
     critique_entry,
     critique_of,
+    image_ref_dict,
 )
 from rationalrewards.graphs.store import GenerationCache
 from rationalrewards.graphs.trace import Tracer
@@ -61,6 +64,9 @@ class GCRContext:
     refiner: PromptRefiner
     tracer: Tracer | None = None
     cache: GenerationCache | None = None
+
+
+CompiledGCRGraph = CompiledStateGraph[GCRState, GCRContext, GCRInput, GCROutput]
 
 
 class MissingBackendsError(RewardModelError):
@@ -146,18 +152,18 @@ class GCRGraph:
     def route(self, state: GCRState) -> Literal["refine", "__end__"]:
         return "__end__" if state.get("stop_reason") else "refine"
 
-    async def _select_node(self, state: GCRState, runtime: Runtime[GCRContext]) -> Command[Any]:
+    async def _select_node(self, state: GCRState, runtime: Runtime[GCRContext]) -> Command[str]:
         update = await self.select(state, runtime)
         return Command(update=update, goto=self.route(cast(GCRState, {**state, **update})))
 
-    async def _refine_node(self, state: GCRState, runtime: Runtime[GCRContext]) -> Command[Any]:
+    async def _refine_node(self, state: GCRState, runtime: Runtime[GCRContext]) -> Command[str]:
         update = await self.refine(state, runtime)
         return Command(
             update=update, goto="generate" if self.single_call else self.fan_out(cast(GCRState, {**state, **update}))
         )
 
     # -- nodes (each returns only the keys it changes) --
-    async def generate(self, state: GCRState | GenerateTask, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+    async def generate(self, state: GCRState | GenerateTask, runtime: Runtime[GCRContext]) -> GCRUpdate:
         """Reached with one `GenerateTask` per `Send`, or with the state when one call makes every candidate."""
         task = cast(GenerateTask, state) if "seeds" in state else self.generate_tasks(state)[0]
         backends = self.backends(runtime)
@@ -173,7 +179,7 @@ class GCRGraph:
                 candidate=k,
                 prompt=task["prompt"],
                 seed=seed,
-                image=image.image.model_dump(mode="json"),
+                image=image_ref_dict(image.image),
                 notes=list(image.metadata.get("notes", [])),
                 generate_ms=elapsed,
                 cached=cached,
@@ -192,13 +198,13 @@ class GCRGraph:
                     ms=elapsed,
                 )
         # Every image of the round counts, cached or not: a resumed thread counts what a clean run counts.
-        return {"candidates": records, "generations": len(records)}
+        return GCRUpdate(candidates=records, generations=len(records))
 
-    async def critique(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+    async def critique(self, state: GCRState, runtime: Runtime[GCRContext]) -> GCRUpdate:
         config = self.config
         round_ = state.get("round", 0)
         if round_ > 0 and not config.rescore:
-            return {}  # the paper does not score the refined image
+            return GCRUpdate()  # the paper does not score the refined image
         backends = self.backends(runtime)
         candidates, done = state.get("candidates", {}), state.get("critiques", {})
         pending = [
@@ -249,9 +255,9 @@ class GCRGraph:
             )
             for k, answer in results.items()
         }
-        return {"critiques": written, "critique_calls": calls}
+        return GCRUpdate(critiques=written, critique_calls=calls)
 
-    async def select(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+    async def select(self, state: GCRState, runtime: Runtime[GCRContext]) -> GCRUpdate:
         config = self.config
         round_ = state.get("round", 0)
         candidates, critiques = state.get("candidates", {}), state.get("critiques", {})
@@ -271,14 +277,10 @@ class GCRGraph:
         best = self._keep(state.get("best"), _best_record(state, chosen) if chosen else None)
         rounds = list(state.get("rounds", [])) + [record]
         stop = self._stop_reason(config, state, rounds, critiques.get(best_key) if best_key else None)
-        update: dict[str, Any] = {"rounds": [record], "best": best, "stop_reason": stop}
+        update = GCRUpdate(rounds=[record], best=best, stop_reason=stop)
         if round_ == 0:  # the first round also fixes what the input leaves implicit
-            update |= {
-                "task": _task(state).value,
-                "round": 0,
-                "current_prompt": state["prompt"],
-                "sample_id": _sample_id(state),
-            }
+            update["task"], update["round"] = _task(state).value, 0
+            update["current_prompt"], update["sample_id"] = state["prompt"], _sample_id(state)
         if stop:
             self._trace_finish(runtime, state, stop, best, len(rounds))
         return update
@@ -317,7 +319,7 @@ class GCRGraph:
             return "max_rounds"
         return None
 
-    async def refine(self, state: GCRState, runtime: Runtime[GCRContext]) -> dict[str, Any]:
+    async def refine(self, state: GCRState, runtime: Runtime[GCRContext]) -> GCRUpdate:
         config = self.config
         backends = self.backends(runtime)
         critiques = state.get("critiques", {})
@@ -354,7 +356,7 @@ class GCRGraph:
                 refiner=backends.refiner.name,
                 ms=round((time.perf_counter() - started) * 1000, 2),
             )
-        return {"current_prompt": proposed, "round": state["round"] + 1}
+        return GCRUpdate(current_prompt=proposed, round=state["round"] + 1)
 
     def _trace_finish(
         self, runtime: Runtime[GCRContext], state: GCRState, stop: str, best: BestRecord | None, rounds: int
@@ -372,8 +374,10 @@ class GCRGraph:
                 generations=state.get("generations", 0),
             )
 
-    def compile(self, checkpointer: Any = None, **kwargs: Any) -> Any:
-        return self.builder.compile(checkpointer=checkpointer, **kwargs)
+    def compile(
+        self, checkpointer: Checkpointer = None, *, name: str | None = None, debug: bool = False
+    ) -> CompiledGCRGraph:
+        return self.builder.compile(checkpointer=checkpointer, name=name, debug=debug)
 
 
 def _sample_id(state: GCRState) -> str:
@@ -384,7 +388,7 @@ def _task(state: GCRState) -> Task:
     return Task.edit if state.get("source_image") else Task.t2i
 
 
-def _trace_fields(answer: Critique | Abstention) -> dict[str, Any]:
+def _trace_fields(answer: Critique | Abstention) -> dict[str, object]:
     if isinstance(answer, Abstention):
         return {"scores": None, "abstention": answer.reason, "usage": None}
     return {"scores": answer.scores, "abstention": None, "usage": answer.usage, "truncated": answer.truncated}
@@ -434,7 +438,7 @@ def _best_record(state: GCRState, key: str) -> BestRecord:
     )
 
 
-def _human_choice(decision: Any, proposed: str) -> str:
+def _human_choice(decision: object, proposed: str) -> str:
     """Resume values: a string (the prompt to use), {"prompt": ...}, or True / {"approve": True} to accept."""
     if isinstance(decision, str) and decision.strip():
         return decision.strip()
@@ -447,9 +451,10 @@ def build_gcr_graph(
     config: GCRConfig | None = None,
     *,
     backends: GCRContext | None = None,
-    checkpointer: Any = None,
-    **compile_kwargs: Any,
-) -> Any:
+    checkpointer: Checkpointer = None,
+    name: str | None = None,
+    debug: bool = False,
+) -> CompiledGCRGraph:
     """The compiled GCR graph for `config` (default: the paper preset). Without `backends`, every run must pass
     `context=GCRContext(...)`."""
-    return GCRGraph(config, backends=backends).compile(checkpointer=checkpointer, **compile_kwargs)
+    return GCRGraph(config, backends=backends).compile(checkpointer=checkpointer, name=name, debug=debug)

@@ -16,11 +16,14 @@ failed pointwise projection drops only that pointwise row (the validated pairwis
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal, cast
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Checkpointer
 
 from rationalrewards.agents.preferences import PreferencePair
 from rationalrewards.graphs.state import (
@@ -28,6 +31,7 @@ from rationalrewards.graphs.state import (
     ParrotInput,
     ParrotStage,
     ParrotState,
+    ParrotUpdate,
     Projection,
     Rejection,
     RejectReason,
@@ -70,9 +74,9 @@ class ParrotConfig:
     def preset(cls, name: str = "paper", **overrides: Any) -> ParrotConfig:
         if name != "paper":
             raise ValueError("the only preset is 'paper'; set knobs directly for anything else")
-        return cls(**{k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **{k: v for k, v in overrides.items() if v is not None})
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -80,6 +84,9 @@ class ParrotConfig:
 class ParrotContext:
     teacher: Teacher
     tracer: Tracer | None = None
+
+
+CompiledParrotGraph = CompiledStateGraph[ParrotState, ParrotContext, ParrotInput, ParrotState]
 
 
 class _Rejected(Exception):
@@ -117,7 +124,7 @@ class ParrotGraph:
         builder.add_edge("project", END)
         self.builder = builder
 
-    def compile(self, checkpointer: Any = None) -> Any:
+    def compile(self, checkpointer: Checkpointer = None) -> CompiledParrotGraph:
         return self.builder.compile(checkpointer=checkpointer)
 
     def retryable(self, state: ParrotState) -> bool:
@@ -125,7 +132,7 @@ class ParrotGraph:
         reason = state.get("reason")
         return reason is not None and reason not in NOT_RETRIED and state.get("attempt", 0) < self.config.retries
 
-    def _next_after(self, following: str) -> Any:
+    def _next_after(self, following: str) -> Callable[[ParrotState], str]:
         def route(state: ParrotState) -> str:
             if state.get("status") != "rejected":
                 return following if following != "project" or self.config.project else END
@@ -135,7 +142,9 @@ class ParrotGraph:
         return route
 
     @staticmethod
-    def _trace(runtime: Runtime[ParrotContext], node: str, state: ParrotState, started: float, **fields: Any) -> None:
+    def _trace(
+        runtime: Runtime[ParrotContext], node: str, state: ParrotState, started: float, **fields: object
+    ) -> None:
         if runtime.context.tracer is not None:
             runtime.context.tracer.emit(
                 node,
@@ -146,7 +155,7 @@ class ParrotGraph:
             )
 
     @staticmethod
-    def _reject(state: ParrotState, stage: ParrotStage, rejected: _Rejected) -> dict[str, Any]:
+    def _reject(state: ParrotState, stage: ParrotStage, rejected: _Rejected) -> ParrotUpdate:
         """The update that rejects the pair at `stage`, its attempt appended to the history."""
         record = Rejection(
             attempt=state.get("attempt", 0),
@@ -155,21 +164,20 @@ class ParrotGraph:
             detail=rejected.detail,
             rationale=state.get("rationale"),
         )
-        return {
-            "status": "rejected",
-            "stage": stage,
-            "reason": rejected.reason,
-            "detail": rejected.detail,
-            "history": [*state.get("history", []), record],
-        }
+        return ParrotUpdate(
+            status="rejected",
+            stage=stage,
+            reason=rejected.reason,
+            detail=rejected.detail,
+            history=[*state.get("history", []), record],
+        )
 
     # -- nodes --
-    async def anchored(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> dict[str, Any]:
+    async def anchored(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> ParrotUpdate:
         pair = PreferencePair.from_json(state["pair"])
         attempt = state.get("attempt", -1) + 1 if state.get("status") == "rejected" else state.get("attempt", 0)
         request = AnchoredRequest.like(pair)
-        now = ParrotState(
-            pair=state["pair"],
+        now = ParrotUpdate(
             attempt=attempt,
             status="pending",
             reason=None,
@@ -184,12 +192,12 @@ class ParrotGraph:
         try:
             completion = await _ask(runtime.context, request)
         except _Rejected as e:
-            self._trace(runtime, "anchored", now, started, error=e.reason)
-            return {**now, **self._reject(now, "anchored", e)}
+            self._trace(runtime, "anchored", _with(state, now), started, error=e.reason)
+            return now | self._reject(_with(state, now), "anchored", e)
         self._trace(
             runtime,
             "anchored",
-            now,
+            _with(state, now),
             started,
             chars=len(completion.text),
             finish_reason=completion.finish_reason,
@@ -197,21 +205,22 @@ class ParrotGraph:
         )
         now["rationale"] = completion.text
         if completion.truncated:
-            return {**now, **self._reject(now, "anchored", _Rejected("truncated", "the rationale hit max_tokens"))}
-        return dict(now)
+            truncated = _Rejected("truncated", "the rationale hit max_tokens")
+            return now | self._reject(_with(state, now), "anchored", truncated)
+        return now
 
-    async def parse(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> dict[str, Any]:
+    async def parse(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> ParrotUpdate:
         pair = PreferencePair.from_json(state["pair"])
         try:
             judgement = parse_pairwise(state.get("rationale") or "", pair.task)
         except CritiqueParseError as e:
             return self._reject(state, "parse", _Rejected("unparseable", str(e)[:300]))
-        return {"judgement": judgement.model_dump(mode="json", exclude={"raw_text"})}
+        return ParrotUpdate(judgement=judgement.model_dump(mode="json", exclude={"raw_text"}))
 
-    async def filter(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> dict[str, Any]:
+    async def filter(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> ParrotUpdate:
         pair = PreferencePair.from_json(state["pair"])
         rationale = state.get("rationale") or ""
-        update: dict[str, Any] = {}
+        update = ParrotUpdate()
         try:
             if self.config.filter in ("scores", "both"):
                 judgement = parse_pairwise(rationale, pair.task)
@@ -236,9 +245,9 @@ class ParrotGraph:
                     raise _Rejected("repredict_disagrees", f"predicted {predicted}, label {pair.label}")
         except _Rejected as e:
             return update | self._reject(state, "filter", e)
-        return update | {"status": "kept", "stage": "filter"}
+        return update | ParrotUpdate(status="kept", stage="filter")
 
-    async def project(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> dict[str, Any]:
+    async def project(self, state: ParrotState, runtime: Runtime[ParrotContext]) -> ParrotUpdate:
         pair = PreferencePair.from_json(state["pair"])
         projections: dict[str, Projection] = {}
         calls = state.get("teacher_calls", 0)
@@ -255,8 +264,13 @@ class ParrotGraph:
             except (_Rejected, CritiqueParseError) as e:
                 projections[side] = Projection(error=f"{type(e).__name__}: {str(e)[:200]}")
             self._trace(runtime, "project", state, started, side=side, ok="critique" in projections[side])
-        return {"projections": projections, "teacher_calls": calls, "status": "kept", "stage": "project"}
+        return ParrotUpdate(projections=projections, teacher_calls=calls, status="kept", stage="project")
 
 
-def build_parrot_graph(config: ParrotConfig | None = None, *, checkpointer: Any = None) -> Any:
+def _with(state: ParrotState, update: ParrotUpdate) -> ParrotState:
+    """The state as it will be once `update` is applied (for tracing and rejection records within a node)."""
+    return cast(ParrotState, {**state, **update})
+
+
+def build_parrot_graph(config: ParrotConfig | None = None, *, checkpointer: Checkpointer = None) -> CompiledParrotGraph:
     return ParrotGraph(config).compile(checkpointer=checkpointer)

@@ -8,14 +8,31 @@ them as they are. A critique or judgement is stored one way only, as `model_dump
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
+from collections.abc import Mapping
+from typing import Annotated, Literal, NotRequired, Required, TypedDict, TypeVar
 
-from rationalrewards.rewardmodel.schemas import Abstention, Critique, PairwiseJudgement
+from rationalrewards.rewardmodel.schemas import Abstention, Critique, ImageRef, PairwiseJudgement
 
-ImageRefDict = dict[str, Any]  # `ImageRef.model_dump(mode="json")`
+V = TypeVar("V")
+# A model's JSON dump kept as it is and read back through the model (`critique_of`, `judgement_of`): opaque here.
+ModelDump = dict[str, object]
 
 
-def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+class ImageRefDict(TypedDict):
+    """`ImageRef.model_dump(mode="json")`."""
+
+    kind: Literal["image_ref"]
+    uri: str
+    sha256: str
+    width: int
+    height: int
+
+
+def image_ref_dict(ref: ImageRef) -> ImageRefDict:
+    return ImageRefDict(kind="image_ref", uri=ref.uri, sha256=ref.sha256, width=ref.width, height=ref.height)
+
+
+def merge_dicts(left: Mapping[str, V] | None, right: Mapping[str, V] | None) -> dict[str, V]:
     """Reducer for keyed records written by parallel nodes (one key per candidate)."""
     return {**(left or {}), **(right or {})}
 
@@ -58,8 +75,8 @@ class CandidateRecord(TypedDict):
 class CritiqueEntry(TypedDict):
     """The critic's answer for one candidate: a critique or an abstention (exactly one of the two is set)."""
 
-    critique: dict[str, Any] | None  # `Critique.model_dump(mode="json")`
-    abstention: dict[str, Any] | None  # `Abstention.model_dump(mode="json")`
+    critique: ModelDump | None  # `Critique.model_dump(mode="json")`
+    abstention: ModelDump | None  # `Abstention.model_dump(mode="json")`
     reward: float | None  # None: abstained, or nothing the policy scores
     passes: bool  # every active aspect at or above the threshold
 
@@ -83,7 +100,7 @@ class BestRecord(TypedDict):
     prompt: str
     image: ImageRefDict
     reward: float | None
-    critique: dict[str, Any] | None
+    critique: ModelDump | None
 
 
 class GCRState(GCRInput, total=False):
@@ -95,6 +112,22 @@ class GCRState(GCRInput, total=False):
     rounds: Annotated[list[RoundRecord], operator.add]  # one closed record per round
     generations: Annotated[int, operator.add]
     critique_calls: Annotated[int, operator.add]
+    best: BestRecord | None
+    stop_reason: str | None
+
+
+class GCRUpdate(TypedDict, total=False):
+    """What a GCR node returns: only the keys it changes (the reducers merge keyed records and append rounds)."""
+
+    task: str
+    round: int
+    current_prompt: str
+    sample_id: str
+    candidates: dict[str, CandidateRecord]
+    critiques: dict[str, CritiqueEntry]
+    rounds: list[RoundRecord]
+    generations: int
+    critique_calls: int
     best: BestRecord | None
     stop_reason: str | None
 
@@ -121,9 +154,9 @@ def critique_entry(answer: Critique | Abstention, reward: float | None, passes: 
     return CritiqueEntry(critique=answer.model_dump(mode="json"), abstention=None, reward=reward, passes=passes)
 
 
-def critique_of(entry: CritiqueEntry | BestRecord | dict[str, Any] | None) -> Critique | None:
+def critique_of(entry: CritiqueEntry | BestRecord | Mapping[str, object] | None) -> Critique | None:
     """The typed critique stored in an entry (None for an abstention or an unscored image)."""
-    stored = (entry or {}).get("critique")
+    stored = entry.get("critique") if entry is not None else None
     return Critique.model_validate(stored) if stored else None
 
 
@@ -152,18 +185,18 @@ class Rejection(TypedDict):
 
 
 class Projection(TypedDict, total=False):
-    critique: dict[str, Any]  # `Critique.model_dump(mode="json")` of the pointwise projection
+    critique: ModelDump  # `Critique.model_dump(mode="json")` of the pointwise projection
     error: str  # why the projection of this side failed (the pairwise row is kept anyway)
 
 
 class ParrotInput(TypedDict):
-    pair: dict[str, Any]  # `PreferencePair.to_json()`
+    pair: ModelDump  # `PreferencePair.to_json()`
 
 
 class ParrotState(ParrotInput, total=False):
     attempt: int
     rationale: str | None
-    judgement: dict[str, Any] | None  # `PairwiseJudgement.model_dump(mode="json")` of the rationale
+    judgement: ModelDump | None  # `PairwiseJudgement.model_dump(mode="json")` of the rationale
     repredicted: str | None
     projections: dict[str, Projection]  # "A" / "B"
     status: ParrotStatus
@@ -174,6 +207,22 @@ class ParrotState(ParrotInput, total=False):
     history: list[Rejection]  # earlier attempts' rationales and reasons
 
 
-def judgement_of(state: ParrotState | dict[str, Any]) -> PairwiseJudgement | None:
+class ParrotUpdate(TypedDict, total=False):
+    """What a PARROT node returns: only the keys it changes."""
+
+    attempt: int
+    rationale: str | None
+    judgement: ModelDump | None
+    repredicted: str | None
+    projections: dict[str, Projection]
+    status: ParrotStatus
+    reason: RejectReason | None
+    detail: str | None
+    stage: ParrotStage
+    teacher_calls: int
+    history: list[Rejection]
+
+
+def judgement_of(state: ParrotState | Mapping[str, object]) -> PairwiseJudgement | None:
     stored = state.get("judgement")
     return PairwiseJudgement.model_validate(stored) if stored else None

@@ -34,6 +34,7 @@ from tenacity import (
     stop_after_delay,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from rationalrewards.plumbing.errors import (
     ResponseTooLargeError,
@@ -199,7 +200,7 @@ class HttpEndpoints:
         hinted = getattr(error, "retry_after", None) or 0.0
         pause = max(jitter, min(hinted, self.retry_max_wait))
         if self.deadline is not None:
-            pause = min(pause, max(0.0, self.deadline - state.seconds_since_start))
+            pause = min(pause, max(0.0, self.deadline - (state.seconds_since_start or 0.0)))
         return pause
 
     async def retrying(self, attempt: Callable[[str, float], Awaitable[T]], what: str) -> T:
@@ -218,7 +219,7 @@ class HttpEndpoints:
         routing is ours: each attempt goes to an endpoint picked afresh, avoiding the one that just failed."""
         started = time.monotonic()
         failed: list[Endpoint] = []  # the endpoint of each failed attempt, latest last
-        stop = stop_after_attempt(self.max_retries + 1)
+        stop: stop_base = stop_after_attempt(self.max_retries + 1)
         if self.deadline is not None:
             stop = stop | stop_after_delay(self.deadline)
         schedule = AsyncRetrying(

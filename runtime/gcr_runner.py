@@ -26,7 +26,14 @@ from rationalrewards.agents.refiner import PromptRefiner
 from rationalrewards.agents.suite import SuiteRow, suite_rows
 from rationalrewards.graphs.gcr import GCRContext, GCRGraph
 from rationalrewards.graphs.gcr_config import GCRConfig
-from rationalrewards.graphs.state import BestRecord, CandidateRecord, CritiqueEntry, GCRInput, RoundRecord
+from rationalrewards.graphs.state import (
+    BestRecord,
+    CandidateRecord,
+    CritiqueEntry,
+    GCRInput,
+    RoundRecord,
+    image_ref_dict,
+)
 from rationalrewards.graphs.store import GenerationCache
 from rationalrewards.graphs.trace import Tracer
 from rationalrewards.rewardmodel.backends.base import RewardModel, aclose_backends, backend_name, prompt_profile_of
@@ -159,10 +166,10 @@ class GCRRunner(JobRunner):
         if row.source_image is not None:
             from rationalrewards.rewardmodel.images import image_ref_from_path
 
-            inputs["source_image"] = image_ref_from_path(row.source_image).model_dump(mode="json")
+            inputs["source_image"] = image_ref_dict(image_ref_from_path(row.source_image))
         elif row.source_prompt is not None:
             [made] = await self.generator.generate([row.source_prompt], [row.source_seed])
-            inputs["source_image"] = made.image.model_dump(mode="json")
+            inputs["source_image"] = image_ref_dict(made.image)
         return dict(inputs)
 
     async def _final_reward(

@@ -88,7 +88,7 @@ def sft_rows(pair: PreferencePair, record: PairRecord, profile: PromptProfile = 
             continue
         request = CritiqueRequest.like(pair, image=image)
         rows.append(
-            sft_row(request, projection["critique"]["raw_text"], profile=profile, **common, kind="pointwise", side=side)
+            sft_row(request, str(projection["critique"]["raw_text"]), profile=profile, **common, kind="pointwise", side=side)
         )
     return rows
 
