@@ -15,15 +15,15 @@ from rationalrewards.rewardmodel.schemas import CompareRequest, CritiqueRequest,
 from rationalrewards.rewardmodel.scoring import RewardPolicy
 
 
-async def _once(backend: Any, method: str, request: Any) -> list[Any]:
+async def _once(backend: object, method: str, request: object) -> list[Any]:
     try:
-        results: list[Any] = await getattr(backend, method)([request])
+        results: list[object] = await getattr(backend, method)([request])
         return results
     finally:
         await aclose_backends(backend)
 
 
-def _http_options(critic: BackendSpec, timeout: float | None) -> dict[str, Any]:
+def _http_options(critic: BackendSpec, timeout: float | None) -> dict[str, object]:
     """For an HTTP critic: `timeout` is the whole request's deadline, retries included (one attempt at most 120 s)."""
     if timeout is None or not isinstance(critic, HttpBackend):
         return {}
@@ -32,7 +32,7 @@ def _http_options(critic: BackendSpec, timeout: float | None) -> dict[str, Any]:
     return {"deadline": timeout, "timeout": min(120.0, timeout)}
 
 
-def _critic(critic: str, model: str | None, prompts: str, max_tokens: int | None, timeout: float | None) -> Any:
+def _critic(critic: str, model: str | None, prompts: str, max_tokens: int | None, timeout: float | None) -> object:
     spec = parse_spec(critic, "critic")
     options = _http_options(spec, timeout)
     return reward_model_from_spec(spec, model=model, prompts=prompts, max_tokens=max_tokens, **options)

@@ -44,7 +44,7 @@ def load_pipeline(model_dir: str | Path, *, device: str = "cpu", dtype: Any = No
     return pipe.to(device)
 
 
-def load_lora(pipe: Any, lora: str | Path) -> None:
+def load_lora(pipe: object, lora: str | Path) -> None:
     """A LoRA written by `rationalrewards rl` (or any diffusers LoRA directory), through diffusers' own loader."""
     lora = Path(lora)
     if not lora.is_dir() or not any(lora.glob("*.safetensors")):
@@ -93,7 +93,7 @@ class DiffusersGenerator:
         image does not depend on the batch it landed in (diffusers draws each latent from its own generator)."""
         import torch
 
-        kwargs: dict[str, Any] = {
+        kwargs: dict[str, object] = {
             "num_inference_steps": self.steps,
             "generator": [torch.Generator(self.device).manual_seed(r.seed) for r in requests],
         }
@@ -175,7 +175,7 @@ def save_tiny_sd_pipeline(directory: str | Path, seed: int = 0) -> Path:
 TINY_WIDTHS = (16, 32)
 
 
-def tiny_vae(sample_size: int, **config: Any) -> Any:
+def tiny_vae(sample_size: int, **config: object) -> object:
     """A two-block AutoencoderKL with 4 latent channels (scale factor 2) for the tiny pipelines."""
     from diffusers import AutoencoderKL
 
@@ -192,7 +192,7 @@ def tiny_vae(sample_size: int, **config: Any) -> Any:
     )
 
 
-def tiny_clip_text_encoder(tokenizer: Any, *, projection: bool) -> Any:
+def tiny_clip_text_encoder(tokenizer: Any, *, projection: bool) -> object:
     """A two-layer CLIP text encoder over the tiny tokenizer (with a projection head for SD3's pooled embedding)."""
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 

@@ -94,7 +94,7 @@ def reward_model_from_spec(
     return _local_critic(parsed, prompts, max_tokens, options)
 
 
-def _local_critic(spec: LocalBackend, prompts: str, max_tokens: int | None, options: dict[str, Any]) -> RewardModel:
+def _local_critic(spec: LocalBackend, prompts: str, max_tokens: int | None, options: dict[str, object]) -> RewardModel:
     from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
 
     local: dict[str, Any] = {"prompts": prompts} | ({} if max_tokens is None else {"max_new_tokens": max_tokens})
@@ -104,7 +104,7 @@ def _local_critic(spec: LocalBackend, prompts: str, max_tokens: int | None, opti
     return TransformersRewardModel(str(spec.path), **(local | options))
 
 
-def _declared_perception(model_dir: Path) -> Any:
+def _declared_perception(model_dir: Path) -> object:
     from rationalrewards.agents.world import world_names
 
     for name in world_names():

@@ -47,7 +47,7 @@ def _positive_int(value: Any, name: str, *, default: int | None = None, most: in
     return number
 
 
-def read_size(value: Any) -> int | None:
+def read_size(value: object) -> int | None:
     """OpenAI's `WxH` (square only here) or `auto`/absent: None keeps the generator's own size."""
     if value in (None, "", "auto"):
         return None
@@ -66,7 +66,7 @@ class GeneratorService:
         self.name = name or generator.name
         self.served = 0
 
-    async def generate(self, fields: dict[str, Any], source: bytes | None = None) -> dict[str, Any]:
+    async def generate(self, fields: dict[str, object], source: bytes | None = None) -> dict[str, object]:
         prompt = fields.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise BadRequest("prompt must be a non-empty string")
@@ -86,7 +86,7 @@ class GeneratorService:
         self.served += len(made)
         return {"created": int(time.time()), "data": [self._item(image) for image in made]}
 
-    def _source(self, data: bytes, scene: Any) -> Any:
+    def _source(self, data: bytes, scene: object) -> Any:
         """Store an uploaded source image content-addressed (with its scene graph, for the sketch world)."""
         from rationalrewards.agents.served_generator import store_image
 
@@ -97,8 +97,8 @@ class GeneratorService:
         return ref
 
     @staticmethod
-    def _item(image: GeneratedImage) -> dict[str, Any]:
-        item: dict[str, Any] = {
+    def _item(image: GeneratedImage) -> dict[str, object]:
+        item: dict[str, object] = {
             "b64_json": base64.b64encode(read_image_bytes(image.image)).decode("ascii"),
             "seed": image.seed,
         }
@@ -132,7 +132,7 @@ def make_app(service: GeneratorService) -> Any:
     def error(status: int, message: str, kind: str = "invalid_request_error") -> web.Response:
         return web.json_response({"error": {"message": message, "type": kind}}, status=status)
 
-    async def answer(fields: dict[str, Any], source: bytes | None = None) -> web.Response:
+    async def answer(fields: dict[str, object], source: bytes | None = None) -> web.Response:
         try:
             return web.json_response(await service.generate(fields, source))
         except BadRequest as e:
@@ -161,7 +161,7 @@ def make_app(service: GeneratorService) -> Any:
     async def edits(request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):
             return error(400, "edits take multipart/form-data with an image file and a prompt")
-        fields: dict[str, Any] = {}
+        fields: dict[str, object] = {}
         source: bytes | None = None
         from aiohttp import BodyPartReader
 

@@ -20,7 +20,7 @@ class ObjectSpec(BaseModel):
     position: tuple[str, int] | None = None
 
     @model_serializer(mode="wrap")
-    def _geneval(self, handler: Any) -> dict[str, Any]:
+    def _geneval(self, handler: Any) -> dict[str, object]:
         data = {k: v for k, v in handler(self).items() if v is not None}
         if "position" in data:
             data["position"] = list(data["position"])
@@ -38,7 +38,7 @@ class SceneSpec(BaseModel):
     text: tuple[str, ...] = ()
 
     @model_serializer(mode="wrap")
-    def _geneval(self, handler: Any) -> dict[str, Any]:
+    def _geneval(self, handler: Any) -> dict[str, object]:
         data = handler(self)
         for key in ("exclude", "text"):
             if not data.get(key):

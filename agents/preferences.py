@@ -43,7 +43,7 @@ def parse_label_map(text: str | None) -> LabelMap:
     return mapping
 
 
-def normalise_label(value: Any, label_map: LabelMap | None = None) -> Winner:
+def normalise_label(value: object, label_map: LabelMap | None = None) -> Winner:
     """A, B or tie from the common spellings; raises ValueError naming the value and every accepted spelling.
 
     Bare numbers are refused unless `label_map` says what they mean: in one dataset 0 means the first image, in
@@ -76,7 +76,7 @@ class PreferencePair:
     def task(self) -> Task:
         return Task.edit if self.source_image is not None else Task.t2i
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "pair_id": self.pair_id,
             "prompt": self.prompt,
@@ -103,7 +103,7 @@ class PreferencePair:
 @dataclass
 class ValidationReport:
     pairs: list[PreferencePair] = field(default_factory=list)
-    bad_rows: list[dict[str, Any]] = field(
+    bad_rows: list[dict[str, object]] = field(
         default_factory=list
     )  # {"row": line (JSONL) or row number, "pair_id": ..., "reason": ...}
 
@@ -114,7 +114,7 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def _pair_id(row: dict[str, Any], index: int) -> str:
+def _pair_id(row: dict[str, object], index: int) -> str:
     if row.get("pair_id") not in (None, ""):
         return str(row["pair_id"])
     digest = hashlib.sha256(
@@ -123,7 +123,7 @@ def _pair_id(row: dict[str, Any], index: int) -> str:
     return f"pair-{index:06d}-{digest}"
 
 
-def _pair_from_row(row: dict[str, Any], pair_id: str, base: Path, label_map: LabelMap) -> PreferencePair:
+def _pair_from_row(row: dict[str, object], pair_id: str, base: Path, label_map: LabelMap) -> PreferencePair:
     """One valid pair from one row, or a `ValueError` saying what is wrong with it."""
     if "__error__" in row:
         raise ValueError(row["__error__"])

@@ -50,7 +50,7 @@ class GeneratorReplica:
 
     async def generate(
         self, prompts: list[str], seeds: list[int], sources: list[tuple[bytes, str | None] | None]
-    ) -> list[dict[str, Any]]:
+    ) -> list[dict[str, object]]:
         from rationalrewards.agents.served_generator import store_image
 
         refs = [store_image(s[0], self.work_dir / "sources", s[1])[0] if s else None for s in sources]
@@ -58,7 +58,7 @@ class GeneratorReplica:
         return [_shipped(image) for image in made]
 
 
-def _shipped(image: GeneratedImage) -> dict[str, Any]:
+def _shipped(image: GeneratedImage) -> dict[str, object]:
     """What a replica sends back for one image: its bytes, its scene graph (sketch world), its metadata."""
     scene = Path(image.sidecar).read_text() if image.sidecar else None
     return {"png": read_image_bytes(image.image), "scene": scene, "metadata": image.metadata}
@@ -70,10 +70,10 @@ class CriticReplica:
     def __init__(self, build: Callable[[], Any]) -> None:
         self.critic: Any = build()
 
-    async def critique(self, requests: list[Any]) -> list[Any]:
+    async def critique(self, requests: list[object]) -> list[object]:
         return list(await self.critic.critique(requests))
 
-    async def compare(self, requests: list[Any]) -> list[Any]:
+    async def compare(self, requests: list[object]) -> list[object]:
         return list(await self.critic.compare(requests))
 
 
@@ -100,7 +100,7 @@ class _Pool:
                 self.in_flight[index] -= 1
 
 
-def _replicas(cls: type, replicas: int, device: str, *args: Any) -> list[Any]:
+def _replicas(cls: type, replicas: int, device: str, *args: Any) -> list[object]:
     if replicas < 1:
         raise ValueError("--replicas must be at least 1")
     ray = _ray()
@@ -164,14 +164,14 @@ class RayRewardModel:
         self.pool = _Pool(_replicas(CriticReplica, replicas, device, build))
         self.name = name
 
-    async def critique(self, requests: Sequence[Any]) -> list[Any]:
+    async def critique(self, requests: Sequence[object]) -> list[object]:
         return list(await self.pool.call("critique", [_inline(r) for r in requests]))
 
-    async def compare(self, requests: Sequence[Any]) -> list[Any]:
+    async def compare(self, requests: Sequence[object]) -> list[object]:
         return list(await self.pool.call("compare", [_inline(r) for r in requests]))
 
 
-def _inline(request: Any) -> Any:
+def _inline(request: Any) -> object:
     """The request with every image as a data URL (same bytes, same sha256)."""
     from rationalrewards.rewardmodel.images import png_data_url
 

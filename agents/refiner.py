@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import structlog
 
@@ -75,14 +75,14 @@ class LLMRefiner:
 
     name = "llm"
 
-    def __init__(self, llm: Any, *, max_chars: int = 600) -> None:
+    def __init__(self, llm: object, *, max_chars: int = 600) -> None:
         if not hasattr(llm, "complete"):
             raise TypeError("LLMRefiner needs a backend with an async complete(messages) method")
         self.llm = llm
         self.max_chars = max_chars
 
     @staticmethod
-    def messages(history: RefineHistory) -> list[dict[str, Any]]:
+    def messages(history: RefineHistory) -> list[dict[str, object]]:
         lines = [
             "You improve prompts for an image generator. The original request and every attempt so far are below, each "
             "with the critic's verdict. Write one new, stand-alone prompt that keeps the original intent and fixes what "

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 
-def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
     """(line or row number, row) for every row of a JSONL file, a Parquet file or a saved `datasets` directory. A line
     that cannot be read becomes an error row (`{"__error__": reason}`) so the caller can report it by line number."""
     if path.is_dir():
@@ -36,7 +35,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         raise ValueError(
             f"{path} is a binary file, not JSONL (one JSON object per line), Parquet or a datasets directory"
         )
-    rows: list[tuple[int, dict[str, Any]]] = []
+    rows: list[tuple[int, dict[str, object]]] = []
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
@@ -55,7 +54,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
-def resolve_path(value: Any, base: Path) -> Path:
+def resolve_path(value: object, base: Path) -> Path:
     """A path written in a data file: absolute, `file://...`, or relative to the file's folder (`base`)."""
     text = str(value)
     if text.startswith("file://"):

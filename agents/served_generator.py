@@ -83,8 +83,8 @@ class ServedGenerator:
             await asyncio.gather(*(self._one(p, s, src) for p, s, src in zip(prompts, seeds, sources, strict=True)))
         )
 
-    def _fields(self, prompt: str, seed: int) -> dict[str, Any]:
-        fields: dict[str, Any] = {"prompt": prompt, "n": 1, "seed": seed, "response_format": "b64_json"}
+    def _fields(self, prompt: str, seed: int) -> dict[str, object]:
+        fields: dict[str, object] = {"prompt": prompt, "n": 1, "seed": seed, "response_format": "b64_json"}
         if self.model:
             fields["model"] = self.model
         if self.size:

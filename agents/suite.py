@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -26,8 +26,8 @@ class SuiteRow(BaseModel):
     id: str | None = None
     seed: int = Field(default=0, ge=0)
     tag: str | None = None
-    include: list[dict[str, Any]] | None = None
-    exclude: list[dict[str, Any]] | None = None
+    include: list[dict[str, object]] | None = None
+    exclude: list[dict[str, object]] | None = None
     text: list[str] | None = None
     source_image: str | None = None
     source_prompt: str | None = None
@@ -42,7 +42,7 @@ class SuiteRow(BaseModel):
 
     @field_validator("id", mode="before")
     @classmethod
-    def _id_as_text(cls, value: Any) -> Any:
+    def _id_as_text(cls, value: object) -> object:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
@@ -74,7 +74,7 @@ class SuiteRow(BaseModel):
     def is_edit(self) -> bool:
         return self.source_image is not None or self.source_prompt is not None
 
-    def geneval(self) -> dict[str, Any]:
+    def geneval(self) -> dict[str, object]:
         """The row's GenEval metadata (empty when it has none)."""
         if self.include is None:
             return {}
@@ -175,7 +175,7 @@ def read_suite(path: str | Path) -> Suite:
     return rows
 
 
-def suite_rows(rows: Iterable[SuiteRow | dict[str, Any]]) -> Suite:
+def suite_rows(rows: Iterable[SuiteRow | dict[str, object]]) -> Suite:
     """Rows given in code (dicts or rows), validated the same way as a file's, as a compact `Suite`."""
     if isinstance(rows, Suite):
         return rows
@@ -190,7 +190,7 @@ def suite_rows(rows: Iterable[SuiteRow | dict[str, Any]]) -> Suite:
     return Suite(validated())
 
 
-def write_jsonl(rows: Iterable[BaseModel | dict[str, Any]], path: str | Path) -> Path:
+def write_jsonl(rows: Iterable[BaseModel | dict[str, object]], path: str | Path) -> Path:
     from rationalrewards.plumbing.files import atomic_write_jsonl
 
     return atomic_write_jsonl(path, (r.model_dump(exclude_none=True) if isinstance(r, BaseModel) else r for r in rows))

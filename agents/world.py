@@ -18,7 +18,7 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import typer
@@ -47,14 +47,14 @@ class World(Protocol):
         self, out_dir: Path, *, variant: str = "", size: int = 256, device: str = "cpu"
     ) -> ImageGenerator: ...
 
-    def critic(self, *, variant: str = "", **knobs: Any) -> RewardModel:
+    def critic(self, *, variant: str = "", **knobs: object) -> RewardModel:
         """A critic of this world's images; it is also a PARROT teacher. `knobs` are the world's own (noise, seed,
         where its images live)."""
         ...
 
     def grader(self, *, variant: str = "") -> Grader: ...
 
-    def suite(self, kind: SuiteKind, n: int, *, seed: int = 0) -> list[dict[str, Any]]:
+    def suite(self, kind: SuiteKind, n: int, *, seed: int = 0) -> list[dict[str, object]]:
         """Prompt rows (`prompt`, and the world's ground-truth fields) of `kind`; `demo` ignores `n` and `seed`."""
         ...
 
@@ -78,12 +78,12 @@ class World(Protocol):
         """The ground truth an image of this world carries beside it (a sidecar), as text to send along with it."""
         ...
 
-    def attach_ground_truth(self, image: Path, text: str | Mapping[str, Any], digest: str) -> Path:
+    def attach_ground_truth(self, image: Path, text: str | Mapping[str, object], digest: str) -> Path:
         """Write ground truth received with an image beside it (for `digest`, the bytes' sha256); ValueError if it
         is not this world's."""
         ...
 
-    def audit_parrot(self, out_dir: Path) -> dict[str, Any]:
+    def audit_parrot(self, out_dir: Path) -> dict[str, object]:
         """PARROT's kept rationales checked against ground truth."""
         ...
 
@@ -172,7 +172,7 @@ def ground_truth_of(image: Path) -> str | None:
     return None
 
 
-def attach_ground_truth(image: Path, text: str | Mapping[str, Any], digest: str) -> Path:
+def attach_ground_truth(image: Path, text: str | Mapping[str, object], digest: str) -> Path:
     """Ground truth received with an image, written beside it by the world that reads it (ValueError: none does)."""
     reasons = []
     for name in world_names():

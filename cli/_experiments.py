@@ -39,11 +39,11 @@ def _settings_params(settings: type) -> list[inspect.Parameter]:
     return params
 
 
-def _settings(settings: Any, smoke: bool, given: dict[str, Any]) -> Any:
+def _settings(settings: Any, smoke: bool, given: dict[str, object]) -> Any:
     return settings.smoke(**given) if smoke else settings(**given)
 
 
-def _show_report(out: Path, results: dict[str, Any]) -> None:
+def _show_report(out: Path, results: dict[str, object]) -> None:
     del results
     print((out / "report.md").read_text())
     print(f"report: {out / 'report.md'}")
@@ -52,16 +52,16 @@ def _show_report(out: Path, results: dict[str, Any]) -> None:
 def _experiment(
     name: str,
     settings: type,
-    run: Callable[..., dict[str, Any]],
+    run: Callable[..., dict[str, object]],
     doc: str,
     extra: list[inspect.Parameter],
-    show: Callable[[Path, dict[str, Any]], None] = _show_report,
+    show: Callable[[Path, dict[str, object]], None] = _show_report,
 ) -> None:
     """Register `experiment NAME`: `run(out, settings, docs=..., **extra flags)` under --out/--smoke/--docs/--json;
     `show` prints the result for people."""
     from rationalrewards.cli._flags import emit, stdout_for_json
 
-    def body(out: Path, smoke: bool, docs: Path | None, as_json: bool, **flags: Any) -> None:
+    def body(out: Path, smoke: bool, docs: Path | None, as_json: bool, **flags: object) -> None:
         knobs, rest = split(flags, settings)
         given = {name: value for name, value in knobs.items() if value is not None}
         with stdout_for_json(as_json):  # the trainers print their logs to stdout; --json keeps stdout to one object
@@ -79,7 +79,9 @@ def _experiment(
     command(app, name, body, params, doc)
 
 
-def _parrot_ablation(out: Path, given: dict[str, Any], *, smoke: bool, docs: Path | None, jobs: int) -> dict[str, Any]:
+def _parrot_ablation(
+    out: Path, given: dict[str, object], *, smoke: bool, docs: Path | None, jobs: int
+) -> dict[str, object]:
     from rationalrewards.experiments.parrot_ablation import copy_to_docs, run_ablation
     from rationalrewards.experiments.settings import AblationSettings
 
@@ -90,8 +92,8 @@ def _parrot_ablation(out: Path, given: dict[str, Any], *, smoke: bool, docs: Pat
 
 
 def _reward_hacking(
-    out: Path, given: dict[str, Any], *, smoke: bool, docs: Path | None, seed_count: int | None
-) -> dict[str, Any]:
+    out: Path, given: dict[str, object], *, smoke: bool, docs: Path | None, seed_count: int | None
+) -> dict[str, object]:
     from rationalrewards.experiments.reward_hacking import copy_to_docs, run_reward_hacking
     from rationalrewards.experiments.settings import HackingSettings
 
@@ -105,7 +107,7 @@ def _reward_hacking(
     return results
 
 
-def _train_generator(out: Path, given: dict[str, Any], *, smoke: bool, docs: Path | None) -> dict[str, Any]:
+def _train_generator(out: Path, given: dict[str, object], *, smoke: bool, docs: Path | None) -> dict[str, object]:
     from rationalrewards.experiments.settings import GeneratorSettings
     from rationalrewards.experiments.sketch_generator import train_sketch_generator
 

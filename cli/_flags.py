@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 
-def emit(payload: dict[str, Any]) -> None:
+def emit(payload: dict[str, object]) -> None:
     """The one JSON object a command prints under `--json`."""
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
 

@@ -31,7 +31,7 @@ _TUPLE = "a tuple field: the repeated values become a tuple"
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (logs go to stderr).")]
 
 
-def _typer_type(annotation: Any) -> Any:
+def _typer_type(annotation: object) -> object:
     """Annotations as typer reads them: `X | None` -> `Optional[X]`, `tuple[X, ...]` -> `list[X]`."""
     origin = typing.get_origin(annotation)
     if origin in (Union, types.UnionType):
@@ -45,7 +45,7 @@ def _typer_type(annotation: Any) -> Any:
     return annotation
 
 
-def _default(field: dataclasses.Field[Any]) -> Any:
+def _default(field: dataclasses.Field[Any]) -> object:
     meta = field.metadata
     if "cli_default" in meta:
         return meta["cli_default"]
@@ -59,7 +59,7 @@ def _default(field: dataclasses.Field[Any]) -> Any:
 
 
 def params_from(
-    cls: type, *, skip: Sequence[str] = (), defaults: dict[str, Any] | None = None
+    cls: type, *, skip: Sequence[str] = (), defaults: dict[str, object] | None = None
 ) -> list[inspect.Parameter]:
     """One keyword parameter per CLI field of the dataclass `cls`, annotated with its typer option. `defaults`
     replaces a field's default on the command line (e.g. None: "the algorithm's own")."""
@@ -97,7 +97,7 @@ def params_from(
     return params
 
 
-def flag(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+def flag(name: str, annotation: object, default: Any) -> inspect.Parameter:
     """A parameter that is no config field (inputs, output switches)."""
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
@@ -130,7 +130,7 @@ def command(
 ) -> None:
     """Register `body(**flags)` as command `name`, its flags given by `params` (typer reads `__signature__`)."""
 
-    def run(**kwargs: Any) -> Any:
+    def run(**kwargs: Any) -> object:
         return body(**_joined(params, kwargs))
 
     run.__signature__ = inspect.Signature(list(params))  # type: ignore[attr-defined]  # functions take it
@@ -142,7 +142,7 @@ def command(
 def callback(app: typer.Typer, body: Callable[..., Any], params: Sequence[inspect.Parameter], doc: str) -> None:
     """Register `body(ctx, **flags)` as the callback of a command group (a command that also has subcommands)."""
 
-    def run(ctx: typer.Context, **kwargs: Any) -> Any:
+    def run(ctx: typer.Context, **kwargs: object) -> object:
         return body(ctx, **_joined(params, kwargs))
 
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)

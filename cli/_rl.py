@@ -63,7 +63,7 @@ def _rl_params() -> tuple[list[Any], dict[str, tuple[Algorithm, ...]]]:
     """The union of both configs' fields as flags; which algorithms each algorithm-specific field belongs to."""
     shared = {f.name for f in dataclasses.fields(RLConfig)}
     owners: dict[str, tuple[Algorithm, ...]] = {}
-    differing: dict[str, Any] = {}
+    differing: dict[str, object] = {}
     for algo, config in CONFIGS.items():
         for item in dataclasses.fields(config):
             if item.name not in shared:
@@ -112,7 +112,7 @@ def read_prompts(path: Path) -> list[dict[str, Any]]:
     return prompts
 
 
-def _rl(as_json: bool, **flags: Any) -> None:
+def _rl(as_json: bool, **flags: object) -> None:
     run_flags, knobs = split(flags, RLRun)
     run = RLRun(**run_flags)
     config_class = CONFIGS[run.algo]

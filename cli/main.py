@@ -65,7 +65,7 @@ def _exit_if_failed(failed: int, total: int, what: str, run_dir: str) -> None:
         raise typer.Exit(1)
 
 
-def _finish(result: dict[str, Any], as_json: bool) -> bool:
+def _finish(result: dict[str, object], as_json: bool) -> bool:
     """One exit rule for single critiques and comparisons, with or without --json: an abstention is an answer, not a
     crash, so it is printed (as JSON with --json), explained on stderr, and the command exits 1 (2 is for bad input).
     True when the caller should go on to print its table."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 
-def bind_settings(out: Path, settings: dict[str, Any], experiment: str) -> None:
+def bind_settings(out: Path, settings: dict[str, object], experiment: str) -> None:
     """`out/settings.json`: a rerun into the same folder continues the run (finished stages are reused) only with the
     same settings; other settings would mix two experiments in one table."""
     path = out / "settings.json"
@@ -27,18 +27,18 @@ def bind_settings(out: Path, settings: dict[str, Any], experiment: str) -> None:
     path.write_text(json.dumps(current, indent=1))
 
 
-def cached_json(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def cached_json(path: Path, compute: Callable[[], dict[str, object]]) -> dict[str, Any]:
     """`compute()`'s figures, kept in `path` (written whole or not at all): a rerun reads them instead of computing
     them again."""
     if path.is_file():
-        cached: dict[str, Any] = json.loads(path.read_text())
+        cached: dict[str, object] = json.loads(path.read_text())
         return cached
     text = json.dumps(compute(), indent=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text)
     partial.replace(path)
-    figures: dict[str, Any] = json.loads(text)  # what a rerun reads back (tuples as lists): both runs see the same
+    figures: dict[str, object] = json.loads(text)  # what a rerun reads back (tuples as lists): both runs see the same
     return figures
 
 

@@ -61,7 +61,7 @@ PROFILE: PromptProfile = (
 class World:
     train_pairs: Path
     held_pairs: Path  # true labels
-    held_suite: list[dict[str, Any]] = field(default_factory=list)  # the held-out prompts with GenEval ground truth
+    held_suite: list[dict[str, object]] = field(default_factory=list)  # the held-out prompts with GenEval ground truth
 
 
 # ------------------------------------------------------------------ 1. the world --------------------------------------
@@ -119,7 +119,7 @@ def _teacher(out: Path, settings: AblationSettings, seed: int) -> Any:
 # ------------------------------------------------------------------ 2. training sets ----------------------------------
 
 
-def parrot_set(out: Path, world: World, settings: AblationSettings) -> dict[str, Any]:
+def parrot_set(out: Path, world: World, settings: AblationSettings) -> dict[str, object]:
     """The PARROT runner over the training pairs: anchored -> filter `both` -> projection; its export is the set."""
     from rationalrewards.agents.preferences import load_preferences
     from rationalrewards.graphs.parrot import ParrotConfig
@@ -297,13 +297,13 @@ def train_student(
     return train(config, out)
 
 
-def _trained(out: Path, steps: int | None) -> dict[str, Any] | None:
+def _trained(out: Path, steps: int | None) -> dict[str, object] | None:
     """The figures of a student an earlier run of the experiment finished (its model saved), so a rerun after a
     crash or a stop does not train it again; None when there is none or it trained for another number of steps."""
     summary, model = out / "summary.json", out / "model"
     if not summary.is_file() or not (model / "config.json").is_file():
         return None
-    figures: dict[str, Any] = json.loads(summary.read_text())
+    figures: dict[str, object] = json.loads(summary.read_text())
     if steps is not None and figures.get("steps") != steps:
         return None
     log.info("ablation.student_reused", student=out.name, steps=figures.get("steps"))
@@ -320,7 +320,7 @@ def _eval_every(settings: AblationSettings) -> int:
 # ------------------------------------------------------------------ 4. evaluation -------------------------------------
 
 
-def _compare_with_progress(critic: Any, requests: list[Any], chunk: int = 32) -> list[Any]:
+def _compare_with_progress(critic: Any, requests: list[object], chunk: int = 32) -> list[Any]:
     """`critic.compare(requests)` in chunks under a progress bar: scoring 400 pairs with a CPU student takes tens of
     minutes. A chunk is two of the local critic's generation batches, so chunking costs no throughput."""
     from tqdm.auto import tqdm
@@ -335,7 +335,7 @@ def _compare_with_progress(critic: Any, requests: list[Any], chunk: int = 32) ->
 
 def evaluate_critic(
     critic: Any, held_pairs: Path, *, seed: int = 0, pointwise_images: int = 100, record: Path | None = None
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Pairwise accuracy (summed-score rule) on decisive held-out pairs with its bootstrap interval, parse rate,
     ties, abstentions, per-aspect agreement with the exact oracle, and pointwise text faithfulness vs the oracle.
     `record`: a JSONL file that keeps every pair's judgement (scores, raw text, or the abstention), to read why."""
@@ -405,7 +405,7 @@ def evaluate_critic(
     }
 
 
-def chance(held_pairs: Path) -> dict[str, Any]:
+def chance(held_pairs: Path) -> dict[str, object]:
     from rationalrewards.agents.preferences import load_preferences
 
     decisive = [p for p in load_preferences(held_pairs).pairs if p.label != "tie"]
@@ -456,7 +456,7 @@ class StudentStage:
 
     def run_parallel(
         self, students: list[tuple[str, int]], *, steps: int, jobs: int
-    ) -> dict[tuple[str, int], dict[str, Any]]:
+    ) -> dict[tuple[str, int], dict[str, object]]:
         """`students` in `jobs` worker processes (spawned: torch does not fork safely), each with its share of the
         machine's threads; each student's figures, as `run` returns them. A worker's failure is raised here."""
         import multiprocessing
@@ -481,7 +481,7 @@ def _worker_setup(threads: int) -> None:
     sys.stdout = sys.stderr
 
 
-def _student_critic(checkpoint: str, settings: AblationSettings) -> Any:
+def _student_critic(checkpoint: str, settings: AblationSettings) -> object:
     """A trained student as a critic: its compact prompts and perception transcripts, as it was trained."""
     from rationalrewards.agents.factory import reward_model_from_spec
 
@@ -491,7 +491,7 @@ def _student_critic(checkpoint: str, settings: AblationSettings) -> Any:
 # ------------------------------------------------------------------ 5. the loop ---------------------------------------
 
 
-def gcr_accuracy(out: Path, critic: Any, suite: list[dict[str, Any]], preset: str) -> dict[str, Any]:
+def gcr_accuracy(out: Path, critic: Any, suite: list[dict[str, object]], preset: str) -> dict[str, object]:
     """Ground-truth accuracy of GCR with `critic` on `suite` (first image: single-shot; kept image: after the loop)."""
     from rationalrewards.agents.refiner import CriticRefiner
     from rationalrewards.graphs.gcr_config import GCRConfig
@@ -519,7 +519,7 @@ def gcr_accuracy(out: Path, critic: Any, suite: list[dict[str, Any]], preset: st
 # ------------------------------------------------------------------ the whole experiment -----------------------------
 
 
-def run_ablation(out: str | Path, settings: AblationSettings | None = None, *, jobs: int = 1) -> dict[str, Any]:
+def run_ablation(out: str | Path, settings: AblationSettings | None = None, *, jobs: int = 1) -> dict[str, object]:
     """Run every stage into `out` and write `report.md`, `results.json` and `curves.png`. Returns the results.
 
     `jobs` > 1 trains and scores the students after the first in that many processes at once, sharing the CPU's
@@ -578,7 +578,7 @@ def run_ablation(out: str | Path, settings: AblationSettings | None = None, *, j
     return results
 
 
-def closing_the_loop(out: Path, world: World, settings: AblationSettings, results: dict[str, Any]) -> dict[str, Any]:
+def closing_the_loop(out: Path, world: World, settings: AblationSettings, results: dict[str, Any]) -> dict[str, object]:
     from rationalrewards.sketch.oracle import SketchOracle
 
     suite = world.held_suite[: settings.loop_prompts]
@@ -604,7 +604,7 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
-def write_outputs(out: Path, results: dict[str, Any]) -> None:
+def write_outputs(out: Path, results: dict[str, object]) -> None:
     from rationalrewards.plumbing.files import atomic_write_text
 
     atomic_write_text(out / "results.json", json.dumps(results, indent=1, default=str))

@@ -39,6 +39,7 @@ import structlog
 
 from rationalrewards.experiments._common import bind_settings, bootstrap_interval, cached_json
 from rationalrewards.experiments.settings import HackingSettings
+from rationalrewards.rewardmodel.backends.base import RewardModel
 from rationalrewards.sketch.small_world import SmallPrompt, split_prompts
 
 log = structlog.get_logger(__name__)
@@ -94,7 +95,13 @@ def _rewards(out: Path, settings: HackingSettings, train: list[SmallPrompt], hel
 
 
 def rl_arm(
-    out: Path, base: Path, reward_model: Any, prompts: list[str], settings: HackingSettings, seed: int, steps: int
+    out: Path,
+    base: Path,
+    reward_model: RewardModel,
+    prompts: list[str],
+    settings: HackingSettings,
+    seed: int,
+    steps: int,
 ) -> list[dict[str, Any]]:
     """DiffusionNFT on the base generator's attention LoRA; resumes from `out`'s checkpoint (to `steps`)."""
     from rationalrewards.sketch.pixels import PixelCritic
@@ -130,7 +137,7 @@ def judge_generator(
     name: str,
     out: Path,
     rewards: dict[str, Any],
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Ground truth for a generator's held-out images (read from pixels), `out/sheet_<name>.png`, and the mean reward
     each of `rewards` gives the same images: hacking is an arm's own reward rising while the ground truth falls, and a
     fixed image set shows it where the per-step training reward (other prompts each step) is noise."""
@@ -160,7 +167,7 @@ def judge_generator(
     return figures | {"rewards": means}
 
 
-def summarize_history(history: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize_history(history: list[dict[str, object]]) -> dict[str, object]:
     rewards = [(row["step"], row.get("reward_mean")) for row in history]
     evals = [(row["step"], row.get("eval_reward")) for row in history if row.get("eval_reward") is not None]
     alarms = [row["step"] for row in history if row.get("hacking_alarm")]
@@ -169,7 +176,7 @@ def summarize_history(history: list[dict[str, Any]]) -> dict[str, Any]:
 
 def gcr_with_pixel_critic(
     out: Path, base: Path, lora: Path | None, prompts: list[SmallPrompt], preset: str, settings: HackingSettings
-) -> dict[str, Any]:
+) -> dict[str, object]:
     from rationalrewards.agents.diffusers_generator import DiffusersGenerator
     from rationalrewards.agents.refiner import CriticRefiner
     from rationalrewards.graphs.gcr_config import GCRConfig
@@ -202,7 +209,7 @@ def gcr_with_pixel_critic(
     return figures
 
 
-def run_reward_hacking(out: str | Path, settings: HackingSettings | None = None) -> dict[str, Any]:
+def run_reward_hacking(out: str | Path, settings: HackingSettings | None = None) -> dict[str, object]:
     """Every stage into `out`; writes `results.json`, `report.md` and `curves.png`. Returns the results. A rerun into
     the same folder with the same settings reuses every finished stage."""
     settings = settings or HackingSettings()
@@ -230,7 +237,7 @@ def run_reward_hacking(out: str | Path, settings: HackingSettings | None = None)
         for arm in ARMS:
             name = f"{arm}-seed{seed}"
 
-            def run_arm(arm: str = arm, seed: int = seed, name: str = name) -> dict[str, Any]:
+            def run_arm(arm: str = arm, seed: int = seed, name: str = name) -> dict[str, object]:
                 log.info("hacking.arm", arm=arm, seed=seed, steps=steps)
                 arm_started = time.perf_counter()
                 history = rl_arm(out / "rl" / name, base, makers[arm](), rl_prompts, settings, seed, steps)
@@ -264,7 +271,7 @@ def rl_steps(out: Path, base: Path, makers: dict[str, Any], prompts: list[str], 
         return settings.steps
     budget = settings.budget_minutes
 
-    def probe() -> dict[str, Any]:
+    def probe() -> dict[str, object]:
         arm, seed = ARMS[0], settings.seeds[0]
         history = rl_arm(
             out / "rl" / f"{arm}-seed{seed}", base, makers[arm](), prompts, settings, seed, settings.probe_steps
@@ -282,9 +289,9 @@ def rl_steps(out: Path, base: Path, makers: dict[str, Any], prompts: list[str], 
     return int(figures["steps"])
 
 
-def by_arm(results: dict[str, Any]) -> dict[str, Any]:
+def by_arm(results: dict[str, Any]) -> dict[str, object]:
     """Per arm, over seeds: mean and spread of held-out accuracy, count accuracy, mean count drawn, alarms fired."""
-    table: dict[str, Any] = {}
+    table: dict[str, object] = {}
     for arm in ARMS:
         runs = [r for r in results["arms"].values() if r["arm"] == arm]
         if not runs:
@@ -318,7 +325,7 @@ def gcr_comparison(
     best = max(results["arms"], key=lambda name: results["arms"][name]["held_out"]["accuracy"])
     first = settings.gcr_presets[0]
     runs[f"GCR {first} on {best}"] = (f"best-{first}", out / "rl" / best / "lora", first)
-    table: dict[str, Any] = {}
+    table: dict[str, object] = {}
     for name, (folder, lora, preset) in runs.items():
         table[name] = gcr_with_pixel_critic(out / "gcr" / folder, base, lora, suite, preset, settings)
     return table

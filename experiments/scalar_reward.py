@@ -95,7 +95,7 @@ def flawed(scene: SceneGraph, prompt: SmallPrompt, rng: random.Random) -> SceneG
     return scene.model_copy(update={"objects": tuple(objects)})
 
 
-def _roughen(image: Any, rng: np.random.Generator) -> Any:
+def _roughen(image: Any, rng: np.random.Generator) -> object:
     from PIL import Image
 
     pixels = np.asarray(image).astype(np.float32) + rng.normal(0.0, rng.uniform(0, 20), (*image.size[::-1], 3))
@@ -122,7 +122,7 @@ def preference_pairs(
 
 def train_scalar_reward(
     out: str | Path, train: list[SmallPrompt], held: list[SmallPrompt], settings: ScalarRewardSettings
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Train, save to `out` (safetensors + config), and report pairwise accuracy on held-out prompts' pairs."""
     from safetensors.torch import save_file
     from tqdm.auto import tqdm
@@ -185,7 +185,7 @@ def load_scalar_reward_net(directory: str | Path) -> ScalarRewardNet:
     return model.eval()
 
 
-def learned_scalar_reward(directory: str | Path) -> Any:
+def learned_scalar_reward(directory: str | Path) -> object:
     """The trained model as a reward model: every aspect 1 + 3 sigmoid((s - centre) / scale), with the centre and
     scale of its scores on the training images (`score_calibration`)."""
     from rationalrewards.rewardmodel.images import load_pil

@@ -213,9 +213,9 @@ class _Trainer:
 
 def generate(
     pipe: Any, prompts: list[str], seeds: list[int], *, steps: int, guidance_scale: float, batch_size: int = 64
-) -> list[Any]:
+) -> list[object]:
     """Images for (prompt, seed) pairs, one generator per image, in batches."""
-    images: list[Any] = []
+    images: list[object] = []
     for start in range(0, len(prompts), batch_size):
         chunk = slice(start, start + batch_size)
         generators = [torch.Generator().manual_seed(seed) for seed in seeds[chunk]]
@@ -225,7 +225,7 @@ def generate(
     return images
 
 
-def judge_images(prompts: list[SmallPrompt], images: list[Any]) -> dict[str, Any]:
+def judge_images(prompts: list[SmallPrompt], images: list[Any]) -> dict[str, object]:
     """Ground truth for generated images, read by the pixel perception: colour right (every object drawn in the
     asked colour), count right, both (each with its 95% bootstrap interval over images); per count asked; mean count
     drawn and foreground share."""
@@ -268,7 +268,7 @@ def judge_images(prompts: list[SmallPrompt], images: list[Any]) -> dict[str, Any
 
 def evaluate_generator(
     pipe: Any, prompts: list[SmallPrompt], *, seeds: int, steps: int, guidance_scale: float, seed_base: int = 10_000
-) -> tuple[dict[str, Any], list[Any]]:
+) -> tuple[dict[str, object], list[Any]]:
     expanded = [p for p in prompts for _ in range(seeds)]
     seed_list = [seed_base + k for _ in prompts for k in range(seeds)]
     images = generate(pipe, [p.text for p in expanded], seed_list, steps=steps, guidance_scale=guidance_scale)
@@ -289,7 +289,7 @@ def contact_sheet(images: list[Any], columns: int, path: Path, scale: int = 3) -
     return path
 
 
-def train_sketch_generator(out: str | Path, settings: GeneratorSettings | None = None) -> dict[str, Any]:
+def train_sketch_generator(out: str | Path, settings: GeneratorSettings | None = None) -> dict[str, object]:
     """Train (or resume) into `out`, export `out/pipeline`, evaluate; writes `out/report.json` and
     `out/held_out_sheet.png`. Returns the report."""
     settings = settings or GeneratorSettings()

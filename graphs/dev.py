@@ -26,6 +26,6 @@ def sketch_backends(home: str | Path | None = None) -> GCRContext:
     )
 
 
-def make_gcr_graph(config: Any = None) -> Any:
+def make_gcr_graph(config: Any = None) -> object:
     """A short `deep` loop (3 rounds of best-of-2) over the sketch world; a run may still pass its own context."""
     return GCRGraph(GCRConfig.preset("deep", max_rounds=3, candidates=2), backends=sketch_backends()).compile()

@@ -69,10 +69,10 @@ class GCRConfig:
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
-    def for_generator(self, generator: Any) -> GCRConfig:
+    def for_generator(self, generator: object) -> GCRConfig:
         """Batch candidates the way the generator prefers (its `batch_size`), unless set explicitly already."""
         preferred = int(getattr(generator, "batch_size", 1) or 1)
         return replace(self, generate_batch=preferred) if self.generate_batch == 1 and preferred > 1 else self
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from rationalrewards.plumbing.telemetry import annotate
 
@@ -20,7 +20,7 @@ class Tracer:
         self._lock = threading.Lock()
         self._file: TextIO | None = None  # opened on the first event and kept: an open per event showed in profiles
 
-    def emit(self, node: str, **fields: Any) -> None:
+    def emit(self, node: str, **fields: object) -> None:
         annotate(**fields)  # the same fields on the current OpenTelemetry span (the node's), when tracing is on
         event = {"ts": round(time.time(), 3), "run_id": self.run_id, "node": node, **fields}
         line = json.dumps(event, ensure_ascii=False, default=str)
@@ -43,7 +43,7 @@ class Tracer:
         self.close()
 
 
-def read_trace(path: str | Path) -> list[dict[str, Any]]:
+def read_trace(path: str | Path) -> list[dict[str, object]]:
     path = Path(path)
     if not path.exists():
         return []

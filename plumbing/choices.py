@@ -13,7 +13,7 @@ import typing
 from typing import Any, Literal, get_args, get_origin
 
 
-def literal_values(annotation: Any) -> tuple[Any, ...] | None:
+def literal_values(annotation: object) -> tuple[Any, ...] | None:
     """The values of a `Literal[...]` (also inside `X | None`), or None when the annotation is no Literal."""
     if get_origin(annotation) is Literal:
         return get_args(annotation)
@@ -25,7 +25,7 @@ def literal_values(annotation: Any) -> tuple[Any, ...] | None:
     return None
 
 
-def choice(value: Any, kind: Any, what: str) -> Any:
+def choice(value: object, kind: Any, what: str) -> Any:
     """`value` if it is one of the Literal `kind`'s values; else a ValueError naming `what` and the choices. (Typed
     `Any`: a Literal alias is no type a checker can bind here; callers annotate what they keep.)"""
     values = literal_values(kind)

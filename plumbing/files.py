@@ -30,7 +30,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
+def atomic_write_jsonl(path: str | Path, rows: Iterable[dict[str, object]]) -> Path:
     """One JSON object per line, written atomically."""
     return atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
@@ -41,7 +41,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return list(iter_jsonl(path))
 
 
-def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+def iter_jsonl(path: str | Path) -> Iterator[dict[str, object]]:
     """Like `read_jsonl`, one record at a time (constant memory for large runs)."""
     path = Path(path)
     if not path.exists():

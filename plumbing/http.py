@@ -281,10 +281,10 @@ class HttpEndpoints:
         method: str,
         path: str,
         *,
-        json: dict[str, Any] | None = None,
+        json: dict[str, object] | None = None,
         data: Any = None,
         within: float | None = None,
-    ) -> Any:
+    ) -> object:
         """One attempt: the decoded JSON answer, `Transient` for what is worth retrying, `RewardRequestError` else."""
         if json is not None:
             data, headers = dumps(json), {"content-type": "application/json"}
@@ -330,7 +330,7 @@ class HttpEndpoints:
         except ValueError as e:
             raise Transient(redact(f"HTTP {status} with a body that is not JSON: {text[:200]!r}")) from e
 
-    async def call(self, method: str, path: str, what: str, *, json: dict[str, Any] | None = None) -> Any:
+    async def call(self, method: str, path: str, what: str, *, json: dict[str, object] | None = None) -> Any:
         """`request` with retries and routing: the decoded JSON answer of whichever endpoint served it."""
         return await self.retrying(lambda url, within: self.request(url, method, path, json=json, within=within), what)
 
@@ -372,7 +372,7 @@ def _retry_after(value: str | None) -> float | None:
         return None  # an HTTP date: rare from model servers; the jittered backoff applies
 
 
-def dumps(payload: dict[str, Any]) -> bytes:
+def dumps(payload: dict[str, object]) -> bytes:
     # A critique request carries several hundred KB of base64 text: orjson encodes it ~10x faster than json.
     try:
         import orjson
@@ -383,7 +383,7 @@ def dumps(payload: dict[str, Any]) -> bytes:
     return orjson.dumps(payload)
 
 
-def loads(text: str) -> Any:
+def loads(text: str) -> object:
     try:
         import orjson
     except ImportError:  # optional speed-up

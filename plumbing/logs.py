@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
 
 import structlog
 from structlog.contextvars import bind_contextvars, bound_contextvars, clear_contextvars
@@ -16,7 +15,7 @@ from rationalrewards.plumbing.redact import redact
 _configured = False
 
 
-def _redact_event(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _redact_event(logger: object, method: str, event: MutableMapping[str, object]) -> MutableMapping[str, object]:
     """Every string in a log event goes through `redact`: a server may echo credentials in an error text."""
     return {key: redact(value) if isinstance(value, str) else value for key, value in event.items()}
 

@@ -114,10 +114,10 @@ def tracer() -> Any:
     return _tracer
 
 
-def safe_attributes(fields: Mapping[str, Any], prefix: str = "rr.") -> dict[str, Any]:
+def safe_attributes(fields: Mapping[str, object], prefix: str = "rr.") -> dict[str, Any]:
     """Scalar fields as span attributes: no image bytes or data URLs, nothing that looks like a secret, long texts cut,
     small lists of scalars kept, dicts flattened one level (`scores.text_faithfulness`)."""
-    attributes: dict[str, Any] = {}
+    attributes: dict[str, object] = {}
     for key, value in fields.items():
         if any(secret in key.lower() for secret in _SECRET_KEYS):
             continue
@@ -141,7 +141,7 @@ def safe_attributes(fields: Mapping[str, Any], prefix: str = "rr.") -> dict[str,
     return attributes
 
 
-def job_trace_id(job: str, settings: Mapping[str, Any], inputs_sha256: str) -> int:
+def job_trace_id(job: str, settings: Mapping[str, object], inputs_sha256: str) -> int:
     """A 128-bit trace id shared by every process of one job (its shards included)."""
     import json
 
@@ -177,7 +177,7 @@ def tracing() -> bool:
 
 
 @contextmanager
-def span(name: str, *, parent_trace_id: int | None = None, **fields: Any) -> Iterator[Any]:
+def span(name: str, *, parent_trace_id: int | None = None, **fields: object) -> Iterator[Any]:
     """A span (current for the block) with `fields` as safe attributes; a run span passes `parent_trace_id`."""
     if not tracing():
         yield None
@@ -188,7 +188,7 @@ def span(name: str, *, parent_trace_id: int | None = None, **fields: Any) -> Ite
         yield current
 
 
-def annotate(**fields: Any) -> None:
+def annotate(**fields: object) -> None:
     """Add fields to the current span (a node's results: scores, stop reason, abstentions)."""
     if not tracing():
         return
@@ -204,7 +204,7 @@ def traced_node(name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., A
     the signature LangGraph reads to decide what to pass (state, runtime)."""
 
     @functools.wraps(fn)
-    async def node(*args: Any, **kwargs: Any) -> Any:
+    async def node(*args: Any, **kwargs: object) -> Any:
         if not tracing():
             return await fn(*args, **kwargs)
         with span(f"node.{name}", node=name):

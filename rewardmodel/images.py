@@ -174,7 +174,7 @@ def image_ref_from_pil(image: Any, directory: str | Path | None = None) -> Image
     return ImageRef(uri=uri, sha256=digest, width=image.width, height=image.height)
 
 
-def as_image_ref(image: Any) -> ImageRef:
+def as_image_ref(image: object) -> ImageRef:
     """Accept what users hold: an ImageRef, a path, or a PIL image."""
     if isinstance(image, ImageRef):
         return image
@@ -252,7 +252,7 @@ def _encode_data_url(ref: ImageRef | str | Path) -> str:
     return (b"data:image/png;base64," + _b64encode(data)).decode("ascii")
 
 
-def _check_png_header(data: bytes, ref: Any) -> None:
+def _check_png_header(data: bytes, ref: object) -> None:
     # A full decode costs milliseconds per 512x512 image; the IHDR chunk is enough to reject a broken file cheaply.
     where = str(getattr(ref, "uri", ref))
     if len(data) < 33 or data[12:16] != b"IHDR":

@@ -115,7 +115,7 @@ class MockState:
     latency: float = 0.0
     text: str = field(default_factory=canned_critique_text)
     script: deque[Fault] = field(default_factory=deque)
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, object]] = field(default_factory=list)
     images_seen: int = 0
     keep_bodies: bool = True
     validate: bool = True  # off in benchmarks: an ideal server spends nothing on a request but its latency
@@ -167,9 +167,9 @@ class _App:
             return await self._send(send, 404, b'{"error":"not found"}')
         await self._chat(body, send)
 
-    async def _chat(self, body: bytes, send: Any) -> None:
+    async def _chat(self, body: bytes, send: object) -> None:
         """A chat completion: validate the request, then answer from the fault script or the canned text."""
-        payload: dict[str, Any] = {}
+        payload: dict[str, object] = {}
         images = 0
         try:
             if self.state.validate or self.state.responder is not None:
@@ -192,7 +192,7 @@ class _App:
             return await self._send(send, 200, b'{"choices": [ this is not json')
         await self._send(send, 200, json.dumps(self._answer(payload, fault, images)).encode())
 
-    def _answer(self, payload: dict[str, Any], fault: Fault, images: int) -> dict[str, Any]:
+    def _answer(self, payload: dict[str, object], fault: Fault, images: int) -> dict[str, object]:
         if fault.text is not None:
             text = fault.text
         else:

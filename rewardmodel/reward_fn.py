@@ -26,7 +26,7 @@ from rationalrewards.rewardmodel.schemas import Abstention, Critique, CritiqueRe
 from rationalrewards.rewardmodel.scoring import REWARD_POLICIES, RewardPolicy, reward_or_none
 
 
-def prompt_text(prompt: Any) -> str:
+def prompt_text(prompt: object) -> str:
     """A plain request from a string prompt or a conversational one (trl's list of role/content messages)."""
     if isinstance(prompt, str):
         return prompt
@@ -45,7 +45,7 @@ def prompt_text(prompt: Any) -> str:
     )
 
 
-def _samples(completions: Sequence[Any] | None, images: Sequence[Any] | None) -> Sequence[Any]:
+def _samples(completions: Sequence[object] | None, images: Sequence[object] | None) -> Sequence[object]:
     if images is not None and completions is not None and list(images) != list(completions):
         raise ValueError("pass the images to score as completions= or as images=, not two different lists")
     samples = images if images is not None else completions
@@ -71,11 +71,11 @@ class CritiqueReward:
         self._loop: BackgroundLoop | None = None
 
     def requests(
-        self, prompts: Sequence[Any], samples: Sequence[Any], source_images: Sequence[Any] | None = None
+        self, prompts: Sequence[object], samples: Sequence[object], source_images: Sequence[object] | None = None
     ) -> list[CritiqueRequest]:
         if len(prompts) != len(samples):
             raise ValueError(f"{len(prompts)} prompts but {len(samples)} images")
-        sources: Sequence[Any] = source_images if source_images is not None else [None] * len(prompts)
+        sources: Sequence[object] = source_images if source_images is not None else [None] * len(prompts)
         if len(sources) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(sources)} source images")
         return [
@@ -91,37 +91,37 @@ class CritiqueReward:
 
     async def acritique(
         self,
-        prompts: Sequence[Any],
-        completions: Sequence[Any] | None = None,
+        prompts: Sequence[object],
+        completions: Sequence[object] | None = None,
         *,
-        images: Sequence[Any] | None = None,
-        source_images: Sequence[Any] | None = None,
-        **_: Any,
+        images: Sequence[object] | None = None,
+        source_images: Sequence[object] | None = None,
+        **_: object,
     ) -> list[Critique | Abstention]:
         """The critiques behind the rewards (per-aspect scores, justifications), abstentions as they are."""
         return await self.reward_model.critique(self.requests(prompts, _samples(completions, images), source_images))
 
     async def acall(
-        self, prompts: Sequence[Any], completions: Sequence[Any] | None = None, **kwargs: Any
+        self, prompts: Sequence[object], completions: Sequence[object] | None = None, **kwargs: Any
     ) -> list[float | None]:
         """The async twin of `__call__` (same keywords)."""
         results = await self.acritique(prompts, completions, **kwargs)
         return [reward_or_none(result, self.policy) for result in results]
 
     def __call__(
-        self, prompts: Sequence[Any], completions: Sequence[Any] | None = None, **kwargs: Any
+        self, prompts: Sequence[object], completions: Sequence[object] | None = None, **kwargs: object
     ) -> list[float | None]:
         """One reward per sample; keywords as `acritique` takes them, anything else trl passes is ignored."""
         return self._background().run(self.acall(prompts, completions, **kwargs))
 
     def submit(
         self,
-        prompts: Sequence[Any],
-        completions: Sequence[Any] | None = None,
+        prompts: Sequence[object],
+        completions: Sequence[object] | None = None,
         *,
-        images: Sequence[Any] | None = None,
-        source_images: Sequence[Any] | None = None,
-        **_: Any,
+        images: Sequence[object] | None = None,
+        source_images: Sequence[object] | None = None,
+        **_: object,
     ) -> concurrent.futures.Future[list[Critique | Abstention]]:
         """Start critiquing on the function's loop and return a future at once (keywords as `acritique`), so a
         sampler keeps sampling while these images are scored: the RL trainers' overlap."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal, Self, Union
+from typing import Annotated, ClassVar, Literal, Self, Union
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
@@ -217,7 +217,7 @@ class _Request(_Wire):
     _needs_source: ClassVar[bool] = True
 
     @classmethod
-    def like(cls, other: object, **fields: Any) -> Self:
+    def like(cls, other: object, **fields: object) -> Self:
         """A `cls` request with every field `other` shares with it by name (task, prompt, images, label, ...) copied
         over, then `fields` on top: e.g. the comparison behind an anchored request, or the request for a pair."""
         shared = {name: getattr(other, name) for name in cls.model_fields if name != "kind" and hasattr(other, name)}

@@ -136,7 +136,7 @@ def image_only_processor_class(family: Family = "qwen2_vl") -> type:
 
     class ImageOnlyProcessor(Qwen2VLProcessor):
         def __init__(
-            self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any
+            self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: object
         ):
             super().__init__(image_processor, tokenizer, video_processor=None, chat_template=chat_template, **kwargs)
 
@@ -186,7 +186,7 @@ def tiny_config(family: Family, tokenizer: Any) -> Any:
         vision_end_token_id=ids["<|vision_end|>"],
     )
     # Qwen2.5-VL and Qwen3-VL share the newer vision tower; each adds its own knobs on top.
-    tower: dict[str, Any] = {
+    tower: dict[str, object] = {
         "depth": 1,
         "hidden_size": 32,
         "out_hidden_size": 64,
@@ -194,7 +194,7 @@ def tiny_config(family: Family, tokenizer: Any) -> Any:
         "num_heads": 2,
     }
     if family == "qwen2_vl":
-        vision: dict[str, Any] = {"depth": 1, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2}
+        vision: dict[str, object] = {"depth": 1, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2}
         return transformers.Qwen2VLConfig(text_config=text, vision_config=vision, **tokens)
     if family == "qwen2_5_vl":
         vision = tower | {"fullatt_block_indexes": [0], "window_size": 56}

@@ -95,31 +95,31 @@ class ThreadedSqliteSaver(SqliteSaver):
         self._jobs.put((partial(fn, *args, **kwargs), future, loop))
         return await future
 
-    async def aget_tuple(self, config: Any) -> Any:
+    async def aget_tuple(self, config: object) -> Any:
         return await self._call(self.get_tuple, config)
 
     async def alist(  # the same listing, read in the worker thread and yielded here
-        self, config: Any, *, filter: dict[str, Any] | None = None, before: Any = None, limit: int | None = None
+        self, config: Any, *, filter: dict[str, object] | None = None, before: Any = None, limit: int | None = None
     ) -> AsyncIterator[Any]:
         rows = await self._call(lambda: list(self.list(config, filter=filter, before=before, limit=limit)))
         for row in rows:
             yield row
 
-    async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+    async def aput(self, config: object, checkpoint: Any, metadata: object, new_versions: Any) -> Any:
         return await self._call(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
-        self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+        self, config: object, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         await self._call(self.put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._call(self.delete_thread, thread_id)
 
-    async def aget_delta_channel_history(self, *, config: Any, channels: Sequence[str]) -> Mapping[str, Any]:
+    async def aget_delta_channel_history(self, *, config: object, channels: Sequence[str]) -> Mapping[str, Any]:
         return await self._call(self.get_delta_channel_history, config=config, channels=channels)
 
-    async def pragma(self, name: str) -> Any:
+    async def pragma(self, name: str) -> object:
         """A SQLite setting of the saver's connection (e.g. `journal_mode`, `synchronous`)."""
         if not name.isidentifier():
             raise ValueError(f"not a pragma name: {name!r}")

@@ -46,7 +46,7 @@ RESULTS = "results.jsonl"
 FAILURES = "failures.jsonl"
 
 
-def content_hash(items: Any) -> str:
+def content_hash(items: object) -> str:
     """sha256 of a JSON value's canonical form: the identity of a run's inputs. A list (or any iterable of items) is
     hashed item by item, so 100,000 rows never sit in memory as one JSON string; the digest is the one of the whole
     list's JSON text (`json.dumps(list(items), sort_keys=True, ensure_ascii=False)`), as run directories record it."""
@@ -96,12 +96,12 @@ def needs_checkpointer(*, pauses: bool, keep_history: bool, durability: Durabili
 async def run_thread(
     graph: Any,
     thread_id: str,
-    make_input: Callable[[], Awaitable[dict[str, Any]]],
+    make_input: Callable[[], Awaitable[dict[str, object]]],
     *,
     context: Any,
     recursion_limit: int,
     durability: Durability = "async",
-) -> dict[str, Any] | None:
+) -> dict[str, object] | None:
     """Start, continue or read one thread; its final values, or None while it waits at a human-in-the-loop interrupt.
     `durability` is LangGraph's: `exit` saves a thread when it finishes, fails or pauses for a human; `async` and
     `sync` save every step (in the background, or before the next step starts)."""
@@ -134,7 +134,7 @@ class JobRunner:
         *,
         concurrency: int,
         progress: bool,
-        settings: dict[str, Any],
+        settings: dict[str, object],
         force_new: bool,
         keep_history: bool = False,
         durability: str | None = None,
@@ -249,7 +249,7 @@ class BatchRunner(Generic[Item]):
         items: Sequence[tuple[str, Item]],
         *,
         build_graph: Callable[[Any], Any],
-        work: Callable[[Any, str, Item], Awaitable[dict[str, Any] | None]],
+        work: Callable[[Any, str, Item], Awaitable[dict[str, object] | None]],
         pauses: bool = False,
     ) -> BatchOutcome:
         """Run `work(graph, id, item)` for every item not finished yet. It returns the result record (appended to

@@ -111,7 +111,7 @@ class GCRRunner(JobRunner):
             settings={"config": self.config.as_dict(), **backends} | (settings or {}),
         )
 
-    async def run(self, rows: Sequence[SuiteRow | dict[str, Any]]) -> dict[str, Any]:
+    async def run(self, rows: Sequence[SuiteRow | dict[str, object]]) -> dict[str, object]:
         rows = suite_rows(rows)
         if not rows:
             raise ValueError("the suite is empty: nothing to run")
@@ -128,7 +128,7 @@ class GCRRunner(JobRunner):
             batch = self.batch(run_dir, key="sample_id")
             graph = GCRGraph(self.config)
 
-            async def work(compiled: Any, sample_id: str, row: SuiteRow) -> dict[str, Any] | None:
+            async def work(compiled: object, sample_id: str, row: SuiteRow) -> dict[str, object] | None:
                 values = await run_thread(
                     compiled,
                     batch.thread_id(sample_id),
@@ -159,7 +159,7 @@ class GCRRunner(JobRunner):
             write_report(run_dir.path)
         return summary
 
-    async def _input(self, sample_id: str, row: SuiteRow) -> dict[str, Any]:
+    async def _input(self, sample_id: str, row: SuiteRow) -> dict[str, object]:
         inputs = GCRInput(prompt=row.prompt, seed=row.seed, sample_id=sample_id)
         if row.tag:
             inputs["tag"] = row.tag
@@ -226,7 +226,7 @@ class GCRRunner(JobRunner):
                 result["grade_initial"], result["grade_final"] = _grade_record(first), _grade_record(kept)
         return result
 
-    def summarize(self, run_dir: RunDirectory, n: int, outcome: BatchOutcome) -> dict[str, Any]:
+    def summarize(self, run_dir: RunDirectory, n: int, outcome: BatchOutcome) -> dict[str, object]:
         summary = summarize_results(iter_jsonl(run_dir.file(RESULTS)))
         summary.update(
             {
@@ -264,7 +264,7 @@ class _Mean:
         return round(self.total / self.count, 4) if self.count else None
 
 
-def summarize_results(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def summarize_results(results: Iterable[dict[str, Any]]) -> dict[str, object]:
     """Run figures in one pass over the results (constant memory): rewards, counts, stop reasons, and ground-truth
     accuracy (GenEval-style mean over tags) where a grader judged the images. Each prompt counts once."""
     seen: set[str] = set()
@@ -285,7 +285,7 @@ def summarize_results(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
         if "grade_initial" in r:
             before.add(r["grade_initial"]["tag"], r["grade_initial"]["correct"])
             after.add(r["grade_final"]["tag"], r["grade_final"]["correct"])
-    summary: dict[str, Any] = {
+    summary: dict[str, object] = {
         "finished": len(seen),
         **{key: mean.value for key, mean in means.items()},
         **counts,

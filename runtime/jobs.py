@@ -79,7 +79,7 @@ def refine_job(job: RefineJob) -> dict[str, Any]:
     return summary
 
 
-def demo_job(out: Path, progress: bool = True) -> dict[str, Any]:
+def demo_job(out: Path, progress: bool = True) -> dict[str, object]:
     """The README's main job: the built-in sketch suite through the `paper` and `deep` presets."""
     rows = [SuiteRow.model_validate(row) for row in world_named("sketch").suite("demo", 0)]
     started = time.perf_counter()
@@ -134,7 +134,7 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
     if world is None and job.pairs is None:
         raise ValueError("give --pairs FILE, or --world NAME to make pairs first")
     teacher_spec = parse_spec(job.teacher, "teacher")
-    options: dict[str, Any] = {}
+    options: dict[str, object] = {}
     if isinstance(teacher_spec, WorldBackend):  # a world's teacher: its noise knobs, and where its images are
         options = {"image_dirs": []}
         if world is not None:
@@ -196,7 +196,7 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
 EVAL_RULES = ("ours", "release")
 
 
-def eval_job(job: EvalJob) -> dict[str, Any]:
+def eval_job(job: EvalJob) -> dict[str, object]:
     """Pairwise preference accuracy of a critic. `ours`: summed scores over aspects both sides scored decide, ties and
     abstentions counted apart. `release`: the release's accounting (`rewardmodel.release_rules`), to set beside
     published numbers. Writes `eval.json` (the figures, naming the rule) and `judgements.jsonl` under `--out`."""
@@ -211,7 +211,7 @@ def eval_job(job: EvalJob) -> dict[str, Any]:
 
     if job.rules not in EVAL_RULES:
         raise ValueError(f"unknown rules {job.rules!r}; choose one of {', '.join(EVAL_RULES)}")
-    options: dict[str, Any] = {}
+    options: dict[str, object] = {}
     pairs = job.pairs
     if job.world is not None:
         pairs = world_named(job.world).pairs(job.out, job.pairs_count, seed=job.seed, label_noise=0.0)

@@ -32,7 +32,7 @@ def _manifest(path: Path) -> dict[str, Any]:
         raise MergeError(f"{path} is not a run directory (no readable {MANIFEST}: {e})") from e
 
 
-def merge_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
+def merge_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, object]:
     paths = [Path(p) for p in run_dirs]
     if len(paths) < 2:
         raise MergeError("give at least two run directories to merge")
@@ -52,7 +52,7 @@ def merge_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, Any
     if len(set(shards)) != len(shards) or len({s.partition("/")[2] for s in shards}) != 1 or "None" in shards:
         raise MergeError(f"these are not distinct shards i/N of one N (shards: {', '.join(shards)})")
     key = KEYS[job]
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, object]] = {}
     for path in paths:
         for record in read_jsonl(path / RESULTS):
             item = str(record[key])
@@ -67,7 +67,7 @@ def merge_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, Any
     return summary | {"merged": len(paths), "shards": sorted(shards), "finished": len(results), "failed": len(failures)}
 
 
-def _summarize(job: str, run_dir: RunDirectory, paths: list[Path]) -> dict[str, Any]:
+def _summarize(job: str, run_dir: RunDirectory, paths: list[Path]) -> dict[str, object]:
     if job == "gcr":
         from rationalrewards.runtime.gcr_runner import summarize_results
         from rationalrewards.runtime.report import write_report

@@ -38,7 +38,7 @@ class PairRecord(TypedDict):
     """One line of `results.jsonl`: a finished pair."""
 
     pair_id: str
-    pair: dict[str, Any]
+    pair: dict[str, object]
     status: str  # "kept" | "rejected"
     stage: str | None
     reason: str | None
@@ -46,13 +46,15 @@ class PairRecord(TypedDict):
     attempts: int
     teacher_calls: int
     rationale: str | None
-    judgement: dict[str, Any] | None
+    judgement: dict[str, object] | None
     repredicted: str | None
     projections: dict[str, Projection] | None
     history: list[Rejection]
 
 
-def sft_row(request: AnyRequest, answer: str, *, profile: PromptProfile = "release", **fields: Any) -> dict[str, Any]:
+def sft_row(
+    request: AnyRequest, answer: str, *, profile: PromptProfile = "release", **fields: object
+) -> dict[str, object]:
     """One SFT row in the chat form trl and LLaMA-Factory read: the system turn (if the profile has one), the user turn
     as one string with an `<image>` marker where each image goes (LLaMA-Factory's sharegpt form), the answer as the
     assistant turn, and the image paths in order. The user turn is exactly the prompt the student is later served
@@ -77,7 +79,7 @@ def sft_row(request: AnyRequest, answer: str, *, profile: PromptProfile = "relea
     return {"messages": [*turns, {"role": "assistant", "content": answer}], "images": images, **fields}
 
 
-def sft_rows(pair: PreferencePair, record: PairRecord, profile: PromptProfile = "release") -> list[dict[str, Any]]:
+def sft_rows(pair: PreferencePair, record: PairRecord, profile: PromptProfile = "release") -> list[dict[str, object]]:
     """The pairwise row and up to two pointwise rows of a kept pair (student prompts never carry the label)."""
     common = {"pair_id": pair.pair_id, "task": pair.task.value, "prompt": pair.prompt}  # prompt: the held-out split key
     compare = CompareRequest.like(pair)
@@ -88,7 +90,9 @@ def sft_rows(pair: PreferencePair, record: PairRecord, profile: PromptProfile = 
             continue
         request = CritiqueRequest.like(pair, image=image)
         rows.append(
-            sft_row(request, str(projection["critique"]["raw_text"]), profile=profile, **common, kind="pointwise", side=side)
+            sft_row(
+                request, str(projection["critique"]["raw_text"]), profile=profile, **common, kind="pointwise", side=side
+            )
         )
     return rows
 
@@ -138,7 +142,7 @@ class ParrotRunner(JobRunner):
             settings={"config": config.as_dict(), "teacher": self.teacher_name} | (settings or {}),
         )
 
-    async def run(self, report: ValidationReport, run_dir: RunDirectory | None = None) -> dict[str, Any]:
+    async def run(self, report: ValidationReport, run_dir: RunDirectory | None = None) -> dict[str, object]:
         owned = run_dir is None
         run_dir = run_dir or self.open()
         try:
@@ -147,7 +151,7 @@ class ParrotRunner(JobRunner):
             if owned:
                 run_dir.close()
 
-    async def _run(self, report: ValidationReport, run_dir: RunDirectory) -> dict[str, Any]:
+    async def _run(self, report: ValidationReport, run_dir: RunDirectory) -> dict[str, object]:
         run_dir.write_json("validation.json", {"valid_pairs": len(report.pairs), "bad_rows": report.bad_rows})
         if not report.pairs:
             raise ValueError(f"no valid preference pairs to run (see {run_dir.file('validation.json')})")
@@ -157,8 +161,8 @@ class ParrotRunner(JobRunner):
         batch = self.batch(run_dir, key="pair_id")
         graph = ParrotGraph(self.config)
 
-        async def work(compiled: Any, pair_id: str, pair: PreferencePair) -> dict[str, Any] | None:
-            async def first_input() -> dict[str, Any]:
+        async def work(compiled: object, pair_id: str, pair: PreferencePair) -> dict[str, object] | None:
+            async def first_input() -> dict[str, object]:
                 return dict(ParrotInput(pair=pair.to_json()))
 
             values = await run_thread(
@@ -198,7 +202,7 @@ class ParrotRunner(JobRunner):
         )
         return card | {"out": str(self.path), "failed": len(outcome.failures), "failures": outcome.failures}
 
-    def export(self, report: ValidationReport, run_dir: RunDirectory) -> dict[str, Any]:
+    def export(self, report: ValidationReport, run_dir: RunDirectory) -> dict[str, object]:
         return export_run(
             report, run_dir, config=self.config, teacher_name=self.teacher_name, student_prompts=self.student_prompts
         )
@@ -227,13 +231,13 @@ def export_run(
     config: ParrotConfig,
     teacher_name: str,
     student_prompts: PromptProfile,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Write the SFT rows (pairwise, pointwise), the rejected pairs, the card and the score histograms of a run."""
     finished = run_dir.records(RESULTS, "pair_id")
     records = [finished[p.pair_id] for p in sorted(report.pairs, key=lambda p: p.pair_id) if p.pair_id in finished]
-    pairwise: list[dict[str, Any]] = []
-    pointwise: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = []
+    pairwise: list[dict[str, object]] = []
+    pointwise: list[dict[str, object]] = []
+    rejected: list[dict[str, object]] = []
     for record in records:
         pair = PreferencePair.from_json(record["pair"])
         if record["status"] == "kept":
@@ -286,7 +290,7 @@ def _pair_record(pair: PreferencePair, values: dict[str, Any]) -> PairRecord:
 
 def build_card(
     records: list[dict[str, Any]], report: ValidationReport, config: ParrotConfig, teacher: str
-) -> dict[str, Any]:
+) -> dict[str, object]:
     total = len(records)
     kept = [r for r in records if r["status"] == "kept"]
     reasons = Counter(r["reason"] for r in records if r["status"] == "rejected")
@@ -320,7 +324,7 @@ def build_card(
     }
 
 
-def _kept_scores(records: list[dict[str, Any]]) -> list[tuple[str, float | None]]:
+def _kept_scores(records: list[dict[str, object]]) -> list[tuple[str, float | None]]:
     """(aspect, score) for both sides of every kept pairwise rationale."""
     scores = []
     for record in records:
@@ -364,7 +368,7 @@ def card_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_histograms(records: list[dict[str, Any]], path: Path) -> None:
+def plot_histograms(records: list[dict[str, object]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -87,7 +87,7 @@ _ENV = Environment(
 )
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
@@ -118,7 +118,7 @@ def _candidates(result: dict[str, Any], start: Path) -> list[dict[str, Any]]:
     return shown
 
 
-def _sample(result: dict[str, Any], start: Path) -> dict[str, Any]:
+def _sample(result: dict[str, Any], start: Path) -> dict[str, object]:
     verdict = None
     if "grade_final" in result:
         word = {True: "correct", False: "wrong"}
@@ -156,14 +156,14 @@ def _ordered_offsets(path: Path) -> list[tuple[str, int]]:
     return sorted(first.items())
 
 
-def _results_at(path: Path, offsets: list[tuple[str, int]]) -> Iterator[dict[str, Any]]:
+def _results_at(path: Path, offsets: list[tuple[str, int]]) -> Iterator[dict[str, object]]:
     with path.open("rb") as f:
         for _, offset in offsets:
             f.seek(offset)
             yield json.loads(f.readline())
 
 
-def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+def _summary_rows(summary: dict[str, Any]) -> list[dict[str, object]]:
     rows = [
         {
             "name": "reward (paper policy)",

@@ -56,7 +56,7 @@ class RunDirectoryError(ValueError):
     """The run directory is busy, from another format version, or holds a run with other inputs."""
 
 
-def differences(old: Any, new: Any, where: str = "") -> list[str]:
+def differences(old: object, new: Any, where: str = "") -> list[str]:
     """Human-readable differences between two JSON values ("critic: 'sketch' -> 'http://...'")."""
     if isinstance(old, dict) and isinstance(new, dict):
         found = []
@@ -104,7 +104,7 @@ class RunDirectory:
         self._lock = lock
 
     def open(
-        self, job: str, settings: dict[str, Any], *, info: dict[str, Any] | None = None, force_new: bool = False
+        self, job: str, settings: dict[str, object], *, info: dict[str, object] | None = None, force_new: bool = False
     ) -> RunDirectory:
         """Lock the directory and check (or write) its manifest. `settings` must be JSON: every value that determines
         the output. `info` is recorded but not compared (sizes, timestamps)."""
@@ -117,7 +117,7 @@ class RunDirectory:
             raise
         return self
 
-    def _check_manifest(self, job: str, settings: dict[str, Any], info: dict[str, Any], force_new: bool) -> None:
+    def _check_manifest(self, job: str, settings: dict[str, object], info: dict[str, object], force_new: bool) -> None:
         path = self.path / MANIFEST
         manifest = {"version": RUN_FORMAT_VERSION, "job": job, "settings": settings}
         if path.exists():
@@ -211,7 +211,7 @@ class RunDirectory:
             f.write(line)
             f.flush()
 
-    def write_json(self, name: str, value: Any) -> Path:
+    def write_json(self, name: str, value: object) -> Path:
         return atomic_write_text(self.path / name, json.dumps(value, indent=1, ensure_ascii=False, default=str))
 
     def records(self, name: str, key: str) -> dict[str, dict[str, Any]]:

@@ -204,7 +204,7 @@ def draw_artifact(image: Any, artifact: Artifact, rng: random.Random) -> None:
         image.paste(region, (x0, y0))
 
 
-def render_scene(scene: SceneGraph, artifact_seed: int) -> Any:
+def render_scene(scene: SceneGraph, artifact_seed: int) -> object:
     """The RGB image of a scene graph (objects, texts, then artifacts)."""
     from PIL import Image
 

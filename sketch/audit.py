@@ -26,7 +26,7 @@ def _finished_pairs(out: Path) -> list[dict[str, Any]]:
     return [records[k] for k in sorted(records)]
 
 
-def audit_parrot(out: str | Path) -> dict[str, Any]:
+def audit_parrot(out: str | Path) -> dict[str, object]:
     anchored = hallucinated = contradicting = 0
     kept = kept_hallucinated = kept_agreeing = 0
     for record in _finished_pairs(Path(out)):

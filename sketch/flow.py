@@ -115,7 +115,11 @@ class SketchFlowPipeline(DiffusionPipeline):
     scheduler: Any
 
     def __init__(
-        self, unet: UNet2DConditionModel, text_encoder: Any, tokenizer: Any, scheduler: FlowMatchEulerDiscreteScheduler
+        self,
+        unet: UNet2DConditionModel,
+        text_encoder: object,
+        tokenizer: Any,
+        scheduler: FlowMatchEulerDiscreteScheduler,
     ) -> None:
         super().__init__()
         self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
@@ -148,7 +152,7 @@ class SketchFlowPipeline(DiffusionPipeline):
         return unconditional + scale * (conditional - unconditional)
 
     @staticmethod
-    def to_images(pixels: torch.Tensor) -> list[Any]:
+    def to_images(pixels: torch.Tensor) -> list[object]:
         from PIL import Image
 
         array = ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
@@ -198,9 +202,9 @@ class SketchFlowPipeline(DiffusionPipeline):
         save_directory: str | Path,
         transformer_lora_layers: dict[str, torch.Tensor],
         *,
-        transformer_lora_adapter_metadata: dict[str, Any] | None = None,
+        transformer_lora_adapter_metadata: dict[str, object] | None = None,
         safe_serialization: bool = True,
-        **_: Any,
+        **_: object,
     ) -> None:
         """The denoiser's LoRA as one safetensors file; its peft config (rank, alpha, targets) in the header."""
         from safetensors.torch import save_file

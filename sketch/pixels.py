@@ -115,7 +115,7 @@ def _object_color(rgb: np.ndarray, distance: np.ndarray, pixels: np.ndarray) -> 
     return nearest_color(np.median(core, axis=0))
 
 
-def perceive_pixels(image: Any) -> Perceived:
+def perceive_pixels(image: object) -> Perceived:
     """The objects in an image (a PIL image or an array), read from its pixels alone: foreground pixels (far from
     the background), a majority vote against speckle, 8-connected components as objects."""
     rgb = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image).astype(np.float32)
@@ -161,7 +161,7 @@ def assign_classes(blobs: Sequence[Blob], spec: SceneSpec) -> list[SceneObject]:
     return objects
 
 
-def perceived_scene(image: Any, prompt: str, *, sha256: str = "") -> SceneGraph:
+def perceived_scene(image: object, prompt: str, *, sha256: str = "") -> SceneGraph:
     """The scene graph a pixel reader sees in `image` for `prompt` (objects, and speckle as a noise artifact)."""
     seen = perceive_pixels(image)
     artifacts: tuple[Artifact, ...] = ()
@@ -191,7 +191,7 @@ class PixelCritic(SketchOracle):
         ref = image if isinstance(image, ImageRef) else None
         return perceived_scene(load_pil(image), prompt, sha256=ref.sha256 if ref is not None else "")
 
-    def _source_scene(self, request: Any) -> SceneGraph:
+    def _source_scene(self, request: object) -> SceneGraph:
         raise NotImplementedError("the pixel critic judges text-to-image requests only; edit requests need the oracle")
 
 
@@ -214,14 +214,14 @@ class PixelGrader:
         return score_against_spec(perceived_scene(load_pil(image), row.prompt), spec)
 
 
-def _noisy(image: Any, rng: np.random.Generator) -> Any:
+def _noisy(image: Any, rng: np.random.Generator) -> object:
     from PIL import Image
 
     pixels = np.asarray(image).astype(np.float32) + rng.normal(0.0, 25.0, (*image.size[::-1], 3))
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
-def _speckled(image: Any, rng: np.random.Generator) -> Any:
+def _speckled(image: object, rng: np.random.Generator) -> object:
     from PIL import Image
 
     pixels = np.asarray(image).copy()
@@ -230,7 +230,7 @@ def _speckled(image: Any, rng: np.random.Generator) -> Any:
     return Image.fromarray(pixels)
 
 
-def _soft(scene: SceneGraph) -> Any:
+def _soft(scene: SceneGraph) -> object:
     from PIL import Image
 
     from rationalrewards.sketch.small_world import render_small

@@ -55,7 +55,7 @@ def color_share_scores(request: CritiqueRequest) -> dict[str, float | None] | Ab
     return {aspect.value: score for aspect in request.task.aspects} | {"text_rendering": None}
 
 
-def color_share_reward() -> Any:
+def color_share_reward() -> object:
     """The exploitable scalar reward as a reward model."""
     from rationalrewards.rewardmodel.testing import FunctionRewardModel
 

@@ -177,7 +177,7 @@ def paraphrase(spec: SceneSpec, family: str, rng: random.Random) -> str:
     return frame.format(body)
 
 
-def paraphrase_suite(n: int, seed: int = 0) -> list[dict[str, Any]]:
+def paraphrase_suite(n: int, seed: int = 0) -> list[dict[str, object]]:
     """`n` rows across every tag and paraphrase family: `{prompt, family, ...spec}`."""
     rng = random.Random(seed)
     rows = []
@@ -219,7 +219,7 @@ def _with_irregular_class(spec: SceneSpec, rng: random.Random) -> SceneSpec:
 # ------------------------------------------------------------------ edits ----------------------------------------
 
 
-def make_edit_suite(n: int, seed: int = 0) -> list[dict[str, Any]]:
+def make_edit_suite(n: int, seed: int = 0) -> list[dict[str, object]]:
     """Edit rows: `{prompt (instruction), source_prompt, source_seed, edit}` over recolour/add/remove/replace/move."""
     rng = random.Random(seed)
     rows = []
@@ -258,13 +258,13 @@ DEMO_SUITE = (
 )
 
 
-def demo_suite() -> list[dict[str, Any]]:
+def demo_suite() -> list[dict[str, object]]:
     from rationalrewards.sketch.spec import parse_scene_spec
 
     return [{"prompt": p, **parse_scene_spec(p).model_dump()} for p in DEMO_SUITE]
 
 
-def suite_of_kind(kind: str, n: int, seed: int = 0) -> list[dict[str, Any]]:
+def suite_of_kind(kind: str, n: int, seed: int = 0) -> list[dict[str, object]]:
     """A suite by kind: `t2i` (GenEval phrasing), `paraphrase`, `edit`, or `demo` (fixed; `n` and `seed` unused)."""
     if kind == "demo":
         return demo_suite()

@@ -90,7 +90,7 @@ class SketchWorld:
 
         return SketchGrader()
 
-    def suite(self, kind: SuiteKind, n: int, *, seed: int = 0) -> list[dict[str, Any]]:
+    def suite(self, kind: SuiteKind, n: int, *, seed: int = 0) -> list[dict[str, object]]:
         from rationalrewards.sketch.suites import suite_of_kind
 
         return suite_of_kind(kind, n, seed)
@@ -135,7 +135,7 @@ class SketchWorld:
         path = sidecar_path(image)
         return path.read_text(encoding="utf-8") if path.is_file() else None
 
-    def attach_ground_truth(self, image: Path, text: str | Mapping[str, Any], digest: str) -> Path:
+    def attach_ground_truth(self, image: Path, text: str | Mapping[str, object], digest: str) -> Path:
         from rationalrewards.sketch.scene import SceneGraph, write_sidecar
 
         try:
@@ -144,7 +144,7 @@ class SketchWorld:
             raise ValueError(f"the scene graph is not valid ({type(e).__name__})") from e
         return write_sidecar(graph.model_copy(update={"image_sha256": digest}), image)
 
-    def audit_parrot(self, out_dir: Path) -> dict[str, Any]:
+    def audit_parrot(self, out_dir: Path) -> dict[str, object]:
         from rationalrewards.sketch.audit import audit_parrot
 
         return audit_parrot(out_dir)

@@ -20,7 +20,7 @@ from rationalrewards.training.distill_data import CritiqueRow, DataReport, Image
 IGNORE = -100  # the label value torch's cross-entropy skips
 
 
-def load_image(source: ImageSource) -> Any:
+def load_image(source: ImageSource) -> object:
     from PIL import Image
 
     with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
@@ -69,7 +69,7 @@ class CritiqueCollator:
         expanded = sum(self.image_tokens(source) - 1 for source in row.images)  # one placeholder each already
         return Lengths(prompt=len(text_ids) + expanded, answer=len(self.answer_ids(row)))
 
-    def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, object]:
         import torch
 
         started = time.perf_counter()
@@ -94,7 +94,7 @@ class CritiqueCollator:
                 grids.append(prompt["image_grid_thw"])
         width = max(len(s) for s in sequences)
         pad = self.processor.tokenizer.pad_token_id
-        batch: dict[str, Any] = {
+        batch: dict[str, object] = {
             "input_ids": torch.tensor([s + [pad] * (width - len(s)) for s in sequences]),
             "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences]),
             "labels": torch.tensor([lab + [IGNORE] * (width - len(lab)) for lab in labels]),

@@ -52,7 +52,7 @@ def request_messages(row: CritiqueRow) -> list[Message]:
 
 
 def evaluate_student(
-    model: Any, processor: Any, rows: Sequence[CritiqueRow], *, max_new_tokens: int, batch_size: int = 16
+    model: Any, processor: object, rows: Sequence[CritiqueRow], *, max_new_tokens: int, batch_size: int = 16
 ) -> dict[str, float | int | None]:
     """Pairwise accuracy, parse rate and abstention rate of `model` on labelled pairwise rows."""
     from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
@@ -93,14 +93,14 @@ class HeldOutEvaluation(TrainerCallback):
     """Every `every` optimizer steps (0: only at the end) and when training ends, on the main process only."""
 
     def __init__(
-        self, rows: Sequence[CritiqueRow], processor: Any, *, every: int, pairs: int, max_new_tokens: int
+        self, rows: Sequence[CritiqueRow], processor: object, *, every: int, pairs: int, max_new_tokens: int
     ) -> None:
         self.rows = [row for row in rows if row.kind == "pairwise" and row.label is not None][:pairs]
         self.processor, self.every, self.max_new_tokens = processor, every, max_new_tokens
         self.trainer: Any = None  # set by the trainer that owns it: final metrics go out through `trainer.log`
-        self.history: list[dict[str, Any]] = []
+        self.history: list[dict[str, object]] = []
         self.seconds = 0.0  # spent evaluating (a time budget does not count it)
-        self.pending: dict[str, Any] = {}  # metrics for the trainer's next log line (beside that step's loss)
+        self.pending: dict[str, object] = {}  # metrics for the trainer's next log line (beside that step's loss)
         self._last_step = -1
 
     def _run(self, state: Any, model: Any) -> None:
@@ -117,13 +117,13 @@ class HeldOutEvaluation(TrainerCallback):
         pending, self.pending = self.pending, {}
         return pending
 
-    def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> Any:
+    def on_step_end(self, args: object, state: Any, control: Any, model: Any = None, **kwargs: object) -> object:
         if self.every and state.global_step % self.every == 0:
             self._run(state, model)
             control.should_log = True  # so the figures are logged at this step, beside its loss
         return control
 
-    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+    def on_train_end(self, args: object, state: Any, control: object, model: Any = None, **kwargs: object) -> None:
         self._run(state, model)
         if self.pending and self.trainer is not None:
             self.trainer.log(self.take_pending())
@@ -139,10 +139,10 @@ class TimeBudget(TrainerCallback):
         self.excluded = excluded
         self.hit = False
 
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def on_train_begin(self, args: object, state: Any, control: object, **kwargs: object) -> None:
         self.started = time.monotonic()
 
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+    def on_step_end(self, args: object, state: Any, control: Any, **kwargs: object) -> object:
         spent = time.monotonic() - self.started - (self.excluded.seconds if self.excluded is not None else 0.0)
         if spent >= self.seconds:
             self.hit = True

@@ -65,7 +65,7 @@ class RunLogger:
         kept = [line for line in kept if json.loads(line).get("step", 0) <= step]
         self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
-    def read(self) -> list[dict[str, Any]]:
+    def read(self) -> list[dict[str, object]]:
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -28,7 +28,7 @@ IMAGE_MARKER = "<image>"
 PARROT_FILES = ("pairwise.jsonl", "pointwise.jsonl")
 RowKind = Literal["pairwise", "pointwise", "other"]
 ImageSource = str | bytes  # a file path, or the encoded image itself
-Part = dict[str, Any]
+Part = dict[str, object]
 _LABELS: dict[str, Winner] = {"A": "A", "B": "B", "tie": "tie"}
 _IMAGE_PLACEHOLDER = {"type": "image_url", "image_url": {"url": "row-image"}}
 
@@ -70,7 +70,7 @@ class DataReport:
         if len(self.examples) < 10:
             self.examples.append(f"{origin}: {reason}" + (f" ({detail})" if detail else ""))
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "rows_read": self.read,
             "rows_used": self.used,
@@ -88,7 +88,7 @@ class RowError(ValueError):
     """A row that cannot be trained on; the message is its reason."""
 
 
-def _parts(content: Any) -> list[Part]:
+def _parts(content: object) -> list[Part]:
     """A turn's content as parts: `<image>` markers in a string become image parts in place."""
     if isinstance(content, str):
         pieces = content.split(IMAGE_MARKER)
@@ -113,7 +113,7 @@ def _parts(content: Any) -> list[Part]:
     return parts
 
 
-def _image_source(value: Any, base: Path) -> ImageSource:
+def _image_source(value: object, base: Path) -> ImageSource:
     if isinstance(value, dict):
         if value.get("bytes"):
             return bytes(value["bytes"])

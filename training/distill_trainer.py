@@ -152,7 +152,7 @@ class CriticSFTTrainer(SFTTrainer):
         del saved
 
 
-def rows_dataset(rows: list[CritiqueRow], *, text: bool = False) -> Any:
+def rows_dataset(rows: list[CritiqueRow], *, text: bool = False) -> object:
     """The rows as the `datasets.Dataset` trl takes: each item is its row's index (the collator holds the rows) and,
     for a VLM, its `images` column (what tells trl it is a vision dataset)."""
     from datasets import Dataset
@@ -357,12 +357,12 @@ def prepare_rows(
     return train, held, report
 
 
-def _settings(config: DistillConfig) -> dict[str, Any]:
+def _settings(config: DistillConfig) -> dict[str, object]:
     values = {name: getattr(config, name) for name in _RUN_SETTINGS}
     return json.loads(json.dumps(values, default=str))
 
 
-def train(config: DistillConfig, out: str | Path, *, force_new: bool = False) -> dict[str, Any]:
+def train(config: DistillConfig, out: str | Path, *, force_new: bool = False) -> dict[str, object]:
     """Distil a critic into `out` (resuming a killed run there). Returns the figures the CLI prints."""
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -451,7 +451,7 @@ def _leave_process_group() -> None:
         dist.destroy_process_group()
 
 
-def _finished_summary(out: Path, checkpoint: str | None) -> dict[str, Any] | None:
+def _finished_summary(out: Path, checkpoint: str | None) -> dict[str, object] | None:
     """The summary of a run that already reached its last step (rerunning a finished command changes nothing)."""
     summary = out / "summary.json"
     if checkpoint is None or not summary.is_file():
@@ -459,11 +459,11 @@ def _finished_summary(out: Path, checkpoint: str | None) -> dict[str, Any] | Non
     state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
     if state.get("global_step", 0) < state.get("max_steps", 1):
         return None
-    finished: dict[str, Any] = json.loads(summary.read_text())
+    finished: dict[str, object] = json.loads(summary.read_text())
     return finished
 
 
-def save_student(model: Any, student: Student, target: Path, config: DistillConfig, figures: dict[str, Any]) -> Path:
+def save_student(model: Any, student: Student, target: Path, config: DistillConfig, figures: dict[str, object]) -> Path:
     """The output directory: weights (full model or adapter), processor files, the profile marker and a model card."""
     if target.exists():
         shutil.rmtree(target)

@@ -71,7 +71,7 @@ def shifted_sigmas(steps: int, shift: float) -> torch.Tensor:
     return (shift * sigmas / (1 + (shift - 1) * sigmas)).float()
 
 
-def policy_for(pipe: Any, *, resolution: int, guidance_scale: float, max_sequence_length: int) -> FlowPolicy:
+def policy_for(pipe: object, *, resolution: int, guidance_scale: float, max_sequence_length: int) -> FlowPolicy:
     """The policy adapter for a loaded pipeline, by its transformer's family."""
     if type(pipe).__name__ == "SketchFlowPipeline":
         return SketchFlowPolicy(pipe, guidance_scale)

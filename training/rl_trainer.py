@@ -164,11 +164,11 @@ class FlowRLTrainer:
         self.updates = 0
         self.banned: set[GroupKey] = set()
         self.alarm = HackingAlarm(config.hacking_window)
-        self.last_step: dict[str, Any] = {}  # the last step's advantages, mask and loss weights (for inspection)
+        self.last_step: dict[str, object] = {}  # the last step's advantages, mask and loss weights (for inspection)
 
     # --- set-up ---------------------------------------------------------------------------------------------------
 
-    def _load_pipeline(self) -> Any:
+    def _load_pipeline(self) -> object:
         if self.config.tiny:
             from rationalrewards.training.tiny_flow import build_tiny_flow_pipeline
 
@@ -222,7 +222,7 @@ class FlowRLTrainer:
 
     # --- the loop -------------------------------------------------------------------------------------------------
 
-    def train(self, *, force_new: bool = False) -> list[dict[str, Any]]:
+    def train(self, *, force_new: bool = False) -> list[dict[str, object]]:
         """Run until `max_steps`, resuming from the last checkpoint in `out` (`force_new`: archive a run there made
         with other settings and start afresh); returns the whole history."""
         from rationalrewards.plumbing.logs import configure_logging
@@ -238,7 +238,7 @@ class FlowRLTrainer:
             else None
         )
         self.ranks.barrier()  # a --force-new archive is done before anyone reads a checkpoint
-        rows: list[dict[str, Any]] = []
+        rows: list[dict[str, object]] = []
         logger = None
         try:
             self._resume()
@@ -279,7 +279,7 @@ class FlowRLTrainer:
             if self.eval_reward is not None:
                 self.eval_reward.close()
 
-    def _run_span(self, settings: dict[str, Any]) -> Any:
+    def _run_span(self, settings: dict[str, object]) -> Any:
         """The run's OpenTelemetry span (its steps are children; one trace per run across data-parallel ranks)."""
         job = f"rl-{self.config.ALGO}"
         trace_id = job_trace_id(job, settings, str(settings["prompts_sha256"]))
@@ -292,7 +292,7 @@ class FlowRLTrainer:
         if max(sums) - min(sums) > 1e-6 * max(1.0, abs(sums[0])):
             raise RuntimeError(f"the data-parallel replicas diverged (LoRA checksums {sums})")
 
-    def _settings(self) -> dict[str, Any]:
+    def _settings(self) -> dict[str, object]:
         settings = {f.name: getattr(self.config, f.name) for f in fields(self.config) if f.name not in _RESUMABLE}
         digest = hashlib.sha256(json.dumps([(i.prompt, i.key[1]) for i in self.items]).encode()).hexdigest()
         return settings | {
@@ -313,7 +313,7 @@ class FlowRLTrainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return torch.autocast(self.device.type, enabled=False)
 
-    def train_step(self) -> dict[str, Any]:
+    def train_step(self) -> dict[str, object]:
         """One RL step (sample, score, update; evaluation on its schedule); returns its history row."""
         config = self.config
         started = time.perf_counter()
@@ -373,7 +373,7 @@ class FlowRLTrainer:
         self.after_step()
         trained = time.perf_counter()
         rewards = [s.reward for s in scored if s.reward is not None]
-        row: dict[str, Any] = {
+        row: dict[str, object] = {
             "step": self.step,
             "reward_mean": statistics.fmean(rewards) if rewards else None,
             "reward_std": statistics.pstdev(rewards) if len(rewards) > 1 else 0.0,
@@ -477,7 +477,7 @@ class FlowRLTrainer:
     ) -> Rollout:
         raise NotImplementedError
 
-    def loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, batch: dict[str, object]) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
 
     def loss_weights(self, advantages: StepAdvantages) -> list[float]:
@@ -489,7 +489,7 @@ class FlowRLTrainer:
 
     # --- evaluation, checkpoints ---------------------------------------------------------------------------------
 
-    def evaluate(self) -> dict[str, Any]:
+    def evaluate(self) -> dict[str, object]:
         """The first `eval_prompts` prompts, one image each from fixed noise with the current policy, scored by the
         training reward and (if given) the eval-only reward model; a PNG grid; the hacking alarm."""
         items = self.items[: self.config.eval_prompts]

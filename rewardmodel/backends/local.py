@@ -31,7 +31,7 @@ from rationalrewards.rewardmodel.prompts import (
 log = structlog.get_logger(__name__)
 
 
-def _to_hf_messages(messages: list[Message]) -> list[dict[str, Any]]:
+def _to_hf_messages(messages: list[Message]) -> list[dict[str, object]]:
     """OpenAI-style parts (data-URL images) -> the chat-template form transformers processors read (PIL images)."""
     converted = []
     for message in messages:
@@ -86,22 +86,22 @@ class TextProcessor:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
 
-    def apply_chat_template(self, conversation: Any, **kwargs: Any) -> Any:
+    def apply_chat_template(self, conversation: Any, **kwargs: Any) -> object:
         kwargs |= kwargs.pop("processor_kwargs", None) or {}
         batch = conversation and isinstance(conversation[0], list)
         flat = [_joined(c) for c in conversation] if batch else _joined(conversation)
         return self.tokenizer.apply_chat_template(flat, **kwargs)
 
-    def __call__(self, text: Any, images: Any = None, **kwargs: Any) -> Any:
+    def __call__(self, text: object, images: Any = None, **kwargs: object) -> object:
         if images:
             raise ValueError("a text model takes no images: describe them first (text_only)")
         return self.tokenizer(text, **kwargs)
 
-    def save_pretrained(self, directory: str | Path) -> Any:
+    def save_pretrained(self, directory: str | Path) -> object:
         return self.tokenizer.save_pretrained(directory)
 
 
-def _joined(turns: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _joined(turns: Sequence[dict[str, Any]]) -> list[dict[str, object]]:
     out = []
     for turn in turns:
         content = turn["content"]
@@ -188,7 +188,13 @@ class TransformersRewardModel(CompletionBackend):
 
     @classmethod
     def from_model(
-        cls, model: Any, processor: Any, *, name: str, describe_image: DescribeImage | None = None, **settings: Any
+        cls,
+        model: object,
+        processor: Any,
+        *,
+        name: str,
+        describe_image: DescribeImage | None = None,
+        **settings: object,
     ) -> TransformersRewardModel:
         """A critic over a model already in memory (a student being trained): same messages, template and parsing
         as one loaded from its directory; `settings` as `LocalGeneration` takes them (greedy and the house prompts

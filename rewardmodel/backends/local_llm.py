@@ -19,7 +19,7 @@ from rationalrewards.rewardmodel.prompts import Message
 IMAGE_NOTE = "[image omitted: text-only model]"
 
 
-def text_messages(messages: list[Message]) -> list[dict[str, Any]]:
+def text_messages(messages: list[Message]) -> list[dict[str, object]]:
     """OpenAI-style messages as plain-text chat turns; image parts become `IMAGE_NOTE`."""
     converted = []
     for message in messages:
