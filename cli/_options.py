@@ -139,6 +139,31 @@ def command(
     app.command(name, **settings)(run)
 
 
+def config_command(
+    app: typer.Typer,
+    name: str,
+    configs: Sequence[type],
+    handler: Callable[..., None],
+    doc: str,
+    extra: Sequence[inspect.Parameter] = (),
+    *,
+    json: bool = True,
+) -> None:
+    """Register command `name` whose flags are the fields of the config dataclasses `configs` plus `extra` (and
+    `--json`): each config is built from its flags (its `__post_init__` checks them) and `handler(*configs, **extra
+    flags)` runs."""
+    params = [param for config in configs for param in params_from(config)]
+
+    def body(**flags: Any) -> None:
+        built = []
+        for config in configs:
+            names = {f.name for f in dataclasses.fields(config)}
+            built.append(config(**{k: flags.pop(k) for k in list(flags) if k in names}))
+        handler(*built, **flags)
+
+    command(app, name, body, [*params, *extra, *([json_flag()] if json else [])], doc)
+
+
 def callback(app: typer.Typer, body: Callable[..., Any], params: Sequence[inspect.Parameter], doc: str) -> None:
     """Register `body(ctx, **flags)` as the callback of a command group (a command that also has subcommands)."""
 
@@ -163,4 +188,14 @@ def existing_file(path: Path, what: str) -> Path:
     return path
 
 
-__all__ = ["JsonFlag", "callback", "command", "existing_file", "flag", "json_flag", "params_from", "split"]
+__all__ = [
+    "JsonFlag",
+    "callback",
+    "command",
+    "config_command",
+    "existing_file",
+    "flag",
+    "json_flag",
+    "params_from",
+    "split",
+]

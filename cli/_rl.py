@@ -5,6 +5,7 @@ marked as such. A knob whose default differs between the two shows "the algorith
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import sys
@@ -59,7 +60,7 @@ class RLRun:
         check_choices(self)
 
 
-def _rl_params() -> tuple[list[Any], dict[str, tuple[Algorithm, ...]]]:
+def _rl_params() -> tuple[list[inspect.Parameter], dict[str, tuple[Algorithm, ...]]]:
     """The union of both configs' fields as flags; which algorithms each algorithm-specific field belongs to."""
     shared = {f.name for f in dataclasses.fields(RLConfig)}
     owners: dict[str, tuple[Algorithm, ...]] = {}
@@ -87,7 +88,7 @@ def _rl_params() -> tuple[list[Any], dict[str, tuple[Algorithm, ...]]]:
     return params, owners
 
 
-def _annotate(param: Any, note: str) -> None:
+def _annotate(param: inspect.Parameter, note: str) -> None:
     """Add `note` to the help of the typer option inside a parameter's annotation."""
     for info in getattr(param.annotation, "__metadata__", ()):
         if hasattr(info, "help") and info.help is not None:

@@ -7,6 +7,7 @@ request or a missing optional dependency ends in one `error:` line and exit code
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +28,7 @@ from rationalrewards.cli._configs import (
     TinyCommand,
 )
 from rationalrewards.cli._flags import emit
-from rationalrewards.cli._options import command, flag, json_flag, params_from, split
+from rationalrewards.cli._options import config_command, flag
 from rationalrewards.plumbing.redact import redact
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.serve import ServeConfig
@@ -101,10 +102,9 @@ def _judge_options(config: CritiqueCommand | CompareCommand) -> dict[str, Any]:
     }
 
 
-def _critique(as_json: bool, **flags: Any) -> None:
+def _critique(config: CritiqueCommand, as_json: bool) -> None:
     from rationalrewards.agents.api import critique_image
 
-    config = CritiqueCommand(**flags)
     options = _judge_options(config)
     result = critique_image(config.image, config.prompt, refine=config.refine, policy=config.policy, **options)
     if not _finish(result, as_json):
@@ -120,10 +120,9 @@ def _critique(as_json: bool, **flags: Any) -> None:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
-def _compare(as_json: bool, **flags: Any) -> None:
+def _compare(config: CompareCommand, as_json: bool) -> None:
     from rationalrewards.agents.api import compare_images
 
-    config = CompareCommand(**flags)
     result = compare_images(config.image_a, config.image_b, config.prompt, **_judge_options(config))
     if not _finish(result, as_json):
         return
@@ -137,10 +136,9 @@ def _compare(as_json: bool, **flags: Any) -> None:
     Console().print(f"preferred: {result['preferred']}")
 
 
-def _serve(log_file: Path, dry_run: bool, as_json: bool, **flags: Any) -> None:
+def _serve(config: ServeConfig, log_file: Path, dry_run: bool, as_json: bool) -> None:
     from rationalrewards.rewardmodel.serve import command_line, launch
 
-    config = ServeConfig(**flags)
     if dry_run:
         emit({"command": command_line(config), "base_url": config.base_url}) if as_json else print(command_line(config))
         return
@@ -155,10 +153,9 @@ def _serve(log_file: Path, dry_run: bool, as_json: bool, **flags: Any) -> None:
         server.stop()
 
 
-def _merge(as_json: bool, **flags: Any) -> None:
+def _merge(config: MergeCommand, as_json: bool) -> None:
     from rationalrewards.runtime.merge import merge_runs
 
-    config = MergeCommand(**flags)
     summary = merge_runs(list(config.run_dirs), config.out)
     if as_json:
         emit(summary)
@@ -169,12 +166,11 @@ def _merge(as_json: bool, **flags: Any) -> None:
         )
 
 
-def _serve_generator(**flags: Any) -> None:
+def _serve_generator(config: ServeGeneratorCommand) -> None:
     from rationalrewards.agents.factory import generator_from_spec
     from rationalrewards.agents.generator_server import serve
     from rationalrewards.agents.specs import HttpBackend, parse_spec
 
-    config = ServeGeneratorCommand(**flags)
     spec = parse_spec(config.pipeline, "generator")
     if isinstance(spec, HttpBackend):
         raise ValueError("serve-generator serves a local generator (a world's, or a pipeline directory)")
@@ -186,36 +182,32 @@ def _serve_generator(**flags: Any) -> None:
     serve(generator, config.work_dir, host=config.host, port=config.port, latency=config.latency)
 
 
-def _tiny(as_json: bool, **flags: Any) -> None:
+def _tiny(config: TinyCommand, as_json: bool) -> None:
     from rationalrewards.rewardmodel.tiny import save_tiny_vlm
 
-    config = TinyCommand(**flags)
     path = save_tiny_vlm(config.directory, config.family, config.seed)
     emit({"directory": str(path), "family": config.family}) if as_json else print(
         f"saved a tiny {config.family} critic to {path}"
     )
 
 
-def _demo(as_json: bool, **flags: Any) -> None:
+def _demo(config: DemoCommand, as_json: bool) -> None:
     from rationalrewards.runtime.jobs import demo_job, demo_table
 
-    config = DemoCommand(**flags)
     summary = demo_job(config.out, progress=not as_json)
     emit(summary) if as_json else print(demo_table(summary))
 
 
-def _refine(as_json: bool, **flags: Any) -> None:
+def _refine(inputs: RefineInputs, job: RefineJob, as_json: bool) -> None:
     from rationalrewards.agents.suite import Suite, SuiteRow, read_suite
     from rationalrewards.runtime.jobs import refine_job
 
-    input_flags, job_flags = split(flags, RefineInputs)
-    inputs = RefineInputs(**input_flags)
     if inputs.suite is not None:
         rows = read_suite(inputs.suite)
     else:
         source = str(inputs.source.resolve()) if inputs.source else None
         rows = Suite([SuiteRow(prompt=inputs.prompt or "", seed=inputs.seed, source_image=source)])
-    summary = refine_job(RefineJob(rows=rows, progress=not as_json, **job_flags))
+    summary = refine_job(dataclasses.replace(job, rows=rows, progress=not as_json))
     if as_json:
         emit(summary)
     else:
@@ -229,20 +221,19 @@ def _refine(as_json: bool, **flags: Any) -> None:
     _exit_if_failed(summary["failed"], summary["n"], "prompts", summary["run_dir"])
 
 
-def _report(as_json: bool, **flags: Any) -> None:
+def _report(config: ReportCommand, as_json: bool) -> None:
     from rationalrewards.runtime.report import write_report
 
-    config = ReportCommand(**flags)
     if not (config.run_dir / "run.json").exists():
         raise ValueError(f"{config.run_dir} is not a run directory (no run.json)")
     path = write_report(config.run_dir)
     emit({"report": str(path)}) if as_json else print(f"wrote {path}")
 
 
-def _parrot(as_json: bool, **flags: Any) -> None:
+def _parrot(job: ParrotJob, as_json: bool) -> None:
     from rationalrewards.runtime.jobs import parrot_job
 
-    card = parrot_job(ParrotJob(progress=not as_json, **flags))
+    card = parrot_job(dataclasses.replace(job, progress=not as_json))
     if as_json:
         emit(card)
     else:
@@ -250,7 +241,7 @@ def _parrot(as_json: bool, **flags: Any) -> None:
             f"kept {card['kept']} of {card['finished']} pairs (survival {card['survival_rate']}); "
             f"rejected by reason: {card['rejected_by_reason']}"
         )
-        out = flags["out"]
+        out = job.out
         print(
             f"{card['pairwise_rows']} pairwise and {card['pointwise_rows']} pointwise SFT rows in {out}; "
             f"card: {out / 'card.md'}"
@@ -260,10 +251,10 @@ def _parrot(as_json: bool, **flags: Any) -> None:
     _exit_if_failed(card["failed"], card["valid_pairs"], "pairs", card["out"])
 
 
-def _eval(as_json: bool, **flags: Any) -> None:
+def _eval(job: EvalJob, as_json: bool) -> None:
     from rationalrewards.runtime.jobs import eval_job
 
-    result = eval_job(EvalJob(**flags))
+    result = eval_job(job)
     if as_json:
         emit(result)
         return
@@ -283,63 +274,63 @@ def _eval(as_json: bool, **flags: Any) -> None:
 
 
 def _register() -> None:
-    """Every command, its flags generated from its config dataclass."""
-    json_param = json_flag()
-    command(
+    """Every command, its flags generated from its config dataclasses."""
+    config_command(
         app,
         "critique",
+        [CritiqueCommand],
         _critique,
-        [*params_from(CritiqueCommand), json_param],
         "Critique one image: per-aspect justifications and 1-4 scores, a reward, and a refined request. Exits 1 when "
         "the critic abstains (the abstention is printed, as JSON with --json), 2 on bad input.",
     )
-    command(
+    config_command(
         app,
         "compare",
+        [CompareCommand],
         _compare,
-        [*params_from(CompareCommand), json_param],
         "Compare two images for one request; the summed per-aspect scores decide the preferred one. Exits 1 when the "
         "critic abstains, 2 on bad input.",
     )
-    command(
+    config_command(
         app,
         "refine",
+        [RefineInputs, RefineJob],
         _refine,
-        [*params_from(RefineInputs), *params_from(RefineJob), json_param],
         "Generate, critique and refine: one prompt or a suite, with a resumable run directory and an HTML report.",
     )
-    command(app, "demo", _demo, [*params_from(DemoCommand), json_param], DEMO_HELP)
-    command(app, "report", _report, [*params_from(ReportCommand), json_param], "Re-render a run's HTML report.")
-    command(
+    config_command(app, "demo", [DemoCommand], _demo, DEMO_HELP)
+    config_command(app, "report", [ReportCommand], _report, "Re-render a run's HTML report.")
+    config_command(
         app,
         "parrot",
+        [ParrotJob],
         _parrot,
-        [*params_from(ParrotJob), json_param],
         "PARROT: explain known preferences with a teacher, keep the rationales that predict the label, export SFT "
         "data.",
     )
-    command(
+    config_command(
         app,
         "eval",
+        [EvalJob],
         _eval,
-        [*params_from(EvalJob), json_param],
         "Pairwise preference accuracy of a critic: summed scores decide. --rules ours (default) counts ties and "
         "abstentions apart; --rules release follows the release's accounting (2.5 for a missing score) so the figure "
         "can stand beside published ones. Writes eval.json and judgements.jsonl under --out.",
     )
-    command(
+    config_command(
         app,
         "merge",
+        [MergeCommand],
         _merge,
-        [*params_from(MergeCommand), json_param],
         "Join the run directories of one job's shards (`--shard i/N`) into one run directory, summary and report.",
     )
-    command(
+    config_command(
         app,
         "serve",
+        [ServeConfig],
         _serve,
+        "Serve a critic with `vllm serve` and the paper's flags (GPU machines; needs the `serve` extra with vLLM).",
         [
-            *params_from(ServeConfig),
             flag(
                 "log_file",
                 Annotated[Path, typer.Option(help="Where the server's output goes.")],
@@ -350,24 +341,23 @@ def _register() -> None:
                 Annotated[bool, typer.Option("--dry-run", help="Print the command instead of running it.")],
                 False,
             ),
-            json_param,
         ],
-        "Serve a critic with `vllm serve` and the paper's flags (GPU machines; needs the `serve` extra with vLLM).",
     )
-    command(
+    config_command(
         app,
         "serve-generator",
+        [ServeGeneratorCommand],
         _serve_generator,
-        params_from(ServeGeneratorCommand),
         "Serve a generator over the OpenAI Images API (POST /v1/images/generations and /v1/images/edits, GET "
         "/v1/models, GET /health), with request batching; use it with `--generator http://HOST:PORT` (repeat for "
         "several servers).",
+        json=False,
     )
-    command(
+    config_command(
         app,
         "tiny",
+        [TinyCommand],
         _tiny,
-        [*params_from(TinyCommand), json_param],
         "Build a tiny random Qwen-VL critic from config (for testing pipelines offline; its critiques are noise).",
     )
 

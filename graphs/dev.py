@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-from rationalrewards.graphs.gcr import GCRContext, GCRGraph
+from langchain_core.runnables import RunnableConfig
+
+from rationalrewards.graphs.gcr import CompiledGCRGraph, GCRContext, GCRGraph
 from rationalrewards.graphs.gcr_config import GCRConfig
 
 
@@ -26,6 +27,6 @@ def sketch_backends(home: str | Path | None = None) -> GCRContext:
     )
 
 
-def make_gcr_graph(config: Any = None) -> object:
+def make_gcr_graph(config: RunnableConfig | None = None) -> CompiledGCRGraph:
     """A short `deep` loop (3 rounds of best-of-2) over the sketch world; a run may still pass its own context."""
     return GCRGraph(GCRConfig.preset("deep", max_rounds=3, candidates=2), backends=sketch_backends()).compile()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL.ImageFont import FreeTypeFont, ImageFont
 
 
-def default_font(size: int) -> Any:
+def default_font(size: int) -> ImageFont | FreeTypeFont:
     """Pillow's bundled font at `size` pixels; the fixed bitmap font where Pillow has no FreeType."""
     from PIL import ImageFont
 

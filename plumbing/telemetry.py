@@ -25,13 +25,21 @@ import hashlib
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import structlog
 
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.util.types import AttributeValue
+
 log = structlog.get_logger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 _configured = False
-_tracer: Any = None
+_tracer: Tracer | None = None
 _SECRET_KEYS = ("key", "token", "secret", "password", "authorization")
 
 
@@ -83,7 +91,7 @@ def _exporters() -> list[str]:
     return [] if "none" in names else names
 
 
-def _processor(name: str) -> Any:
+def _processor(name: str) -> SpanProcessor | None:
     """The span processor of one exporter name (None, with a warning, for one we cannot make)."""
     import sys
 
@@ -102,7 +110,7 @@ def _processor(name: str) -> Any:
     return None
 
 
-def tracer() -> Any:
+def tracer() -> Tracer | None:
     global _tracer
     if _tracer is None:
         try:
@@ -114,10 +122,10 @@ def tracer() -> Any:
     return _tracer
 
 
-def safe_attributes(fields: Mapping[str, object], prefix: str = "rr.") -> dict[str, Any]:
+def safe_attributes(fields: Mapping[str, object], prefix: str = "rr.") -> dict[str, AttributeValue]:
     """Scalar fields as span attributes: no image bytes or data URLs, nothing that looks like a secret, long texts cut,
     small lists of scalars kept, dicts flattened one level (`scores.text_faithfulness`)."""
-    attributes: dict[str, object] = {}
+    attributes: dict[str, AttributeValue] = {}
     for key, value in fields.items():
         if any(secret in key.lower() for secret in _SECRET_KEYS):
             continue
@@ -150,7 +158,7 @@ def job_trace_id(job: str, settings: Mapping[str, object], inputs_sha256: str) -
     return int(hashlib.sha256(material.encode()).hexdigest()[:32], 16) or 1
 
 
-def _parent_context(trace_id: int) -> Any:
+def _parent_context(trace_id: int) -> Context:
     from opentelemetry import trace
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -177,12 +185,13 @@ def tracing() -> bool:
 
 
 @contextmanager
-def span(name: str, *, parent_trace_id: int | None = None, **fields: object) -> Iterator[Any]:
+def span(name: str, *, parent_trace_id: int | None = None, **fields: object) -> Iterator[Span | None]:
     """A span (current for the block) with `fields` as safe attributes; a run span passes `parent_trace_id`."""
     if not tracing():
         yield None
         return
     otel = tracer()
+    assert otel is not None  # tracing() said so
     context = _parent_context(parent_trace_id) if parent_trace_id is not None else None
     with otel.start_as_current_span(name, context=context, attributes=safe_attributes(fields)) as current:
         yield current
@@ -199,12 +208,12 @@ def annotate(**fields: object) -> None:
         current.set_attributes(safe_attributes(fields))
 
 
-def traced_node(name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def traced_node(name: str, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """A graph node that runs inside a `node.<name>` span (the parent of its backend calls). `functools.wraps` keeps
     the signature LangGraph reads to decide what to pass (state, runtime)."""
 
     @functools.wraps(fn)
-    async def node(*args: Any, **kwargs: object) -> Any:
+    async def node(*args: P.args, **kwargs: P.kwargs) -> R:
         if not tracing():
             return await fn(*args, **kwargs)
         with span(f"node.{name}", node=name):

@@ -15,11 +15,17 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rationalrewards.rewardmodel.format import render_critique
 from rationalrewards.rewardmodel.schemas import Aspect, AspectAssessment, Critique, Task
+
+# The ASGI interface uvicorn calls the app with.
+Scope = dict[str, object]
+Receive = Callable[[], Awaitable[dict[str, object]]]
+Send = Callable[[dict[str, object]], Awaitable[None]]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -146,18 +152,20 @@ class _App:
     def __init__(self, state: MockState) -> None:
         self.state = state
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         body = b""
         while True:
             message = await receive()
-            body += message.get("body", b"")
+            chunk = message.get("body", b"")
+            body += chunk if isinstance(chunk, bytes) else b""
             if not message.get("more_body"):
                 break
         path = scope["path"]
-        headers = dict(scope.get("headers") or [])
-        self.state.authorizations.append(headers.get(b"authorization", b"").decode("latin-1"))
+        raw_headers = scope.get("headers")
+        headers = dict(raw_headers) if isinstance(raw_headers, list) else {}
+        self.state.authorizations.append(bytes(headers.get(b"authorization", b"")).decode("latin-1"))
         if path == "/health":
             return await self._send(send, 200, b'{"status":"ok"}')
         if path == "/v1/models":
@@ -167,7 +175,7 @@ class _App:
             return await self._send(send, 404, b'{"error":"not found"}')
         await self._chat(body, send)
 
-    async def _chat(self, body: bytes, send: object) -> None:
+    async def _chat(self, body: bytes, send: Send) -> None:
         """A chat completion: validate the request, then answer from the fault script or the canned text."""
         payload: dict[str, object] = {}
         images = 0
@@ -209,7 +217,7 @@ class _App:
         }
 
     @staticmethod
-    async def _send(send: Any, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    async def _send(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         raw_headers = [(b"content-type", b"application/json")] + [
             (k.encode(), v.encode()) for k, v in (headers or {}).items()
         ]

@@ -26,6 +26,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 T = TypeVar("T")
@@ -95,21 +97,32 @@ class ThreadedSqliteSaver(SqliteSaver):
         self._jobs.put((partial(fn, *args, **kwargs), future, loop))
         return await future
 
-    async def aget_tuple(self, config: object) -> Any:
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await self._call(self.get_tuple, config)
 
     async def alist(  # the same listing, read in the worker thread and yielded here
-        self, config: Any, *, filter: dict[str, object] | None = None, before: Any = None, limit: int | None = None
-    ) -> AsyncIterator[Any]:
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, object] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
         rows = await self._call(lambda: list(self.list(config, filter=filter, before=before, limit=limit)))
         for row in rows:
             yield row
 
-    async def aput(self, config: object, checkpoint: Any, metadata: object, new_versions: Any) -> Any:
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         return await self._call(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
-        self, config: object, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+        self, config: RunnableConfig, writes: Sequence[tuple[str, object]], task_id: str, task_path: str = ""
     ) -> None:
         await self._call(self.put_writes, config, writes, task_id, task_path)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 from rationalrewards.agents.generator import ImageGenerator
 from rationalrewards.agents.grading import Grade, Grader, TagAccuracy
@@ -111,7 +111,7 @@ class GCRRunner(JobRunner):
             settings={"config": self.config.as_dict(), **backends} | (settings or {}),
         )
 
-    async def run(self, rows: Sequence[SuiteRow | dict[str, object]]) -> dict[str, object]:
+    async def run(self, rows: Sequence[SuiteRow | dict[str, object]]) -> GCRSummary:
         rows = suite_rows(rows)
         if not rows:
             raise ValueError("the suite is empty: nothing to run")
@@ -226,20 +226,12 @@ class GCRRunner(JobRunner):
                 result["grade_initial"], result["grade_final"] = _grade_record(first), _grade_record(kept)
         return result
 
-    def summarize(self, run_dir: RunDirectory, n: int, outcome: BatchOutcome) -> dict[str, object]:
+    def summarize(self, run_dir: RunDirectory, n: int, outcome: BatchOutcome) -> GCRSummary:
         summary = summarize_results(iter_jsonl(run_dir.file(RESULTS)))
-        summary.update(
-            {
-                "n": n,
-                "failed": len(outcome.failures),
-                "failures": outcome.failures,
-                "waiting_for_human": outcome.waiting,
-                "seconds": outcome.seconds,
-                "preset": self.config.as_dict(),
-                "critic_prompts": prompt_profile_of(self.critic),
-                "run_dir": str(run_dir.path),
-            }
-        )
+        summary["n"], summary["failed"], summary["failures"] = n, len(outcome.failures), list(outcome.failures)
+        summary["waiting_for_human"], summary["seconds"] = outcome.waiting, outcome.seconds
+        summary["preset"], summary["critic_prompts"] = self.config.as_dict(), prompt_profile_of(self.critic)
+        summary["run_dir"] = str(run_dir.path)
         run_dir.write_json("summary.json", summary)
         return summary
 
@@ -264,7 +256,37 @@ class _Mean:
         return round(self.total / self.count, 4) if self.count else None
 
 
-def summarize_results(results: Iterable[dict[str, Any]]) -> dict[str, object]:
+class TagFigures(TypedDict):
+    initial: float
+    final: float
+
+
+class GCRSummary(TypedDict, total=False):
+    """What a GCR run reports (`summary.json`, `refine --json`): figures over its results, and the run's facts."""
+
+    finished: Required[int]
+    reward_initial: float | None  # mean reward of the first image (round 0, candidate 0)
+    reward_final: float | None  # ... of the kept image
+    abstentions: int
+    generations: int
+    critique_calls: int
+    stop_reasons: dict[str, int]
+    accuracy_initial: float  # with a grader: GenEval-style mean over tags
+    accuracy_final: float
+    per_tag: dict[str, TagFigures]
+    accuracy_is: str
+    n: int
+    failed: int
+    failures: list[dict[str, object]]
+    waiting_for_human: list[str]
+    seconds: float
+    preset: dict[str, object]
+    critic_prompts: str | None
+    run_dir: str
+    report: str
+
+
+def summarize_results(results: Iterable[dict[str, Any]]) -> GCRSummary:
     """Run figures in one pass over the results (constant memory): rewards, counts, stop reasons, and ground-truth
     accuracy (GenEval-style mean over tags) where a grader judged the images. Each prompt counts once."""
     seen: set[str] = set()
@@ -285,18 +307,21 @@ def summarize_results(results: Iterable[dict[str, Any]]) -> dict[str, object]:
         if "grade_initial" in r:
             before.add(r["grade_initial"]["tag"], r["grade_initial"]["correct"])
             after.add(r["grade_final"]["tag"], r["grade_final"]["correct"])
-    summary: dict[str, object] = {
-        "finished": len(seen),
-        **{key: mean.value for key, mean in means.items()},
-        **counts,
-        "stop_reasons": dict(sorted(stops.items())),
-    }
+    summary = GCRSummary(
+        finished=len(seen),
+        reward_initial=means["reward_initial"].value,
+        reward_final=means["reward_final"].value,
+        abstentions=counts["abstentions"],
+        generations=counts["generations"],
+        critique_calls=counts["critique_calls"],
+        stop_reasons=dict(sorted(stops.items())),
+    )
     if before:
         initial, final = before.result(), after.result()
         summary["accuracy_initial"] = round(initial.pop("overall"), 4)
         summary["accuracy_final"] = round(final.pop("overall"), 4)
         summary["per_tag"] = {
-            tag: {"initial": round(initial[tag], 4), "final": round(final[tag], 4)} for tag in initial
+            tag: TagFigures(initial=round(initial[tag], 4), final=round(final[tag], 4)) for tag in initial
         }
         summary["accuracy_is"] = "GenEval-style mean over tags; initial = the first image (round 0, candidate 0)"
     return summary

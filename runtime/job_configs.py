@@ -42,11 +42,11 @@ SHARD_HELP = "Run only shard i of N (items i, i+N, ...; from 0), e.g. a Slurm ar
 FORCE_NEW_HELP = "If --out holds a run with other inputs, move it into archive/ and start afresh."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RefineJob:
     """Everything a `refine` run takes (the suite's rows aside, every field is a `rationalrewards refine` flag)."""
 
-    rows: Sequence[SuiteRow] = field(metadata={"cli": False})
+    rows: Sequence[SuiteRow] = field(default=(), metadata={"cli": False})
     out: Path = field(
         metadata={"help": "Run directory (rerun the same command to resume).", "cli_default": Path("runs/refine")}
     )

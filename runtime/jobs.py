@@ -21,11 +21,13 @@ from rationalrewards.agents.world import world_named
 from rationalrewards.plumbing.choices import choice
 from rationalrewards.runtime._shards import parse_shard, shard_items
 from rationalrewards.runtime.batch import content_hash
-from rationalrewards.runtime.gcr_runner import GCRRunner
+from rationalrewards.runtime.gcr_runner import GCRRunner, GCRSummary
 from rationalrewards.runtime.job_configs import EvalJob, ParrotJob, RefineJob
 
 
-def refine_job(job: RefineJob) -> dict[str, Any]:
+def refine_job(job: RefineJob) -> GCRSummary:
+    if not job.rows:
+        raise ValueError("nothing to refine: the job has no rows (give a prompt or a suite)")
     config = job.config()
     generator, critic = parse_spec(job.generator, "generator"), parse_spec(job.critic, "critic")
     critic_options: dict[str, Any] = {}

@@ -10,7 +10,7 @@ wrote them (results refer to them by path); the merged report embeds what it sho
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +64,16 @@ def merge_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, obj
         atomic_write_jsonl(run_dir.file(RESULTS), list(results.values()))
         atomic_write_jsonl(run_dir.file(FAILURES), list(failures.values()))
         summary = _summarize(job, run_dir, paths)
-    return summary | {"merged": len(paths), "shards": sorted(shards), "finished": len(results), "failed": len(failures)}
+    return {
+        **summary,
+        "merged": len(paths),
+        "shards": sorted(shards),
+        "finished": len(results),
+        "failed": len(failures),
+    }
 
 
-def _summarize(job: str, run_dir: RunDirectory, paths: list[Path]) -> dict[str, object]:
+def _summarize(job: str, run_dir: RunDirectory, paths: list[Path]) -> Mapping[str, object]:
     if job == "gcr":
         from rationalrewards.runtime.gcr_runner import summarize_results
         from rationalrewards.runtime.report import write_report
@@ -78,7 +84,7 @@ def _summarize(job: str, run_dir: RunDirectory, paths: list[Path]) -> dict[str, 
         summary |= {
             "n": sum(s.get("n", 0) for s in shard_summaries),
             "seconds": max((s.get("seconds", 0) for s in shard_summaries), default=0),
-            "preset": shard_summaries[0].get("preset") if shard_summaries else None,
+            "preset": (shard_summaries[0].get("preset") or {}) if shard_summaries else {},
             "critic_prompts": shard_summaries[0].get("critic_prompts") if shard_summaries else None,
             "run_dir": str(run_dir.path),
         }

@@ -9,11 +9,14 @@ import hashlib
 import math
 import random
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rationalrewards.plumbing.drawing import default_font
 from rationalrewards.sketch._vocab import BACKGROUND, COCO_CLASSES, COLORS
 from rationalrewards.sketch.scene import Artifact, SceneGraph, SceneObject
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 SILHOUETTES = (
     "circle",
@@ -204,7 +207,7 @@ def draw_artifact(image: Any, artifact: Artifact, rng: random.Random) -> None:
         image.paste(region, (x0, y0))
 
 
-def render_scene(scene: SceneGraph, artifact_seed: int) -> object:
+def render_scene(scene: SceneGraph, artifact_seed: int) -> PILImage:
     """The RGB image of a scene graph (objects, texts, then artifacts)."""
     from PIL import Image
 

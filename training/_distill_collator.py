@@ -13,14 +13,17 @@ import io
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rationalrewards.training.distill_data import CritiqueRow, DataReport, ImageSource, image_size
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 IGNORE = -100  # the label value torch's cross-entropy skips
 
 
-def load_image(source: ImageSource) -> object:
+def load_image(source: ImageSource) -> PILImage:
     from PIL import Image
 
     with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
