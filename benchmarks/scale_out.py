@@ -38,7 +38,7 @@ def start_servers(count: int, latency: float, work: Path) -> list[tuple[subproce
     servers = []
     for k in range(count):
         port = free_port()
-        command = [sys.executable, "-m", "rationalrewards.cli.main", "serve-generator", "sketch", "--port", str(port)]
+        command = [sys.executable, "-m", "rationalrewards", "serve-generator", "sketch", "--port", str(port)]
         command += ["--latency", str(latency), "--work-dir", str(work / f"server{k}")]
         servers.append((subprocess.Popen(command, stderr=subprocess.DEVNULL), f"http://127.0.0.1:{port}"))
     asyncio.run(HttpEndpoints([url for _, url in servers]).wait_until_healthy(60, every=True))

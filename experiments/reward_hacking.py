@@ -41,23 +41,11 @@ from rationalrewards.experiments._common import bind_settings, bootstrap_interva
 from rationalrewards.experiments.settings import HackingSettings
 from rationalrewards.rewardmodel.backends.base import RewardModel
 from rationalrewards.sketch.small_world import SmallPrompt, split_prompts
+from rationalrewards.sketch.world import shipped_flow_pipeline
 
 log = structlog.get_logger(__name__)
 
 ARMS = ("critique", "scalar-color-share", "scalar-learned")
-
-
-def shipped_generator() -> Path:
-    """The sketch generator checkpoint that ships with the package."""
-    from importlib.resources import files
-
-    path = Path(str(files("rationalrewards.sketch") / "weights" / "sketch-flow"))
-    if not (path / "model_index.json").is_file():
-        raise FileNotFoundError(
-            f"no shipped sketch generator at {path}; train one with `rationalrewards experiment "
-            "train-sketch-generator --out DIR` and pass --generator DIR/pipeline"
-        )
-    return path
 
 
 def rl_prompt_set(train: list[SmallPrompt], n: int, seed: int = 0) -> list[SmallPrompt]:
@@ -217,7 +205,7 @@ def run_reward_hacking(out: str | Path, settings: HackingSettings | None = None)
     out.mkdir(parents=True, exist_ok=True)
     bind_settings(out, asdict(settings), "reward-hacking")
     started = time.perf_counter()
-    base = Path(settings.generator) if settings.generator else shipped_generator()
+    base = Path(settings.generator) if settings.generator else shipped_flow_pipeline()
     train, held = split_prompts()
     rl_prompts = [p.text for p in rl_prompt_set(train, settings.rl_prompts)]
     eval_prompts = held_out_set(held, settings.eval_prompts)

@@ -252,11 +252,12 @@ def test_reward_hacking_cli_refuses_seeds_and_seed_together_and_documents_its_bu
 def test_the_shipped_generator_draws_held_out_prompts_as_asked() -> None:
     """The checkpoint in the package (trained by `experiment train-sketch-generator`, 30 minutes): colour-class pairs
     it never saw in training, read back by the pixel perception."""
-    from rationalrewards.experiments.reward_hacking import held_out_set, shipped_generator
+    from rationalrewards.experiments.reward_hacking import held_out_set
     from rationalrewards.experiments.sketch_generator import evaluate_generator
     from rationalrewards.sketch.small_world import split_prompts
+    from rationalrewards.sketch.world import shipped_flow_pipeline
 
-    pipe = load_pipeline(shipped_generator())
+    pipe = load_pipeline(shipped_flow_pipeline())
     assert isinstance(pipe, SketchFlowPipeline)
     prompts = held_out_set(split_prompts()[1], 16)
     figures, images = evaluate_generator(pipe, prompts, seeds=2, steps=20, guidance_scale=3.0)
