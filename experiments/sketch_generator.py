@@ -110,7 +110,15 @@ class _Trainer:
         path = self.out / STATE_FILE
         if not path.is_file():
             return False
-        state = torch.load(path, weights_only=False)
+        import pickle
+
+        try:  # tensors, numbers and containers only: a planted file cannot run code when it is read
+            state = torch.load(path, weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
+            raise ValueError(
+                f"cannot resume from {path}: not a training state this code wrote ({type(e).__name__}); "
+                "move it away to start afresh"
+            ) from e
         self.modules.load_state_dict(state["modules"])
         self.ema = state["ema"]
         self.optimizer.load_state_dict(state["optimizer"])

@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
@@ -316,8 +317,10 @@ class HttpEndpoints:
             raise Transient(redact(f"HTTP {status}: {text[:200]}"), retry_after=retry_after)
         if 300 <= status < 400:
             raise RewardRequestError(
-                f"{method} {base_url}{path} was redirected (HTTP {status}) to {location or 'elsewhere'}; redirects "
-                "are not followed (another host could receive the request and its key): give the final URL",
+                redact(
+                    f"{method} {base_url}{path} was redirected (HTTP {status}) to {_where(location)}; redirects are "
+                    "not followed (another host could receive the request and its key): give the final URL"
+                ),
                 status,
             )
         if status >= 400:
@@ -361,6 +364,15 @@ class HttpEndpoints:
                         f"server at {', '.join(sorted(waiting))} not healthy after {timeout:g}s ({states})"
                     )
                 await asyncio.sleep(interval)
+
+
+def _where(location: str) -> str:
+    """Where a redirect points, for a message: scheme, host and path only (its query or login could carry secrets)."""
+    if not location:
+        return "elsewhere"
+    parts = urlsplit(location)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else parts.path or "elsewhere"
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import structlog
 
+from rationalrewards.plumbing.redact import redact
+
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import SpanProcessor
@@ -123,8 +125,9 @@ def tracer() -> Tracer | None:
 
 
 def safe_attributes(fields: Mapping[str, object], prefix: str = "rr.") -> dict[str, AttributeValue]:
-    """Scalar fields as span attributes: no image bytes or data URLs, nothing that looks like a secret, long texts cut,
-    small lists of scalars kept, dicts flattened one level (`scores.text_faithfulness`)."""
+    """Scalar fields as span attributes: no image bytes or data URLs, nothing named like a secret and every text
+    redacted by value (a registered key, a URL's password), long texts cut, small lists of scalars kept, dicts
+    flattened one level (`scores.text_faithfulness`)."""
     attributes: dict[str, AttributeValue] = {}
     for key, value in fields.items():
         if any(secret in key.lower() for secret in _SECRET_KEYS):
@@ -134,7 +137,7 @@ def safe_attributes(fields: Mapping[str, object], prefix: str = "rr.") -> dict[s
             continue
         if isinstance(value, (list, tuple)):
             if len(value) <= 16 and all(isinstance(v, (str, int, float, bool)) for v in value):
-                items = [v[:200] if isinstance(v, str) else v for v in value]
+                items = [redact(v[:200]) if isinstance(v, str) else v for v in value]
                 if not any(isinstance(v, str) and v.startswith("data:") for v in items):
                     attributes[prefix + key] = [str(v) for v in items] if len({type(v) for v in items}) > 1 else items
             continue
@@ -143,7 +146,7 @@ def safe_attributes(fields: Mapping[str, object], prefix: str = "rr.") -> dict[s
         if isinstance(value, str):
             if value.startswith("data:"):
                 continue
-            value = value[:500]
+            value = redact(value[:500])
         if isinstance(value, (str, int, float, bool)):
             attributes[prefix + key] = value
     return attributes

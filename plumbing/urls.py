@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
-from rationalrewards.plumbing.redact import Secret
+from rationalrewards.plumbing.redact import Secret, mask_userinfo
 
 
 def normalise_base_url(url: str) -> str:
@@ -48,3 +48,8 @@ def base_urls(urls: str | Sequence[str]) -> tuple[list[str], Secret | None]:
     if len(set(normalised)) != len(normalised):
         raise ValueError(f"the same server URL is given twice: {normalised}")
     return normalised, (Secret(logins.pop()) if logins else None)
+
+
+def masked_url(text: str) -> str:
+    """A URL (or any text holding URLs) with every `user:password@` shown as `***@`: for messages and manifests."""
+    return mask_userinfo(text)

@@ -1,5 +1,13 @@
 """Image inputs at the reward-model boundary: refs, loading, validation, PNG data URLs for the wire.
 
+The one image intake every reader goes through (critics, generators' answers, uploads, distillation rows):
+- files: regular files only (a FIFO, a device such as /dev/zero, a directory or a link to one is refused before a byte
+  is read), and never more than `max_image_bytes()` read;
+- `data:` URLs: the decoded size checked from the text's length before decoding;
+- formats: an allow-list (`ALLOWED_FORMATS`) handed to Pillow, so no other plugin (EPS, which runs Ghostscript, among
+  them) ever sees the bytes;
+- size: the pixel count checked from the header, before anything is decoded (`max_image_pixels()`).
+
 Pillow is imported lazily so that schema-only users (graphs, most tests) do not pay for it.
 """
 
@@ -9,6 +17,7 @@ import base64
 import hashlib
 import io
 import os
+import stat
 import threading
 import warnings
 from collections import OrderedDict
@@ -65,12 +74,66 @@ def check_image_size(width: int, height: int, where: str) -> None:
         )
 
 
+# Raster formats a generator or a dataset produces; every other Pillow plugin stays out of reach (EPS runs
+# Ghostscript, and the rarer plugins are where decoder bugs live).
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+_BYTES_PER_PIXEL = 8  # the most an encoded image needs per pixel (16-bit RGBA stored raw), so no real image is refused
+
+
+def max_image_bytes() -> int:
+    """The most bytes read for one image: what the largest allowed image could take encoded, plus 1 MiB of headers."""
+    return max_image_pixels() * _BYTES_PER_PIXEL + (1 << 20)
+
+
+def read_file_bytes(path: str | Path, what: str = "image file") -> bytes:
+    """A regular file's bytes, at most `max_image_bytes()`. Anything else (a FIFO that would block, a device that never
+    ends, a directory) is refused by name, checked on the open descriptor so it cannot be swapped in between."""
+    path = Path(path)
+    limit = max_image_bytes()
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open itself
+    except FileNotFoundError as e:
+        raise InvalidImageError(f"{what} not found: {path}") from e
+    except (IsADirectoryError, PermissionError, OSError) as e:
+        raise InvalidImageError(f"cannot read {what} {path}: {e.strerror or e}") from e
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _file_kind(info.st_mode)
+            raise InvalidImageError(f"{path} is not a regular file (a {kind}); images are read from files only")
+        if info.st_size > limit:
+            size = info.st_size / 2**20
+            raise ImageTooLargeError(f"{path} is {size:.0f} MiB, over the {limit / 2**20:.0f} MiB an image may take")
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > limit:  # it grew while being read
+        raise ImageTooLargeError(f"{path} is over the {limit / 2**20:.0f} MiB an image may take")
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {stat.S_ISFIFO: "FIFO", stat.S_ISCHR: "character device", stat.S_ISBLK: "block device",
+             stat.S_ISDIR: "directory", stat.S_ISSOCK: "socket"}  # fmt: skip
+    return next((name for test, name in kinds.items() if test(mode)), "special file")
+
+
+def decode_image(data: bytes, where: str) -> PILImage:
+    """Decode image bytes under the intake's rules: allowed formats only, the pixel count from the header first."""
+    return _open(data, where)
+
+
 def _open(data: bytes, where: str) -> PILImage:
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_image_pixels())  # our limit decides, checked below
+    if len(data) > max_image_bytes():
+        raise ImageTooLargeError(
+            f"{where} is {len(data) / 2**20:.0f} MiB, over the {max_image_bytes() / 2**20:.0f} MiB an image may take"
+        )
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
         check_image_size(image.width, image.height, where)  # from the header, before decoding
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -81,7 +144,9 @@ def _open(data: bytes, where: str) -> PILImage:
             "$RATIONALREWARDS_MAX_IMAGE_PIXELS if it is really meant to be read"
         ) from e
     except UnidentifiedImageError as e:  # its message names a BytesIO object, not the file
-        raise InvalidImageError(f"{where} is not a readable image (unknown format or not an image)") from e
+        raise InvalidImageError(
+            f"{where} is not a readable image (not an image, or not one of {', '.join(ALLOWED_FORMATS)})"
+        ) from e
     except (OSError, ValueError, SyntaxError) as e:
         raise InvalidImageError(f"{where} is not a readable image (truncated or corrupt: {e})") from e
     return image
@@ -97,19 +162,18 @@ def read_image_bytes(ref: ImageRef | str | Path) -> bytes:
     """The raw bytes behind a ref, path or `data:` URL."""
     uri = ref.uri if isinstance(ref, ImageRef) else str(ref)
     if uri.startswith("data:"):
+        payload = uri.partition(",")[2]
+        if len(payload) * 3 // 4 > max_image_bytes():  # the decoded size, known before decoding
+            raise ImageTooLargeError(f"a data URL of {len(payload) / 2**20:.0f} MiB is over the size an image may take")
+        if not payload:
+            raise InvalidImageError("malformed data URL (no data after the comma)")
         try:
-            return base64.b64decode(uri.split(",", 1)[1], validate=True)
-        except (IndexError, ValueError) as e:
+            return base64.b64decode(payload, validate=True)
+        except ValueError as e:
             raise InvalidImageError(f"malformed data URL ({e})") from e
     if "://" in uri and not uri.startswith("file://"):
         raise InvalidImageError(f"only local files and data: URLs are read here, not {uri.split('://')[0]}:// URIs")
-    path = _path_of(uri)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as e:
-        raise InvalidImageError(f"image file not found: {path}") from e
-    except (IsADirectoryError, PermissionError) as e:
-        raise InvalidImageError(f"cannot read image file {path}: {e}") from e
+    return read_file_bytes(_path_of(uri))
 
 
 def load_pil(ref: ImageRef | str | Path) -> PILImage:
@@ -121,7 +185,8 @@ def load_pil(ref: ImageRef | str | Path) -> PILImage:
 
 
 def image_ref_from_path(path: str | Path) -> ImageRef:
-    path = Path(path)
+    """A ref to a local image: a path, or a `file://` URI (percent-decoded)."""
+    path = _path_of(path) if isinstance(path, str) else path
     data = read_image_bytes(path)
     image = _open(data, str(path))
     return ImageRef(

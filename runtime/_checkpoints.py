@@ -22,13 +22,18 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
 from langgraph.checkpoint.sqlite import SqliteSaver
+
+from rationalrewards.plumbing.redact import Secret, redact, register_secret
+from rationalrewards.plumbing.urls import masked_url
 
 T = TypeVar("T")
 _SETUP_LOCK = 0x5252_4350  # "RRCP": the advisory lock key for creating the checkpoint tables
@@ -168,15 +173,49 @@ async def sqlite_checkpointer(path: str | Path) -> AsyncIterator[ThreadedSqliteS
         conn.close()
 
 
-def shared_checkpointer(spec: str | None) -> bool:
-    """Whether a checkpointer spec names a database outside the run directory (shared with other runs)."""
-    if spec in (None, "", "sqlite"):
-        return False
-    if str(spec).startswith(("postgres://", "postgresql://")):
-        return True
-    raise ValueError(
-        f"unknown checkpointer {spec!r}: use 'sqlite' (the default, in the run directory) or a postgres:// URL"
-    )
+class CheckpointerError(ValueError):
+    """A checkpointer that cannot be used (a malformed URL, a database that refuses): said in one line, with any
+    password masked."""
+
+
+@dataclass(frozen=True)
+class CheckpointerSpec:
+    """Where threads are checkpointed: SQLite in the run directory, or a shared Postgres. A Postgres URL is held as a
+    `Secret` (it may carry a password); `text` is what manifests and messages show."""
+
+    kind: Literal["sqlite", "postgres"]
+    text: str = "sqlite"
+    dsn: Secret | None = field(default=None, compare=False)
+
+
+def parse_checkpointer(spec: str | CheckpointerSpec | None) -> CheckpointerSpec | None:
+    """None and `sqlite` (the run directory's database), or a `postgres://` URL, checked to be a URL at all."""
+    if spec is None or isinstance(spec, CheckpointerSpec):
+        return spec
+    if spec in ("", "sqlite"):
+        return CheckpointerSpec("sqlite")
+    if not spec.startswith(("postgres://", "postgresql://")):
+        shown = masked_url(spec)
+        raise CheckpointerError(
+            f"unknown checkpointer {shown!r}: use 'sqlite' (the default, in the run directory) or a postgres:// URL"
+        )
+    shown = masked_url(spec)
+    try:
+        parts = urlsplit(spec)
+        parts.port  # noqa: B018 - parsing the port is the check (a bad one raises here)
+        if not (parts.hostname or parts.path.strip("/")):
+            raise ValueError("no host or database")
+    except ValueError as e:
+        raise CheckpointerError(f"--checkpointer {shown} is not a valid postgres:// URL ({e})") from None
+    if parts.password:
+        register_secret(parts.password)
+        register_secret(unquote(parts.password))
+    return CheckpointerSpec("postgres", text=shown, dsn=Secret(spec))
+
+
+def shared_checkpointer(spec: CheckpointerSpec | None) -> bool:
+    """Whether the checkpointer is a database outside the run directory (shared with other runs)."""
+    return spec is not None and spec.kind == "postgres"
 
 
 async def _try_lock(connection: Any) -> bool:
@@ -185,27 +224,33 @@ async def _try_lock(connection: Any) -> bool:
 
 
 @asynccontextmanager
-async def open_checkpointer(spec: str | None, sqlite_path: str | Path) -> AsyncIterator[Any]:
+async def open_checkpointer(spec: CheckpointerSpec | None, sqlite_path: str | Path) -> AsyncIterator[Any]:
     """The run's checkpointer: SQLite at `sqlite_path`, or LangGraph's Postgres saver for a `postgres://` URL (the
-    `postgres` extra: `pip install 'rationalrewards[postgres]'`), its tables created on first use."""
+    `postgres` extra: `pip install 'rationalrewards[postgres]'`), its tables created on first use. A database that
+    cannot be reached or refuses is a `CheckpointerError` naming it (password masked)."""
     if not shared_checkpointer(spec):
         async with sqlite_checkpointer(sqlite_path) as saver:
             yield saver
         return
-    try:
-        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-    except ImportError as e:
-        raise RuntimeError(
-            "a postgres:// checkpointer needs the postgres extra: pip install 'rationalrewards[postgres]'"
-        ) from e
+    assert spec is not None and spec.dsn is not None
     import psycopg
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver  # ImportError: the CLI names the extra
 
-    async with AsyncPostgresSaver.from_conn_string(str(spec)) as saver:
+    try:
+        async with _postgres(AsyncPostgresSaver, psycopg, spec.dsn.reveal()) as saver:
+            yield saver
+    except psycopg.Error as e:
+        raise CheckpointerError(f"the checkpointer {spec.text} failed: {redact(str(e)).strip()}") from None
+
+
+@asynccontextmanager
+async def _postgres(saver_class: Any, psycopg: Any, dsn: str) -> AsyncIterator[Any]:
+    async with saver_class.from_conn_string(dsn) as saver:
         # Workers starting together on a fresh database would race through the saver's migrations (duplicate
         # tables and migration rows): one at a time, under a Postgres advisory lock. Taken by polling, not by a
         # blocking `pg_advisory_lock`: a waiter blocked inside its SELECT is an open transaction, which the
         # migrations' `CREATE INDEX CONCURRENTLY` would wait for while the waiter waits for it (a deadlock).
-        async with await psycopg.AsyncConnection.connect(str(spec), autocommit=True) as lock:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as lock:
             while not await _try_lock(lock):  # noqa: ASYNC110 - the lock lives in another process: polling is the point
                 await asyncio.sleep(0.2)
             try:

@@ -37,7 +37,12 @@ from rationalrewards.plumbing.choices import choice
 from rationalrewards.plumbing.redact import redact
 from rationalrewards.plumbing.telemetry import configure as configure_telemetry
 from rationalrewards.plumbing.telemetry import job_trace_id, span
-from rationalrewards.runtime._checkpoints import open_checkpointer, shared_checkpointer
+from rationalrewards.runtime._checkpoints import (
+    CheckpointerSpec,
+    open_checkpointer,
+    parse_checkpointer,
+    shared_checkpointer,
+)
 from rationalrewards.runtime.rundir import RunDirectory
 
 log = structlog.get_logger(__name__)
@@ -87,7 +92,9 @@ def default_durability(durability: str | None, keep_history: bool) -> Durability
     return choice(durability, Durability, "durability")
 
 
-def needs_checkpointer(*, pauses: bool, keep_history: bool, durability: Durability, checkpointer: str | None) -> bool:
+def needs_checkpointer(
+    *, pauses: bool, keep_history: bool, durability: Durability, checkpointer: CheckpointerSpec | None
+) -> bool:
     """Whether a thread's checkpoint can ever be read back (see the module docstring): it may pause for a human,
     history is kept, every step is saved, or the user named a checkpointer."""
     return pauses or keep_history or durability != "exit" or checkpointer is not None
@@ -138,7 +145,7 @@ class JobRunner:
         force_new: bool,
         keep_history: bool = False,
         durability: str | None = None,
-        checkpointer: str | None = None,
+        checkpointer: str | CheckpointerSpec | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -146,7 +153,7 @@ class JobRunner:
         self.concurrency, self.progress, self.settings, self.force_new = concurrency, progress, settings, force_new
         self.keep_history = keep_history
         self.durability = default_durability(durability, keep_history)
-        self.checkpointer = checkpointer
+        self.checkpointer = parse_checkpointer(checkpointer)  # a bad URL is refused now, before anything runs
         configure_telemetry()  # export settings from the environment, before the first graph runs
 
     def open(self) -> RunDirectory:
@@ -201,7 +208,7 @@ class BatchRunner(Generic[Item]):
         progress: bool = True,
         keep_history: bool = False,
         durability: str | None = None,
-        checkpointer: str | None = None,
+        checkpointer: str | CheckpointerSpec | None = None,
     ) -> None:
         """`keep_history`: keep every checkpoint of finished threads (LangGraph time travel). By default a thread's
         checkpoints are deleted once its line is in `results.jsonl`, which is what resume reads for finished items:
@@ -213,8 +220,8 @@ class BatchRunner(Generic[Item]):
         self.run_dir, self.label, self.key = run_dir, label, key
         self.concurrency, self.progress, self.keep_history = concurrency, progress, keep_history
         self.durability = default_durability(durability, keep_history)
-        self.checkpointer = checkpointer
-        self.thread_prefix = f"{run_dir.run_id}:" if shared_checkpointer(checkpointer) else ""
+        self.checkpointer = parse_checkpointer(checkpointer)
+        self.thread_prefix = f"{run_dir.run_id}:" if shared_checkpointer(self.checkpointer) else ""
 
     def needs_checkpointer(self, pauses: bool) -> bool:
         return needs_checkpointer(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rationalrewards.plumbing.drawing import default_font
+from rationalrewards.rewardmodel.images import load_pil
 from rationalrewards.sketch.generator import SketchGenerator
 from rationalrewards.sketch.scene import load_scene, score_against_spec
 from rationalrewards.sketch.spec import parse_scene_spec
@@ -37,7 +38,7 @@ def contact_sheet(
         verdict = score_against_spec(scene, spec)
         x = 8 + (k % columns) * (tile + 8)
         y = 8 + (k // columns) * (tile + caption + 8)
-        sheet.paste(Image.open(made.image.uri), (x, y))
+        sheet.paste(load_pil(made.image), (x, y))
         draw.rectangle((x, y, x + tile - 1, y + tile - 1), outline=(120, 120, 120))
         lines: list[tuple[str, Any, tuple[int, int, int]]] = []
         for line in textwrap.wrap(f"{prompt}  (seed {seed})", 38)[:2]:

@@ -9,12 +9,12 @@ the generated ids. Labels are the answer's tokens only (-100 on the prompt, the 
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rationalrewards.rewardmodel.images import decode_image, read_file_bytes
 from rationalrewards.training.distill_data import CritiqueRow, DataReport, ImageSource, image_size
 
 if TYPE_CHECKING:
@@ -24,10 +24,9 @@ IGNORE = -100  # the label value torch's cross-entropy skips
 
 
 def load_image(source: ImageSource) -> PILImage:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
-        return image.convert("RGB")
+    """A row's image as RGB, through the project's image intake (the same limits as every other reader)."""
+    data = source if isinstance(source, bytes) else read_file_bytes(source)
+    return decode_image(data, "an image of a row" if isinstance(source, bytes) else source).convert("RGB")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rationalrewards.agents.rows import read_rows, resolve_path
+from rationalrewards.rewardmodel.images import decode_image, max_image_bytes, read_file_bytes
 from rationalrewards.rewardmodel.schemas import Task, Winner
 
 IMAGE_MARKER = "<image>"
@@ -114,11 +115,19 @@ def _parts(content: object) -> list[Part]:
 
 
 def _image_source(value: object, base: Path) -> ImageSource:
+    """A row's image: a path (relative to the file), encoded bytes, or a `{"bytes", "path"}` record. Anything else is
+    a row error; bytes are checked against the size an image may take before anything else is done with them."""
     if isinstance(value, dict):
-        if value.get("bytes"):
-            return bytes(value["bytes"])
-        value = value.get("path")
+        data = value.get("bytes")
+        if data is not None and not isinstance(data, (bytes, bytearray)):
+            raise RowError(f"an image's 'bytes' must be encoded image bytes, not {type(data).__name__}")
+        if data:
+            value = data
+        else:
+            value = value.get("path")
     if isinstance(value, (bytes, bytearray)):
+        if len(value) > max_image_bytes():
+            raise RowError(f"an image of {len(value) / 2**20:.0f} MiB is over the size an image may take")
         return bytes(value)
     if not isinstance(value, str) or not value:
         raise RowError(f"an image is neither a path nor image bytes: {str(value)[:60]!r}")
@@ -298,13 +307,10 @@ def mix(rows: Sequence[CritiqueRow], pairwise_share: float | None, seed: int) ->
 
 
 def image_size(source: ImageSource) -> tuple[int, int]:
-    """(width, height) from the image header, without decoding the pixels."""
-    import io
-
-    from PIL import Image
-
-    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
-        return image.size
+    """(width, height) of a row's image, read through the project's image intake (regular files only, allowed
+    formats, the pixel limit checked from the header before decoding)."""
+    data = source if isinstance(source, bytes) else read_file_bytes(source)
+    return decode_image(data, "an image of a row" if isinstance(source, bytes) else source).size
 
 
 __all__ = [

@@ -1,0 +1,268 @@
+"""The trust boundaries: what a hostile file, server, request or shard set can make the project do. Each test here
+failed on the code before its fix (docs/reliability.md lists them by finding)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers import run_cli
+from rationalrewards.rewardmodel.errors import ImageTooLargeError, InvalidImageError
+from rationalrewards.rewardmodel.images import (
+    decode_image,
+    image_ref_from_path,
+    read_image_bytes,
+    set_max_image_pixels,
+)
+
+# ---------------------------------------------------------------- one image intake ------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "image.png"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidImageError, match="not a regular file \\(a FIFO\\)"):
+        read_image_bytes(fifo)
+    result = run_cli("critique", str(fifo), "--prompt", "a cat", timeout=60)
+    assert result.returncode == 2 and "not a regular file" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "link"])
+def test_devices_and_links_to_them_are_refused_before_reading(tmp_path: Path, device: str) -> None:
+    path = Path(device)
+    if device == "link":
+        path = tmp_path / "zero.png"
+        path.symlink_to("/dev/zero")
+    with pytest.raises(InvalidImageError, match="character device"):
+        read_image_bytes(path)
+    with pytest.raises(InvalidImageError, match="not a regular file"):
+        image_ref_from_path(f"file://{path}")
+
+
+def test_a_directory_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(InvalidImageError, match=r"not a regular file \(a directory\)"):
+        read_image_bytes(tmp_path)
+
+
+def test_file_and_data_url_bytes_are_capped_from_the_pixel_limit(tmp_path: Path) -> None:
+    set_max_image_pixels(1000)  # 8 KB per pixel budget + 1 MiB of headers: ~1.01 MB
+    try:
+        big = tmp_path / "big.png"
+        big.write_bytes(b"\x89PNG" + b"\0" * (2 << 20))
+        with pytest.raises(ImageTooLargeError, match="MiB"):
+            read_image_bytes(big)
+        url = "data:image/png;base64," + base64.b64encode(b"\0" * (2 << 20)).decode()
+        with pytest.raises(ImageTooLargeError, match="data URL"):
+            read_image_bytes(url)
+    finally:
+        set_max_image_pixels(None)
+
+
+@pytest.mark.parametrize("kind", ["EPS", "PDF", "TGA", "PPM", "ICO"])
+def test_formats_outside_the_allow_list_never_reach_their_plugin(kind: str) -> None:
+    """EPS would run Ghostscript where it is installed; no plugin outside the allow-list gets the bytes."""
+    from PIL import Image
+
+    payloads = {
+        "EPS": b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n",
+        "PDF": b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF",
+    }
+    if kind in payloads:
+        data = payloads[kind]
+    else:
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8), "red").save(buffer, format=kind)
+        data = buffer.getvalue()
+    with pytest.raises(InvalidImageError, match="not one of PNG, JPEG"):
+        decode_image(data, "upload")
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, format="PNG")
+    assert decode_image(buffer.getvalue(), "upload").size == (8, 8)
+
+
+# ---------------------------------------------------------------- checkpoints load no code ----------------------------
+
+
+class _Planted:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {os.environ.get('RR_MARKER', '/tmp/rr-planted')}",))
+
+
+@pytest.mark.slow
+def test_a_planted_training_state_runs_no_code(tmp_path: Path) -> None:
+    import torch
+
+    out = tmp_path / "gen"
+    out.mkdir()
+    marker = tmp_path / "pwned"
+    os.environ["RR_MARKER"] = str(marker)
+    try:
+        torch.save({"step": 1, "payload": _Planted()}, out / "train_state.pt")
+    finally:
+        del os.environ["RR_MARKER"]
+    result = run_cli("experiment", "train-sketch-generator", "--out", str(out), "--smoke", timeout=300)
+    assert not marker.exists()
+    assert result.returncode == 2 and "cannot resume" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_no_module_loads_a_pickle_that_could_run_code() -> None:
+    """Every `torch.load` in the library passes `weights_only=True`; nothing calls `pickle.load`."""
+    root = Path(__file__).resolve().parents[1]
+    offenders = []
+    for folder in (
+        "plumbing",
+        "rewardmodel",
+        "agents",
+        "sketch",
+        "graphs",
+        "runtime",
+        "training",
+        "experiments",
+        "cli",
+    ):
+        for path in (root / folder).rglob("*.py"):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if "torch.load(" in line and "weights_only=True" not in line:
+                    offenders.append(f"{path.relative_to(root)}:{number}")
+                if "pickle.load" in line:
+                    offenders.append(f"{path.relative_to(root)}:{number}")
+    assert offenders == []
+
+
+# ---------------------------------------------------------------- distillation rows ----------------------------------
+
+
+@pytest.mark.parametrize("value", ["not bytes", [1, 2, 3], {"nested": 1}, 10**9, 3.5])
+def test_distill_row_image_bytes_of_the_wrong_type_are_row_errors_that_allocate_nothing(
+    tmp_path: Path, value: object
+) -> None:
+    from rationalrewards.training.distill_data import RowError, parse_row
+
+    row = {
+        "messages": [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "judge"}]},
+            {"role": "assistant", "content": "# Summary: fine"},
+        ],
+        "images": [{"bytes": value, "path": None}],
+    }
+    with pytest.raises(RowError, match="encoded image bytes"):
+        parse_row(row, tmp_path, "rows.jsonl:1")
+
+
+def test_distillation_reads_images_through_the_pixel_limit(tmp_path: Path) -> None:
+    """A small PNG that unpacks to a huge image (a bomb) is refused from its header, in the collator's reader too."""
+    from PIL import Image
+
+    from rationalrewards.training._distill_collator import load_image
+    from rationalrewards.training.distill_data import image_size
+
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buffer, format="PNG")  # 400 megapixels, a few KB on disk
+    bomb = buffer.getvalue()
+    assert len(bomb) < 200_000
+    for reader in (load_image, image_size):
+        with pytest.raises(ImageTooLargeError, match="too large"):
+            reader(bomb)
+
+
+# ---------------------------------------------------------------- secrets ------------------------------------------------
+
+
+def _every_artefact(folder: Path, *texts: str) -> str:
+    written = [p.read_bytes().decode("utf-8", "replace") for p in folder.rglob("*") if p.is_file()]
+    return "\n".join([*written, *texts])
+
+
+def _forms(secret: str) -> list[str]:
+    import json
+    from urllib.parse import quote, quote_plus
+
+    return [secret, quote(secret, safe=""), quote(secret), quote_plus(secret), json.dumps(secret)[1:-1]]
+
+
+@pytest.mark.slow
+def test_an_api_key_echoed_by_a_server_in_any_encoding_reaches_no_artefact(tmp_path: Path) -> None:
+    """The key comes back in error bodies as it is, percent-encoded and JSON-escaped; spans are exported to stderr."""
+    import json
+    from urllib.parse import quote
+
+    from rationalrewards.rewardmodel.mock_server import Fault, MockServer, free_port
+
+    key = "sk-ab+cd/ef=gh\"ij"
+    echo = f"bad key {key} | {quote(key, safe='')} | {quote(key)} | {json.dumps(key)}".encode()
+    with MockServer(free_port()) as server:
+        for _ in range(40):
+            server.state.script.append(Fault(status=500, body=b'{"error": "' + echo.replace(b'"', b"'") + b'"}'))
+            server.state.script.append(Fault(status=401, body=echo))
+        env = {"RATIONALREWARDS_API_KEY": key, "OTEL_TRACES_EXPORTER": "console"}
+        out = tmp_path / "run"
+        result = run_cli(
+            "refine", "a photo of two cats", "--critic", server.base_url, "--model", "mock-critic", "--out", str(out),
+            "--json", env=env,
+        )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]  # the prompt failed on a rejected key, and says so
+    assert '"name": "node.critique"' in result.stderr  # the spans were exported (with the error's stack), and read here
+    everything = _every_artefact(out, result.stdout, result.stderr)
+    for form in _forms(key):
+        assert form not in everything, form
+
+
+@pytest.mark.slow
+def test_a_password_in_a_url_reaches_no_artefact_no_span_no_lock_file(tmp_path: Path) -> None:
+    from rationalrewards.rewardmodel.mock_server import MockServer, free_port
+
+    password = "pa:ss/w+rd%x"
+    from urllib.parse import quote
+
+    with MockServer(free_port()) as server:
+        url = f"http://alice:{quote(password, safe='')}@127.0.0.1:{server.port}"
+        out = tmp_path / "run"
+        result = run_cli(
+            "refine", "a photo of two cats", "--critic", url, "--generator", "sketch", "--model", "mock-critic",
+            "--out", str(out), "--json", env={"OTEL_TRACES_EXPORTER": "console"},
+        )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    everything = _every_artefact(out, result.stdout, result.stderr)
+    for form in _forms(password):
+        assert form not in everything, form
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    ["postgres://alice:Pw-12345@[::1/rr", "postgres://alice:Pw-12345@host:notaport/rr", "mysql://alice:Pw-12345@h/db"],
+)
+def test_a_malformed_checkpointer_url_is_one_line_without_its_password(tmp_path: Path, dsn: str) -> None:
+    result = run_cli("refine", "a cat", "--checkpointer", dsn, "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and result.stderr.startswith("error:") and "Traceback" not in result.stderr
+    assert "Pw-12345" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_redirect_names_only_where_it_points(tmp_path: Path, png_file: Path) -> None:
+    from rationalrewards.rewardmodel.mock_server import Fault, MockServer, free_port
+
+    with MockServer(free_port()) as server:
+        server.state.script.append(
+            Fault(status=302, body=b"", headers={"location": "https://eve:stolen-pw@evil.example/v1?token=abcd1234"})
+        )
+        result = run_cli("critique", str(png_file), "-p", "a red ball", "--critic", server.base_url, "--model", "m")
+    assert result.returncode == 2 and "redirected" in result.stderr and "evil.example/v1" in result.stderr
+    assert "stolen-pw" not in result.stderr and "abcd1234" not in result.stderr
+
+
+def test_an_api_key_and_a_url_login_together_are_refused_once_up_front(tmp_path: Path, png_file: Path) -> None:
+    result = run_cli(
+        "critique", str(png_file), "-p", "a red ball", "--critic", "http://bob:pw-1234@127.0.0.1:9/v1",
+        env={"RATIONALREWARDS_API_KEY": "sk-something"},
+    )  # fmt: skip
+    # The URL's login wins over the environment's key (one header), so this is a connection error, not a clash...
+    assert "pw-1234" not in result.stderr and "sk-something" not in result.stderr
+    from rationalrewards.plumbing.http import HttpEndpoints
+    from rationalrewards.plumbing.redact import Secret
+
+    with pytest.raises(ValueError, match="not both"):  # ...and in Python, giving both is refused before any request
+        HttpEndpoints("http://127.0.0.1:9", api_key="sk-something", credentials=Secret("bob:pw-1234"))
