@@ -156,9 +156,11 @@ def generator_from_spec(
     size: int = 256,
     lora: str | None = None,
     replicas: int = 1,
+    trust_scenes: bool = False,
 ) -> ImageGenerator:
     """A world's generator (`sketch`, `sketch-flow`), a local diffusers pipeline directory (text-to-image or image
-    editing) with an optional LoRA, OpenAI Images API servers, or `ray:<spec>` with `replicas` Ray actors."""
+    editing) with an optional LoRA, OpenAI Images API servers (`trust_scenes`: take the ground truth they send with an
+    image), or `ray:<spec>` with `replicas` Ray actors."""
     parsed = cast(GeneratorSpec, parse_spec(spec, "generator") if isinstance(spec, str) else spec)
     out_dir = Path(out_dir)
     if lora is not None and not isinstance(parsed, LocalBackend):
@@ -180,7 +182,13 @@ def generator_from_spec(
     if isinstance(parsed, HttpBackend):
         from rationalrewards.agents.served_generator import ServedGenerator
 
-        return ServedGenerator(list(parsed.urls), out_dir, api_key=_api_key(parsed), credentials=parsed.credentials)
+        return ServedGenerator(
+            list(parsed.urls),
+            out_dir,
+            api_key=_api_key(parsed),
+            credentials=parsed.credentials,
+            trust_scenes=trust_scenes,
+        )
     from rationalrewards.agents.diffusers_generator import DiffusersGenerator
 
     return DiffusersGenerator(parsed.path, out_dir, device=device, lora=lora)

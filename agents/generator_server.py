@@ -8,6 +8,12 @@ diffusion server accept too. For the sketch world every answer also carries the 
 edit request may send its source image's scene graph (form field `scene`), so the sketch critic and grader keep working
 on either side of the wire.
 
+At the edge (`plumbing/serving.py`): a bearer token (`--api-key` or $RATIONALREWARDS_SERVE_API_KEY; required to bind
+beyond loopback), bounded connections that a half-sent request cannot hold, bodies read within a deadline, a prompt of
+at most `MAX_PROMPT_CHARS`, and a 4xx for every malformed request. Answers name no path of the server. An uploaded
+source image lives in a folder of its request and is deleted when the request is answered (generated images stay in
+the work directory, content-addressed, as the generator's cache).
+
 Why aiohttp and not Ray Serve: aiohttp is already a core dependency (the clients use it), one process per GPU is how
 vLLM and SGLang are deployed too, and batching needs no framework: concurrent requests reach the generator together,
 and `DiffusersGenerator` gathers them into micro-batches itself (`plumbing/batching.py`). Ray Serve would add a
@@ -16,32 +22,56 @@ cluster runtime to a single-box tool; `--generator ray:DIR` covers clusters.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 from rationalrewards.agents.generator import GeneratedImage, ImageGenerator
-from rationalrewards.rewardmodel.images import read_image_bytes
+from rationalrewards.plumbing.redact import Secret
+from rationalrewards.plumbing.serving import (
+    ConnectionEdge,
+    EdgeLimits,
+    bearer_middleware,
+    check_binding,
+    read_body,
+    run_guarded,
+)
+from rationalrewards.rewardmodel.images import decode_image, max_image_bytes, read_image_bytes
+from rationalrewards.rewardmodel.schemas import ImageRef
 
 log = structlog.get_logger(__name__)
 MAX_IMAGES_PER_REQUEST = 16
+MAX_PROMPT_CHARS = 10_000  # a prompt longer than any model reads is refused before it costs anything
+MAX_JSON_BYTES = 1 << 20  # a generation request is a prompt and a few numbers
+API_KEY_ENV = "RATIONALREWARDS_SERVE_API_KEY"
 
 
 class BadRequest(ValueError):
     """A request the server refuses with HTTP 400 (its message says why)."""
 
 
-def _positive_int(value: Any, name: str, *, default: int | None = None, most: int | None = None) -> int | None:
+def _positive_int(value: object, name: str, *, default: int | None = None, most: int | None = None) -> int | None:
+    """A whole number from JSON (an int, or a float with no fraction) or a form field (digits): `1.9`, `true`,
+    `Infinity` and `"3 "` are refused, never rounded."""
     if value is None or value == "":
         return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as e:
-        raise BadRequest(f"{name} must be a whole number, got {value!r}") from e
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise BadRequest(f"{name} must be a whole number, got {str(value)[:40]!r}")
+    if isinstance(value, float) and not (value.is_integer() and abs(value) < 2**63):
+        raise BadRequest(f"{name} must be a whole number, got {value!r}")
+    if isinstance(value, str) and not value.isdigit():
+        raise BadRequest(f"{name} must be a whole number, got {value[:40]!r}")
+    number = int(value)
     if number < (0 if name == "seed" else 1) or (most is not None and number > most):
         raise BadRequest(f"{name} must be {'0' if name == 'seed' else '1'} to {most or 'any'}, got {number}")
     return number
@@ -70,6 +100,8 @@ class GeneratorService:
         prompt = fields.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise BadRequest("prompt must be a non-empty string")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise BadRequest(f"prompt is {len(prompt)} characters; at most {MAX_PROMPT_CHARS} are read")
         n = _positive_int(fields.get("n"), "n", default=1, most=MAX_IMAGES_PER_REQUEST) or 1
         seed = _positive_int(fields.get("seed"), "seed", default=0) or 0
         size = read_size(fields.get("size"))
@@ -81,19 +113,29 @@ class GeneratorService:
             own = own[0] if isinstance(own, tuple) else own
             if value is not None and own is not None and value != own:
                 raise BadRequest(f"this server generates with {name} {own}; it cannot honour {value}")
-        source_ref = self._source(source, fields.get("scene")) if source is not None else None
-        made = await self.generator.generate([prompt] * n, [seed + k for k in range(n)], [source_ref] * n)
+        with tempfile.TemporaryDirectory(dir=self._uploads()) as upload:  # the source lives as long as the request
+            source_ref = self._source(source, fields.get("scene"), Path(upload)) if source is not None else None
+            made = await self.generator.generate([prompt] * n, [seed + k for k in range(n)], [source_ref] * n)
+            items = [self._item(image) for image in made]
         self.served += len(made)
-        return {"created": int(time.time()), "data": [self._item(image) for image in made]}
+        return {"created": int(time.time()), "data": items}
 
-    def _source(self, data: bytes, scene: object) -> Any:
-        """Store an uploaded source image content-addressed (with its scene graph, for the sketch world)."""
+    def _uploads(self) -> Path:
+        folder = self.work_dir / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @staticmethod
+    def _source(data: bytes, scene: object, folder: Path) -> ImageRef:
+        """An uploaded source image (with its scene graph, for the sketch world), checked and stored in the request's
+        folder. Errors name no path of the server."""
         from rationalrewards.agents.served_generator import store_image
 
         try:
-            ref, _ = store_image(data, self.work_dir / "sources", scene)
+            decode_image(data, "the uploaded image")  # the intake's checks, before anything is written
+            ref, _ = store_image(data, folder, scene)
         except ValueError as e:
-            raise BadRequest(f"image: {e}") from e
+            raise BadRequest(f"image: {str(e).replace(str(folder), '<upload>')}") from e
         return ref
 
     @staticmethod
@@ -118,7 +160,9 @@ class OneAtATime:
         self.size = getattr(generator, "size", None)
         self._lock = asyncio.Lock()
 
-    async def generate(self, prompts: Any, seeds: Any, source_images: Any = None) -> list[GeneratedImage]:
+    async def generate(
+        self, prompts: Sequence[str], seeds: Sequence[int], source_images: Sequence[ImageRef | None] | None = None
+    ) -> list[GeneratedImage]:
         import asyncio
 
         async with self._lock:
@@ -126,8 +170,11 @@ class OneAtATime:
             return await self.generator.generate(prompts, seeds, source_images)
 
 
-def make_app(service: GeneratorService) -> Any:
-    from aiohttp import web
+def make_app(service: GeneratorService, *, api_key: Secret | None = None, edge: ConnectionEdge | None = None) -> Any:
+    from aiohttp import BodyPartReader, web
+
+    edge = edge or ConnectionEdge(EdgeLimits())
+    timeout = edge.limits.request_timeout
 
     def error(status: int, message: str, kind: str = "invalid_request_error") -> web.Response:
         return web.json_response({"error": {"message": message, "type": kind}}, status=status)
@@ -139,21 +186,22 @@ def make_app(service: GeneratorService) -> Any:
             return error(400, str(e))
         except ValueError as e:  # the generator refused the prompt (e.g. an unreadable sketch prompt)
             return error(400, f"{type(e).__name__}: {e}")
-        except Exception as e:  # a server fault: the client retries it
+        except Exception as e:
             log.exception("generator_server.failed")
             return error(500, f"{type(e).__name__}: {e}", "server_error")
 
     async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "served": service.served})
+        return web.json_response({"status": "ok", "served": service.served, "connections": len(edge.open)})
 
     async def models(_: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": service.name, "object": "model"}]})
 
     async def generations(request: web.Request) -> web.Response:
+        body = await read_body(request, MAX_JSON_BYTES, timeout)
         try:
-            fields = await request.json()
-        except ValueError:
-            return error(400, "the body is not JSON")
+            fields = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested deeper than a request ever is
+            return error(400, "the body is not a JSON object")
         if not isinstance(fields, dict):
             return error(400, "the body must be a JSON object")
         return await answer(fields)
@@ -163,22 +211,40 @@ def make_app(service: GeneratorService) -> Any:
             return error(400, "edits take multipart/form-data with an image file and a prompt")
         fields: dict[str, object] = {}
         source: bytes | None = None
-        from aiohttp import BodyPartReader
 
-        async for part in await request.multipart():
-            if not isinstance(part, BodyPartReader):
-                return error(400, "nested multipart bodies are not read")
-            if part.name in ("image", "image[]"):
-                if source is not None:
-                    return error(400, "one source image per edit request")
-                source = await part.read()
-            elif part.name:
-                fields[part.name] = await part.text()
+        async def parts() -> web.Response | None:
+            nonlocal source
+            async for part in await request.multipart():
+                if not isinstance(part, BodyPartReader):
+                    return error(400, "nested multipart bodies are not read")
+                if part.name in ("image", "image[]"):
+                    if source is not None:
+                        return error(400, "one source image per edit request")
+                    source = await part.read()
+                    if len(source) > max_image_bytes():
+                        return error(413, "the image is larger than an image may be")
+                elif part.name:
+                    fields[part.name] = (await part.read()).decode("utf-8")
+            return None
+
+        try:
+            refused = await asyncio.wait_for(parts(), timeout)
+        except TimeoutError:
+            return error(408, "the request body did not arrive in time")
+        except UnicodeDecodeError:
+            return error(400, "form fields must be UTF-8 text")
+        except (ValueError, AssertionError, aiohttp.ClientError, HttpProcessingError) as e:  # a broken body
+            return error(400, f"malformed multipart body ({type(e).__name__})")
+        if refused is not None:
+            return refused
         if not source:
             return error(400, "edits need an image file")
         return await answer(fields, source)
 
-    app = web.Application(client_max_size=64 * 2**20)
+    app = web.Application(
+        client_max_size=max_image_bytes() + MAX_JSON_BYTES,
+        middlewares=[edge.middleware(), bearer_middleware(api_key)],  # type: ignore[list-item]
+    )
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/images/generations", generations)
@@ -193,11 +259,18 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8100,
     latency: float = 0.0,
+    api_key: Secret | None = None,
+    limits: EdgeLimits | None = None,
 ) -> None:
-    """Serve until interrupted (blocking). `latency`: see `OneAtATime` (benchmarks only)."""
-    from aiohttp import web
-
+    """Serve until interrupted (blocking). `latency`: see `OneAtATime` (benchmarks only). Refuses to bind beyond
+    loopback without an API key."""
+    check_binding(host, api_key)
     if latency > 0:
         generator = OneAtATime(generator, latency)
-    log.info("generator_server.start", generator=generator.name, url=f"http://{host}:{port}/v1")
-    web.run_app(make_app(GeneratorService(generator, work_dir)), host=host, port=port, print=None)
+    edge = ConnectionEdge(limits or EdgeLimits())
+    app = make_app(GeneratorService(generator, work_dir), api_key=api_key, edge=edge)
+    log.info(
+        "generator_server.start", generator=generator.name, url=f"http://{host}:{port}/v1", auth=api_key is not None
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_guarded(app, host, port, edge))

@@ -44,6 +44,7 @@ class ServedGenerator:
         steps: int | None = None,
         api_key: str | None = None,
         credentials: Secret | None = None,
+        trust_scenes: bool = False,
         concurrency: int = 16,
         timeout: float = 300.0,
         max_retries: int = 5,
@@ -64,6 +65,9 @@ class ServedGenerator:
         )
         self.out_dir = Path(out_dir)
         self.model, self.size, self.steps = model, size, steps
+        # Ground truth a server sends with an image (a sketch scene graph) is a claim about the image, not a fact:
+        # taken only when the user trusts the server, and then only for the exact bytes it describes.
+        self.trust_scenes = trust_scenes
         self.name = "served:" + (model or self.http.name)
 
     def __repr__(self) -> str:
@@ -115,16 +119,23 @@ class ServedGenerator:
             return await self.http.retrying(attempt, "image generation" if source is None else "image edit")
 
     def _save(self, body: Any, prompt: str, seed: int, source: ImageRef | None) -> GeneratedImage:
-        """The answer's image, checked to decode, stored content-addressed (with the scene graph it came with)."""
+        """The answer's image, checked against the request (one image, of the size asked for) and to decode, stored
+        content-addressed, with the scene graph it came with only when the server is trusted."""
         try:
-            item = body["data"][0]
+            items = body["data"]
+            if not isinstance(items, list) or len(items) != 1:
+                raise ValueError(f"{len(items) if isinstance(items, list) else 'no'} images for a request of one")
+            item = items[0]
             data = base64.b64decode(item["b64_json"], validate=True)
         except (KeyError, IndexError, TypeError, binascii.Error, ValueError) as e:
             raise Transient(f"the answer holds no base64 image ({type(e).__name__}: {e})") from e
+        scene = item.get("scene") if self.trust_scenes else None
         try:
-            ref, sidecar = store_image(data, self.out_dir, item.get("scene"))
+            ref, sidecar = store_image(data, self.out_dir, scene)
         except ValueError as e:  # garbage is caught here, not by the critic
             raise Transient(f"the answer's image is not usable ({e})") from e
+        if self.size and (ref.width, ref.height) != (self.size, self.size):
+            raise Transient(f"the answer is {ref.width}x{ref.height}; {self.size}x{self.size} was asked for")
         metadata = {"server_seed": item.get("seed")} if item.get("seed") not in (None, seed) else {}
         return GeneratedImage(
             image=ref,

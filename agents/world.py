@@ -79,8 +79,8 @@ class World(Protocol):
         ...
 
     def attach_ground_truth(self, image: Path, text: str | Mapping[str, object], digest: str) -> Path:
-        """Write ground truth received with an image beside it (for `digest`, the bytes' sha256); ValueError if it
-        is not this world's."""
+        """Write ground truth received with an image beside it; ValueError if it is not this world's, or describes
+        another image than the bytes whose sha256 is `digest` (it is checked, never re-stamped)."""
         ...
 
     def audit_parrot(self, out_dir: Path) -> dict[str, object]:

@@ -68,6 +68,15 @@ class ServeGeneratorCommand:
     latency: float = field(
         default=0.0, metadata={"help": "Benchmarks: seconds per image, one call at a time (a stand-in for a busy GPU)."}
     )
+    api_key: str | None = field(
+        default=None,
+        metadata={
+            "help": "Clients must send Authorization: Bearer KEY (better: $RATIONALREWARDS_SERVE_API_KEY, which ps "
+            "does not show). Required to bind beyond loopback."
+        },
+    )
+    max_connections: int = field(default=512, metadata={"help": "Connections at once; the stalest idle one goes."})
+    request_timeout: float = field(default=30.0, metadata={"help": "Seconds a client has to send one request."})
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

@@ -167,19 +167,31 @@ def _merge(config: MergeCommand, as_json: bool) -> None:
 
 
 def _serve_generator(config: ServeGeneratorCommand) -> None:
+    import os
+
     from rationalrewards.agents.factory import generator_from_spec
-    from rationalrewards.agents.generator_server import serve
+    from rationalrewards.agents.generator_server import API_KEY_ENV, serve
     from rationalrewards.agents.specs import HttpBackend, parse_spec
+    from rationalrewards.plumbing.redact import Secret
+    from rationalrewards.plumbing.serving import EdgeLimits, check_binding
 
     spec = parse_spec(config.pipeline, "generator")
     if isinstance(spec, HttpBackend):
         raise ValueError("serve-generator serves a local generator (a world's, or a pipeline directory)")
+    key = config.api_key or os.environ.get(API_KEY_ENV)
+    api_key = Secret(key) if key else None
+    check_binding(config.host, api_key)  # before loading any model
+    limits = EdgeLimits(max_connections=config.max_connections, request_timeout=config.request_timeout)
     generator = generator_from_spec(spec, config.work_dir / "images", device=config.device, lora=config.lora)
+    auth = "an API key" if api_key else "no key (loopback only)"
     err.print(
-        f"serving {generator.name} at http://{config.host}:{config.port}/v1 (images in {config.work_dir}); "
-        "Ctrl-C stops it"
+        f"serving {generator.name} at http://{config.host}:{config.port}/v1 with {auth} (images in "
+        f"{config.work_dir}); Ctrl-C stops it"
     )
-    serve(generator, config.work_dir, host=config.host, port=config.port, latency=config.latency)
+    serve(
+        generator, config.work_dir, host=config.host, port=config.port, latency=config.latency, api_key=api_key,
+        limits=limits,
+    )  # fmt: skip
 
 
 def _tiny(config: TinyCommand, as_json: bool) -> None:

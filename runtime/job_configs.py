@@ -90,6 +90,13 @@ class RefineJob:
         default=None,
         metadata={"help": "A LoRA directory for a diffusers generator (e.g. the lora/ of a `rationalrewards rl` run)."},
     )
+    trust_generator_scenes: bool = field(
+        default=False,
+        metadata={
+            "help": "Take the ground truth (sketch scene graphs) an http(s):// generator sends with its images; without "
+            "it a served generator's images are judged by what a critic or grader reads from them."
+        },
+    )
     grader: str = field(
         default="auto",
         metadata={

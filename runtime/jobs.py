@@ -45,6 +45,8 @@ def refine_job(job: RefineJob) -> GCRSummary:
         "refiner_model": job.refiner_model,
         "device": job.device,
     } | ({"generator_lora": job.lora} if job.lora else {})  # only when set: older run directories still resume
+    if job.trust_generator_scenes:
+        settings["trust_generator_scenes"] = True
     if job.shard is not None:  # the whole suite's identity: shards of one job share it (and one trace id)
         parse_shard(job.shard)
         settings |= {"shard": job.shard, "shard_of": content_hash(row.model_dump() for row in job.rows)}
@@ -56,6 +58,7 @@ def refine_job(job: RefineJob) -> GCRSummary:
             device=job.device,
             lora=job.lora,
             replicas=job.replicas if isinstance(generator, RayBackend) else 1,
+            trust_scenes=job.trust_generator_scenes,
         ),
         critic=reward_model_from_spec(
             critic, model=job.critic_model, prompts=job.prompts, max_tokens=job.max_tokens, **critic_options

@@ -48,7 +48,7 @@ from rationalrewards.rewardmodel.schemas import (
 from rationalrewards.sketch._seeding import seeded_rng as _rng
 from rationalrewards.sketch._vocab import COCO_CLASSES, COLORS
 from rationalrewards.sketch.edits import parse_edit, score_edit
-from rationalrewards.sketch.scene import SceneGraph, load_scene, relative_position, score_against_spec
+from rationalrewards.sketch.scene import NoSceneError, SceneGraph, load_scene, relative_position, score_against_spec
 from rationalrewards.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, plural, render_prompt
 
 ORACLE_NAME = "sketch-oracle"
@@ -362,7 +362,7 @@ class SketchOracle:
                 for candidate in content_candidates(directory, digest):  # older run directories' layouts too
                     if candidate.exists():
                         return load_scene(candidate)
-            raise InvalidImageError("image not found among the sketch generator's outputs (pass image_dirs=)")
+            raise NoSceneError("image not found among the sketch generator's outputs (pass image_dirs=)")
         return load_scene(image)
 
     def scene_for(self, image: ImageRef | str, prompt: str) -> SceneGraph:
@@ -385,10 +385,14 @@ class SketchOracle:
         return judge_t2i(scene, parse_scene_spec(request.prompt))
 
     def critique_one(self, request: CritiqueRequest) -> Critique | Abstention:
+        """A critique, or an abstention when the request or the image is not one this world can judge (no scene
+        graph beside it: an image from elsewhere). An image that cannot be read at all is still an error."""
         try:
             judgement = self.judge(request)
         except SceneSpecError as e:
             return Abstention(reason="refused", detail=f"the sketch oracle cannot read the request: {e}")
+        except NoSceneError as e:
+            return Abstention(reason="refused", detail=str(e))
         critique = self._critique(request, judgement)
         return parse_critique(
             render_critique(critique, self.style), request.task, request=request.prompt, model=self.name
@@ -484,6 +488,9 @@ class SketchOracle:
                 text = self.pairwise_text(pair)
             except SceneSpecError as e:
                 results.append(Abstention(reason="refused", detail=f"the sketch oracle cannot read the request: {e}"))
+                continue
+            except NoSceneError as e:
+                results.append(Abstention(reason="refused", detail=str(e)))
                 continue
             results.append(parse_pairwise(text, pair.task, request=pair.prompt, model=self.name))
         return results

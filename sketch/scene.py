@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rationalrewards.agents.grading import Grade
 from rationalrewards.rewardmodel.errors import InvalidImageError
+from rationalrewards.rewardmodel.images import read_image_bytes
 from rationalrewards.rewardmodel.schemas import ImageRef
 from rationalrewards.sketch.spec import SceneSpec
 
@@ -88,14 +89,19 @@ def write_sidecar(scene: SceneGraph, image_path: str | Path) -> Path:
     return atomic_write_text(sidecar_path(image_path), scene.model_dump_json(indent=1))
 
 
+class NoSceneError(InvalidImageError):
+    """An image with no scene graph of its own beside it (made elsewhere, inlined, or carrying a foreign sidecar): not
+    one the sketch world can judge. Critics abstain on it; the image itself may be perfectly readable."""
+
+
 def load_scene(image: ImageRef | str | Path) -> SceneGraph:
     """The scene graph beside an image, checked against the image's bytes (a stale or foreign sidecar is refused)."""
     uri = image.uri if isinstance(image, ImageRef) else str(image)
     if uri.startswith("data:"):
-        raise InvalidImageError("the sketch critic needs an image file with its .scene.json sidecar, not a data URL")
+        raise NoSceneError("the sketch critic needs an image file with its .scene.json sidecar, not a data URL")
     path = sidecar_path(uri.removeprefix("file://"))
     if not path.exists():
-        raise InvalidImageError(
+        raise NoSceneError(
             f"no scene-graph sidecar {path.name} next to {Path(uri).name}: the sketch critic only judges images "
             "made by the sketch generator (`rationalrewards sketch render`), which writes one"
         )
@@ -107,9 +113,9 @@ def load_scene(image: ImageRef | str | Path) -> SceneGraph:
         raise InvalidImageError(
             f"{path} was written by scene format v{scene.version}; this version reads v{SCENE_VERSION}"
         )
-    digest = image.sha256 if isinstance(image, ImageRef) else hashlib.sha256(Path(uri).read_bytes()).hexdigest()
+    digest = image.sha256 if isinstance(image, ImageRef) else hashlib.sha256(read_image_bytes(uri)).hexdigest()
     if scene.image_sha256 != digest:
-        raise InvalidImageError(f"{path.name} does not belong to {Path(uri).name} (image sha256 mismatch)")
+        raise NoSceneError(f"{path.name} does not belong to {Path(uri).name} (image sha256 mismatch)")
     return scene
 
 

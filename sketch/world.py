@@ -142,7 +142,9 @@ class SketchWorld:
             graph = SceneGraph.model_validate_json(text if isinstance(text, str) else json.dumps(text))
         except ValueError as e:
             raise ValueError(f"the scene graph is not valid ({type(e).__name__})") from e
-        return write_sidecar(graph.model_copy(update={"image_sha256": digest}), image)
+        if graph.image_sha256 != digest:  # never re-stamped: a scene of another image stays another image's
+            raise ValueError("the scene graph describes another image than the one it came with")
+        return write_sidecar(graph, image)
 
     def audit_parrot(self, out_dir: Path) -> dict[str, object]:
         from rationalrewards.sketch.audit import audit_parrot

@@ -42,8 +42,9 @@ def _generate(client: ServedGenerator, prompts: list[str], seeds: list[int], sou
 
 def test_served_sketch_images_equal_local_ones_and_carry_their_scene_graphs(tmp_path: Path) -> None:
     with ImageServer(tmp_path / "server") as server:
-        [made] = _generate(_client(server.base_url, tmp_path / "client"), [PROMPT], [3])
-        [edited] = _generate(_client(server.base_url, tmp_path / "client"), ["make the apples blue"], [4], [made.image])
+        [made] = _generate(_client(server.base_url, tmp_path / "client", trust_scenes=True), [PROMPT], [3])
+        trusted = _client(server.base_url, tmp_path / "client", trust_scenes=True)
+        [edited] = _generate(trusted, ["make the apples blue"], [4], [made.image])
     [local] = asyncio.run(SketchGenerator(tmp_path / "local").generate([PROMPT], [3]))
     assert made.image.sha256 == local.image.sha256  # same prompt and seed: same image, wherever it was made
     assert load_scene(made.image) == load_scene(local.image)  # the scene graph travelled with it
@@ -141,7 +142,8 @@ def test_refine_through_serve_generator_with_two_servers_keeps_the_sketch_critic
         asyncio.run(HttpEndpoints(urls).wait_until_healthy(60, every=True))
         suite = tmp_path / "suite.jsonl"
         run_cli("sketch", "suite", "--n", "6", "--out", str(suite), check=True)
-        args = ["refine", "--suite", str(suite), "--generator", urls[0], "--generator", urls[1], "--grader", "sketch"]
+        args = ["refine", "--suite", str(suite), "--generator", urls[0], "--generator", urls[1], "--grader", "sketch",
+                "--trust-generator-scenes"]  # fmt: skip
         result = run_cli(*args, "--out", str(tmp_path / "run"), "--json", check=True)
     finally:
         for server in servers:

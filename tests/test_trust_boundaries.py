@@ -193,7 +193,7 @@ def test_an_api_key_echoed_by_a_server_in_any_encoding_reaches_no_artefact(tmp_p
 
     from rationalrewards.rewardmodel.mock_server import Fault, MockServer, free_port
 
-    key = "sk-ab+cd/ef=gh\"ij"
+    key = 'sk-ab+cd/ef=gh"ij'
     echo = f"bad key {key} | {quote(key, safe='')} | {quote(key)} | {json.dumps(key)}".encode()
     with MockServer(free_port()) as server:
         for _ in range(40):
@@ -266,3 +266,210 @@ def test_an_api_key_and_a_url_login_together_are_refused_once_up_front(tmp_path:
 
     with pytest.raises(ValueError, match="not both"):  # ...and in Python, giving both is refused before any request
         HttpEndpoints("http://127.0.0.1:9", api_key="sk-something", credentials=Secret("bob:pw-1234"))
+
+
+# ---------------------------------------------------------------- serve-generator's edge ------------------------------
+
+
+class _Server:
+    """`serve-generator sketch` in a subprocess on loopback, with its flags; stopped on exit."""
+
+    def __init__(self, tmp_path: Path, *flags: str, env: dict[str, str] | None = None) -> None:
+        import subprocess
+        import sys
+
+        from helpers import free_port
+
+        self.port = free_port()
+        self.work = tmp_path / f"server{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rationalrewards", "serve-generator", "sketch", "--port", str(self.port),
+             "--work-dir", str(self.work), *flags],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ | (env or {}),
+        )  # fmt: skip
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> _Server:
+        from helpers import wait_for_http
+
+        wait_for_http(self.url + "/health", self.process, timeout=60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    import httpx
+
+    response = httpx.post(
+        url, content=body, headers={"content-type": "application/json", **(headers or {})}, timeout=30
+    )
+    return response.status_code, response.text
+
+
+@pytest.mark.slow
+def test_serve_generator_needs_a_key_beyond_loopback_and_checks_it(tmp_path: Path) -> None:
+    result = run_cli("serve-generator", "sketch", "--host", "0.0.0.0", "--port", "9", "--work-dir", str(tmp_path))
+    assert result.returncode == 2 and "--api-key" in result.stderr and "Traceback" not in result.stderr
+    with _Server(tmp_path, env={"RATIONALREWARDS_SERVE_API_KEY": "k-123456"}) as server:
+        body = b'{"prompt": "a red ball"}'
+        assert _post(server.url + "/v1/images/generations", body)[0] == 401
+        assert _post(server.url + "/v1/images/generations", body, {"Authorization": "Bearer wrong"})[0] == 401
+        status, text = _post(server.url + "/v1/images/generations", body, {"Authorization": "Bearer k-123456"})
+        assert status == 200 and '"b64_json"' in text
+        import httpx
+
+        assert httpx.get(server.url + "/health").status_code == 200  # a load balancer's probe needs no key
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b'{"prompt": "a red ball", "seed": Infinity}', 400),
+        (b'{"prompt": "a red ball", "n": 1.9}', 400),
+        (b'{"prompt": "a red ball", "n": true}', 400),
+        (b'{"prompt": "a red ball", "seed": "3 "}', 400),
+        (b"[" * 50_000 + b"]" * 50_000, 400),
+        (b'{"prompt": "' + b"x" * 20_000 + b'"}', 400),
+        (b"\xff\xfe not utf-8", 400),
+        (b'{"prompt": "' + b"x" * (2 << 20) + b'"}', 413),
+    ],
+)
+def test_malformed_generation_requests_are_4xx_never_500(tmp_path: Path, body: bytes, status: int) -> None:
+    with _Server(tmp_path) as server:
+        got, text = _post(server.url + "/v1/images/generations", body)
+    assert got == status, text[:300]
+
+
+@pytest.mark.slow
+def test_malformed_edit_requests_are_4xx_and_uploads_leave_nothing_behind(tmp_path: Path, png_file: Path) -> None:
+    import httpx
+
+    with _Server(tmp_path) as server:
+        edits = server.url + "/v1/images/edits"
+        broken = httpx.post(
+            edits, content=b"--x\r\nnot a part", headers={"content-type": "multipart/form-data; boundary=x"}
+        )
+        assert broken.status_code == 400
+        latin = httpx.post(
+            edits, files={"image": png_file.read_bytes()}, data={"prompt": "make it blue".encode("utf-16")}
+        )
+        assert latin.status_code == 400
+        garbage = httpx.post(edits, files={"image": b"GIF89a not really"}, data={"prompt": "make it blue"})
+        assert garbage.status_code == 400 and str(server.work) not in garbage.text and "<upload>" not in garbage.text
+        ok = httpx.post(
+            edits, files={"image": png_file.read_bytes()}, data={"prompt": "make the ball blue"}, timeout=30
+        )
+        assert ok.status_code in (200, 400)  # the sketch world edits only its own images; either way, nothing is kept
+        uploads = server.work / "uploads"
+        assert not uploads.exists() or list(uploads.rglob("*")) == []
+
+
+@pytest.mark.slow
+def test_a_flood_of_half_sent_requests_neither_exhausts_the_server_nor_blocks_health(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with _Server(tmp_path, "--max-connections", "64", "--request-timeout", "3") as server:
+        sockets = []
+        try:
+            for _ in range(400):  # six times the cap, each stuck half-way through its headers
+                s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+                s.sendall(b"POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
+                sockets.append(s)
+            started = time.monotonic()
+            assert httpx.get(server.url + "/health", timeout=10).status_code == 200
+            assert time.monotonic() - started < 5
+            time.sleep(4)  # past the request deadline: the stalled ones are gone
+            health = httpx.get(server.url + "/health", timeout=10).json()
+            assert health["connections"] <= 2
+        finally:
+            for s in sockets:
+                s.close()
+        status, _ = _post(server.url + "/v1/images/generations", b'{"prompt": "a red ball"}')
+        assert status == 200
+
+
+# ---------------------------------------------------------------- served results are checked -------------------------
+
+
+def _answer(image: bytes, scene: object = None, count: int = 1) -> bytes:
+    import json
+
+    item: dict[str, object] = {"b64_json": base64.b64encode(image).decode(), "seed": 0}
+    if scene is not None:
+        item["scene"] = scene
+    return json.dumps({"created": 0, "data": [item] * count}).encode()
+
+
+def _png(size: int, color: str = "white") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_served_scene_graph_is_ignored_unless_trusted_and_never_restamped(tmp_path: Path) -> None:
+    """A server sending blank images with perfect scene graphs: untrusted, the scene is ignored (the sketch critic then
+    has nothing to read and abstains; it never scores the blank 1.0); trusted, a scene describing other bytes is refused."""
+    import asyncio
+    import hashlib
+
+    from image_servers import ImageFault, ImageServer
+    from rationalrewards.agents.served_generator import ServedGenerator
+    from rationalrewards.rewardmodel.schemas import Abstention, CritiqueRequest
+    from rationalrewards.sketch.failures import FailureModel
+    from rationalrewards.sketch.generator import SketchGenerator
+    from rationalrewards.sketch.oracle import SketchOracle
+
+    prompt = "a photo of three red apples"
+    blank = _png(256)
+    perfect = SketchGenerator(tmp_path / "truth", failures=FailureModel.perfect()).scene_for(prompt, 0)
+    lying = perfect.model_copy(update={"image_sha256": hashlib.sha256(blank).hexdigest()}).model_dump(mode="json")
+    other = perfect.model_copy(update={"image_sha256": "0" * 64}).model_dump(mode="json")
+
+    async def one(client: ServedGenerator) -> object:
+        try:
+            return (await client.generate([prompt], [0]))[0]
+        finally:
+            await client.aclose()
+
+    with ImageServer(tmp_path / "server") as server:
+        server.fail_next(ImageFault(status=200, body=_answer(blank, lying)))
+        untrusted = asyncio.run(one(ServedGenerator(server.base_url, tmp_path / "a", max_retries=0)))
+        assert untrusted.sidecar is None
+        [judged] = asyncio.run(SketchOracle().critique([CritiqueRequest(prompt=prompt, image=untrusted.image)]))
+        assert isinstance(judged, Abstention)  # no scene to read: no score, certainly not a perfect one
+        server.fail_next(*[ImageFault(status=200, body=_answer(blank, other))] * 2)
+        from rationalrewards.rewardmodel.errors import RewardServerError
+
+        with pytest.raises(RewardServerError, match="another image"):
+            asyncio.run(one(ServedGenerator(server.base_url, tmp_path / "b", max_retries=1, trust_scenes=True)))
+
+
+@pytest.mark.parametrize(("count", "size", "message"), [(2, 64, "2 images for a request of one"), (1, 32, "32x32")])
+def test_a_served_answer_must_match_the_request(tmp_path: Path, count: int, size: int, message: str) -> None:
+    import asyncio
+
+    from image_servers import ImageFault, ImageServer
+    from rationalrewards.agents.served_generator import ServedGenerator
+    from rationalrewards.rewardmodel.errors import RewardServerError
+
+    with ImageServer(tmp_path / "server") as server:
+        server.fail_next(*[ImageFault(status=200, body=_answer(_png(size), count=count))] * 2)
+        client = ServedGenerator(server.base_url, tmp_path / "c", size=64, max_retries=1)
+
+        async def go() -> None:
+            try:
+                await client.generate(["a red ball"], [0])
+            finally:
+                await client.aclose()
+
+        with pytest.raises(RewardServerError, match=message):
+            asyncio.run(go())
