@@ -88,7 +88,7 @@ def reward_model_from_spec(
             list(parsed.urls), model, api_key=_api_key(parsed), credentials=parsed.credentials, **(text | options)
         )
     if isinstance(parsed, PythonBackend):
-        from rationalrewards.rewardmodel.testing import FunctionRewardModel
+        from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
 
         return FunctionRewardModel(python_function(parsed), name=parsed.text)
     return _local_critic(parsed, prompts, max_tokens, options)

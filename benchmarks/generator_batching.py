@@ -23,7 +23,7 @@ from rationalrewards.agents.diffusers_generator import DiffusersGenerator, save_
 from rationalrewards.agents.refiner import CriticRefiner
 from rationalrewards.agents.suite import SuiteRow
 from rationalrewards.graphs.gcr_config import GCRConfig
-from rationalrewards.rewardmodel.testing import FunctionRewardModel
+from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
 from rationalrewards.runtime.gcr_runner import GCRRunner
 
 PASS_ALL = {"text_faithfulness": 4.0, "physical_quality": 4.0, "text_rendering": None}

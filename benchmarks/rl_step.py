@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
+from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.mock_server import canned_critique_text, free_port
-from rationalrewards.rewardmodel.testing import FunctionRewardModel
 from rationalrewards.training import GRPOConfig, GRPOTrainer, NFTConfig, NFTTrainer
 
 PROMPTS = [f"a photo of {n} {thing}" for n in ("one", "two", "three", "four") for thing in ("cats", "clocks")]

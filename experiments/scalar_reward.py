@@ -188,9 +188,9 @@ def load_scalar_reward_net(directory: str | Path) -> ScalarRewardNet:
 def learned_scalar_reward(directory: str | Path) -> object:
     """The trained model as a reward model: every aspect 1 + 3 sigmoid((s - centre) / scale), with the centre and
     scale of its scores on the training images (`score_calibration`)."""
+    from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
     from rationalrewards.rewardmodel.images import load_pil
     from rationalrewards.rewardmodel.schemas import CritiqueRequest
-    from rationalrewards.rewardmodel.testing import FunctionRewardModel
 
     model = load_scalar_reward_net(directory)
     config = json.loads((Path(directory) / CONFIG).read_text())

@@ -37,7 +37,7 @@ _EXPORTS: dict[str, str] = {
     "OpenAICompatibleRewardModel": "rationalrewards.rewardmodel.backends.openai_compat",
     "TransformersRewardModel": "rationalrewards.rewardmodel.backends.local",
     "FakeRewardModel": "rationalrewards.rewardmodel.testing",
-    "FunctionRewardModel": "rationalrewards.rewardmodel.testing",
+    "FunctionRewardModel": "rationalrewards.rewardmodel.backends.function",
     "reward_model_from_spec": "rationalrewards.agents.factory",
     "SketchOracle": "rationalrewards.sketch.oracle",
     "SketchGenerator": "rationalrewards.sketch.generator",
@@ -104,6 +104,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from rationalrewards.graphs.gcr_config import GCRConfig
     from rationalrewards.graphs.parrot import ParrotConfig, ParrotContext, build_parrot_graph
     from rationalrewards.rewardmodel.backends.base import RewardModel
+    from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
     from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
     from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
     from rationalrewards.rewardmodel.errors import CritiqueParseError, RewardModelError
@@ -120,6 +121,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         Task,
     )
     from rationalrewards.rewardmodel.scoring import pairwise_accuracy, reward_from_critique
-    from rationalrewards.rewardmodel.testing import FakeRewardModel, FunctionRewardModel
+    from rationalrewards.rewardmodel.testing import FakeRewardModel
     from rationalrewards.sketch.generator import SketchGenerator
     from rationalrewards.sketch.oracle import SketchOracle

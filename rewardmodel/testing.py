@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from rationalrewards.rewardmodel.backends.base import Completion
-from rationalrewards.rewardmodel.errors import CritiqueParseError, RewardModelError
 from rationalrewards.rewardmodel.format import render_critique, render_pairwise
 from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
 from rationalrewards.rewardmodel.prompts import Message
@@ -46,7 +45,7 @@ def requests_text(prompt: str) -> bool:
     return bool(_QUOTED.search(prompt))
 
 
-def _critique_from_scores(request: CritiqueRequest, scores: ScoreMap, model: str) -> Critique:
+def critique_from_scores(request: CritiqueRequest, scores: ScoreMap, model: str) -> Critique:
     assessments = {
         aspect: AspectAssessment(
             score=scores.get(aspect.value),
@@ -69,7 +68,7 @@ def _critique_from_scores(request: CritiqueRequest, scores: ScoreMap, model: str
     return parse_critique(render_critique(critique), request.task, request=request.prompt, model=model)
 
 
-def _judgement_from_scores(request: CompareRequest, a: ScoreMap, b: ScoreMap, model: str) -> PairwiseJudgement:
+def judgement_from_scores(request: CompareRequest, a: ScoreMap, b: ScoreMap, model: str) -> PairwiseJudgement:
     aspects = {}
     for aspect in request.task.aspects:
         score_a, score_b = a.get(aspect.value), b.get(aspect.value)
@@ -102,12 +101,12 @@ class FakeRewardModel:
 
     async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
         self.calls += len(requests)
-        return [_critique_from_scores(r, self.scores_for(r.prompt, r.image, r.task), self.name) for r in requests]
+        return [critique_from_scores(r, self.scores_for(r.prompt, r.image, r.task), self.name) for r in requests]
 
     async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
         self.calls += len(pairs)
         return [
-            _judgement_from_scores(
+            judgement_from_scores(
                 p, self.scores_for(p.prompt, p.image_a, p.task), self.scores_for(p.prompt, p.image_b, p.task), self.name
             )
             for p in pairs
@@ -135,82 +134,12 @@ class FakeRewardModel:
             a, b = (
                 self.scores_for(request.prompt, image, request.task) for image in (request.image_a, request.image_b)
             )
-            return _judgement_from_scores(pair, a, b, self.name).raw_text
+            return judgement_from_scores(pair, a, b, self.name).raw_text
         if isinstance(request, RepredictRequest):
             return "Answer: " + ("A", "B", "tie")[int(_unit(self.salt, request.prompt, request.rationale) * 3)]
         if isinstance(request, ProjectRequest):
             critique = CritiqueRequest.like(request)
-            return _critique_from_scores(
+            return critique_from_scores(
                 critique, self.scores_for(request.prompt, request.image, request.task), self.name
             ).raw_text
         raise TypeError(f"not a teacher request: {type(request).__name__}")
-
-
-ScoreFunction = Callable[[CritiqueRequest], "ScoreMap | Critique | Abstention | str"]
-
-
-class FunctionRewardModel:
-    """A reward model from a plain function of the request: returns scores by aspect value, a critique text to parse,
-    a `Critique`, or an `Abstention`. Pairwise comparisons score each image with the same function. `teach=` makes it a
-    `Teacher` too (a function of the typed teacher request returning the answer text)."""
-
-    def __init__(
-        self,
-        score: ScoreFunction,
-        *,
-        complete: Callable[[list[Message]], str] | None = None,
-        teach: Callable[[TeacherRequest], str] | None = None,
-        name: str = "function-critic",
-    ) -> None:
-        self.score = score
-        self._complete = complete
-        self._teach = teach
-        self.name = name
-
-    def _one(self, request: CritiqueRequest) -> Critique | Abstention:
-        """The function's answer as a critique; one that is not a valid critique (an unreadable text, N/A for a
-        required aspect, a missing aspect) is an abstention with the reason, as from any other critic."""
-        result = self.score(request)
-        if isinstance(result, (Critique, Abstention)):
-            return result
-        try:
-            if isinstance(result, str):
-                return parse_critique(result, request.task, request=request.prompt, model=self.name)
-            return _critique_from_scores(request, result, self.name)
-        except CritiqueParseError as e:
-            return Abstention(reason="parse_error", detail=str(e), raw_text=e.raw_text)
-        except ValueError as e:  # the scores do not make a critique of this task's format
-            return Abstention(reason="parse_error", detail=f"{self.name}: {e}")
-
-    async def critique(self, requests: Sequence[CritiqueRequest]) -> list[Critique | Abstention]:
-        return [self._one(r) for r in requests]
-
-    async def compare(self, pairs: Sequence[CompareRequest]) -> list[PairwiseJudgement | Abstention]:
-        results: list[PairwiseJudgement | Abstention] = []
-        for p in pairs:
-            sides = [
-                self._one(
-                    CritiqueRequest(
-                        task=p.task, prompt=p.prompt, image=image, source_image=p.source_image, with_refinement=False
-                    )
-                )
-                for image in (p.image_a, p.image_b)
-            ]
-            a, b = sides
-            if isinstance(a, Abstention):  # an abstaining side abstains for the pair
-                results.append(a)
-            elif isinstance(b, Abstention):
-                results.append(b)
-            else:
-                results.append(_judgement_from_scores(p, a.scores, b.scores, self.name))
-        return results
-
-    async def teach(self, requests: Sequence[TeacherRequest]) -> list[Completion]:
-        if self._teach is None:
-            raise RewardModelError(f"{self.name} was built without a teach= function")
-        return [Completion(text=self._teach(r), finish_reason="stop", model=self.name) for r in requests]
-
-    async def complete(self, messages: list[Message]) -> Completion:
-        if self._complete is None:
-            raise RewardModelError(f"{self.name} was built without a complete= function")
-        return Completion(text=self._complete(messages), finish_reason="stop", model=self.name)

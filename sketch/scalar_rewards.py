@@ -57,7 +57,7 @@ def color_share_scores(request: CritiqueRequest) -> dict[str, float | None] | Ab
 
 def color_share_reward() -> object:
     """The exploitable scalar reward as a reward model."""
-    from rationalrewards.rewardmodel.testing import FunctionRewardModel
+    from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
 
     return FunctionRewardModel(color_share_scores, name="scalar-color-share")
 

@@ -34,3 +34,11 @@ def sometimes_abstains(request: CritiqueRequest) -> dict[str, float | None] | Ab
 
 def always_abstains(request: CritiqueRequest) -> Abstention:
     return Abstention(reason="parse_error", detail="test critic declines every image")
+
+
+def hangs(request: CritiqueRequest) -> float:
+    """A critic that never answers (a stuck model call): RL must stop at its reward deadline, not hang."""
+    import time
+
+    time.sleep(3600)
+    return 1.0

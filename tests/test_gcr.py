@@ -18,9 +18,9 @@ from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.graphs.state import critique_of
 from rationalrewards.graphs.store import GenerationCache
 from rationalrewards.rewardmodel import Abstention, Aspect, AspectAssessment, Critique, CritiqueRequest, Task
+from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
 from rationalrewards.rewardmodel.images import content_path
 from rationalrewards.rewardmodel.schemas import ImageRef
-from rationalrewards.rewardmodel.testing import FunctionRewardModel
 from rationalrewards.sketch.failures import FailureModel
 from rationalrewards.sketch.generator import SketchGenerator
 from rationalrewards.sketch.oracle import SketchOracle

@@ -18,10 +18,10 @@ from helpers import PYTHON, free_port
 from helpers import run_cli as _cli
 from rationalrewards.agents.preferences import load_preferences, normalise_label, parse_label_map
 from rationalrewards.graphs.parrot import ParrotConfig
+from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
 from rationalrewards.rewardmodel.backends.openai_compat import OpenAICompatibleRewardModel
 from rationalrewards.rewardmodel.mock_server import Fault, MockServer, parrot_teacher_answer, parrot_teacher_text
 from rationalrewards.rewardmodel.schemas import AnchoredRequest, TeacherRequest
-from rationalrewards.rewardmodel.testing import FunctionRewardModel
 from rationalrewards.runtime.jobs import ParrotJob, parrot_job
 from rationalrewards.runtime.parrot_runner import ParrotRunner
 from rationalrewards.runtime.rundir import read_jsonl

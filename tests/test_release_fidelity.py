@@ -377,7 +377,7 @@ async def test_gcr_release_preset_keeps_an_image_the_paper_preset_regenerates(tm
     from langgraph.checkpoint.memory import InMemorySaver
 
     from rationalrewards.graphs.gcr import GCRContext, build_gcr_graph
-    from rationalrewards.rewardmodel.testing import FunctionRewardModel
+    from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
     from rationalrewards.sketch.generator import SketchGenerator
 
     scores = {"text_faithfulness": 3.5, "image_faithfulness": 2.0, "physical_quality": 3.5, "text_rendering": None}

@@ -294,7 +294,7 @@ def test_an_echoed_api_key_is_written_nowhere(tmp_path: Path, png_file: Path) ->
 def test_the_report_escapes_every_value_by_construction(tmp_path: Path) -> None:
     from rationalrewards.agents.refiner import CriticRefiner
     from rationalrewards.graphs.gcr_config import GCRConfig
-    from rationalrewards.rewardmodel.testing import FunctionRewardModel
+    from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
     from rationalrewards.runtime.gcr_runner import GCRRunner
     from rationalrewards.sketch.generator import SketchGenerator
     from rationalrewards.sketch.grader import SketchGrader

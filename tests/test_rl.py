@@ -51,7 +51,7 @@ def _config(algo: str, **overrides: Any) -> Any:
 
 def _reward(name: str) -> Any:
     import rl_rewards
-    from rationalrewards.rewardmodel.testing import FunctionRewardModel
+    from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
 
     return FunctionRewardModel(getattr(rl_rewards, name), name=name)
 

@@ -23,11 +23,12 @@ from rationalrewards.rewardmodel import (
     pairwise_accuracy,
     reward_from_critique,
 )
+from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
 from rationalrewards.rewardmodel.images import image_ref_from_path
 from rationalrewards.rewardmodel.reward_fn import CritiqueReward
 from rationalrewards.rewardmodel.schemas import CritiqueResult, PairwiseResult, decide_pairwise
 from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
-from rationalrewards.rewardmodel.testing import FakeRewardModel, FunctionRewardModel
+from rationalrewards.rewardmodel.testing import FakeRewardModel
 
 REF = ImageRef(uri="/tmp/x.png", sha256="0" * 64, width=8, height=8)
 

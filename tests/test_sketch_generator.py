@@ -137,8 +137,8 @@ def test_rl_trains_a_lora_on_the_sketch_pipeline_that_gcr_then_loads(pipeline_di
     and `attn2` projections), saved with its rank and alpha, read back by the pipeline's own loader, and used by
     `refine --lora` with the pixel critic. The untrained pipeline draws noise, which every critic scores alike, so the
     reward here is a pixel statistic that varies: how red the image is."""
+    from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
     from rationalrewards.rewardmodel.images import load_pil
-    from rationalrewards.rewardmodel.testing import FunctionRewardModel
     from rationalrewards.training import NFTConfig, NFTTrainer
 
     def redness(request):  # type: ignore[no-untyped-def]

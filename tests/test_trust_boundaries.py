@@ -473,3 +473,86 @@ def test_a_served_answer_must_match_the_request(tmp_path: Path, count: int, size
 
         with pytest.raises(RewardServerError, match=message):
             asyncio.run(go())
+
+
+# ---------------------------------------------------------------- critics from Python functions -----------------------
+
+
+def _request(tmp_path: Path, prompt: str = "a red ball") -> object:
+    from rationalrewards.rewardmodel.images import image_ref_from_path
+    from rationalrewards.rewardmodel.schemas import CritiqueRequest
+
+    path = tmp_path / "x.png"
+    path.write_bytes(_png(32, "red"))
+    return CritiqueRequest(prompt=prompt, image=image_ref_from_path(path))
+
+
+def _judge(function: object, request: object, **options: object) -> object:
+    import asyncio
+
+    from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
+
+    [result] = asyncio.run(FunctionRewardModel(function, **options).critique([request]))  # type: ignore[arg-type, list-item]
+    return result
+
+
+@pytest.mark.parametrize("reward", [0.0, 0.25, 1, 1.0])
+def test_a_float_in_the_unit_interval_is_a_scalar_reward_read_back_exactly(tmp_path: Path, reward: float) -> None:
+    from rationalrewards import Critique, reward_from_critique
+
+    result = _judge(lambda _: reward, _request(tmp_path))
+    assert isinstance(result, Critique) and reward_from_critique(result) == pytest.approx(float(reward))
+    assert result.scores["text_rendering"] is None  # nothing asked for text
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (True, "returned bool"),
+        (None, "returned None"),
+        (1.5, "not a reward in [0, 1]"),
+        (-0.1, "not a reward in [0, 1]"),
+        (float("nan"), "not a reward in [0, 1]"),
+        (float("inf"), "not a reward in [0, 1]"),
+        ([0.5], "returned list"),
+        ({"text_faithfulness": True, "physical_quality": 3.0, "text_rendering": None}, "not a number"),
+        ("not a critique at all", "lacks a readable score"),
+    ],
+)
+def test_a_function_answer_that_is_no_reward_is_an_abstention_naming_why(tmp_path: Path, answer: object, why: str) -> None:
+    from rationalrewards import Abstention
+
+    result = _judge(lambda _: answer, _request(tmp_path))
+    assert isinstance(result, Abstention) and result.reason == "parse_error" and why in result.detail
+
+
+def test_a_function_that_raises_abstains_and_one_that_hangs_times_out_without_blocking(tmp_path: Path) -> None:
+    import time
+
+    from rationalrewards import Abstention
+
+    def broken(_: object) -> float:
+        raise RuntimeError("the model crashed")
+
+    raised = _judge(broken, _request(tmp_path))
+    assert isinstance(raised, Abstention) and raised.reason == "server_error" and "the model crashed" in raised.detail
+    started = time.monotonic()
+    stuck = _judge(lambda _: time.sleep(30), _request(tmp_path), timeout=0.5)
+    assert isinstance(stuck, Abstention) and stuck.reason == "timeout"
+    assert time.monotonic() - started < 5  # asyncio.run returned: nothing waited for the stuck thread
+
+
+@pytest.mark.slow
+def test_rl_with_a_critic_that_hangs_stops_at_its_reward_deadline(tmp_path: Path) -> None:
+    import time
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red ball\n")
+    started = time.monotonic()
+    result = run_cli(
+        "rl", "--tiny", "--prompts", str(prompts), "--critic", "py:rl_rewards:hangs", "--out", str(tmp_path / "rl"),
+        "--group-size", "2", "--prompts-per-step", "1", "--sample-steps", "2", "--max-steps", "1", "--eval-every", "0",
+        "--reward-timeout", "3", env={"PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1"}, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2 and "no answer within 3 s" in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 120
