@@ -110,7 +110,14 @@ class MergeCommand:
     run_dirs: tuple[Path, ...] = field(
         metadata={"help": "The shards' run directories (refine or parrot).", "argument": True}
     )
-    out: Path = field(metadata={"help": "The merged run directory."})
+    out: Path = field(metadata={"help": "The merged run directory (built beside it, then moved into place)."})
+    partial: bool = field(
+        default=False,
+        metadata={"help": "Merge the shards there are, complete or not; the summary lists what is missing."},
+    )
+    force_new: bool = field(
+        default=False, metadata={"help": "Replace a non-empty --out (the old one is moved aside, never deleted)."}
+    )
 
 
 @dataclass(frozen=True)

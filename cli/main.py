@@ -156,7 +156,7 @@ def _serve(config: ServeConfig, log_file: Path, dry_run: bool, as_json: bool) ->
 def _merge(config: MergeCommand, as_json: bool) -> None:
     from rationalrewards.runtime.merge import merge_runs
 
-    summary = merge_runs(list(config.run_dirs), config.out)
+    summary = merge_runs(list(config.run_dirs), config.out, partial=config.partial, force_new=config.force_new)
     if as_json:
         emit(summary)
     else:
@@ -164,6 +164,8 @@ def _merge(config: MergeCommand, as_json: bool) -> None:
             f"merged {summary['merged']} shards ({summary['finished']} items, {summary['failed']} failed) into "
             f"{config.out}"
         )
+        for missing in summary["missing"] or []:  # type: ignore[attr-defined]  # a list of strings
+            err.print(f"[yellow]partial:[/] {escape(str(missing))}")
 
 
 def _serve_generator(config: ServeGeneratorCommand) -> None:

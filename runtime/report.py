@@ -188,11 +188,14 @@ def _summary_rows(summary: dict[str, Any]) -> list[dict[str, object]]:
     return rows
 
 
-def write_report(run_dir: str | Path, *, per_page: int = PER_PAGE) -> Path:
-    """Write `report.html` and its pages from the run's files; returns the index page's path."""
+def write_report(run_dir: str | Path, *, per_page: int = PER_PAGE, lives_at: str | Path | None = None) -> Path:
+    """Write `report.html` and its pages from the run's files; returns the index page's path. `lives_at`: where the
+    directory will be read from when it is being written elsewhere first (a merge builds its output beside it), so
+    image links are relative to that place."""
     if per_page < 1:
         raise ValueError("per_page must be at least 1")
     run_dir = Path(run_dir)
+    link_root = Path(lives_at) if lives_at is not None else run_dir
     manifest = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
     results = run_dir / "results.jsonl"
@@ -204,7 +207,7 @@ def write_report(run_dir: str | Path, *, per_page: int = PER_PAGE) -> Path:
     for stale in set(p.name for p in pages_dir.glob("page-*.html")) - set(names):
         (pages_dir / stale).unlink()
     for n, chunk in enumerate(chunks):
-        samples = [_sample(result, pages_dir) for result in _results_at(results, chunk)]
+        samples = [_sample(result, link_root / PAGES_DIR) for result in _results_at(results, chunk)]
         page = _ENV.get_template("page").render(
             title=f"GCR report, page {n + 1}",
             css=_CSS,

@@ -519,7 +519,9 @@ def test_a_float_in_the_unit_interval_is_a_scalar_reward_read_back_exactly(tmp_p
         ("not a critique at all", "lacks a readable score"),
     ],
 )
-def test_a_function_answer_that_is_no_reward_is_an_abstention_naming_why(tmp_path: Path, answer: object, why: str) -> None:
+def test_a_function_answer_that_is_no_reward_is_an_abstention_naming_why(
+    tmp_path: Path, answer: object, why: str
+) -> None:
     from rationalrewards import Abstention
 
     result = _judge(lambda _: answer, _request(tmp_path))
@@ -556,3 +558,92 @@ def test_rl_with_a_critic_that_hangs_stops_at_its_reward_deadline(tmp_path: Path
     )  # fmt: skip
     assert result.returncode == 2 and "no answer within 3 s" in result.stderr and "Traceback" not in result.stderr
     assert time.monotonic() - started < 120
+
+
+# ---------------------------------------------------------------- merge --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def three_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 6-prompt refine job run as 3 shards (sketch world), each complete."""
+    root = tmp_path_factory.mktemp("shards")
+    suite = root / "suite.jsonl"
+    run_cli("sketch", "suite", "--n", "6", "--out", str(suite), check=True)
+    for i in range(3):
+        run_cli("refine", "--suite", str(suite), "--shard", f"{i}/3", "--out", str(root / f"s{i}"), check=True)
+    return root
+
+
+def _merge(*args: str) -> object:
+    return run_cli("merge", *args)
+
+
+def test_merge_needs_every_shard_unless_partial(three_shards: Path, tmp_path: Path) -> None:
+    import json
+
+    two = [str(three_shards / "s0"), str(three_shards / "s1")]
+    refused = _merge(*two, "--out", str(tmp_path / "m"))
+    assert refused.returncode == 2 and "shard 2/3 (not given)" in refused.stderr and not (tmp_path / "m").exists()
+    partial = _merge(*two, "--out", str(tmp_path / "m"), "--partial", "--json")
+    assert partial.returncode == 0, partial.stderr
+    summary = json.loads(partial.stdout)
+    assert summary["partial"] and summary["missing"] == ["shard 2/3 (not given)"] and summary["finished"] == 4
+
+
+def test_merge_refuses_a_shard_being_written_and_an_incomplete_one(three_shards: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from filelock import FileLock
+
+    shards = [str(three_shards / f"s{i}") for i in range(3)]
+    lock = FileLock(three_shards / "s1" / ".lock", thread_local=False, is_singleton=False)
+    with lock:
+        held = _merge(*shards, "--out", str(tmp_path / "m"))
+    assert held.returncode == 2 and "shard 1/3" in held.stderr and "still being written" in held.stderr
+    cut = tmp_path / "s2cut"
+    shutil.copytree(three_shards / "s2", cut)
+    lines = (cut / "results.jsonl").read_text().splitlines()
+    (cut / "results.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    short = _merge(shards[0], shards[1], str(cut), "--out", str(tmp_path / "m2"))
+    assert short.returncode == 2 and "lacks 1 of 2 items" in short.stderr and not (tmp_path / "m2").exists()
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    ['{"stop_reason": "passed"}', '["not", "an", "object"]', '{"sample_id": null, "stop_reason": "passed"}',
+     '{"sample_id": "x"}'],
+)
+def test_a_crafted_results_file_is_named_and_nothing_is_written(three_shards: Path, tmp_path: Path, bad_line: str) -> None:
+    import shutil
+
+    crafted = tmp_path / "s1"
+    shutil.copytree(three_shards / "s1", crafted)
+    with (crafted / "results.jsonl").open("a") as f:
+        f.write(bad_line + "\n")
+    result = _merge(str(three_shards / "s0"), str(crafted), str(three_shards / "s2"), "--out", str(tmp_path / "m"))
+    if bad_line.startswith("["):  # not an object: skipped as a torn line would be, and the shard is still complete
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 2 and "results.jsonl: record" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "m").exists() and not list(tmp_path.glob(".m.merging-*"))
+
+
+def test_a_merged_report_works_with_the_shards_deleted(three_shards: Path, tmp_path: Path) -> None:
+    import re
+    import shutil
+
+    copies = []
+    for i in range(3):
+        shutil.copytree(three_shards / f"s{i}", tmp_path / f"s{i}")
+        copies.append(str(tmp_path / f"s{i}"))
+    merged = _merge(*copies, "--out", str(tmp_path / "all"))
+    assert merged.returncode == 0, merged.stderr
+    for copy in copies:
+        shutil.rmtree(copy)
+    pages = list((tmp_path / "all" / "report").glob("page-*.html"))
+    sources = [src for page in pages for src in re.findall(r'src="([^"]+)"', page.read_text())]
+    assert sources and all((tmp_path / "all" / "report" / src).resolve().is_file() for src in sources)
+    again = _merge(*[str(three_shards / f"s{i}") for i in range(3)], "--out", str(tmp_path / "all"))
+    assert again.returncode == 2 and "--force-new" in again.stderr
+    replaced = _merge(*[str(three_shards / f"s{i}") for i in range(3)], "--out", str(tmp_path / "all"), "--force-new")
+    assert replaced.returncode == 0 and list(tmp_path.glob("all.replaced-*"))
