@@ -119,6 +119,27 @@ def _file_kind(mode: int) -> str:
     return next((name for test, name in kinds.items() if test(mode)), "special file")
 
 
+def image_dimensions(data: bytes, where: str) -> tuple[int, int]:
+    """(width, height) from the header alone, under the intake's rules (allowed formats, the pixel limit): nothing is
+    decoded, so checking every image of a large dataset costs a header read each."""
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > max_image_bytes():
+        raise ImageTooLargeError(f"{where} is over the {max_image_bytes() / 2**20:.0f} MiB an image may take")
+    try:
+        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+            check_image_size(image.width, image.height, where)
+            return image.width, image.height
+    except UnidentifiedImageError as e:
+        raise InvalidImageError(
+            f"{where} is not a readable image (not an image, or not one of {', '.join(ALLOWED_FORMATS)})"
+        ) from e
+    except Image.DecompressionBombError as e:
+        raise ImageTooLargeError(f"{where} is too large to decode safely ({e})") from e
+    except (OSError, ValueError, SyntaxError) as e:
+        raise InvalidImageError(f"{where} is not a readable image (truncated or corrupt: {e})") from e
+
+
 def decode_image(data: bytes, where: str) -> PILImage:
     """Decode image bytes under the intake's rules: allowed formats only, the pixel count from the header first."""
     return _open(data, where)

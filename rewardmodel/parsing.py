@@ -15,7 +15,8 @@ spaces costs milliseconds, not hours.
 Scores (`read_score`): one number on the 1-4 scale, optionally written `x/4` or `x out of 4`, optionally followed by a
 remark that holds no other number (`2.5 (clear anatomical flaw)`). A number at most one point outside the scale
 (0 or 5 at most) is clamped with a warning. Anything else is a `CritiqueParseError` with the raw text, never a guess: ranges,
-two numbers, other denominators, percentages, exponents, decimal commas, and repeated score lines that disagree.
+two numbers, other denominators, percentages, exponents, decimal commas, repeated score lines that disagree, and any
+numeral other than the ASCII digits (`3½`, `2¾`, `3²`, other scripts' digits: refused rather than read as 3).
 N/A is accepted only for Text Rendering; a Text Rendering section that is missing altogether is read as N/A with a
 warning when the critique went on to its summary and the request asks for no text (the released models often omit
 it when nothing was asked); in a text cut off before it, it stays missing.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from rationalrewards.rewardmodel.errors import CritiqueParseError
@@ -81,8 +83,8 @@ _ANY_MARKER = re.compile(
 # A `## Field:` run onto the end of a line. The lookbehind is one character and every run is bounded, so scanning a
 # line is linear: only the first position after a non-space, non-hash character can start a match.
 _INLINE_FIELD = re.compile(r"(?<=[^\s#])[ \t]*#{2,6} ?\*{0,2}(?:score|justification|winner)\b", re.I)
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_DENOMINATOR = re.compile(r" ?/ ?(\d+(?:\.\d+)?)| out of (\d+(?:\.\d+)?)")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
+_DENOMINATOR = re.compile(r" ?/ ?(\d+(?:\.\d+)?)| out of (\d+(?:\.\d+)?)", re.ASCII)
 _NOT_APPLICABLE = re.compile(r"(?:n ?/ ?a|na|not applicable)(?![a-z0-9])")
 _WINNERS: list[tuple[Winner, re.Pattern[str]]] = [
     ("tie", re.compile(r"\btie\b|\btied\b|\bequal|\bneither\b|\bboth\b")),
@@ -211,12 +213,23 @@ def _text(lines: list[str] | None) -> str:
     return "\n".join(lines or []).strip()
 
 
+def _other_numeral(value: str) -> str | None:
+    """The first character that has a numeric value but is not an ASCII digit (vulgar fractions, superscripts, circled
+    numbers, other scripts' digits): the reader reads ASCII digits only and refuses what it would read wrong."""
+    for character in value:
+        if not character.isascii() and unicodedata.numeric(character, None) is not None:
+            return character
+    return None
+
+
 def read_score(raw: str, what: str, warnings: list[str]) -> float | None:
     """The value of one score field: a float on the 1-4 scale, or None for N/A. Raises `ValueError` (with the reason)
     for anything that is not one readable score; the caller adds the raw text."""
     value = " ".join(raw.replace("*", "").replace("`", "").split()).lower()
     if not value:
         raise ValueError(f"{what} is empty")
+    if (numeral := _other_numeral(value)) is not None:  # 3½, 2¾, 3², ٣: a number this reader would misread
+        raise ValueError(f"{what} {raw.strip()!r} holds {numeral!r}, a numeral other than the digits 0-9")
     if (not_applicable := _NOT_APPLICABLE.match(value)) is not None:
         if _NUMBER.search(value[not_applicable.end() :]):
             raise ValueError(f"{what} {raw.strip()!r} is N/A and a number at once")

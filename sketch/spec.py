@@ -225,6 +225,12 @@ def _resolve_class(words: list[str]) -> tuple[str, bool]:
     stray = [w for w in kept if w in _NOT_A_NAME or w in NUMBER_WORDS or not re.fullmatch(r"[a-z][a-z'-]*", w)]
     if stray or len(kept) > _MAX_NAME_WORDS:
         raise SceneSpecError(f"could not read '{' '.join(words)}' as an object (stuck at '{(stray or kept)[0]}')")
+    named = [w for w in kept if singular(w) in _KNOWN_CLASSES or singular(w) in CLASS_SYNONYMS]
+    # "a cat zorblax": a cat, a zorblax, or a new thing? No name is invented around a known one.
+    if len(kept) > 1 and named:
+        raise SceneSpecError(
+            f"could not read '{' '.join(kept)}' as one object: '{named[0]}' is an object of its own (name one object)"
+        )
     return " ".join(kept), plural
 
 

@@ -204,7 +204,9 @@ def test_two_shards_share_one_postgres_database_resume_and_merge_into_one_run(
         left = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
     assert left == (0,)  # finished threads were pruned from the shared database
     refused = run_cli("merge", str(tmp_path / "s0"), str(tmp_path / "one"), "--out", str(tmp_path / "bad"))
-    assert refused.returncode == 2 and "is not a shard i/N of a job" in refused.stderr  # a single run is not a shard of this job
+    assert (
+        refused.returncode == 2 and "is not a shard i/N of a job" in refused.stderr
+    )  # a single run is not a shard of this job
     assert single.returncode == 0
 
 

@@ -610,10 +610,16 @@ def test_merge_refuses_a_shard_being_written_and_an_incomplete_one(three_shards:
 
 @pytest.mark.parametrize(
     "bad_line",
-    ['{"stop_reason": "passed"}', '["not", "an", "object"]', '{"sample_id": null, "stop_reason": "passed"}',
-     '{"sample_id": "x"}'],
+    [
+        '{"stop_reason": "passed"}',
+        '["not", "an", "object"]',
+        '{"sample_id": null, "stop_reason": "passed"}',
+        '{"sample_id": "x"}',
+    ],
 )
-def test_a_crafted_results_file_is_named_and_nothing_is_written(three_shards: Path, tmp_path: Path, bad_line: str) -> None:
+def test_a_crafted_results_file_is_named_and_nothing_is_written(
+    three_shards: Path, tmp_path: Path, bad_line: str
+) -> None:
     import shutil
 
     crafted = tmp_path / "s1"
@@ -647,3 +653,36 @@ def test_a_merged_report_works_with_the_shards_deleted(three_shards: Path, tmp_p
     assert again.returncode == 2 and "--force-new" in again.stderr
     replaced = _merge(*[str(three_shards / f"s{i}") for i in range(3)], "--out", str(tmp_path / "all"), "--force-new")
     assert replaced.returncode == 0 and list(tmp_path.glob("all.replaced-*"))
+
+
+# ---------------------------------------------------------------- numbers and names are never misread -----------------
+
+
+@pytest.mark.parametrize("score", ["3½", "2¾ (minor flaws)", "3²", "٣", "3 ①", "N/A ½"])
+def test_numerals_other_than_ascii_digits_are_refused_not_read_as_their_first_digit(score: str) -> None:
+    from rationalrewards import CritiqueParseError, parse_critique, parse_pairwise
+
+    critique = (
+        "1. Text Faithfulness:\n## Justification: fine.\n## Score: " + score + "\n"
+        "2. Physical and Visual Quality:\n## Justification: fine.\n## Score: 3\n"
+        "3. Text Rendering:\n## Justification: none asked.\n## Score: N/A\n"
+    )
+    with pytest.raises(CritiqueParseError, match="numeral other than the digits 0-9"):
+        parse_critique(critique, "t2i")
+    pairwise = (
+        "1. Text Faithfulness:\n## Justification: close.\n## Score A: " + score + "\n## Score B: 3\n## Winner: Image A\n"
+        "2. Physical and Visual Quality:\n## Justification: same.\n## Score A: 3\n## Score B: 3\n## Winner: It's a tie\n"
+        "3. Text Rendering:\n## Justification: none.\n## Score A: N/A\n## Score B: N/A\n## Winner: It's a tie\n"
+    )
+    with pytest.raises(CritiqueParseError, match="numeral other than the digits 0-9"):
+        parse_pairwise(pairwise, "t2i")  # never a tie made from 3½ read as 3
+
+
+@pytest.mark.parametrize("prompt", ["a photo of a cat zorblax", "a photo of two dog glorbs", "a photo of a clock thing"])
+def test_the_spec_reader_invents_no_class_around_a_known_one(prompt: str) -> None:
+    from rationalrewards.sketch import parse_scene_spec
+    from rationalrewards.sketch.spec import SceneSpecError
+
+    with pytest.raises(SceneSpecError, match="is an object of its own"):
+        parse_scene_spec(prompt)
+    assert parse_scene_spec("a photo of a zorblax").model_dump()["include"] == [{"class": "zorblax", "count": 1}]

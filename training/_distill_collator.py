@@ -117,11 +117,14 @@ def fit_to_length(
     """Rows that fit `max_length`. A longer row is dropped (`too_long`), or under `truncate` kept with its answer cut
     (counted in `report.truncated`); one whose request alone is too long is always dropped (`request_too_long`):
     cutting the request would cut image tokens. Unreadable images are dropped too (`bad_image`)."""
-    if max_length is None:
-        return list(rows)
     kept = []
     for row in rows:
         try:
+            if max_length is None:  # no length to fit, but every image is still checked before training starts
+                for source in row.images:
+                    image_size(source)
+                kept.append(row)
+                continue
             size = collator.lengths(row)
         except (OSError, ValueError) as e:
             report.drop("bad_image", row.origin, str(e))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rationalrewards.agents.rows import read_rows, resolve_path
-from rationalrewards.rewardmodel.images import decode_image, max_image_bytes, read_file_bytes
+from rationalrewards.rewardmodel.images import image_dimensions, max_image_bytes, read_file_bytes
 from rationalrewards.rewardmodel.schemas import Task, Winner
 
 IMAGE_MARKER = "<image>"
@@ -307,10 +307,10 @@ def mix(rows: Sequence[CritiqueRow], pairwise_share: float | None, seed: int) ->
 
 
 def image_size(source: ImageSource) -> tuple[int, int]:
-    """(width, height) of a row's image, read through the project's image intake (regular files only, allowed
-    formats, the pixel limit checked from the header before decoding)."""
+    """(width, height) of a row's image from its header, through the project's image intake (regular files only,
+    allowed formats, the pixel limit): nothing is decoded."""
     data = source if isinstance(source, bytes) else read_file_bytes(source)
-    return decode_image(data, "an image of a row" if isinstance(source, bytes) else source).size
+    return image_dimensions(data, "an image of a row" if isinstance(source, bytes) else source)
 
 
 __all__ = [
