@@ -25,7 +25,7 @@ from rationalrewards.agents.generator import GeneratedImage, batch_sources
 from rationalrewards.agents.world import attach_ground_truth, ground_truth_of
 from rationalrewards.plumbing.http import HttpEndpoints, Transient
 from rationalrewards.plumbing.redact import Secret
-from rationalrewards.rewardmodel.images import content_path, image_ref_from_path, read_image_bytes
+from rationalrewards.rewardmodel.images import content_path, decode_image, image_ref_from_path, read_image_bytes
 from rationalrewards.rewardmodel.schemas import ImageRef
 
 
@@ -164,15 +164,15 @@ def store_image(data: bytes, out_dir: str | Path, scene: Any = None) -> tuple[Im
 
     from rationalrewards.plumbing.files import atomic_write_bytes
 
+    try:
+        decode_image(data, "the image")  # checked before anything is written: a refused image leaves nothing behind
+    except ValueError as e:
+        raise ValueError(f"the image does not decode ({e})") from e
     digest = hashlib.sha256(data).hexdigest()
     path = content_path(out_dir, digest)
     if not path.exists():
         atomic_write_bytes(path, data)
-    try:
-        ref = image_ref_from_path(path)  # decodes it
-    except ValueError as e:
-        path.unlink(missing_ok=True)
-        raise ValueError(f"the image does not decode ({e})") from e
+    ref = image_ref_from_path(path)
     if not scene:
         return ref, None
     return ref, str(attach_ground_truth(path, scene, digest))

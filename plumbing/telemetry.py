@@ -107,7 +107,11 @@ def _processor(name: str) -> SpanProcessor | None:
         except ImportError:
             log.warning("telemetry.no_otlp_exporter", hint="pip install 'rationalrewards[otel]'")
             return None
-        return BatchSpanProcessor(OTLPSpanExporter())
+        # A collector that is down must not hold the process at exit: short export deadlines unless the environment
+        # sets its own (OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_BSP_EXPORT_TIMEOUT).
+        timeout = None if "OTEL_EXPORTER_OTLP_TIMEOUT" in os.environ else 2.0
+        export_ms = None if "OTEL_BSP_EXPORT_TIMEOUT" in os.environ else 2000
+        return BatchSpanProcessor(OTLPSpanExporter(timeout=timeout), export_timeout_millis=export_ms)
     log.warning("telemetry.unknown_exporter", exporter=name, known="otlp, console, none")
     return None
 

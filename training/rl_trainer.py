@@ -592,9 +592,16 @@ class FlowRLTrainer:
         torch.save(state, staging / STATE_FILE)
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
-        latest = self.out / LORA_DIR
-        shutil.rmtree(latest, ignore_errors=True)
-        shutil.copytree(final, latest, ignore=shutil.ignore_patterns(STATE_FILE))
+        # `lora/` is replaced by renames, never deleted first: a reader (or a crash) sees the old LoRA or the new one.
+        latest, fresh = self.out / LORA_DIR, self.out / f".{LORA_DIR}.new"
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.copytree(final, fresh, ignore=shutil.ignore_patterns(STATE_FILE))
+        replaced = self.out / f".{LORA_DIR}.old"
+        shutil.rmtree(replaced, ignore_errors=True)
+        if latest.exists():
+            latest.rename(replaced)
+        fresh.rename(latest)
+        shutil.rmtree(replaced, ignore_errors=True)
         for old in sorted(root.glob("step-*"))[:-2]:
             shutil.rmtree(old, ignore_errors=True)
         return final
