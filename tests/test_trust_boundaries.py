@@ -28,8 +28,12 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(InvalidImageError, match="not a regular file \\(a FIFO\\)"):
         read_image_bytes(fifo)
-    result = run_cli("critique", str(fifo), "--prompt", "a cat", timeout=60)
-    assert result.returncode == 2 and "not a regular file" in result.stderr and "Traceback" not in result.stderr
+    for special in (fifo, Path("/dev/zero")):
+        result = run_cli("critique", str(special), "--prompt", "a cat", timeout=60)
+        assert result.returncode == 2 and "not a regular file" in result.stderr and "Traceback" not in result.stderr
+    for critic, message in (("py:no_such_module:f", "cannot import the critic module"), ("py:os:nothing", "no function")):
+        result = run_cli("critique", str(fifo), "--prompt", "a cat", "--critic", critic, timeout=60)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "link"])
