@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from rationalrewards.rewardmodel.images import load_pil
-from rationalrewards.rewardmodel.schemas import ImageRef
+from rationalrewards.rewardmodel.schemas import CritiqueRequest, ImageRef, Task
 from rationalrewards.sketch._layout import natural_color
 from rationalrewards.sketch._vocab import BACKGROUND, COLORS
-from rationalrewards.sketch.oracle import SketchOracle
+from rationalrewards.sketch.oracle import Judgement, SketchOracle
 from rationalrewards.sketch.scene import Artifact, SceneGraph, SceneObject
 from rationalrewards.sketch.spec import SceneSpec, parse_scene_spec
 
@@ -186,6 +186,11 @@ class PixelCritic(SketchOracle):
 
     def __init__(self, *, name: str = "sketch-pixel-critic", **knobs: Any) -> None:
         super().__init__(name=name, **knobs)
+
+    def judge(self, request: CritiqueRequest) -> Judgement:
+        if request.task is Task.edit:  # refused before the instruction is read as a text-to-image prompt
+            self._source_scene(request)
+        return super().judge(request)
 
     def scene_for(self, image: ImageRef | str, prompt: str) -> SceneGraph:
         ref = image if isinstance(image, ImageRef) else None
