@@ -25,10 +25,8 @@ from rationalrewards.rewardmodel.schemas import ImageRef
 
 
 def _ray() -> Any:
-    try:
-        import ray
-    except ImportError as e:
-        raise RuntimeError("ray: generators and critics need the ray extra: pip install 'rationalrewards[ray]'") from e
+    import ray  # a missing extra is reported by name at the CLI's boundary (`plumbing/extras.py`)
+
     if not ray.is_initialized():
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         # With RAY_ADDRESS set this joins that cluster; without, it starts a local one for this process.

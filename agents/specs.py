@@ -10,7 +10,7 @@ Forms (the role decides which are allowed):
 - `http(s)://HOST[:PORT][/PATH]`, or several joined by commas (one server per GPU);
 - `ray:<world spec|DIR>`: Ray actor replicas of an in-process backend;
 - a local directory (a model or a diffusers pipeline);
-- `py:package.module:function` (critics): a Python function of the request;
+- `py:package.module:function` (critics and generators): a Python function (of the request; of the prompt and seed);
 - `fake` (critics): deterministic, for trying the tools;
 - refiners: `critic` (the critique's refined request) or `llm:<URL|DIR>`; graders: `auto` or `none`.
 """
@@ -116,7 +116,7 @@ class NoGrader:
 
 
 CriticSpec = WorldBackend | HttpBackend | LocalBackend | RayBackend | PythonBackend | FakeBackend
-GeneratorSpec = WorldBackend | HttpBackend | LocalBackend | RayBackend
+GeneratorSpec = WorldBackend | HttpBackend | LocalBackend | RayBackend | PythonBackend
 RefinerSpec = CritiqueRefiner | LLMRefinerBackend
 GraderSpec = WorldBackend | AutoGrader | NoGrader
 BackendSpec = CriticSpec | GeneratorSpec | RefinerSpec | GraderSpec
@@ -133,7 +133,7 @@ def _expected(role: Role) -> str:
         "ray:<spec> or py:package.module:function",
         "teacher": f"{worlds}, an http(s):// URL of an OpenAI-compatible server, or a local model directory",
         "generator": f"{worlds}, a local diffusers pipeline directory, an http(s):// URL of an OpenAI Images API "
-        "server, or ray:<spec>",
+        "server, ray:<spec> or py:package.module:function",
         "refiner": "'critic', 'llm:<http(s) URL>' or 'llm:<local model dir>'",
         "grader": f"'auto', 'none' or {worlds}",
     }
@@ -185,10 +185,10 @@ def parse_spec(text: str | Sequence[str], role: Role) -> BackendSpec:
         return RayBackend(inner)
     if single == "fake" and role == "critic":
         return FakeBackend()
-    if single.startswith("py:") and role == "critic":
+    if single.startswith("py:") and role in ("critic", "generator"):
         module, _, function = single[3:].partition(":")
         if not module or not function or not all(p.isidentifier() for p in [*module.split("."), function]):
-            raise ValueError(f"a Python critic is written py:package.module:function, got {single!r}")
+            raise ValueError(f"a Python {role} is written py:package.module:function, got {single!r}")
         return PythonBackend(module, function)
     if Path(single).is_dir():
         return LocalBackend(Path(single))

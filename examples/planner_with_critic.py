@@ -15,7 +15,7 @@ from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from rationalrewards.agents.critic_tool import critique_image_tool
+from rationalrewards.integrations.langchain import critique_image_tool
 from rationalrewards.sketch.generator import SketchGenerator
 from rationalrewards.sketch.oracle import SketchOracle
 
@@ -44,7 +44,7 @@ def build_planner_graph(generator: SketchGenerator, tool: Any, max_tries: int = 
 
     async def reviewer(state: PlanState) -> dict[str, Any]:
         # The tool is called exactly as an LLM agent would call it: by name, with JSON arguments.
-        critique = await tool.ainvoke({"image_path": state["image"], "prompt": state["goal"]})
+        critique = await tool.ainvoke({"image": state["image"], "prompt": state["goal"]})
         verdict = "abstained" if critique["kind"] == "abstention" else f"reward {critique['reward']:.2f}"
         return {"critique": critique, "log": state["log"] + [f"critic: {verdict}"]}
 

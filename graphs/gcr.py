@@ -16,8 +16,10 @@ what `graphs/dev.py` does for `langgraph dev`). Nothing is compiled at import.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Literal, cast
+from collections.abc import Sequence
+from dataclasses import InitVar, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
 
 import structlog
 from langgraph.config import get_config
@@ -27,7 +29,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer, Command, Send, interrupt
 
 from rationalrewards.agents.generator import GeneratedImage, ImageGenerator
-from rationalrewards.agents.refiner import PromptRefiner, RefineHistory, RoundMemory
+from rationalrewards.agents.refiner import CriticRefiner, PromptRefiner, RefineHistory, RoundMemory
 from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.graphs.state import (
     BestRecord,
@@ -38,6 +40,7 @@ from rationalrewards.graphs.state import (
     GCRState,
     GCRUpdate,
     GenerateTask,
+    ImageRefDict,
     RoundRecord,
     candidate_key,
     critique_entry,
@@ -45,10 +48,11 @@ from rationalrewards.graphs.state import (
     image_ref_dict,
 )
 from rationalrewards.graphs.store import GenerationCache
-from rationalrewards.graphs.trace import Tracer
-from rationalrewards.plumbing.telemetry import span, traced_node
+from rationalrewards.graphs.trace import Tracer, tracer_or_file
+from rationalrewards.plumbing.telemetry import annotate_genai, span, traced_invocations, traced_node
 from rationalrewards.rewardmodel.backends.base import RewardModel, backend_name, prompt_profile_of
 from rationalrewards.rewardmodel.errors import RewardModelError
+from rationalrewards.rewardmodel.images import as_image_ref, png_data_url
 from rationalrewards.rewardmodel.schemas import Abstention, Critique, CritiqueRequest, ImageRef, Task
 from rationalrewards.rewardmodel.scoring import passes_threshold, reward_or_none
 
@@ -57,13 +61,19 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class GCRContext:
-    """Backends and run services, injected per run. The three backends are required; the services are optional."""
+    """Backends and run services, injected per run. A generator and a critic are required; the refiner defaults to the
+    critique's own refined request (`CriticRefiner`), as in the paper. `trace="trace.jsonl"` appends one JSON line per
+    node execution to that file (the same as `tracer=Tracer("trace.jsonl")`)."""
 
     generator: ImageGenerator
     critic: RewardModel
-    refiner: PromptRefiner
+    refiner: PromptRefiner = field(default_factory=CriticRefiner)
     tracer: Tracer | None = None
     cache: GenerationCache | None = None
+    trace: InitVar[str | Path | None] = None
+
+    def __post_init__(self, trace: str | Path | None) -> None:
+        object.__setattr__(self, "tracer", tracer_or_file(self.tracer, trace))
 
 
 CompiledGCRGraph = CompiledStateGraph[GCRState, GCRContext, GCRInput, GCROutput]
@@ -87,7 +97,11 @@ def _seed_for(config: GCRConfig, base: int, round_: int, candidate: int) -> int:
 class GCRGraph:
     """Builds the graph for one configuration. `builder` is the uncompiled StateGraph, for users to extend."""
 
-    def __init__(self, config: GCRConfig | None = None, *, backends: GCRContext | None = None) -> None:
+    def __init__(
+        self, config: GCRConfig | None = None, *, backends: GCRContext | None = None, settings: type | None = None
+    ) -> None:
+        """`settings`: with bound `backends`, the schema a server shows for a run's context (per-run settings that the
+        graph factory reads, as `graphs/dev.py` does); the nodes then use the bound backends."""
         self.config = config or GCRConfig.preset("paper")
         self.bound = backends  # used when a run passes no context (e.g. under `langgraph dev`)
         # One generator call makes every candidate of a round (the usual case: local pipelines batch): generate then
@@ -95,7 +109,8 @@ class GCRGraph:
         self.single_call = self.config.candidates <= self.config.generate_batch
         # A graph with bound backends declares no context schema: servers such as `langgraph dev` build the declared
         # schema from each run's (empty) context, which required backends cannot allow. A run may still pass one.
-        context_schema = None if backends is not None else GCRContext
+        # (Typed as GCRContext either way: the nodes only ever read a GCRContext, see `backends`.)
+        context_schema = cast("type[GCRContext] | None", settings if backends is not None else GCRContext)
         builder = StateGraph(GCRState, context_schema=context_schema, input_schema=GCRInput, output_schema=GCROutput)
         # The wiring is lean on purpose: LangGraph spends ~0.2 ms of CPU per superstep here (more under load), about a
         # sketch render, and each conditional-edge function re-reads the state. Routing select and refine by `Command`
@@ -114,7 +129,8 @@ class GCRGraph:
         self.builder = builder
 
     def backends(self, runtime: Runtime[GCRContext] | None) -> GCRContext:
-        context = runtime.context if runtime is not None and runtime.context is not None else self.bound
+        given = runtime.context if runtime is not None else None
+        context = given if isinstance(given, GCRContext) else self.bound
         if context is None:
             raise MissingBackendsError(
                 "no backends: run the graph with context=GCRContext(generator=..., critic=..., refiner=...), or build it "
@@ -139,7 +155,7 @@ class GCRGraph:
                 seeds=[_seed_for(self.config, base, round_, k) for k in chunk],
                 round=round_,
                 candidates=chunk,
-                source_image=state.get("source_image"),
+                source_image=_source_dict(state),
                 sample_id=_sample_id(state),
             )
             for chunk in chunks
@@ -210,7 +226,8 @@ class GCRGraph:
         pending = [
             key for k in range(config.candidates) if (key := candidate_key(round_, k)) in candidates and key not in done
         ]
-        source = ImageRef.model_validate(state["source_image"]) if state.get("source_image") else None
+        source_dict = _source_dict(state)
+        source = ImageRef.model_validate(source_dict) if source_dict else None
         results: dict[str, Critique | Abstention] = {}
         calls = 0
         for attempt in range(config.critique_retries + 1):  # an abstaining critic is asked again
@@ -229,6 +246,7 @@ class GCRGraph:
             started = time.perf_counter()
             with span("critic.critique", backend=backend_name(backends.critic), requests=len(requests)):
                 answers = await backends.critic.critique(requests)
+                annotate_genai("chat", **_model_fields(backends.critic, answers))
             elapsed = round((time.perf_counter() - started) * 1000 / len(requests), 2)
             calls += len(requests)
             for k, answer in zip(pending, answers, strict=True):
@@ -274,13 +292,16 @@ class GCRGraph:
             abstentions=sum(k in critiques and critiques[k]["abstention"] is not None for k in keys),
             reward=critiques[best_key]["reward"] if best_key else None,
         )
-        best = self._keep(state.get("best"), _best_record(state, chosen) if chosen else None)
+        best = self._keep(state.get("best"), _best_record(state, chosen, config.rescore) if chosen else None)
         rounds = list(state.get("rounds", [])) + [record]
         stop = self._stop_reason(config, state, rounds, critiques.get(best_key) if best_key else None)
         update = GCRUpdate(rounds=[record], best=best, stop_reason=stop)
         if round_ == 0:  # the first round also fixes what the input leaves implicit
             update["task"], update["round"] = _task(state).value, 0
             update["current_prompt"], update["sample_id"] = state["prompt"], _sample_id(state)
+            update["source_image"] = _source_dict(state)  # read once: later rounds find the ref
+        if stop and best is not None and config.inline_best_image:
+            update["best"] = best = BestRecord(**best, data_url=png_data_url(ImageRef.model_validate(best["image"])))
         if stop:
             self._trace_finish(runtime, state, stop, best, len(rounds))
         return update
@@ -377,15 +398,38 @@ class GCRGraph:
     def compile(
         self, checkpointer: Checkpointer = None, *, name: str | None = None, debug: bool = False
     ) -> CompiledGCRGraph:
-        return self.builder.compile(checkpointer=checkpointer, name=name, debug=debug)
+        compiled = self.builder.compile(checkpointer=checkpointer, name=name, debug=debug)
+        return traced_invocations(compiled, name or "gcr")
 
 
 def _sample_id(state: GCRState) -> str:
     return state.get("sample_id") or _thread_id() or "sample"
 
 
+def _source_dict(state: GCRState) -> ImageRefDict | None:
+    """The input's source image as a ref: given as a ref, or (from Studio, an SDK client, a tool) as a file path, a
+    `file://` URI or a `data:` URL, read through the image intake."""
+    value = state.get("source_image")
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict) and value.get("kind") == "image_ref":
+        return value
+    return image_ref_dict(as_image_ref(value, "source_image"))
+
+
 def _task(state: GCRState) -> Task:
     return Task.edit if state.get("source_image") else Task.t2i
+
+
+def _model_fields(backend: object, answers: Sequence[Critique | Abstention]) -> dict[str, Any]:
+    """The GenAI attributes of a backend call: the model asked for, the one that answered, the tokens it reported."""
+    judged = [a for a in answers if not isinstance(a, Abstention)]
+    answered = next((a.model for a in judged if a.model), None)
+    return {
+        "model": getattr(backend, "model", None) or backend_name(backend),
+        "response_model": answered,
+        "usages": [a.usage for a in judged],
+    }
 
 
 def _trace_fields(answer: Critique | Abstention) -> dict[str, object]:
@@ -412,6 +456,7 @@ async def _generate_cached(
     missing = [k for k in seeds if k not in made]
     if missing:
         with span("generator.generate", backend=backends.generator.name, images=len(missing), round=task["round"]):
+            annotate_genai("generate_content", model=backends.generator.name)
             fresh = await backends.generator.generate(
                 [task["prompt"]] * len(missing),
                 [seeds[k] for k in missing],
@@ -424,10 +469,11 @@ async def _generate_cached(
     return made, set(missing)
 
 
-def _best_record(state: GCRState, key: str) -> BestRecord:
+def _best_record(state: GCRState, key: str, rescore: bool) -> BestRecord:
     candidate = state["candidates"][key]
     entry = state.get("critiques", {}).get(key)
     return BestRecord(
+        reward_note=_reward_note(entry, candidate["round"], rescore),
         key=key,
         round=candidate["round"],
         candidate=candidate["candidate"],
@@ -436,6 +482,23 @@ def _best_record(state: GCRState, key: str) -> BestRecord:
         reward=entry["reward"] if entry else None,
         critique=entry["critique"] if entry else None,
     )
+
+
+def _reward_note(entry: CritiqueEntry | None, round_: int, rescore: bool) -> str:
+    """Why the kept image has no reward, in words: a missing reward is a choice or an abstention, never a failure."""
+    if entry is not None and entry["reward"] is not None:
+        return ""
+    if entry is None and round_ > 0 and not rescore:
+        return (
+            "not re-scored: this preset critiques the first image only and keeps the refined one unscored, as the "
+            "paper does; use the `deep` preset or rescore=True to score refined images"
+        )
+    if entry is not None and entry["abstention"] is not None:
+        reason = Abstention.model_validate(entry["abstention"]).reason
+        return f"the critic abstained: {reason}"
+    if entry is not None:
+        return "the critique scored no aspect the reward policy counts"
+    return "not critiqued"
 
 
 def _human_choice(decision: object, proposed: str) -> str:

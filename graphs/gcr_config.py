@@ -38,6 +38,7 @@ class GCRConfig:
     critique_retries: int = 1  # re-ask an abstaining critic this many times
     human_in_the_loop: bool = False  # interrupt before regeneration to approve or edit the refined prompt
     generate_batch: int = 1  # candidates per generate task (Send); a local pipeline renders a batch in one call
+    inline_best_image: bool = False  # the kept image also as a data URL in the output, for clients on other machines
 
     def __post_init__(self) -> None:
         if self.max_rounds < 1:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import InitVar, asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from langgraph.graph import END, START, StateGraph
@@ -36,9 +37,9 @@ from rationalrewards.graphs.state import (
     Rejection,
     RejectReason,
 )
-from rationalrewards.graphs.trace import Tracer
+from rationalrewards.graphs.trace import Tracer, tracer_or_file
 from rationalrewards.plumbing.choices import choice
-from rationalrewards.plumbing.telemetry import span, traced_node
+from rationalrewards.plumbing.telemetry import annotate_genai, span, traced_invocations, traced_node
 from rationalrewards.rewardmodel.backends.base import Completion, Teacher, backend_name
 from rationalrewards.rewardmodel.errors import CritiqueParseError, RewardModelError, RewardRequestError
 from rationalrewards.rewardmodel.parsing import parse_critique, parse_pairwise
@@ -82,8 +83,15 @@ class ParrotConfig:
 
 @dataclass(frozen=True)
 class ParrotContext:
+    """The teacher, injected per run. `trace="trace.jsonl"` appends one JSON line per node execution to that file (the
+    same as `tracer=Tracer("trace.jsonl")`)."""
+
     teacher: Teacher
     tracer: Tracer | None = None
+    trace: InitVar[str | Path | None] = None
+
+    def __post_init__(self, trace: str | Path | None) -> None:
+        object.__setattr__(self, "tracer", tracer_or_file(self.tracer, trace))
 
 
 CompiledParrotGraph = CompiledStateGraph[ParrotState, ParrotContext, ParrotInput, ParrotState]
@@ -102,6 +110,12 @@ async def _ask(context: ParrotContext, request: TeacherRequest) -> Completion:
     try:
         with span("teacher.teach", backend=backend_name(context.teacher), request=type(request).__name__):
             [completion] = await context.teacher.teach([request])
+            annotate_genai(
+                "chat",
+                model=getattr(context.teacher, "model", None) or backend_name(context.teacher),
+                response_model=completion.model or None,
+                usages=[completion.usage],
+            )
     except RewardRequestError as e:
         raise _Rejected("teacher_request_error", f"{type(e).__name__}: {e}") from e
     except RewardModelError as e:
@@ -125,7 +139,7 @@ class ParrotGraph:
         self.builder = builder
 
     def compile(self, checkpointer: Checkpointer = None) -> CompiledParrotGraph:
-        return self.builder.compile(checkpointer=checkpointer)
+        return traced_invocations(self.builder.compile(checkpointer=checkpointer), "parrot")
 
     def retryable(self, state: ParrotState) -> bool:
         """A rejected pair gets a new anchored sample unless its reason rules that out or the retries are spent."""

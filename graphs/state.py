@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
-from typing import Annotated, Literal, NotRequired, Required, TypedDict, TypeVar
+from typing import Annotated, Literal, NotRequired, Required, TypeVar
+
+from pydantic import Field
+
+# typing_extensions' TypedDict, not typing's: pydantic (and so LangGraph's input and output JSON schemas, which Studio
+# draws its forms from) accepts typing's only from Python 3.12.
+from typing_extensions import TypedDict
 
 from rationalrewards.rewardmodel.schemas import Abstention, Critique, ImageRef, PairwiseJudgement
 
@@ -41,9 +47,14 @@ def merge_dicts(left: Mapping[str, V] | None, right: Mapping[str, V] | None) -> 
 
 
 class GCRInput(TypedDict, total=False):
-    prompt: Required[str]
-    seed: int
-    source_image: ImageRefDict | None  # makes the task an edit
+    """What one loop run is given."""
+
+    prompt: Required[Annotated[str, Field(description="What to generate; with a source image, the edit instruction.")]]
+    seed: Annotated[int, Field(description="Seed of the first generation; later rounds derive theirs from it.")]
+    source_image: Annotated[
+        ImageRefDict | str | None,
+        Field(description="For an edit: the source image, as a file path, a file:// URI or a data: URL."),
+    ]
     sample_id: str
     tag: str  # the suite's ground-truth tag, carried through for reporting
 
@@ -101,6 +112,8 @@ class BestRecord(TypedDict):
     image: ImageRefDict
     reward: float | None
     critique: ModelDump | None
+    reward_note: str  # why `reward` is None ("" when it is set): not re-scored by design, or the critic abstained
+    data_url: NotRequired[str]  # the image inline, when the run asked for it (`GCRConfig.inline_best_image`)
 
 
 class GCRState(GCRInput, total=False):
@@ -130,6 +143,7 @@ class GCRUpdate(TypedDict, total=False):
     critique_calls: int
     best: BestRecord | None
     stop_reason: str | None
+    source_image: ImageRefDict | None
 
 
 class GCROutput(TypedDict, total=False):

@@ -43,6 +43,15 @@ class Tracer:
         self.close()
 
 
+def tracer_or_file(tracer: Tracer | None, trace: str | Path | None) -> Tracer | None:
+    """A run context's tracer from its `tracer=` (a Tracer) or `trace=` (a file to append to) argument."""
+    if trace is None:
+        return tracer
+    if tracer is not None:
+        raise ValueError("give trace= (a file) or tracer= (a Tracer), not both")
+    return Tracer(trace)
+
+
 def read_trace(path: str | Path) -> list[dict[str, object]]:
     path = Path(path)
     if not path.exists():

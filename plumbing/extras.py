@@ -20,6 +20,9 @@ EXTRAS = {
     "psycopg": "postgres",
     "psycopg_pool": "postgres",
     "ray": "ray",
+    "mcp": "integrations",
+    "pydantic_ai": "integrations",
+    "agents": "integrations",  # the OpenAI Agents SDK's module
 }
 _NESTED = {"langgraph.checkpoint.postgres": "postgres", "opentelemetry.sdk": "otel", "opentelemetry.exporter": "otel"}
 
@@ -38,7 +41,8 @@ def extra_for(error: ImportError) -> str:
     extra = extra_of(module)
     if extra is None:
         return f"cannot import {module or 'a module'}: {error}"
-    return f"{module} is not installed: pip install 'rationalrewards[{extra}]'"
+    nested = next((prefix for prefix in _NESTED if module == prefix or module.startswith(prefix + ".")), None)
+    return f"{nested or module.split('.')[0]} is not installed: pip install 'rationalrewards[{extra}]'"
 
 
 __all__ = ["EXTRAS", "extra_for", "extra_of"]

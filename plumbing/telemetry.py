@@ -9,8 +9,18 @@ endpoint a request went to, attempts) and never image bytes, data URLs or API ke
   settings. A tracer provider is set up once, unless the application already set its own (then ours are added to the
   application's trace, as a library should). The console exporter writes to stderr, so `--json` output stays one
   object on stdout;
-- LangSmith's OTel mode: `LANGSMITH_TRACING=true` with `LANGSMITH_TRACING_MODE=otel` (or LangSmith's own
-  `LANGSMITH_OTEL_ENABLED=true`) also turns on LangGraph's graph and node spans, into the same provider.
+- LangSmith's OTel mode, set with LangSmith's own variables (`LANGSMITH_TRACING=true`, `LANGSMITH_OTEL_ENABLED=true`,
+  and `LANGSMITH_OTEL_ONLY=true` to send nothing by LangSmith's own client), adds LangGraph's graph and node spans to
+  the same provider; point `OTEL_EXPORTER_OTLP_ENDPOINT` (and `OTEL_EXPORTER_OTLP_HEADERS`) at LangSmith's OTLP
+  endpoint, or at any collector.
+
+Attributes: ours under `rr.*`, and beside them OpenTelemetry's GenAI semantic conventions (`gen_ai.operation.name`,
+`gen_ai.request.model`, `gen_ai.response.model`, `gen_ai.usage.input_tokens` / `output_tokens` where the backend
+reports usage, `gen_ai.agent.name` on a graph run), which LangSmith, Phoenix and Langfuse read into their model and
+token columns.
+
+A graph run from Python is one trace: when no span is open, each invocation of a compiled graph opens a root span
+(`invoke_agent <graph>`) and every node span is its child (`traced_invocations`).
 
 One run, one trace, across processes: the run span's trace id is derived from the job (its kind, settings without
 `shard`, and the whole input before sharding), so the shards of a job on several machines land in one trace; a W3C
@@ -23,9 +33,9 @@ import atexit
 import functools
 import hashlib
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import structlog
 
@@ -56,10 +66,6 @@ def configure() -> None:
     if _configured:
         return
     _configured = True
-    if _truthy("LANGSMITH_TRACING") and os.environ.get("LANGSMITH_TRACING_MODE", "").lower() == "otel":
-        # LangSmith's own switches: LangGraph's graph and node spans go to the OTel provider, and only there.
-        os.environ.setdefault("LANGSMITH_OTEL_ENABLED", "true")
-        os.environ.setdefault("LANGSMITH_OTEL_ONLY", "true")
     exporters = _exporters()
     if not exporters:
         return
@@ -215,6 +221,44 @@ def annotate(**fields: object) -> None:
         current.set_attributes(safe_attributes(fields))
 
 
+def genai_attributes(
+    operation: str,
+    *,
+    model: str | None = None,
+    response_model: str | None = None,
+    agent: str | None = None,
+    usages: Iterable[Mapping[str, int] | None] = (),
+) -> dict[str, AttributeValue]:
+    """OpenTelemetry GenAI semantic-convention attributes; token counts summed over `usages` (OpenAI's
+    `prompt_tokens` / `completion_tokens`, or `input_tokens` / `output_tokens`), left out when no usage is reported."""
+    attributes: dict[str, AttributeValue] = {"gen_ai.operation.name": operation}
+    for key, value in (("gen_ai.request.model", model), ("gen_ai.response.model", response_model)):
+        if value:
+            attributes[key] = redact(value[:200])
+    if agent:
+        attributes["gen_ai.agent.name"] = agent
+    reported = [u for u in usages if u]
+    if reported:
+        attributes["gen_ai.usage.input_tokens"] = sum(
+            int(u.get("prompt_tokens", u.get("input_tokens", 0))) for u in reported
+        )
+        attributes["gen_ai.usage.output_tokens"] = sum(
+            int(u.get("completion_tokens", u.get("output_tokens", 0))) for u in reported
+        )
+    return attributes
+
+
+def annotate_genai(operation: str, **fields: Any) -> None:
+    """`genai_attributes(operation, **fields)` on the current span."""
+    if not tracing():
+        return
+    from opentelemetry import trace
+
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.set_attributes(genai_attributes(operation, **fields))
+
+
 def traced_node(name: str, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """A graph node that runs inside a `node.<name>` span (the parent of its backend calls). `functools.wraps` keeps
     the signature LangGraph reads to decide what to pass (state, runtime)."""
@@ -227,3 +271,48 @@ def traced_node(name: str, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitab
             return await fn(*args, **kwargs)
 
     return node
+
+
+@contextmanager
+def root_span(graph: str) -> Iterator[None]:
+    """The span of one graph invocation, opened only when tracing is on and no span is current (a caller's span, a
+    job's thread span): then the invocation's node spans share one trace instead of each starting its own."""
+    if not tracing():
+        yield
+        return
+    from opentelemetry import trace
+
+    if trace.get_current_span().get_span_context().is_valid:
+        yield
+        return
+    with span(f"invoke_agent {graph}", graph=graph) as current:
+        if current is not None:
+            current.set_attributes(genai_attributes("invoke_agent", agent=graph))
+        yield
+
+
+G = TypeVar("G")
+_traced_classes: dict[tuple[type, str], type] = {}
+
+
+def traced_invocations(graph: G, name: str) -> G:
+    """`graph` (a compiled LangGraph graph) with a root span per invocation (`root_span`). Every way of running one
+    (`invoke`, `ainvoke`, `stream`, `astream`, `astream_events`, a server's runs) goes through `stream` or `astream`,
+    so those two are wrapped, in a subclass that adds nothing else."""
+    base = type(graph)
+    cls = _traced_classes.get((base, name))
+    if cls is None:
+
+        def stream(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            with root_span(name):
+                yield from base.stream(self, *args, **kwargs)  # type: ignore[attr-defined]
+
+        async def astream(self: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            with root_span(name):
+                async for chunk in base.astream(self, *args, **kwargs):  # type: ignore[attr-defined]
+                    yield chunk
+
+        cls = type(base.__name__, (base,), {"stream": stream, "astream": astream, "__module__": base.__module__})
+        _traced_classes[(base, name)] = cls
+    graph.__class__ = cls
+    return graph

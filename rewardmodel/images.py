@@ -265,17 +265,77 @@ def image_ref_from_pil(image: PILImage, directory: str | Path | None = None) -> 
     return ImageRef(uri=uri, sha256=digest, width=image.width, height=image.height)
 
 
-def as_image_ref(image: object) -> ImageRef:
-    """Accept what users hold: an ImageRef, a path, or a PIL image."""
+def as_image_ref(image: object, what: str = "image") -> ImageRef:
+    """The one reader of image arguments, for every surface an agent or a user reaches us through (the Python API,
+    tools for LangChain, the OpenAI Agents SDK, pydantic-ai and MCP): an `ImageRef` or its JSON; a path; a `file://`
+    URI (percent-decoded); a `data:` URL; encoded image bytes; a `{"bytes", "path"}` record as datasets store images;
+    an OpenAI content part (`{"image_url": {"url": ...}}`); a PIL image. Every one goes through the image intake. An
+    `http(s)://` URL is refused by name: nothing here fetches from the network."""
     if isinstance(image, ImageRef):
         return image
-    if isinstance(image, (str, Path)):
+    if isinstance(image, Path):
         return image_ref_from_path(image)
+    if isinstance(image, str):
+        text = image.strip()
+        if text.startswith("data:"):
+            return image_ref_from_data_url(text)
+        if text.lower().startswith(("http://", "https://")):
+            raise InvalidImageError(
+                f"{what}: {text.split('?')[0][:80]} is a web address; images are read from files and data: URLs "
+                "only (nothing here downloads): save it to a file, or pass it as a data: URL"
+            )
+        if "://" in text and not text.startswith("file://"):
+            raise InvalidImageError(
+                f"{what}: {text.split('://')[0]}:// addresses are not read; give a file or a data: URL"
+            )
+        if not text:
+            raise InvalidImageError(f"{what} is empty: give a file path, a file:// URI or a data: URL")
+        return image_ref_from_path(text)
+    if isinstance(image, bytes | bytearray):
+        return _ref_from_bytes(bytes(image), what)
+    if isinstance(image, dict):
+        return _ref_from_record(image, what)
     from PIL import Image
 
     if isinstance(image, Image.Image):
         return image_ref_from_pil(image)
-    raise InvalidImageError(f"cannot use a {type(image).__name__} as an image; pass a path, PIL image or ImageRef")
+    raise InvalidImageError(
+        f"cannot use a {type(image).__name__} as {what}: pass a path, a file:// or data: URL, image bytes, a PIL image "
+        "or an ImageRef"
+    )
+
+
+def _ref_from_bytes(data: bytes, what: str) -> ImageRef:
+    from PIL import Image
+
+    image = decode_image(data, what)
+    mime = Image.MIME.get(str(image.format), "image/png")
+    return ImageRef(
+        uri=f"data:{mime};base64," + base64.b64encode(data).decode("ascii"),
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=image.width,
+        height=image.height,
+    )
+
+
+def _ref_from_record(record: dict[object, object], what: str) -> ImageRef:
+    if record.get("kind") == "image_ref" or {"uri", "sha256"} <= record.keys():
+        return ImageRef.model_validate(record)
+    data, path = record.get("bytes"), record.get("path")
+    if data:
+        return as_image_ref(data, what) if isinstance(data, bytes | bytearray) else _refuse(what, "bytes", data)
+    if path:
+        return as_image_ref(path, what) if isinstance(path, str) else _refuse(what, "path", path)
+    inner = record.get("image_url", record.get("url"))
+    if isinstance(inner, dict):
+        inner = inner.get("url")
+    if isinstance(inner, str):
+        return as_image_ref(inner, what)
+    raise InvalidImageError(f"{what}: a record with none of uri, bytes, path or image_url ({sorted(map(str, record))})")
+
+
+def _refuse(what: str, field: str, value: object) -> ImageRef:
+    raise InvalidImageError(f"{what}: its {field!r} is a {type(value).__name__}")
 
 
 class _DataUrlCache:

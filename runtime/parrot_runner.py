@@ -18,6 +18,7 @@ what an uninterrupted one does.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
@@ -95,6 +96,15 @@ def sft_rows(pair: PreferencePair, record: PairRecord, profile: PromptProfile = 
             )
         )
     return rows
+
+
+def parrot_sft_rows(
+    pair: PreferencePair, output: Mapping[str, Any], profile: PromptProfile = "release"
+) -> list[dict[str, object]]:
+    """The SFT rows one PARROT graph run gives for `pair` (`output`: what `build_parrot_graph().ainvoke` returned):
+    the pairwise row and up to two pointwise rows when the pair was kept, none when it was rejected."""
+    record = _pair_record(pair, dict(output))
+    return sft_rows(pair, record, profile) if record["status"] == "kept" else []
 
 
 def pairs_in_flight(teacher_requests: int) -> int:

@@ -98,12 +98,15 @@ def load_scene(image: ImageRef | str | Path) -> SceneGraph:
     """The scene graph beside an image, checked against the image's bytes (a stale or foreign sidecar is refused)."""
     uri = image.uri if isinstance(image, ImageRef) else str(image)
     if uri.startswith("data:"):
-        raise NoSceneError("the sketch critic needs an image file with its .scene.json sidecar, not a data URL")
+        raise NoSceneError(
+            "the sketch world reads (and edits) only its own images: an image file with its .scene.json sidecar, "
+            "not a data URL"
+        )
     path = sidecar_path(uri.removeprefix("file://"))
     if not path.exists():
         raise NoSceneError(
-            f"no scene-graph sidecar {path.name} next to {Path(uri).name}: the sketch critic only judges images "
-            "made by the sketch generator (`rationalrewards sketch render`), which writes one"
+            f"no scene-graph sidecar {path.name} next to {Path(uri).name}: the sketch world judges and edits only "
+            "images made by the sketch generator (`rationalrewards sketch render`), which writes one"
         )
     try:
         scene = SceneGraph.model_validate_json(path.read_text())

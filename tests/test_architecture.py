@@ -25,9 +25,20 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": {"plumbing", "rewardmodel", "agents", "graphs"},
     "training": {"plumbing", "rewardmodel", "agents", "graphs", "runtime"},
     "experiments": {"plumbing", "rewardmodel", "agents", "sketch", "graphs", "runtime", "training"},
-    "cli": {"plumbing", "rewardmodel", "agents", "graphs", "runtime", "training", "experiments"},
+    "integrations": {"plumbing", "rewardmodel", "agents", "graphs", "runtime"},
+    "cli": {"plumbing", "rewardmodel", "agents", "graphs", "runtime", "training", "experiments", "integrations"},
     # the top-level namespace: the everyday names, the embedded world's generator and oracle among them
-    "rationalrewards": {"plumbing", "rewardmodel", "agents", "sketch", "graphs", "runtime", "training", "cli"},
+    "rationalrewards": {
+        "plumbing",
+        "rewardmodel",
+        "agents",
+        "sketch",
+        "graphs",
+        "runtime",
+        "training",
+        "integrations",
+        "cli",
+    },
 }
 
 

@@ -11,12 +11,12 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from rationalrewards.agents.critic_tool import critique_image_tool, make_critic_node
 from rationalrewards.agents.refiner import CriticRefiner, LLMRefiner, RefineHistory, RoundMemory
 from rationalrewards.graphs.gcr import GCRContext, GCRGraph, build_gcr_graph
 from rationalrewards.graphs.gcr_config import GCRConfig
 from rationalrewards.graphs.state import critique_of
 from rationalrewards.graphs.store import GenerationCache
+from rationalrewards.integrations.langchain import critique_image_tool, make_critic_node
 from rationalrewards.rewardmodel import Abstention, Aspect, AspectAssessment, Critique, CritiqueRequest, Task
 from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
 from rationalrewards.rewardmodel.images import content_path
@@ -260,14 +260,14 @@ def test_bad_configuration_is_rejected() -> None:
 async def test_critic_tool_and_node_factory(generator: SketchGenerator) -> None:
     made = generator.generate_one("a photo of four clocks", 1)
     tool = critique_image_tool(SketchOracle())
-    assert tool.name == "critique_image" and "image_path" in tool.args
-    result = await tool.ainvoke({"image_path": made.image.uri, "prompt": "a photo of four clocks"})
+    assert tool.name == "critique_image" and "image" in tool.args
+    result = await tool.ainvoke({"image": made.image.uri, "prompt": "a photo of four clocks"})
     assert result["kind"] == "critique" and set(result["scores"]) == {
         "text_faithfulness",
         "physical_quality",
         "text_rendering",
     }
-    assert tool.invoke({"image_path": made.image.uri, "prompt": "a photo of four clocks"}) == result
+    assert tool.invoke({"image": made.image.uri, "prompt": "a photo of four clocks"}) == result
     node = make_critic_node(SketchOracle(), output_key="review")
     update = await node({"image": made.image.model_dump(mode="json"), "prompt": "a photo of four clocks"})
     assert update["review"] == result

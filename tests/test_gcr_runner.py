@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from helpers import PYTHON, free_port, wait_for_http
@@ -439,11 +441,14 @@ def test_langgraph_dev_serves_the_gcr_graph(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/ok", process, timeout=120)
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/ok", process, timeout=120)
         from langgraph_sdk import get_client
 
-        async def drive() -> dict[str, Any]:
-            client = get_client(url=f"http://127.0.0.1:{port}")
+        async def drive() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+            client = get_client(url=url)
+            [assistant] = await client.assistants.search(graph_id="gcr")
+            schemas = await client.assistants.get_schemas(assistant["assistant_id"])
             thread = await client.threads.create()
             kinds = [
                 chunk.event
@@ -455,12 +460,36 @@ def test_langgraph_dev_serves_the_gcr_graph(tmp_path: Path) -> None:
                 )
             ]
             assert "updates" in kinds
-            return (await client.threads.get_state(thread["thread_id"]))["values"]
+            values = (await client.threads.get_state(thread["thread_id"]))["values"]
+            # A run's settings (Studio's context form): the paper preset, the kept image inline; the source image
+            # of an edit given as a file:// URI, as a remote client would write it.
+            edit = await client.runs.wait(
+                None,
+                "gcr",
+                input={"prompt": "add a red cat", "source_image": "file://" + values["best"]["image"]["uri"]},
+                context={"preset": "paper", "inline_images": True},
+            )
+            return schemas, values, edit
 
-        values = asyncio.run(drive())
+        schemas, values, edit = asyncio.run(drive())
+        form = schemas["input_schema"]["properties"]
+        assert {"prompt", "seed", "source_image"} <= set(form) and "candidates" not in form, sorted(form)
+        assert "description" in form["prompt"] and schemas["input_schema"]["required"] == ["prompt"]
+        assert "best" in schemas["output_schema"]["properties"]
+        assert set(schemas["context_schema"]["properties"]) >= {"preset", "max_rounds", "candidates", "inline_images"}
         assert values["stop_reason"] in ("passed", "max_rounds", "plateau")
         assert values["rounds"][0]["prompt"] == "a photo of four clocks"
-        assert ImageRef.model_validate(values["best"]["image"]).uri.startswith(str(tmp_path / "home"))
+        kept = ImageRef.model_validate(values["best"]["image"])
+        assert kept.uri.startswith(str(tmp_path / "home"))
+        # A client elsewhere fetches the kept image from the same server by its hash.
+        served = httpx.get(f"{url}/images/{kept.sha256}.png", timeout=30)
+        assert served.status_code == 200 and hashlib.sha256(served.content).hexdigest() == kept.sha256
+        assert httpx.get(f"{url}/images/..%2F..%2Fetc%2Fpasswd", timeout=30).status_code == 404
+        assert edit["task"] == "edit" and len(edit["rounds"]) <= 2  # the paper preset: at most one refinement
+        inline = edit["best"]["data_url"]
+        assert hashlib.sha256(base64.b64decode(inline.split(",", 1)[1])).hexdigest() == edit["best"]["image"]["sha256"]
+        if edit["best"]["reward"] is None:
+            assert "not re-scored" in edit["best"]["reward_note"]
     finally:
         process.terminate()
         process.wait(30)

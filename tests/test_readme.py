@@ -60,3 +60,21 @@ def test_the_tour_runs_as_written(tmp_path: Path) -> None:
     first, second = result.stdout.splitlines()
     assert first.split()[0] in ("passed", "max_rounds", "plateau") and float(first.split()[1]) >= 0
     assert "'text_faithfulness': 2.0" in second and second.endswith("0.6666666666666666")
+
+    # "From Python": the same folder (the tour drew clocks.png); each block runs on its own.
+    composing, agents = _blocks(_section("From Python: your generator, your critic, your agent"), "python")
+    result = subprocess.run(
+        [sys.executable, "-c", composing], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    uri, reward, note = result.stdout.split(maxsplit=2)
+    assert (tmp_path / uri.removeprefix("file://")).is_file() or Path(uri.removeprefix("file://")).is_file()
+    assert reward == "None" and "re-scor" in note  # the default preset keeps the refined image unscored, and says why
+    result = subprocess.run(
+        [sys.executable, "-c", agents], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores, parrot = result.stdout.splitlines()
+    assert "'text_faithfulness'" in scores
+    status, rows = parrot.split()
+    assert status == "kept" and int(rows) >= 2  # the pairwise row and at least one pointwise row

@@ -133,7 +133,13 @@ def test_a_cli_run_exports_its_spans_over_otlp_when_the_endpoint_is_set(tmp_path
         run_cli("refine", "a photo of two cats", "--out", str(tmp_path / "run"), "--json", env=env, check=True)
         ours = b"".join(received)
         received.clear()
-        langsmith = env | {"LANGSMITH_TRACING": "true", "LANGSMITH_TRACING_MODE": "otel", "LANGSMITH_API_KEY": "x"}
+        # LangSmith's own variables for its OTel mode (nothing sent by its own client: OTEL_ONLY).
+        langsmith = env | {
+            "LANGSMITH_TRACING": "true",
+            "LANGSMITH_OTEL_ENABLED": "true",
+            "LANGSMITH_OTEL_ONLY": "true",
+            "LANGSMITH_API_KEY": "x",
+        }
         run_cli("refine", "a photo of two dogs", "--out", str(tmp_path / "ls"), "--json", env=langsmith, check=True)
         with_langsmith = b"".join(received)
     finally:
@@ -177,3 +183,73 @@ def test_an_rl_run_is_a_run_span_with_one_child_per_step(tmp_path: Path, exporte
     assert [s.attributes["rr.step"] for s in steps] == [1, 2]  # the step numbers of the history rows
     assert all(s.parent.span_id == run.context.span_id for s in steps)
     assert all("rr.reward_mean" in s.attributes for s in steps)
+
+
+def test_a_graph_run_from_python_is_one_trace_with_genai_attributes(tmp_path: Path, exporter: Any) -> None:
+    """No span open around `ainvoke`: each invocation opens its own root span, so its nodes share one trace; the
+    critic's span carries OpenTelemetry's GenAI attributes with the token usage the server reported."""
+    import asyncio
+
+    from PIL import Image
+
+    from rationalrewards import (
+        FunctionGenerator,
+        GCRConfig,
+        GCRContext,
+        OpenAICompatibleRewardModel,
+        build_gcr_graph,
+        read_trace,
+    )
+    from rationalrewards.rewardmodel.mock_server import MockServer, free_port
+
+    def draw(prompt: str, seed: int) -> Image.Image:
+        return Image.new("RGB", (32, 32), (seed * 40 % 256, 90, 160))
+
+    with MockServer(free_port()) as server:
+        critic = OpenAICompatibleRewardModel(server.base_url, "mock-critic")
+        context = GCRContext(FunctionGenerator(draw, tmp_path / "images"), critic, trace=tmp_path / "trace.jsonl")
+        graph = build_gcr_graph(GCRConfig.preset("deep", max_rounds=2, candidates=1))
+        exporter.clear()
+
+        async def twice() -> None:
+            for seed in (1, 2):
+                await graph.ainvoke({"prompt": "a red square", "seed": seed}, context=context)
+            await critic.aclose()
+
+        asyncio.run(twice())
+    spans = exporter.get_finished_spans()
+    roots = [s for s in spans if s.name == "invoke_agent gcr"]
+    assert len(roots) == 2 and all(r.parent is None for r in roots)
+    assert roots[0].attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert roots[0].attributes["gen_ai.agent.name"] == "gcr"
+    traces = {r.context.trace_id for r in roots}
+    assert len(traces) == 2
+    nodes = [s for s in spans if s.name.startswith("node.")]
+    assert nodes and {n.context.trace_id for n in nodes} == traces  # every node inside one of the two runs
+    critic_spans = [s for s in spans if s.name == "critic.critique"]
+    assert critic_spans
+    for call in critic_spans:
+        attributes = call.attributes
+        assert attributes["gen_ai.operation.name"] == "chat"
+        assert attributes["gen_ai.request.model"] == "mock-critic"
+        assert attributes["gen_ai.usage.output_tokens"] == 300  # the mock server reports 300 per answer
+        assert attributes["gen_ai.usage.input_tokens"] > 0
+    assert {e["node"] for e in read_trace(tmp_path / "trace.jsonl")} >= {"generate", "critique", "finish"}
+
+
+def test_a_caller_span_holds_the_run(exporter: Any, tmp_path: Path) -> None:
+    """Inside a caller's span no root is opened: the run's nodes are the caller's descendants."""
+    import asyncio
+
+    from opentelemetry import trace
+
+    from rationalrewards import FakeRewardModel, GCRContext, SketchGenerator, build_gcr_graph
+
+    exporter.clear()
+    graph = build_gcr_graph()
+    context = GCRContext(SketchGenerator(tmp_path), FakeRewardModel())
+    with trace.get_tracer("app").start_as_current_span("my-app") as mine:
+        asyncio.run(graph.ainvoke({"prompt": "a photo of a cat"}, context=context))
+    spans = exporter.get_finished_spans()
+    assert not [s for s in spans if s.name == "invoke_agent gcr"]
+    assert {s.context.trace_id for s in spans if s.name.startswith("node.")} == {mine.get_span_context().trace_id}

@@ -31,7 +31,10 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     for special in (fifo, Path("/dev/zero")):
         result = run_cli("critique", str(special), "--prompt", "a cat", timeout=60)
         assert result.returncode == 2 and "not a regular file" in result.stderr and "Traceback" not in result.stderr
-    for critic, message in (("py:no_such_module:f", "cannot import the critic module"), ("py:os:nothing", "no function")):
+    for critic, message in (
+        ("py:no_such_module:f", "cannot import the critic module"),
+        ("py:os:nothing", "no function"),
+    ):
         result = run_cli("critique", str(fifo), "--prompt", "a cat", "--critic", critic, timeout=60)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
@@ -674,7 +677,9 @@ def test_numerals_other_than_ascii_digits_are_refused_not_read_as_their_first_di
     with pytest.raises(CritiqueParseError, match="numeral other than the digits 0-9"):
         parse_critique(critique, "t2i")
     pairwise = (
-        "1. Text Faithfulness:\n## Justification: close.\n## Score A: " + score + "\n## Score B: 3\n## Winner: Image A\n"
+        "1. Text Faithfulness:\n## Justification: close.\n## Score A: "
+        + score
+        + "\n## Score B: 3\n## Winner: Image A\n"
         "2. Physical and Visual Quality:\n## Justification: same.\n## Score A: 3\n## Score B: 3\n## Winner: It's a tie\n"
         "3. Text Rendering:\n## Justification: none.\n## Score A: N/A\n## Score B: N/A\n## Winner: It's a tie\n"
     )
@@ -682,7 +687,9 @@ def test_numerals_other_than_ascii_digits_are_refused_not_read_as_their_first_di
         parse_pairwise(pairwise, "t2i")  # never a tie made from 3½ read as 3
 
 
-@pytest.mark.parametrize("prompt", ["a photo of a cat zorblax", "a photo of two dog glorbs", "a photo of a clock thing"])
+@pytest.mark.parametrize(
+    "prompt", ["a photo of a cat zorblax", "a photo of two dog glorbs", "a photo of a clock thing"]
+)
 def test_the_spec_reader_invents_no_class_around_a_known_one(prompt: str) -> None:
     from rationalrewards.sketch import parse_scene_spec
     from rationalrewards.sketch.spec import SceneSpecError
