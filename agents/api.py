@@ -32,9 +32,11 @@ def _http_options(critic: BackendSpec, timeout: float | None) -> dict[str, objec
     return {"deadline": timeout, "timeout": min(120.0, timeout)}
 
 
-def _critic(critic: str, model: str | None, prompts: str, max_tokens: int | None, timeout: float | None) -> object:
+def _critic(
+    critic: str, model: str | None, prompts: str, max_tokens: int | None, timeout: float | None, samples: int = 1
+) -> object:
     spec = parse_spec(critic, "critic")
-    options = _http_options(spec, timeout)
+    options = _http_options(spec, timeout) | ({"samples": samples} if samples != 1 else {})
     return reward_model_from_spec(spec, model=model, prompts=prompts, max_tokens=max_tokens, **options)
 
 
@@ -56,10 +58,11 @@ def critique_image(
     prompts: str = "auto",
     max_tokens: int | None = None,
     timeout: float | None = None,
+    samples: int = 1,
 ) -> dict[str, Any]:
     """`prompts`: the critic's prompt profile (house, release, or auto: release for a RationalRewards checkpoint);
     `max_tokens`: the most a critique may take (default 20480, the release's)."""
-    backend = _critic(critic, model, prompts, max_tokens, timeout)
+    backend = _critic(critic, model, prompts, max_tokens, timeout, samples)
     request = CritiqueRequest(
         task=_task(prompt, source),
         prompt=prompt,
@@ -82,8 +85,9 @@ def compare_images(
     prompts: str = "auto",
     max_tokens: int | None = None,
     timeout: float | None = None,
+    samples: int = 1,
 ) -> dict[str, Any]:
-    backend = _critic(critic, model, prompts, max_tokens, timeout)
+    backend = _critic(critic, model, prompts, max_tokens, timeout, samples)
     request = CompareRequest(
         task=_task(prompt, source),
         prompt=prompt,

@@ -63,6 +63,26 @@ def reward_model_from_spec(
     """A critic. `prompts` (house, release, compact or auto) and `max_tokens` (default: the release's 20480) reach the
     backends that write prompts and generate text (HTTP and local models); a world's critic, `fake` and Python
     critics read typed requests, so for them both only need to be valid. `options` go to the backend."""
+    samples = int(options.pop("samples", 1))
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1, got {samples}")
+    if samples > 1:  # self-ensembling: N answers per request, their per-aspect means
+        from rationalrewards.rewardmodel.backends.ensemble import SelfEnsemble
+
+        parsed = _critic_spec(spec)
+        if (
+            isinstance(parsed, WorldBackend) and not parsed.variant
+        ):  # a world's critic samples by its seed: N replicas, seeds in turn
+            seed = int(options.pop("seed", 0))
+            critics = [
+                reward_model_from_spec(
+                    parsed, model=model, prompts=prompts, max_tokens=max_tokens, seed=seed + i, **options
+                )
+                for i in range(samples)
+            ]
+            return cast(RewardModel, SelfEnsemble(critics, samples))
+        inner = reward_model_from_spec(parsed, model=model, prompts=prompts, max_tokens=max_tokens, **options)
+        return cast(RewardModel, SelfEnsemble([inner], samples))
     prompts = check_prompts_choice(prompts)
     if max_tokens is not None and max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
@@ -73,8 +93,8 @@ def reward_model_from_spec(
         from rationalrewards.agents.ray_pool import RayRewardModel
 
         replicas, device = int(options.pop("replicas", 1)), str(options.pop("device", "cpu"))
-        inner = {"model": model, "prompts": prompts, "max_tokens": max_tokens} | options
-        build = functools.partial(reward_model_from_spec, parsed.inner, **inner)
+        inner_options = {"model": model, "prompts": prompts, "max_tokens": max_tokens} | options
+        build = functools.partial(reward_model_from_spec, parsed.inner, **inner_options)
         return cast(RewardModel, RayRewardModel(build, name=parsed.text, replicas=replicas, device=device))
     if isinstance(parsed, FakeBackend):
         from rationalrewards.rewardmodel.testing import FakeRewardModel
@@ -114,7 +134,7 @@ def _declared_perception(model_dir: Path) -> object:
     return None
 
 
-def python_function(spec: PythonBackend) -> Any:
+def python_function(spec: PythonBackend, role: str = "critic") -> Any:
     """The function a `py:package.module:function` spec names, imported as `python -m` would: modules in the working
     directory are found."""
     cwd = os.getcwd()
@@ -125,7 +145,7 @@ def python_function(spec: PythonBackend) -> Any:
         function = getattr(importlib.import_module(spec.module), spec.function)
     except ImportError as e:
         raise ValueError(
-            f"cannot import the critic module {spec.module!r} (from {cwd} or the installed packages): {e}"
+            f"cannot import the {role} module {spec.module!r} (from {cwd} or the installed packages): {e}"
         ) from e
     except AttributeError as e:
         raise ValueError(f"the module {spec.module!r} has no function {spec.function!r}") from e
@@ -168,6 +188,7 @@ def generator_from_spec(
             WorldBackend: "the world's generator has no weights to load it into",
             RayBackend: "load the LoRA into the pipeline directory the replicas load",
             HttpBackend: "load it into the served pipeline instead",
+            PythonBackend: "load it in your function instead",
         }[type(parsed)]
         raise ValueError(f"--lora needs a local diffusers pipeline as --generator: {where}")
     if replicas != 1 and not isinstance(parsed, RayBackend):
@@ -179,6 +200,10 @@ def generator_from_spec(
 
         build = functools.partial(generator_from_spec, parsed.inner, device=device, size=size)
         return RayGeneratorPool(build, out_dir, name=parsed.text, replicas=replicas, device=device)
+    if isinstance(parsed, PythonBackend):
+        from rationalrewards.agents.function_generator import FunctionGenerator
+
+        return FunctionGenerator(python_function(parsed, "generator"), out_dir, name=parsed.text)
     if isinstance(parsed, HttpBackend):
         from rationalrewards.agents.served_generator import ServedGenerator
 

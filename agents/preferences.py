@@ -1,65 +1,26 @@
-"""Preference data for PARROT: read pairs from JSONL, Parquet or a saved Hugging Face `datasets` directory, validate
-every row up front (before any teacher call), and optionally augment with swapped A/B order.
-
-Fields: `prompt`, `image_a`, `image_b` (paths or file:// URIs, relative paths resolved against the file's folder),
-optional `source_image` (editing), `label` in {A, B, tie} (also left/right, model_1/model_2, "Image A", ...; bare
-numbers only with a `label_map` such as {"0": "A", "1": "B"}),
-optional `pair_id`. Bad rows are skipped and listed with the reason, never silently dropped.
+"""Preference data for PARROT and `eval`: pairs read from any data file `agents/rows.py` reads (JSONL, JSON, Parquet,
+Arrow, CSV, a saved `datasets` directory), with any column names (`agents/columns.py`), images in any form a dataset
+stores them (`agents/cells.py`) and labels in any spelling public sets use (`agents/labels.py`). Every row is
+validated up front (before any teacher call), optionally augmented with swapped A/B order. Bad rows are skipped and
+listed with their row number and reason, never silently dropped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rationalrewards.agents.rows import read_rows, resolve_path
+from rationalrewards.agents.cells import image_from_cell, images_from_cell, spill
+from rationalrewards.agents.columns import ColumnMap
+from rationalrewards.agents.labels import LabelMap, normalise_label, parse_label_map
+from rationalrewards.agents.rows import ERROR_KEY, base_folder, iter_rows
 from rationalrewards.rewardmodel.errors import InvalidImageError
-from rationalrewards.rewardmodel.images import image_ref_from_path
+from rationalrewards.rewardmodel.images import as_image_ref
 from rationalrewards.rewardmodel.schemas import ImageRef, Task, Winner
-
-_LABELS: dict[str, Winner] = {
-    "a": "A", "b": "B", "tie": "tie", "left": "A", "right": "B", "model_1": "A", "model_2": "B", "model1": "A",
-    "model2": "B", "image a": "A", "image b": "B", "image_a": "A", "image_b": "B", "first": "A", "second": "B",
-    "draw": "tie", "equal": "tie", "same": "tie", "both": "tie", "neither": "tie", "it's a tie": "tie", "a>b": "A",
-    "b>a": "B", "a=b": "tie",
-}  # fmt: skip
-LabelMap = dict[str, Winner]
-
-
-def parse_label_map(text: str | None) -> LabelMap:
-    """`--label-map 0=A,1=B` (or `1=A,2=B`, `yes=A,no=B`, ...) as a mapping; empty when none is given."""
-    if not text:
-        return {}
-    mapping: LabelMap = {}
-    for item in text.split(","):
-        key, sep, value = item.partition("=")
-        target = _LABELS.get(value.strip().lower()) if sep else None
-        if not key.strip() or target is None:
-            raise ValueError(f"--label-map takes items like 0=A,1=B (values A, B or tie), got {item.strip()!r}")
-        mapping[key.strip().lower()] = target
-    return mapping
-
-
-def normalise_label(value: object, label_map: LabelMap | None = None) -> Winner:
-    """A, B or tie from the common spellings; raises ValueError naming the value and every accepted spelling.
-
-    Bare numbers are refused unless `label_map` says what they mean: in one dataset 0 means the first image, in
-    another 1 does, and guessing would silently flip half of a dataset's labels."""
-    text = " ".join(str(value).strip().lower().split())
-    if label_map and text in label_map:
-        return label_map[text]
-    if text in _LABELS:
-        return _LABELS[text]
-    if text.lstrip("+-").replace(".", "", 1).isdigit():
-        raise ValueError(
-            f"label {value!r} is a bare number, which datasets use both ways; say what the numbers mean with "
-            "--label-map (e.g. 0=A,1=B or 1=A,2=B)"
-        )
-    spellings = ", ".join(sorted(_LABELS))
-    raise ValueError(f"unknown label {value!r}; accepted spellings: {spellings} (numbers with --label-map)")
 
 
 @dataclass(frozen=True)
@@ -75,6 +36,29 @@ class PreferencePair:
     @property
     def task(self) -> Task:
         return Task.edit if self.source_image is not None else Task.t2i
+
+    @classmethod
+    def of(
+        cls,
+        prompt: str,
+        image_a: object,
+        image_b: object,
+        label: object,
+        *,
+        source_image: object = None,
+        pair_id: str | None = None,
+    ) -> PreferencePair:
+        """A pair from what a user holds: images in any form `as_image_ref` reads (paths, data URLs, bytes, PIL
+        images, datasets' `{"bytes", "path"}` records) and the label in any accepted spelling ("A", "image_b", "tie",
+        "model_a", ...). Without `pair_id`, the id is made from the prompt and both images' contents."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("a preference pair needs a non-empty prompt")
+        a, b = as_image_ref(image_a, "image_a"), as_image_ref(image_b, "image_b")
+        source = as_image_ref(source_image, "source_image") if source_image is not None else None
+        if pair_id is None:
+            material = "\n".join([prompt, a.sha256, b.sha256, source.sha256 if source else ""])
+            pair_id = hashlib.sha256(material.encode()).hexdigest()[:16]
+        return cls(pair_id, prompt, a, b, normalise_label(label), source)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -114,41 +98,59 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def _pair_id(row: dict[str, object], index: int) -> str:
-    if row.get("pair_id") not in (None, ""):
-        return str(row["pair_id"])
+def pair_id_of(row: Mapping[str, object], columns: ColumnMap, number: int) -> str:
+    given = row.get(columns["pair_id"])
+    if given not in (None, ""):
+        return str(given)
     digest = hashlib.sha256(
-        json.dumps([row.get("prompt"), str(row.get("image_a")), str(row.get("image_b"))]).encode()
+        json.dumps([str(row.get(columns[f]))[:4096] for f in ("prompt", "image_a", "image_b", "images")]).encode()
     ).hexdigest()[:10]
-    return f"pair-{index:06d}-{digest}"
+    return f"pair-{number:06d}-{digest}"
 
 
-def _pair_from_row(row: dict[str, object], pair_id: str, base: Path, label_map: LabelMap) -> PreferencePair:
-    """One valid pair from one row, or a `ValueError` saying what is wrong with it."""
-    if "__error__" in row:
-        raise ValueError(row["__error__"])
-    prompt = str(row.get("prompt") or "").strip()
-    if not prompt:
-        raise ValueError("missing prompt")
-    label = normalise_label(row.get("label", ""), label_map)
-    refs: dict[str, ImageRef] = {}
-    for key in ("image_a", "image_b", "source_image"):
-        if row.get(key) in (None, ""):
-            if key == "source_image":
-                continue
-            raise ValueError(f"missing {key}")
-        try:
-            refs[key] = image_ref_from_path(resolve_path(row[key], base))
-        except InvalidImageError as e:
-            raise ValueError(f"{key}: {e}") from e
-    return PreferencePair(
-        pair_id=pair_id,
-        prompt=prompt,
-        image_a=refs["image_a"],
-        image_b=refs["image_b"],
-        label=label,
-        source_image=refs.get("source_image"),
-    )
+@dataclass(frozen=True)
+class PairReader:
+    """How the rows of one data file become pairs: its columns, what bare-number labels mean, where inline images are
+    kept (`image_dir`: written once as content-addressed files; None keeps them inline as data URLs)."""
+
+    base: Path
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    label_map: LabelMap = field(default_factory=dict)
+    image_dir: Path | None = None
+
+    def image(self, value: object, what: str) -> ImageRef:
+        ref = image_from_cell(value, self.base, what)
+        return spill(ref, self.image_dir) if self.image_dir is not None else ref
+
+    def pair(self, row: Mapping[str, object], pair_id: str) -> PreferencePair:
+        """One valid pair from one row, or a `ValueError` saying what is wrong with it."""
+        if ERROR_KEY in row:
+            raise ValueError(row[ERROR_KEY])
+        c = self.columns
+        prompt = row.get(c["prompt"])
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"missing prompt (column {c['prompt']!r})")
+        from_list = c.uses_list(row)
+        if from_list:
+            images = images_from_cell(row.get(c["images"]), self.base, c["images"])
+            if len(images) != 2:
+                raise ValueError(f"column {c['images']!r} holds {len(images)} images; a pair needs 2")
+            a, b = (spill(i, self.image_dir) if self.image_dir else i for i in images)
+        else:
+            a, b = self.image(row.get(c["image_a"]), c["image_a"]), self.image(row.get(c["image_b"]), c["image_b"])
+        label = normalise_label(
+            row.get(c["label"], ""), self.label_map, image_columns=(c["image_a"], c["image_b"]), from_list=from_list
+        )
+        source_cell = row.get(c["source_image"])
+        sources = images_from_cell(source_cell, self.base, c["source_image"]) if source_cell not in (None, "") else []
+        if len(sources) > 1:
+            raise ValueError(f"{len(sources)} source images: edits from several sources are not read yet")
+        source: ImageRef | None = sources[0] if sources else None
+        if source is not None and self.image_dir is not None:
+            source = spill(source, self.image_dir)
+        return PreferencePair(
+            pair_id=pair_id, prompt=prompt.strip(), image_a=a, image_b=b, label=label, source_image=source
+        )
 
 
 def swapped(pair: PreferencePair) -> PreferencePair:
@@ -165,29 +167,53 @@ def swapped(pair: PreferencePair) -> PreferencePair:
     )
 
 
+def iter_preferences(
+    source: str | Path | Iterable[Mapping[str, object]],
+    *,
+    columns: ColumnMap | None = None,
+    label_map: LabelMap | str | None = None,
+    image_dir: Path | None = None,
+    base: Path | None = None,
+) -> Iterator[tuple[int, str, PreferencePair | ValueError]]:
+    """(row number, pair id, the pair or why the row is bad), one row at a time: nothing but the current batch of rows
+    is in memory."""
+    columns = columns or ColumnMap()
+    reader = PairReader(
+        base=base or (base_folder(source) if isinstance(source, str | Path) else Path.cwd()),
+        columns=columns,
+        label_map=parse_label_map(label_map) if isinstance(label_map, str) or label_map is None else label_map,
+        image_dir=image_dir,
+    )
+    for number, row in iter_rows(source, columns=columns.wanted()):
+        pair_id = pair_id_of(row, columns, number) if ERROR_KEY not in row else ""
+        try:
+            yield number, pair_id, reader.pair(row, pair_id)
+        except (ValueError, InvalidImageError, OSError) as e:
+            yield number, pair_id, e if isinstance(e, ValueError) else ValueError(str(e))
+
+
 def load_preferences(
-    path: str | Path, *, swap_augment: bool = False, label_map: LabelMap | None = None
+    source: str | Path | Iterable[Mapping[str, object]],
+    *,
+    swap_augment: bool = False,
+    label_map: LabelMap | str | None = None,
+    columns: ColumnMap | None = None,
+    image_dir: Path | None = None,
 ) -> ValidationReport:
-    """Read and validate every row; images are opened (and hashed) here, before any teacher is called."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"preference file not found: {path}")
-    base = path if path.is_dir() else path.parent
+    """Read and validate every row; images are opened (and hashed) here, before any teacher is called. Inline images
+    are written under `image_dir` when one is given."""
+    if isinstance(source, str | Path) and not Path(source).exists():
+        raise FileNotFoundError(f"preference file not found: {source}")
     report = ValidationReport()
     seen: set[str] = set()
-    for index, (number, row) in enumerate(read_rows(path)):
-        pair_id = _pair_id(row, index)
-        try:
-            if pair_id in seen:
-                raise ValueError(f"duplicate pair_id {pair_id!r}")
-            pair = _pair_from_row(row, pair_id, base, label_map or {})
-        except ValueError as e:
-            report.bad_rows.append(
-                {"row": number, "pair_id": pair_id if "__error__" not in row else None, "reason": str(e)}
-            )
+    for number, pair_id, outcome in iter_preferences(source, columns=columns, label_map=label_map, image_dir=image_dir):
+        if isinstance(outcome, PreferencePair) and pair_id in seen:
+            outcome = ValueError(f"duplicate pair_id {pair_id!r}")
+        if isinstance(outcome, ValueError):
+            report.bad_rows.append({"row": number, "pair_id": pair_id or None, "reason": str(outcome)})
             continue
         seen.add(pair_id)
-        report.pairs.append(pair)
+        report.pairs.append(outcome)
         if swap_augment:
-            report.pairs.append(swapped(pair))
+            report.pairs.append(swapped(outcome))
     return report

@@ -1,4 +1,4 @@
-"""Prompt suites: the input of a GCR run. JSONL, one row per prompt, validated up front (before any generation).
+"""Prompt suites: the input of a GCR run. Any data file (JSONL, Parquet, CSV, ...), one row per prompt, validated up front (before any generation).
 
 Fields: `prompt` (required, non-empty text); optional `id`, `seed`; editing: `source_image` (a path, resolved against
 the suite file's folder, like preference files) or `source_prompt` + `source_seed` (the source is generated first);
@@ -142,34 +142,36 @@ class Suite(Sequence[SuiteRow]):
 
 
 def read_suite(path: str | Path) -> Suite:
-    """Every row of a JSONL suite, validated; `source_image` paths made absolute against the file's folder. Rows are
-    read one at a time into a compact `Suite`, so reading never holds the file as objects."""
+    """Every row of a suite, validated: JSONL, JSON, Parquet, Arrow, CSV or a saved datasets directory
+    (`agents/rows.py`). `source_image` paths are made absolute against the file's folder; a source image stored inline
+    (bytes, a datasets struct, a data URL) is written once to the content-addressed image cache and referred to by
+    path. Rows are read one at a time into a compact `Suite`, so reading never holds the file as objects."""
+    from rationalrewards.agents.cells import image_from_cell, spill
+    from rationalrewards.agents.function_generator import default_image_dir
+    from rationalrewards.agents.rows import ERROR_KEY, base_folder, iter_rows
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"suite file not found: {path}")
+    base = base_folder(path)
     rows = Suite()
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
+    for number, data in iter_rows(path):
+        if ERROR_KEY in data:
+            raise ValueError(f"{path}:{number}: {data[ERROR_KEY]}")
+        source = data.get("source_image")
+        if isinstance(source, str) and source and not source.startswith("data:"):
+            resolved = Path(source.removeprefix("file://"))
+            data["source_image"] = str(resolved if resolved.is_absolute() else (base / resolved).resolve())
+        elif source not in (None, ""):
             try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path}:{number}: not UTF-8 text (is this a binary file?)") from e
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{number}: not JSON ({e.msg})") from e
-            if not isinstance(data, dict):
-                raise ValueError(f"{path}:{number}: each row must be a JSON object with a 'prompt'")
-            if isinstance(data.get("source_image"), str) and data["source_image"]:
-                source = Path(data["source_image"])
-                data["source_image"] = str(source if source.is_absolute() else (path.parent / source).resolve())
-            try:
-                row = SuiteRow.model_validate(data)
-            except (ValidationError, ValueError) as e:
+                data["source_image"] = spill(image_from_cell(source, base, "source_image"), default_image_dir()).uri
+            except ValueError as e:
                 raise _row_error(path, number, e) from e
-            rows.append(row)
+        try:
+            row = SuiteRow.model_validate(data)
+        except (ValidationError, ValueError) as e:
+            raise _row_error(path, number, e) from e
+        rows.append(row)
     if not rows:
         raise ValueError(f"{path} holds no prompts")
     return rows

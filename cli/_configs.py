@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from rationalrewards.plumbing.choices import check_choices
 from rationalrewards.rewardmodel.prompts import PromptChoice
 from rationalrewards.rewardmodel.scoring import RewardPolicy
 from rationalrewards.rewardmodel.tiny import Family
-from rationalrewards.runtime.job_configs import CRITIC_HELP, MAX_TOKENS_HELP, PROMPTS_HELP
+from rationalrewards.runtime.job_configs import CRITIC_HELP, MAX_TOKENS_HELP, PROMPTS_HELP, SAMPLES_HELP
 
 _PROMPT = {"help": "The request the image(s) were made for.", "flag": ("--prompt", "-p")}
 _SOURCE = {"help": "Source image: makes this an edit (critique or comparison)."}
@@ -30,6 +31,7 @@ class JudgeCommand:
     model: str | None = field(default=None, metadata=_MODEL)
     prompts: PromptChoice = field(default="auto", metadata={"help": PROMPTS_HELP})
     max_tokens: int | None = field(default=None, metadata={"help": MAX_TOKENS_HELP})
+    samples: int = field(default=1, metadata={"help": SAMPLES_HELP})
     timeout: float | None = field(default=None, metadata=_TIMEOUT)
     max_image_pixels: int | None = field(default=None, metadata=_MAX_PIXELS)
 
@@ -135,3 +137,36 @@ class RefineInputs:
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.suite is None):
             raise ValueError("give either a PROMPT or --suite FILE")
+
+
+@dataclass(frozen=True, kw_only=True)
+class McpCommand:
+    critic: str = field(default="sketch", metadata={"help": CRITIC_HELP})
+    generator: str | None = field(
+        default=None,
+        metadata={
+            "help": "A generator spec (as `refine --generator`) to also offer the refine_image tool; none: critique "
+            "and compare only."
+        },
+    )
+    transport: Literal["stdio", "http"] = field(
+        default="stdio",
+        metadata={"help": "stdio (the client starts this command) or http (streamable HTTP at http://HOST:PORT/mcp)."},
+    )
+    host: str = field(default="127.0.0.1", metadata={"help": "HTTP: the interface to listen on."})
+    port: int = field(default=8765, metadata={"help": "HTTP: the port to listen on."})
+    api_key: str | None = field(
+        default=None,
+        metadata={
+            "help": "HTTP: clients must send Authorization: Bearer KEY (better: $RATIONALREWARDS_MCP_API_KEY). "
+            "Required to listen beyond loopback."
+        },
+    )
+    work_dir: Path = field(default=Path("mcp-images"), metadata={"help": "Where refine_image keeps its images."})
+    model: str | None = field(default=None, metadata=_MODEL)
+    prompts: PromptChoice = field(default="auto", metadata={"help": PROMPTS_HELP})
+    max_tokens: int | None = field(default=None, metadata={"help": MAX_TOKENS_HELP})
+    policy: RewardPolicy = field(default="paper", metadata={"help": "How aspect scores make one reward."})
+
+    def __post_init__(self) -> None:
+        check_choices(self)

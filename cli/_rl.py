@@ -96,12 +96,12 @@ def _annotate(param: inspect.Parameter, note: str) -> None:
 
 
 def read_prompts(path: Path) -> list[dict[str, Any]]:
-    """A JSONL suite (validated, source images resolved) or a plain text file with one prompt per line."""
+    """A suite in any data format (validated, source images resolved) or a plain text file with one prompt per line."""
     from rationalrewards.agents.suite import read_suite
 
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"prompts file not found: {path}")
-    if path.suffix in (".jsonl", ".json"):
+    if path.is_dir() or path.suffix.lower() in (".jsonl", ".json", ".parquet", ".arrow", ".csv", ".tsv"):
         return [row.model_dump() for row in read_suite(path)]
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]

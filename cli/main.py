@@ -21,6 +21,7 @@ from rationalrewards.cli._configs import (
     CompareCommand,
     CritiqueCommand,
     DemoCommand,
+    McpCommand,
     MergeCommand,
     RefineInputs,
     ReportCommand,
@@ -98,6 +99,7 @@ def _judge_options(config: CritiqueCommand | CompareCommand) -> dict[str, Any]:
         "model": config.model,
         "prompts": config.prompts,
         "max_tokens": config.max_tokens,
+        "samples": config.samples,
         "timeout": config.timeout,
     }
 
@@ -196,6 +198,39 @@ def _serve_generator(config: ServeGeneratorCommand) -> None:
     )  # fmt: skip
 
 
+def _mcp(config: McpCommand) -> None:
+    import os
+
+    from rationalrewards.agents.factory import generator_from_spec, reward_model_from_spec
+    from rationalrewards.agents.specs import WorldBackend, parse_spec
+    from rationalrewards.integrations.mcp_server import API_KEY_ENV, build_mcp_server, serve_http
+    from rationalrewards.integrations.tools import LoopBackends
+    from rationalrewards.plumbing.redact import Secret
+    from rationalrewards.plumbing.serving import check_binding
+
+    key = config.api_key or os.environ.get(API_KEY_ENV)
+    api_key = Secret(key) if key else None
+    if config.transport == "http":
+        check_binding(config.host, api_key)  # before loading any model
+    spec = parse_spec(config.critic, "critic")
+    # A world's critic finds the images it made (data URLs included) by content under the work directory.
+    options = {"image_dirs": [config.work_dir]} if isinstance(spec, WorldBackend) else {}
+    critic = reward_model_from_spec(
+        spec, model=config.model, prompts=config.prompts, max_tokens=config.max_tokens, **options
+    )
+    backends = None
+    if config.generator is not None:
+        backends = LoopBackends(generator_from_spec(config.generator, config.work_dir), critic)
+    server = build_mcp_server(critic, backends, policy=config.policy)
+    tools = "critique_image, compare_images" + (", refine_image" if backends else "")
+    if config.transport == "stdio":
+        err.print(f"MCP server on stdio ({tools}); the client speaks on stdin/stdout")
+        server.run("stdio")
+        return
+    err.print(f"MCP server at http://{config.host}:{config.port}/mcp ({tools}); Ctrl-C stops it")
+    serve_http(server, config.host, config.port, api_key)
+
+
 def _tiny(config: TinyCommand, as_json: bool) -> None:
     from rationalrewards.rewardmodel.tiny import save_tiny_vlm
 
@@ -268,23 +303,35 @@ def _parrot(job: ParrotJob, as_json: bool) -> None:
 def _eval(job: EvalJob, as_json: bool) -> None:
     from rationalrewards.runtime.jobs import eval_job
 
-    result = eval_job(job)
+    result = eval_job(dataclasses.replace(job, progress=not as_json))
     if as_json:
         emit(result)
         return
-    accuracy = "-" if result["accuracy"] is None else f"{result['accuracy']:.3f}"
-    if result["rules"] == "release":
-        counted = f"{result['evaluated']} evaluated pairs ({result['n']} pairs, {result['skipped']} skipped"
-    else:
-        counted = (
-            f"{result['judged']} judged pairs ({result['n']} pairs, {result['abstentions']} abstentions, "
-            f"{result['label_ties']} tie labels"
-        )
+
+    def pct(value: object) -> str:
+        return "-" if value is None else f"{100 * float(value):.1f}%"  # type: ignore[arg-type]
+
+    interval = result.get("accuracy_decisive_ci95")
+    shown = f" (95% {100 * interval[0]:.1f}-{100 * interval[1]:.1f}%)" if interval else ""  # type: ignore[index]
     print(
-        f"accuracy {accuracy} on {counted}, {result['predicted_ties']} predicted ties, {result['bad_rows']} bad rows)"
+        f"{result['bench']}: {result['n']} pairs, {result['judged']} judged, {result['abstentions']} abstentions, "
+        f"{result['label_ties']} tie labels, {result['predicted_ties']} predicted ties, {result['bad_rows']} bad rows"
     )
-    print(f"rule: {result['rule']}")
-    print(f"prompts: {result['prompts'] or 'none (the critic reads typed requests)'}; written to {result['out']}")
+    print(
+        f"accuracy (ours) {pct(result['accuracy_ours'])}; decisive pairs {pct(result['accuracy_decisive'])}{shown}; "
+        f"release's accounting {pct(result['release_accuracy'])} ({result['release_evaluated']} evaluated)"
+    )
+    if result.get("exact_ranking_accuracy") is not None:
+        print(f"exact ranking: {pct(result['exact_ranking_accuracy'])} of {result['groups']} groups")
+    categories: dict[str, Any] = result.get("categories") or {}  # type: ignore[assignment]
+    for name, figures in categories.items():
+        print(
+            f"  {name}: {figures['n']} pairs, accuracy {pct(figures['accuracy'])}, "
+            f"release {pct(figures['release_accuracy'])}"
+        )
+    print(f"headline ({result['rules']}): {pct(result['accuracy'])}; rule: {result['rule']}")
+    print(f"prompts: {result['prompts'] or 'none (the critic reads typed requests)'}; written to {result['out']} "
+          "(eval.json, judgements.jsonl, report.html)")  # fmt: skip
 
 
 def _register() -> None:
@@ -365,6 +412,15 @@ def _register() -> None:
         "Serve a generator over the OpenAI Images API (POST /v1/images/generations and /v1/images/edits, GET "
         "/v1/models, GET /health), with request batching; use it with `--generator http://HOST:PORT` (repeat for "
         "several servers).",
+        json=False,
+    )
+    config_command(
+        app,
+        "mcp",
+        [McpCommand],
+        _mcp,
+        "Serve the critic (and with --generator the refine loop) as MCP tools over stdio or streamable HTTP: "
+        "critique_image, compare_images, refine_image; images as file paths, file:// URIs or data: URLs.",
         json=False,
     )
     config_command(

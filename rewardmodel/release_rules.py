@@ -93,11 +93,27 @@ def release_pointwise_reward(text: str, task: Task = Task.edit) -> float:
     return (sum(scores) / len(scores) - SCORE_MIN) / 3
 
 
-def release_pairwise_totals(text: str, task: Task) -> tuple[float, float]:
-    """Summed scores of A and B as the release's evaluation counts them (2.5 for anything it cannot read)."""
+ReleaseMode = Literal["all", "text", "visual"]
+
+
+def release_mode_aspects(mode: ReleaseMode, task: Task) -> tuple[Aspect, ...]:
+    """The aspects the release's evaluation sums in each mode: `all` every aspect of the task's format, `text` text
+    faithfulness alone, `visual` physical quality (text-to-image) or image faithfulness and physical quality (edit)."""
+    if mode == "all":
+        return task.aspects
+    if mode == "text":
+        return (Aspect.text_faithfulness,)
+    if mode == "visual":
+        return (Aspect.image_faithfulness, Aspect.physical_quality) if task is Task.edit else (Aspect.physical_quality,)
+    raise ValueError(f"unknown mode {mode!r}; choose all, text or visual")
+
+
+def release_pairwise_totals(text: str, task: Task, aspects: Sequence[Aspect] | None = None) -> tuple[float, float]:
+    """Summed scores of A and B over `aspects` (default: the task's) as the release's evaluation counts them (2.5 for
+    anything it cannot read)."""
     blocks = _aspect_blocks(text or "", task)
     totals = [0.0, 0.0]
-    for aspect in task.aspects:
+    for aspect in aspects if aspects is not None else task.aspects:
         for side, marker in enumerate(("Score A", "Score B")):
             score = EVALUATION.last(blocks.get(aspect, ""), marker)
             totals[side] += score if isinstance(score, float) else FALLBACK
@@ -130,15 +146,17 @@ def release_refined_request(text: str, original: str) -> str:
     return refined or original
 
 
-def _totals(result: PairwiseJudgement | Abstention) -> tuple[float, float] | None:
-    """A result's totals under the release's rules, or None when the release would skip it (no text came back). The
-    text is read the release's way; a judgement without text (an in-process critic) counts its N/A scores as 2.5."""
+def release_totals(result: PairwiseJudgement | Abstention, mode: ReleaseMode = "all") -> tuple[float, float] | None:
+    """A result's totals under the release's rules in `mode`, or None when the release would skip it (no text came
+    back). The text is read the release's way; a judgement without text (an in-process critic, a self-ensemble's
+    mean) counts its N/A scores as 2.5."""
     if result.raw_text.strip():
-        task = result.task if isinstance(result, PairwiseJudgement) else None
-        return release_pairwise_totals(result.raw_text, task or _task_of(result.raw_text))
+        task = result.task if isinstance(result, PairwiseJudgement) else _task_of(result.raw_text)
+        return release_pairwise_totals(result.raw_text, task, release_mode_aspects(mode, task))
     if isinstance(result, PairwiseJudgement):
-        a = sum(FALLBACK if v is None else v for v in result.scores_a.values())
-        b = sum(FALLBACK if v is None else v for v in result.scores_b.values())
+        keys = [a.value for a in release_mode_aspects(mode, result.task)]
+        a = sum(FALLBACK if (v := result.scores_a.get(k)) is None else v for k in keys)
+        b = sum(FALLBACK if (v := result.scores_b.get(k)) is None else v for k in keys)
         return a, b
     return None
 
@@ -167,7 +185,7 @@ def release_pairwise_accuracy(
         raise ValueError(f"{len(results)} results but {len(labels)} labels")
     evaluated = correct = skipped = ties = 0
     for result, label in zip(results, labels, strict=True):
-        totals = _totals(result)
+        totals = release_totals(result)
         if totals is None:
             skipped += 1
             continue
@@ -188,10 +206,13 @@ def release_pairwise_accuracy(
 __all__ = [
     "FALLBACK",
     "ReleaseAccuracy",
+    "ReleaseMode",
     "release_keeps_image",
+    "release_mode_aspects",
     "release_pairwise_accuracy",
     "release_pairwise_totals",
     "release_pointwise_reward",
     "release_refined_request",
+    "release_totals",
     "release_winner",
 ]

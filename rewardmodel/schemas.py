@@ -96,6 +96,10 @@ class _Judgement(_Wire):
     # The answer hit max_tokens after every score was written: the scores stand, but the text after them (a critique's
     # refined request, above all) is empty or may be cut mid-sentence, so nothing should act on it.
     truncated: bool = False
+    # Self-ensembling (`SelfEnsemble`): how many answers the scores are the mean of, and each score's standard
+    # deviation over them (keys: aspect values; pairwise `<aspect>:a` and `<aspect>:b`).
+    samples: int = 1
+    spread: dict[str, float] = Field(default_factory=dict)
 
 
 class Critique(_Judgement):

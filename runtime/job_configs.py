@@ -14,7 +14,8 @@ from rationalrewards.graphs.gcr_config import GCRConfig
 
 CRITIC_HELP = (
     "'sketch' (the sketch world's oracle; needs the image's .scene.json sidecar), 'fake', an http(s):// "
-    "OpenAI-compatible URL, a local model directory, or ray:DIR (Ray replicas of it)."
+    "OpenAI-compatible URL, a local model directory, ray:DIR (Ray replicas of it), or py:module:function (a Python "
+    "function of the request; modules in the working directory are found)."
 )
 PROMPTS_HELP = (
     "Prompt profile for the critic: release (the released checkpoints' input format), house (ours, for other models), "
@@ -33,6 +34,18 @@ DURABILITY_HELP = (
     "start, and with no pause, history or --checkpointer to save for, no database is kept at all), async or sync "
     "(every step). Default: exit, or async with --keep-history."
 )
+SAMPLES_HELP = (
+    "Self-ensembling: critiques per request; their per-aspect means decide (an abstention when fewer than half parse)."
+)
+PAIRS_HELP = (
+    "Preference pairs: JSONL, JSON, Parquet, Arrow, CSV, a saved datasets directory or a folder of shards; images as "
+    "paths, data: URLs, bytes or datasets' Image() structs."
+)
+COLUMNS_HELP = (
+    "Which column holds which field, e.g. prompt=caption,image_a=jpg_0,image_b=jpg_1,label=label_0 (fields: prompt, "
+    "image_a, image_b or images, label, source_image, pair_id, category); unnamed fields read their own name."
+)
+LABEL_MAP_HELP = "What bare-number labels mean, e.g. 0=A,1=B (numbers are refused without it)."
 CHECKPOINTER_HELP = (
     "Where threads are checkpointed: sqlite (in --out; by default only when a checkpoint can be read back: a "
     "human-in-the-loop pause, --keep-history, --durability async or sync) or a postgres:// URL that several workers "
@@ -53,8 +66,9 @@ class RefineJob:
     generator: str = field(
         default="sketch",
         metadata={
-            "help": "'sketch', a local diffusers pipeline directory, an http(s):// OpenAI Images API server, or "
-            "ray:sketch / ray:DIR (Ray replicas).",
+            "help": "'sketch' or 'sketch-flow' (the shipped 32-pixel flow pipeline), a local diffusers pipeline "
+            "directory, an http(s):// OpenAI Images API server, ray:sketch / ray:DIR (Ray replicas), or "
+            "py:module:function (a Python function of the prompt and seed returning an image).",
             "repeat": True,
         },
     )
@@ -64,6 +78,7 @@ class RefineJob:
     )
     prompts: str = field(default="auto", metadata={"help": PROMPTS_HELP})
     max_tokens: int | None = field(default=None, metadata={"help": MAX_TOKENS_HELP})
+    samples: int = field(default=1, metadata={"help": SAMPLES_HELP})
     refiner: str = field(
         default="critic", metadata={"help": "'critic' (the critique's refined request), 'llm:<URL>' or 'llm:<DIR>'."}
     )
@@ -122,9 +137,8 @@ class ParrotJob:
     """Everything a `parrot` run takes (every field but `progress` is a `rationalrewards parrot` flag)."""
 
     out: Path = field(metadata={"help": "Output directory (rerun the same command to resume)."})
-    pairs: Path | None = field(
-        default=None, metadata={"help": "Preference pairs: JSONL, Parquet or a saved datasets directory."}
-    )
+    pairs: Path | None = field(default=None, metadata={"help": PAIRS_HELP})
+    columns: str | None = field(default=None, metadata={"help": COLUMNS_HELP})
     teacher: str = field(
         default="sketch",
         metadata={"help": "'sketch', an http(s):// OpenAI-compatible URL, or a local VLM directory.", "repeat": True},
@@ -146,9 +160,7 @@ class ParrotJob:
         },
     )
     retries: int = field(default=0, metadata={"help": "New anchored samples after a rejection (0 in the paper)."})
-    label_map: str | None = field(
-        default=None, metadata={"help": "What bare-number labels mean, e.g. 0=A,1=B (numbers are refused without it)."}
-    )
+    label_map: str | None = field(default=None, metadata={"help": LABEL_MAP_HELP})
     swap_augment: bool = field(default=False, metadata={"help": "Also run every pair with A and B swapped."})
     concurrency: int = field(
         default=16,
@@ -170,32 +182,62 @@ class ParrotJob:
     shard: str | None = field(default=None, metadata={"help": SHARD_HELP})
 
 
+BENCH_HELP = (
+    "The data's layout: auto (recognised by its columns, and said), genai-bench, mmrb2, editreward-bench, pickapic, "
+    "hpd, release (the release's evaluation parquet), or pairs (ours, or any columns through --columns)."
+)
+
+
 @dataclass(frozen=True)
 class EvalJob:
     """Pairwise preference accuracy of a critic (`rationalrewards eval` takes every field as a flag)."""
 
+    data: Path | None = field(
+        default=None,
+        metadata={"help": "A benchmark or preference set as published (file or folder; see --bench). " + PAIRS_HELP},
+    )
+    bench: str = field(default="auto", metadata={"help": BENCH_HELP})
     pairs: Path | None = field(
-        default=None, metadata={"help": "Preference pairs: JSONL, Parquet or a saved datasets directory."}
+        default=None, metadata={"help": "Preference pairs in our layout (as --data, --bench pairs)."}
     )
-    label_map: str | None = field(
-        default=None, metadata={"help": "What bare-number labels mean, e.g. 0=A,1=B (numbers are refused without it)."}
-    )
+    columns: str | None = field(default=None, metadata={"help": COLUMNS_HELP})
+    label_map: str | None = field(default=None, metadata={"help": LABEL_MAP_HELP})
     critic: str = field(default="sketch", metadata={"help": CRITIC_HELP, "repeat": True})
     model: str | None = field(default=None, metadata={"help": "Served model name (default: the server's first)."})
     prompts: str = field(default="auto", metadata={"help": PROMPTS_HELP})
     max_tokens: int | None = field(default=None, metadata={"help": MAX_TOKENS_HELP})
+    samples: int = field(default=1, metadata={"help": SAMPLES_HELP})
     rules: str = field(
         default="ours",
         metadata={
-            "help": "ours (abstentions and ties counted apart) or release (the release's accounting: a missing, "
-            "unreadable or N/A score counts 2.5; failed requests skipped), to set beside published numbers."
+            "help": "Which accounting is the headline `accuracy` (both are always reported): ours (abstentions and "
+            "ties counted apart) or release (a missing, unreadable or N/A score counts 2.5; failed requests skipped)."
+        },
+    )
+    mode: str = field(
+        default="all",
+        metadata={
+            "help": "The aspects summed: all, text (text faithfulness) or visual (physical quality; edits also "
+            "image faithfulness), as the release's modes."
         },
     )
     tolerance: float = field(
         default=0.0, metadata={"help": "Summed-score margin below which a pair counts as a predicted tie."}
     )
+    limit: int | None = field(default=None, metadata={"help": "Judge at most this many pairs (the first ones)."})
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue the evaluation in --out where it stopped (nothing is judged twice); without it an "
+            "earlier evaluation there is moved into archive/."
+        },
+    )
     concurrency: int = field(default=16, metadata={"help": "Requests in flight to an HTTP critic."})
     world: str | None = field(default=None, metadata={"help": "'sketch': make ground-truth preference pairs first."})
     pairs_count: int = field(default=200, metadata={"help": "Prompts (one pair each) for --world sketch."})
-    out: Path = field(default=Path("runs/eval"), metadata={"help": "Where --world sketch writes its pairs."})
+    out: Path = field(
+        default=Path("runs/eval"),
+        metadata={"help": "Where eval.json, judgements.jsonl and report.html go (and --world sketch's pairs)."},
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the sketch world's pairs."})
+    progress: bool = field(default=True, metadata={"cli": False})

@@ -35,12 +35,15 @@ def refine_job(job: RefineJob) -> GCRSummary:
         critic_options = {"concurrency": max(job.concurrency, 8), "on_server_error": "abstain"}
     elif isinstance(critic, RayBackend):
         critic_options = {"replicas": job.replicas, "device": job.device}
+    if job.samples != 1:
+        critic_options["samples"] = job.samples
     settings = {  # specs as text: a login in a URL is never written down
         "generator": generator.text,
         "critic": critic.text,
         "critic_model": job.critic_model,
         "critic_prompts": job.prompts,
         "critic_max_tokens": job.max_tokens,
+        **({"critic_samples": job.samples} if job.samples != 1 else {}),
         "refiner": job.refiner,
         "refiner_model": job.refiner_model,
         "device": job.device,
@@ -131,7 +134,8 @@ def demo_table(summary: dict[str, Any]) -> str:
 
 
 def parrot_job(job: ParrotJob) -> dict[str, Any]:
-    from rationalrewards.agents.preferences import load_preferences, parse_label_map
+    from rationalrewards.agents.columns import ColumnMap
+    from rationalrewards.agents.preferences import load_preferences
     from rationalrewards.graphs.parrot import FilterKind, ParrotConfig
     from rationalrewards.runtime.parrot_runner import ParrotRunner, pairs_in_flight
 
@@ -141,7 +145,10 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
     teacher_spec = parse_spec(job.teacher, "teacher")
     options: dict[str, object] = {}
     if isinstance(teacher_spec, WorldBackend):  # a world's teacher: its noise knobs, and where its images are
-        options = {"image_dirs": []}
+        # Pairs from a data file: the world's images may be stored inline (bytes), away from their sidecars; they are
+        # found by content beside the data (an `images/` folder next to the file or directory, or its own folder).
+        base = job.pairs.parent if job.pairs is not None else None
+        options = {"image_dirs": [base / "images", base] if base is not None else []}
         if world is not None:
             options = {
                 "hallucination": job.teacher_noise,
@@ -162,6 +169,7 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
         "teacher_model": job.teacher_model,
         "swap_augment": job.swap_augment,
         "label_map": job.label_map,
+        "columns": job.columns,
         "world": job.world,
         "teacher_noise": job.teacher_noise,
         "perception_noise": job.perception_noise,
@@ -190,7 +198,15 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
         if world is not None:  # made inside the locked run directory
             pairs_path = world.pairs(job.out, job.pairs_count, seed=job.seed, label_noise=job.label_noise)
         assert pairs_path is not None
-        report = load_preferences(pairs_path, swap_augment=job.swap_augment, label_map=parse_label_map(job.label_map))
+        # Images stored inline (bytes, datasets' structs) are written once under the run, so its state and
+        # checkpoints hold small refs.
+        report = load_preferences(
+            pairs_path,
+            swap_augment=job.swap_augment,
+            label_map=job.label_map,
+            columns=ColumnMap.parse(job.columns),
+            image_dir=job.out / "images",
+        )
         report.pairs = list(shard_items(report.pairs, job.shard))
         result = asyncio.run(runner.run(report, run_dir))
     if world is not None:
@@ -199,65 +215,128 @@ def parrot_job(job: ParrotJob) -> dict[str, Any]:
 
 
 EVAL_RULES = ("ours", "release")
+EVAL_MODES = ("all", "text", "visual")
 
 
 def eval_job(job: EvalJob) -> dict[str, object]:
-    """Pairwise preference accuracy of a critic. `ours`: summed scores over aspects both sides scored decide, ties and
-    abstentions counted apart. `release`: the release's accounting (`rewardmodel.release_rules`), to set beside
-    published numbers. Writes `eval.json` (the figures, naming the rule) and `judgements.jsonl` under `--out`."""
-    from dataclasses import asdict
+    """Pairwise preference accuracy of a critic on a benchmark or preference set as published (`runtime/eval_runner.py`
+    says how it streams, resumes and counts). Writes `judgements.jsonl`, `eval.json` (the figures, naming the rule)
+    and `report.html` under `--out`."""
+    from collections.abc import Iterator
+    from itertools import islice
 
-    from rationalrewards.agents.preferences import load_preferences, parse_label_map
-    from rationalrewards.plumbing.files import atomic_write_jsonl, atomic_write_text
+    from rationalrewards.agents.benchmarks import EvalPair, eval_rows
+    from rationalrewards.agents.columns import ColumnMap
+    from rationalrewards.agents.labels import parse_label_map
+    from rationalrewards.agents.rows import count_rows
+    from rationalrewards.plumbing.files import atomic_write_text
     from rationalrewards.rewardmodel.backends.base import aclose_backends, prompt_profile_of
-    from rationalrewards.rewardmodel.release_rules import release_pairwise_accuracy
-    from rationalrewards.rewardmodel.schemas import CompareRequest
-    from rationalrewards.rewardmodel.scoring import pairwise_accuracy
+    from rationalrewards.runtime.eval_report import write_eval_report
+    from rationalrewards.runtime.eval_runner import JUDGEMENTS, judge_stream, read_records, summarise
+    from rationalrewards.runtime.rundir import RunDirectory
 
     if job.rules not in EVAL_RULES:
         raise ValueError(f"unknown rules {job.rules!r}; choose one of {', '.join(EVAL_RULES)}")
-    options: dict[str, object] = {}
-    pairs = job.pairs
-    if job.world is not None:
-        pairs = world_named(job.world).pairs(job.out, job.pairs_count, seed=job.seed, label_noise=0.0)
-    if pairs is None:
-        raise ValueError("give --pairs FILE, or --world NAME to make pairs first")
+    if job.mode not in EVAL_MODES:
+        raise ValueError(f"unknown mode {job.mode!r}; choose one of {', '.join(EVAL_MODES)}")
+    if job.samples < 1 or (job.limit is not None and job.limit < 1):
+        raise ValueError("--samples and --limit must be at least 1")
+    if job.data is not None and job.pairs is not None:
+        raise ValueError("give --data or --pairs, not both")
+    columns, label_map = ColumnMap.parse(job.columns), parse_label_map(job.label_map)
     critic = parse_spec(job.critic, "critic")
-    if isinstance(critic, HttpBackend):
-        options = {"concurrency": job.concurrency, "on_server_error": "abstain"}
-    backend = reward_model_from_spec(critic, model=job.model, prompts=job.prompts, max_tokens=job.max_tokens, **options)
-    report = load_preferences(pairs, label_map=parse_label_map(job.label_map))
-    if not report.pairs:
-        raise ValueError(f"no valid preference pairs in {pairs}")
-    requests = [CompareRequest.like(p) for p in report.pairs]
-
-    async def judge() -> list[Any]:
-        try:
-            return await backend.compare(requests)
-        finally:
-            await aclose_backends(backend)
-
-    judgements = asyncio.run(judge())
-    labels = [p.label for p in report.pairs]
-    if job.rules == "release":
-        figures = asdict(release_pairwise_accuracy(judgements, labels, tolerance=job.tolerance))
-    else:
-        figures = asdict(pairwise_accuracy(judgements, labels, tolerance=job.tolerance)) | {
-            "rule": "ours: summed scores over aspects both sides scored decide; abstentions and ties counted apart"
-        }
-    result = figures | {
-        "rules": job.rules,
-        "bad_rows": len(report.bad_rows),
+    data = job.data or job.pairs
+    bench = "pairs" if job.pairs is not None or job.world is not None else job.bench
+    settings: dict[str, object] = {
+        "data": str(data) if data is not None else None,
+        "bench": bench,
+        "columns": job.columns,
+        "label_map": job.label_map,
         "critic": critic.text,
-        "prompts": prompt_profile_of(backend),
+        "model": job.model,
+        "prompts": job.prompts,
+        "max_tokens": job.max_tokens,
+        "samples": job.samples,
+        "mode": job.mode,
         "tolerance": job.tolerance,
-        "pairs_file": str(pairs),
+        "world": job.world,
+        "pairs_count": job.pairs_count if job.world else None,
+        "seed": job.seed if job.world else None,
     }
-    job.out.mkdir(parents=True, exist_ok=True)
-    rows = [
-        {"pair_id": p.pair_id, "label": p.label, "result": j.model_dump(mode="json", exclude={"raw_text"})}
-        for p, j in zip(report.pairs, judgements, strict=True)
-    ]
-    atomic_write_jsonl(job.out / "judgements.jsonl", rows)
-    atomic_write_text(job.out / "eval.json", json.dumps(result, indent=1))
+    owned = ("eval.json", JUDGEMENTS, "report.html", "world")
+    with RunDirectory(job.out).open("eval", settings, info={"limit": job.limit}, fresh=not job.resume, owned=owned):
+        if job.world is not None:  # made inside the locked run directory
+            data = world_named(job.world).pairs(job.out, job.pairs_count, seed=job.seed, label_noise=0.0)
+        if data is None:
+            raise ValueError("give --data FILE (a benchmark), --pairs FILE, or --world NAME to make pairs first")
+        rows = eval_rows(data, bench, columns=columns, label_map=label_map)
+        if job.progress:  # the CLI's stderr; a library caller reads `bench` in the result
+            from rich.console import Console
+
+            described = f" ({rows.layout.description})" if rows.layout.description else ""
+            Console(stderr=True).print(f"reading {data} as {rows.layout.name}{described}", highlight=False)
+        judgements = job.out / JUDGEMENTS
+        done = {str(r["pair_id"]) for r in read_records(judgements)} if job.resume else set()
+        items: Iterator[EvalPair] = (item for item in rows if item.pair.pair_id not in done)
+        if job.limit is not None:
+            items = islice(items, max(0, job.limit - len(done)))
+        options: dict[str, object] = {"samples": job.samples}
+        if isinstance(critic, HttpBackend):
+            options |= {"concurrency": job.concurrency, "on_server_error": "abstain"}
+        backend = reward_model_from_spec(
+            critic, model=job.model, prompts=job.prompts, max_tokens=job.max_tokens, **options
+        )
+        rows_total = count_rows(data) if rows.layout.name != "hpd" else None
+        total = min(job.limit, rows_total) if job.limit and rows_total else (job.limit or rows_total)
+
+        async def judge() -> int:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            columns_shown = (TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            try:
+                with Progress(*columns_shown, console=Console(stderr=True), disable=not job.progress) as bar:
+                    task = bar.add_task("eval", total=total, completed=len(done))
+                    return await judge_stream(
+                        backend,
+                        iter(items),
+                        judgements,
+                        mode=job.mode,  # type: ignore[arg-type]  # checked above
+                        tolerance=job.tolerance,
+                        concurrency=job.concurrency,
+                        on_done=lambda n: bar.advance(task, n),
+                    )
+            finally:
+                await aclose_backends(backend)
+
+        judged_now = asyncio.run(judge())
+        summary = summarise(judgements)
+        if summary.overall.n == 0:
+            detail = "; ".join(f"row {b['row']}: {b['reason']}" for b in rows.bad_rows[:5])
+            raise ValueError(f"no valid preference pairs in {data}" + (f" ({detail})" if detail else ""))
+        figures = summary.figures()
+        headline = figures["release_accuracy"] if job.rules == "release" else figures["accuracy"]
+        rule = (
+            "release: missing, unreadable or N/A scores count 2.5; summed scores decide; no-text requests skipped"
+            if job.rules == "release"
+            else "ours: summed scores over aspects both sides scored decide; abstentions and ties counted apart"
+        )
+        result = figures | {
+            "accuracy": headline,
+            "accuracy_ours": figures["accuracy"],
+            "rules": job.rules,
+            "rule": rule,
+            "mode": job.mode,
+            "bench": rows.layout.name,
+            "bad_rows": len(rows.bad_rows),
+            "bad_row_examples": rows.bad_rows[:20],
+            "judged_this_run": judged_now,
+            "critic": critic.text,
+            "samples": job.samples,
+            "prompts": prompt_profile_of(backend),
+            "tolerance": job.tolerance,
+            "pairs_file": str(data),
+        }
+        atomic_write_text(job.out / "eval.json", json.dumps(result, indent=1))
+        write_eval_report(job.out, result, summary)
     return result | {"out": str(job.out)}

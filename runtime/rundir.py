@@ -104,13 +104,25 @@ class RunDirectory:
         self._lock = lock
 
     def open(
-        self, job: str, settings: dict[str, object], *, info: dict[str, object] | None = None, force_new: bool = False
+        self,
+        job: str,
+        settings: dict[str, object],
+        *,
+        info: dict[str, object] | None = None,
+        force_new: bool = False,
+        fresh: bool = False,
+        owned: tuple[str, ...] = (),
     ) -> RunDirectory:
         """Lock the directory and check (or write) its manifest. `settings` must be JSON: every value that determines
-        the output. `info` is recorded but not compared (sizes, timestamps)."""
+        the output. `info` is recorded but not compared (sizes, timestamps). `force_new`: a run with other settings is
+        moved into `archive/`; `fresh`: any earlier run is (a job that starts afresh unless told to resume), and so is
+        a folder holding only files this job writes (`owned`: an earlier version's run without a manifest)."""
         self._acquire()
         self._force_new = force_new
         try:
+            entries = {p.name for p in self.path.iterdir()} - {_LOCK, _OWNER, "archive"}
+            if fresh and ((self.path / MANIFEST).exists() or (entries and entries <= set(owned))):
+                self._archive()
             self._check_manifest(job, json.loads(json.dumps(settings, default=str)), info or {}, force_new)
         except BaseException:
             self.close()
@@ -171,7 +183,11 @@ class RunDirectory:
             )
 
     def _archive(self) -> None:
-        target = self.path / "archive" / time.strftime("%Y%m%d-%H%M%S")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path / "archive" / stamp
+        n = 1
+        while target.exists():  # two runs archived within one second
+            target, n = self.path / "archive" / f"{stamp}-{n}", n + 1
         target.mkdir(parents=True, exist_ok=False)
         for entry in self.path.iterdir():
             if entry.name not in (_LOCK, _OWNER, "archive"):

@@ -48,7 +48,14 @@ from rationalrewards.rewardmodel.schemas import (
 from rationalrewards.sketch._seeding import seeded_rng as _rng
 from rationalrewards.sketch._vocab import COCO_CLASSES, COLORS
 from rationalrewards.sketch.edits import parse_edit, score_edit
-from rationalrewards.sketch.scene import NoSceneError, SceneGraph, load_scene, relative_position, score_against_spec
+from rationalrewards.sketch.scene import (
+    NoSceneError,
+    SceneGraph,
+    load_scene,
+    relative_position,
+    score_against_spec,
+    sidecar_path,
+)
 from rationalrewards.sketch.spec import SceneSpec, SceneSpecError, parse_scene_spec, plural, render_prompt
 
 ORACLE_NAME = "sketch-oracle"
@@ -348,22 +355,28 @@ class SketchOracle:
 
     # -- scenes --
     def scene_of(self, image: ImageRef | str) -> SceneGraph:
-        """The scene behind an image ref, a path, or a PNG data URL (looked up by sha256 in `image_dirs`)."""
+        """The scene behind an image ref, a path, or a PNG data URL. An image stored away from its sidecar (inline in
+        a data file, or copied under another name) is looked up by sha256 in `image_dirs`."""
         uri = image.uri if isinstance(image, ImageRef) else image
-        if uri.startswith("data:"):
-            import base64
+        if not uri.startswith("data:"):
+            try:
+                return load_scene(image)
+            except NoSceneError:
+                if not self.image_dirs:
+                    raise
+        import base64
 
-            digest = (
-                image.sha256
-                if isinstance(image, ImageRef)
-                else hashlib.sha256(base64.b64decode(uri.split(",", 1)[1])).hexdigest()
-            )
-            for directory in self.image_dirs:
-                for candidate in content_candidates(directory, digest):  # older run directories' layouts too
-                    if candidate.exists():
-                        return load_scene(candidate)
-            raise NoSceneError("image not found among the sketch generator's outputs (pass image_dirs=)")
-        return load_scene(image)
+        if isinstance(image, ImageRef):
+            digest = image.sha256
+        elif uri.startswith("data:"):
+            digest = hashlib.sha256(base64.b64decode(uri.split(",", 1)[1])).hexdigest()
+        else:
+            digest = hashlib.sha256(Path(uri.removeprefix("file://")).read_bytes()).hexdigest()
+        for directory in self.image_dirs:
+            for candidate in content_candidates(directory, digest):  # older run directories' layouts too
+                if candidate.exists() and sidecar_path(candidate).exists():
+                    return load_scene(candidate)
+        raise NoSceneError("image not found among the sketch generator's outputs (pass image_dirs=)")
 
     def scene_for(self, image: ImageRef | str, prompt: str) -> SceneGraph:
         """The scene judged for `image` under `prompt`: the generator's sidecar (the pixel critic reads pixels)."""
