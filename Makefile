@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast test-gpu lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -39,6 +39,11 @@ test: lint
 # Tests that take more than 10 s are marked `slow`; this skips them.
 test-fast: lint
 	$(PY) -P -m pytest -q -p no:cacheprovider -n 2 --dist worksteal -m "not slow"
+
+# The CUDA/bf16 checks (tests marked `gpu`); without a CUDA device each is skipped by name. On a bare GPU machine,
+# tools/gpu_bundle.sh prepares the files they need.
+test-gpu: $(STAMP)
+	$(PY) -P -m pytest -q -p no:cacheprovider -m gpu -rs tests/test_gpu.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/client_throughput.py

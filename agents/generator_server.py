@@ -28,9 +28,10 @@ import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import structlog
@@ -58,6 +59,60 @@ API_KEY_ENV = "RATIONALREWARDS_SERVE_API_KEY"
 
 class BadRequest(ValueError):
     """A request the server refuses with HTTP 400 (its message says why)."""
+
+
+class Busy(RuntimeError):
+    """The server's queue is full: HTTP 429, try again shortly."""
+
+
+class ImagesService(Protocol):
+    """What the HTTP layer serves: validated requests in, OpenAI Images API answers out (`GeneratorService` here,
+    `runtime.refiner_server.RefinerService` for Generate-Critique-Refine). A `url` item naming `FILES_ROUTE` is made
+    absolute with the request's own address."""
+
+    name: str
+    served: int
+    files: Path | None
+
+    async def generate(self, fields: dict[str, object], source: bytes | None = None) -> dict[str, object]: ...
+
+
+FILES_ROUTE = "/v1/images/files/"
+
+
+@dataclass(frozen=True)
+class GenerationFields:
+    """The fields of a generation or edit request every Images API server reads."""
+
+    prompt: str
+    n: int
+    seed: int
+    response_format: str
+
+
+def read_generation_fields(
+    fields: dict[str, object], generator: object, *, formats: tuple[str, ...] = ("b64_json",)
+) -> GenerationFields:
+    """Validated `prompt`, `n`, `seed` and `response_format`; `size` and `num_inference_steps` are checked against
+    what `generator` makes (a request it cannot honour is refused, never silently served otherwise)."""
+    prompt = fields.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise BadRequest("prompt must be a non-empty string")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise BadRequest(f"prompt is {len(prompt)} characters; at most {MAX_PROMPT_CHARS} are read")
+    n = _positive_int(fields.get("n"), "n", default=1, most=MAX_IMAGES_PER_REQUEST) or 1
+    seed = _positive_int(fields.get("seed"), "seed", default=0) or 0
+    size = read_size(fields.get("size"))
+    steps = _positive_int(fields.get("num_inference_steps"), "num_inference_steps")
+    response_format = str(fields.get("response_format") or "b64_json")
+    if response_format not in formats:
+        raise BadRequest(f"response_format must be {' or '.join(formats)}, got {response_format!r}")
+    for name, value in (("size", size), ("num_inference_steps", steps)):
+        own = getattr(generator, "size" if name == "size" else "steps", None)
+        own = own[0] if isinstance(own, tuple) else own
+        if value is not None and own is not None and value != own:
+            raise BadRequest(f"this server generates with {name} {own}; it cannot honour {value}")
+    return GenerationFields(prompt, n, seed, response_format)
 
 
 def _positive_int(value: object, name: str, *, default: int | None = None, most: int | None = None) -> int | None:
@@ -90,6 +145,8 @@ def read_size(value: object) -> int | None:
 class GeneratorService:
     """The part of the server that knows generators, not HTTP: validated requests in, response items out."""
 
+    files: Path | None = None  # images are answered inline (b64_json) only
+
     def __init__(self, generator: ImageGenerator, work_dir: str | Path, *, name: str | None = None) -> None:
         self.generator = generator
         self.work_dir = Path(work_dir)
@@ -97,56 +154,49 @@ class GeneratorService:
         self.served = 0
 
     async def generate(self, fields: dict[str, object], source: bytes | None = None) -> dict[str, object]:
-        prompt = fields.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise BadRequest("prompt must be a non-empty string")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise BadRequest(f"prompt is {len(prompt)} characters; at most {MAX_PROMPT_CHARS} are read")
-        n = _positive_int(fields.get("n"), "n", default=1, most=MAX_IMAGES_PER_REQUEST) or 1
-        seed = _positive_int(fields.get("seed"), "seed", default=0) or 0
-        size = read_size(fields.get("size"))
-        steps = _positive_int(fields.get("num_inference_steps"), "num_inference_steps")
-        if fields.get("response_format", "b64_json") not in ("b64_json", None, ""):
-            raise BadRequest("only response_format=b64_json is served (images are not hosted at URLs)")
-        for name, value in (("size", size), ("num_inference_steps", steps)):
-            own = getattr(self.generator, "size" if name == "size" else "steps", None)
-            own = own[0] if isinstance(own, tuple) else own
-            if value is not None and own is not None and value != own:
-                raise BadRequest(f"this server generates with {name} {own}; it cannot honour {value}")
-        with tempfile.TemporaryDirectory(dir=self._uploads()) as upload:  # the source lives as long as the request
-            source_ref = self._source(source, fields.get("scene"), Path(upload)) if source is not None else None
+        request = read_generation_fields(fields, self.generator)
+        prompt, n, seed = request.prompt, request.n, request.seed
+        with uploaded(self.work_dir, source, fields.get("scene")) as source_ref:  # lives as long as the request
             made = await self.generator.generate([prompt] * n, [seed + k for k in range(n)], [source_ref] * n)
-            items = [self._item(image) for image in made]
+            items = [image_item(image.image, image.seed, image.sidecar) for image in made]
         self.served += len(made)
         return {"created": int(time.time()), "data": items}
 
-    def _uploads(self) -> Path:
-        folder = self.work_dir / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
 
-    @staticmethod
-    def _source(data: bytes, scene: object, folder: Path) -> ImageRef:
-        """An uploaded source image (with its scene graph, for the sketch world), checked and stored in the request's
-        folder. Errors name no path of the server."""
-        from rationalrewards.agents.served_generator import store_image
+@contextlib.contextmanager
+def uploaded(work_dir: Path, data: bytes | None, scene: object) -> Iterator[ImageRef | None]:
+    """An uploaded source image (with its scene graph, for the sketch world), checked and stored in a folder of its
+    request that is deleted when the request is answered. Errors name no path of the server."""
+    if data is None:
+        yield None
+        return
+    from rationalrewards.agents.served_generator import store_image
 
+    uploads = work_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=uploads) as folder:
         try:
             decode_image(data, "the uploaded image")  # the intake's checks, before anything is written
-            ref, _ = store_image(data, folder, scene)
+            ref, _ = store_image(data, Path(folder), scene)
         except ValueError as e:
             raise BadRequest(f"image: {str(e).replace(str(folder), '<upload>')}") from e
-        return ref
+        yield ref
 
-    @staticmethod
-    def _item(image: GeneratedImage) -> dict[str, object]:
-        item: dict[str, object] = {
-            "b64_json": base64.b64encode(read_image_bytes(image.image)).decode("ascii"),
-            "seed": image.seed,
-        }
-        if image.sidecar:
-            item["scene"] = json.loads(Path(image.sidecar).read_text())
-        return item
+
+def image_item(
+    image: ImageRef, seed: int, sidecar: str | Path | None = None, *, as_url: bool = False
+) -> dict[str, object]:
+    """One answer item: the image inline (`b64_json`) or as a URL under `FILES_ROUTE` (by content hash), its seed,
+    and for the sketch world its scene graph."""
+    item: dict[str, object] = (
+        {"url": f"{FILES_ROUTE}{image.sha256}.png"}
+        if as_url
+        else {"b64_json": base64.b64encode(read_image_bytes(image)).decode("ascii")}
+    )
+    item["seed"] = seed
+    if sidecar and Path(sidecar).is_file():
+        item["scene"] = json.loads(Path(sidecar).read_text())
+    return item
 
 
 class OneAtATime:
@@ -170,7 +220,7 @@ class OneAtATime:
             return await self.generator.generate(prompts, seeds, source_images)
 
 
-def make_app(service: GeneratorService, *, api_key: Secret | None = None, edge: ConnectionEdge | None = None) -> Any:
+def make_app(service: ImagesService, *, api_key: Secret | None = None, edge: ConnectionEdge | None = None) -> Any:
     from aiohttp import BodyPartReader, web
 
     edge = edge or ConnectionEdge(EdgeLimits())
@@ -179,16 +229,25 @@ def make_app(service: GeneratorService, *, api_key: Secret | None = None, edge: 
     def error(status: int, message: str, kind: str = "invalid_request_error") -> web.Response:
         return web.json_response({"error": {"message": message, "type": kind}}, status=status)
 
-    async def answer(fields: dict[str, object], source: bytes | None = None) -> web.Response:
+    async def answer(request: web.Request, fields: dict[str, object], source: bytes | None = None) -> web.Response:
         try:
-            return web.json_response(await service.generate(fields, source))
+            body = await service.generate(fields, source)
         except BadRequest as e:
             return error(400, str(e))
+        except Busy as e:
+            response = error(429, str(e), "rate_limit_error")
+            response.headers["Retry-After"] = "1"
+            return response
         except ValueError as e:  # the generator refused the prompt (e.g. an unreadable sketch prompt)
             return error(400, f"{type(e).__name__}: {e}")
         except Exception as e:
             log.exception("generator_server.failed")
             return error(500, f"{type(e).__name__}: {e}", "server_error")
+        origin = f"{request.scheme}://{request.host}"
+        for item in body.get("data") or []:  # type: ignore[attr-defined]
+            if isinstance(item, dict) and str(item.get("url", "")).startswith(FILES_ROUTE):
+                item["url"] = origin + item["url"]
+        return web.json_response(body)
 
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "served": service.served, "connections": len(edge.open)})
@@ -204,7 +263,7 @@ def make_app(service: GeneratorService, *, api_key: Secret | None = None, edge: 
             return error(400, "the body is not a JSON object")
         if not isinstance(fields, dict):
             return error(400, "the body must be a JSON object")
-        return await answer(fields)
+        return await answer(request, fields)
 
     async def edits(request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):
@@ -239,7 +298,7 @@ def make_app(service: GeneratorService, *, api_key: Secret | None = None, edge: 
             return refused
         if not source:
             return error(400, "edits need an image file")
-        return await answer(fields, source)
+        return await answer(request, fields, source)
 
     app = web.Application(
         client_max_size=max_image_bytes() + MAX_JSON_BYTES,
@@ -249,6 +308,21 @@ def make_app(service: GeneratorService, *, api_key: Secret | None = None, edge: 
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/images/generations", generations)
     app.router.add_post("/v1/images/edits", edits)
+    if service.files is not None:
+        files = service.files
+
+        async def file(request: web.Request) -> web.StreamResponse:
+            from rationalrewards.rewardmodel.images import content_candidates
+
+            digest = request.match_info["name"].removesuffix(".png")
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):  # content hashes only
+                return error(404, "an image is addressed by its sha256: /v1/images/files/<64 hex digits>.png")
+            for path in content_candidates(files, digest):
+                if path.is_file():
+                    return web.FileResponse(path, headers={"Content-Type": "image/png"})
+            return error(404, f"no image {digest}")
+
+        app.router.add_get(FILES_ROUTE + "{name}", file)
     return app
 
 

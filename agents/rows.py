@@ -53,6 +53,8 @@ def read_rows(source: str | Path, *, columns: Sequence[str] | None = None) -> li
 def count_rows(source: str | Path) -> int | None:
     """The number of rows where the file says so cheaply (Parquet and Arrow metadata), for progress bars; else None."""
     path = Path(source)
+    if not path.is_dir() and not path.is_file():
+        return None  # a pipe: counting would consume it
     files = data_files(path) if path.is_dir() else [path]
     total = 0
     for file in files:
@@ -201,12 +203,11 @@ def _line_count(path: Path) -> int | None:
 
 def _iter_jsonl(path: Path) -> Iterator[NumberedRow]:
     with path.open("rb") as f:
-        if b"\x00" in f.read(8192):
+        if b"\x00" in f.peek(8192)[:8192]:  # peek: a pipe (`--suite <(...)`) cannot seek back
             raise ValueError(
                 f"{path} is a binary file, not JSONL (one JSON object per line), Parquet, Arrow, CSV or a datasets "
                 "directory"
             )
-        f.seek(0)
         for number, raw in enumerate(f, start=1):
             try:
                 line = raw.decode("utf-8")

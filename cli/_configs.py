@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from rationalrewards.graphs.gcr_config import Preset
 from rationalrewards.plumbing.choices import check_choices
 from rationalrewards.rewardmodel.prompts import PromptChoice
 from rationalrewards.rewardmodel.scoring import RewardPolicy
@@ -137,6 +138,94 @@ class RefineInputs:
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.suite is None):
             raise ValueError("give either a PROMPT or --suite FILE")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeRefinerCommand:
+    generator: str = field(
+        default="sketch",
+        metadata={
+            "help": "The generator spec, as `refine --generator` (sketch, a pipeline directory, served URLs, py:)."
+        },
+    )
+    critic: str = field(default="sketch", metadata={"help": CRITIC_HELP, "repeat": True})
+    preset: Preset = field(
+        default="deep", metadata={"help": "GCR preset for every request (a request may name its own)."}
+    )
+    model: str | None = field(default=None, metadata=_MODEL)
+    prompts: PromptChoice = field(default="auto", metadata={"help": PROMPTS_HELP})
+    max_tokens: int | None = field(default=None, metadata={"help": MAX_TOKENS_HELP})
+    samples: int = field(default=1, metadata={"help": SAMPLES_HELP})
+    port: int = field(default=8200, metadata={"help": "Port to listen on."})
+    host: str = field(default="127.0.0.1", metadata={"help": "Interface to listen on (0.0.0.0 for other machines)."})
+    work_dir: Path = field(default=Path("refiner-server"), metadata={"help": "Where images (and uploads) are kept."})
+    device: str = field(default="cpu", metadata={"help": "Device for a diffusers pipeline (cpu, cuda, cuda:1)."})
+    lora: str | None = field(default=None, metadata={"help": "A LoRA directory for a diffusers pipeline."})
+    max_in_flight: int = field(default=32, metadata={"help": "Images refined at once."})
+    queue: int = field(default=64, metadata={"help": "Images waiting beyond those; more are answered 429."})
+    trace: Path | None = field(default=None, metadata={"help": "Also write every node of every run to this JSONL."})
+    api_key: str | None = field(
+        default=None,
+        metadata={
+            "help": "Clients must send Authorization: Bearer KEY (better: $RATIONALREWARDS_SERVE_API_KEY). "
+            "Required to bind beyond loopback."
+        },
+    )
+    max_connections: int = field(default=512, metadata={"help": "Connections at once; the stalest idle one goes."})
+    request_timeout: float = field(default=30.0, metadata={"help": "Seconds a client has to send one request."})
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not 0 < self.port < 65536:
+            raise ValueError(f"--port must be in 1..65535, got {self.port}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeRewardCommand:
+    critic: str = field(default="sketch", metadata={"help": CRITIC_HELP, "repeat": True})
+    model: str | None = field(default=None, metadata=_MODEL)
+    prompts: PromptChoice = field(default="auto", metadata={"help": PROMPTS_HELP})
+    max_tokens: int | None = field(default=None, metadata={"help": MAX_TOKENS_HELP})
+    samples: int = field(default=1, metadata={"help": SAMPLES_HELP})
+    policy: RewardPolicy = field(default="paper", metadata={"help": "How aspect scores make one reward."})
+    fallback: float | None = field(
+        default=None,
+        metadata={
+            "help": "The reward an abstained sample gets in `rewards` (its mask is 0): default the mean of the "
+            "request's scored samples (0.5 when none scored)."
+        },
+    )
+    image_dir: Path | None = field(
+        default=None, metadata={"help": "A world critic: where it finds the images it made, by content."}
+    )
+    concurrency: int = field(default=32, metadata={"help": "Requests in flight to an HTTP critic."})
+    port: int = field(default=8300, metadata={"help": "Port to listen on."})
+    host: str = field(default="127.0.0.1", metadata={"help": "Interface to listen on (0.0.0.0 for other machines)."})
+    api_key: str | None = field(
+        default=None,
+        metadata={
+            "help": "Clients must send Authorization: Bearer KEY (better: $RATIONALREWARDS_SERVE_API_KEY). "
+            "Required to bind beyond loopback."
+        },
+    )
+    max_connections: int = field(default=512, metadata={"help": "Connections at once; the stalest idle one goes."})
+    request_timeout: float = field(default=60.0, metadata={"help": "Seconds a client has to send one request."})
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not 0 < self.port < 65536:
+            raise ValueError(f"--port must be in 1..65535, got {self.port}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UiCommand:
+    port: int = field(default=7860, metadata={"help": "Port to listen on."})
+    host: str = field(default="127.0.0.1", metadata={"help": "Interface to listen on (loopback: this machine only)."})
+    work_dir: Path = field(default=Path("ui-images"), metadata={"help": "Where generated images are kept."})
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"--port must be in 1..65535, got {self.port}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -131,9 +131,14 @@ def _rl(as_json: bool, **flags: object) -> None:
     prompts = read_prompts(run.prompts)
     text: dict[str, Any] = {"model": run.model, "prompts": run.critic_prompts, "max_tokens": run.max_tokens}
     critic = reward_model_from_spec(run.critic, **text)
+    from rationalrewards.rewardmodel.schemas import Aspect
+    from rationalrewards.training._rl_rewards import parse_reward_terms
+
+    terms = parse_reward_terms(config.reward, [a.value for a in Aspect])
+    extra = {t.spec: reward_model_from_spec(t.spec) for t in terms if t.kind == "model"}
     eval_critic = reward_model_from_spec(run.eval_critic, **text) if run.eval_critic else None
     trainer_class = NFTTrainer if run.algo == "nft" else GRPOTrainer
-    trainer = trainer_class(config, critic, prompts, eval_reward_model=eval_critic, out=run.out)
+    trainer = trainer_class(config, critic, prompts, eval_reward_model=eval_critic, extra_rewards=extra, out=run.out)
     with stdout_for_json(as_json):
         history = trainer.train(force_new=run.force_new)
     _print(history, run.out, as_json)

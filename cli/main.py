@@ -26,7 +26,10 @@ from rationalrewards.cli._configs import (
     RefineInputs,
     ReportCommand,
     ServeGeneratorCommand,
+    ServeRefinerCommand,
+    ServeRewardCommand,
     TinyCommand,
+    UiCommand,
 )
 from rationalrewards.cli._flags import emit
 from rationalrewards.cli._options import config_command, flag
@@ -196,6 +199,83 @@ def _serve_generator(config: ServeGeneratorCommand) -> None:
         generator, config.work_dir, host=config.host, port=config.port, latency=config.latency, api_key=api_key,
         limits=limits,
     )  # fmt: skip
+
+
+def _serve_refiner(config: ServeRefinerCommand) -> None:
+    import os
+
+    from rationalrewards.agents.factory import generator_from_spec, reward_model_from_spec
+    from rationalrewards.agents.specs import HttpBackend, WorldBackend, parse_spec
+    from rationalrewards.graphs.gcr import GCRContext
+    from rationalrewards.graphs.gcr_config import GCRConfig
+    from rationalrewards.plumbing.redact import Secret
+    from rationalrewards.plumbing.serving import EdgeLimits, check_binding
+    from rationalrewards.runtime.refiner_server import API_KEY_ENV, RefinerService, serve_refiner
+
+    key = config.api_key or os.environ.get(API_KEY_ENV)
+    api_key = Secret(key) if key else None
+    check_binding(config.host, api_key)  # before loading any model
+    images = config.work_dir / "images"
+    critic_spec = parse_spec(config.critic, "critic")
+    options: dict[str, object] = {"samples": config.samples}
+    if isinstance(critic_spec, WorldBackend):  # a world's critic finds the images it made (and inline ones) by content
+        options["image_dirs"] = [images]
+    elif isinstance(critic_spec, HttpBackend):
+        options |= {"concurrency": max(8, config.max_in_flight), "on_server_error": "abstain"}
+    critic = reward_model_from_spec(
+        critic_spec, model=config.model, prompts=config.prompts, max_tokens=config.max_tokens, **options
+    )
+    generator = generator_from_spec(config.generator, images, device=config.device, lora=config.lora)
+    context = GCRContext(generator=generator, critic=critic, trace=config.trace)
+    service = RefinerService(
+        context, GCRConfig.preset(config.preset), config.work_dir, max_in_flight=config.max_in_flight,
+        queue=config.queue,
+    )  # fmt: skip
+    auth = "an API key" if api_key else "no key (loopback only)"
+    err.print(
+        f"refining with {generator.name} and {critic_spec.text} ({config.preset}) at "
+        f"http://{config.host}:{config.port}/v1 with {auth}; Ctrl-C stops it"
+    )
+    limits = EdgeLimits(max_connections=config.max_connections, request_timeout=config.request_timeout)
+    serve_refiner(service, host=config.host, port=config.port, api_key=api_key, limits=limits)
+
+
+def _serve_reward(config: ServeRewardCommand) -> None:
+    import os
+
+    from rationalrewards.agents.factory import reward_model_from_spec
+    from rationalrewards.agents.reward_server import API_KEY_ENV, RewardService, serve_reward
+    from rationalrewards.agents.specs import HttpBackend, WorldBackend, parse_spec
+    from rationalrewards.plumbing.redact import Secret
+    from rationalrewards.plumbing.serving import EdgeLimits, check_binding
+
+    key = config.api_key or os.environ.get(API_KEY_ENV)
+    api_key = Secret(key) if key else None
+    check_binding(config.host, api_key)  # before loading any model
+    spec = parse_spec(config.critic, "critic")
+    options: dict[str, Any] = {"samples": config.samples}
+    if isinstance(spec, WorldBackend):
+        options["image_dirs"] = [config.image_dir] if config.image_dir else []
+    elif isinstance(spec, HttpBackend):
+        options |= {"concurrency": config.concurrency, "on_server_error": "abstain"}
+    critic = reward_model_from_spec(
+        spec, model=config.model, prompts=config.prompts, max_tokens=config.max_tokens, **options
+    )
+    service = RewardService(critic, policy=config.policy, fallback=config.fallback)
+    auth = "an API key" if api_key else "no key (loopback only)"
+    err.print(f"rewards from {spec.text} at http://{config.host}:{config.port}/compute with {auth}; Ctrl-C stops it")
+    limits = EdgeLimits(max_connections=config.max_connections, request_timeout=config.request_timeout)
+    serve_reward(service, host=config.host, port=config.port, api_key=api_key, limits=limits)
+
+
+def _ui(config: UiCommand) -> None:
+    from rationalrewards.integrations.ui import build_app
+    from rationalrewards.plumbing.serving import is_loopback
+
+    if not is_loopback(config.host):
+        raise ValueError("the page has no login: it listens on loopback only (use an SSH tunnel to reach it)")
+    err.print(f"the page is at http://{config.host}:{config.port}; Ctrl-C stops it")
+    build_app(config.work_dir).queue().launch(server_name=config.host, server_port=config.port, inbrowser=False)
 
 
 def _mcp(config: McpCommand) -> None:
@@ -412,6 +492,36 @@ def _register() -> None:
         "Serve a generator over the OpenAI Images API (POST /v1/images/generations and /v1/images/edits, GET "
         "/v1/models, GET /health), with request batching; use it with `--generator http://HOST:PORT` (repeat for "
         "several servers).",
+        json=False,
+    )
+    config_command(
+        app,
+        "serve-refiner",
+        [ServeRefinerCommand],
+        _serve_refiner,
+        "Serve Generate-Critique-Refine over the OpenAI Images API: an application's unchanged images.generate / "
+        "images.edit call gets the refined image, with the critique, scores and rounds in extra fields "
+        "(`rationalrewards`, `revised_prompt`) that a plain client ignores.",
+        json=False,
+    )
+    config_command(
+        app,
+        "serve-reward",
+        [ServeRewardCommand],
+        _serve_reward,
+        "Serve a critic as the remote reward RL frameworks call (POST /compute with prompts and base64 images, "
+        'answering {"rewards": [...]}; GET /health): our parsing and abstention, with a mask and per-aspect scores '
+        "beside the rewards.",
+        json=False,
+    )
+    config_command(
+        app,
+        "ui",
+        [UiCommand],
+        _ui,
+        "An interactive page (pip install 'rationalrewards[ui]'): type a prompt, pick generator, critic and preset, "
+        "and watch each round appear with its images, scores, justifications and refined prompt; or critique an "
+        "uploaded image. Runs on the sketch world with no set-up.",
         json=False,
     )
     config_command(

@@ -149,7 +149,8 @@ async def refine(
     """`REFINE_DOC`. `inline_image`: the kept image also as a data URL (for clients on another machine)."""
     from rationalrewards.graphs.gcr import GCRContext, build_gcr_graph
     from rationalrewards.graphs.gcr_config import GCRConfig
-    from rationalrewards.graphs.state import GCRInput, critique_of, image_ref_dict
+    from rationalrewards.graphs.outcome import refine_outcome
+    from rationalrewards.graphs.state import GCRInput, image_ref_dict
 
     try:
         config = GCRConfig.preset(preset)
@@ -161,23 +162,10 @@ async def refine(
         out = await build_gcr_graph(config).ainvoke(inputs, context=context)
     except (ValueError, RewardModelError, OSError) as e:
         return error_result(e)
-    best = out.get("best")
-    result: ToolResult = {
-        "kind": "refined",
-        "stop_reason": out.get("stop_reason"),
-        "rounds": [{"prompt": r["prompt"], "reward": r["reward"]} for r in out.get("rounds", [])],
-        "generations": out.get("generations"),
-    }
-    if best is not None:
-        kept = ImageRef.model_validate(best["image"])
-        critique = critique_of(best)
-        result |= {
-            "image": str(Path(kept.uri.removeprefix("file://"))) if not kept.uri.startswith("data:") else kept.uri,
-            "prompt": best["prompt"],
-            "reward": best["reward"],
-            "reward_note": best.get("reward_note"),
-            "critique": critique_json(critique) if critique is not None else None,
-        }
+    outcome, kept = refine_outcome(out)
+    result: ToolResult = {"kind": "refined"} | outcome
+    if kept is not None:
+        result["image"] = str(Path(kept.uri.removeprefix("file://"))) if not kept.uri.startswith("data:") else kept.uri
         if inline_image:
             result["image_data_url"] = _data_url(kept)
     return result

@@ -23,6 +23,7 @@ EXTRAS = {
     "mcp": "integrations",
     "pydantic_ai": "integrations",
     "agents": "integrations",  # the OpenAI Agents SDK's module
+    "gradio": "ui",
 }
 _NESTED = {"langgraph.checkpoint.postgres": "postgres", "opentelemetry.sdk": "otel", "opentelemetry.exporter": "otel"}
 

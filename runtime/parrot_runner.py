@@ -347,16 +347,30 @@ def _kept_scores(records: list[dict[str, object]]) -> list[tuple[str, float | No
 def card_markdown(card: dict[str, Any]) -> str:
     import json
 
+    def readable(value: object) -> str:
+        return (
+            "yes"
+            if value is True
+            else "no"
+            if value is False
+            else json.dumps(value)
+            if isinstance(value, dict | list)
+            else str(value)
+        )
+
+    settings = "; ".join(f"{k.replace('_', ' ')}: {readable(v)}" for k, v in card["settings"].items())
     lines = [
         "# PARROT data card",
         "",
-        f"- teacher: `{card['teacher']}`; settings: `{json.dumps(card['settings'])}`",
+        f"- teacher: `{card['teacher']}`; {settings}",
         f"- prompts: teacher requests `{card.get('teacher_prompts', 'house')}`; SFT rows (the student's requests) "
         f"`{card.get('student_prompts', 'house')}`",
         f"- pairs read: {card['pairs']} ({card['bad_rows']} bad rows skipped, see validation.json)",
         f"- kept: {card['kept']} of {card['finished']} (survival {card['survival_rate']})",
         f"- rows: {card['pairwise_rows']} pairwise, {card['pointwise_rows']} pointwise",
         f"- teacher calls: {card['teacher_calls']}",
+        "",
+        "![per-aspect scores of the kept pairwise rationales](score_histograms.png)",
         "",
         "## Survival by phase",
         "",
@@ -368,9 +382,7 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines += [f"| {reason} | {n} |" for reason, n in card["rejected_by_reason"].items()] or ["| (none) | 0 |"]
     lines += [
         "",
-        "## Per-aspect scores of kept pairwise rationales",
-        "",
-        "![score histograms](score_histograms.png)",
+        "## Per-aspect scores of kept pairwise rationales (the picture above)",
         "",
     ]
     for aspect, counts in card["score_histograms"].items():

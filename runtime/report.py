@@ -1,7 +1,7 @@
 """The run report: self-contained HTML pages (inline CSS, images linked relative to the run directory).
 
-    report.html            the index: run settings, rewards and ground-truth accuracy before/after (per tag), stop
-                           reasons, failed prompts, and the list of pages
+    report.html            the index (`runtime/report_index.py`): settings, before/after figures, pictures, and every
+                           prompt in one sortable, filterable table with thumbnails (rows in report/rows-NNNN.js)
     report/page-0001.html  up to `per_page` prompts each, in sample-id order: every round side by side, each
                            candidate's image, prompt, per-aspect scores, justifications, refined request, which was kept
 
@@ -23,6 +23,7 @@ from jinja2 import DictLoader, Environment, select_autoescape
 
 from rationalrewards.graphs.state import critique_of
 from rationalrewards.plumbing.files import atomic_write_text
+from rationalrewards.runtime.report_index import IndexData, RowFiles, render_index, table_row
 
 PER_PAGE = 50
 PAGES_DIR = "report"
@@ -46,25 +47,11 @@ nav a{margin-right:8px}
 _LAYOUT = """<!doctype html><html><head><meta charset="utf-8"><title>{{ title }}</title><style>{{ css }}</style></head>
 <body>{% block body %}{% endblock %}</body></html>"""
 
-_INDEX = """{% extends "layout" %}{% block body %}
-<h1>Generate-Critique-Refine run</h1>
-<div class="muted">{{ finished }} prompts &middot; generator {{ settings.generator }} &middot; critic {{ settings.critic }}
-&middot; refiner {{ settings.refiner }} &middot; rounds {{ config.max_rounds }} &middot; candidates {{ config.candidates }}
-&middot; rescore {{ config.rescore }}</div>
-<table class="summary"><tr><th></th><th>first image</th><th>kept image</th></tr>
-{% for row in rows %}<tr><td>{% if row.indent %}&nbsp;&nbsp;{% endif %}{{ row.name }}</td><td>{{ row.before }}</td>
-<td>{{ row.after }}</td></tr>{% endfor %}</table>
-{% if stop_reasons %}<div class="muted">stop reasons: {% for reason, n in stop_reasons.items() %}{{ reason }} {{ n }}{% if not loop.last %}, {% endif %}{% endfor %}</div>{% endif %}
-{% if failures %}<h2>failed prompts ({{ failed }})</h2><ul>{% for f in failures %}<li>{{ f.prompt or f.sample_id }}: {{ f.error }}</li>{% endfor %}</ul>
-{% if failed > failures|length %}<div class="muted">and {{ failed - failures|length }} more in failures.jsonl</div>{% endif %}{% endif %}
-<h2>prompts</h2><nav>{% for page in pages %}<a href="{{ page.href }}">{{ page.first }} &ndash; {{ page.last }}</a>{% endfor %}</nav>
-{% endblock %}"""
-
 _PAGE = """{% extends "layout" %}{% block body %}
 <h1>Generate-Critique-Refine run, prompts {{ first }} &ndash; {{ last }}</h1>
 <nav><a href="../report.html">index</a>{% if previous %}<a href="{{ previous }}">previous</a>{% endif %}
 {% if next %}<a href="{{ next }}">next</a>{% endif %}</nav>
-{% for sample in samples %}<div class="sample"><h2>{{ sample.prompt }}</h2>
+{% for sample in samples %}<div class="sample" id="{{ sample.sample_id }}"><h2>{{ sample.prompt }}</h2>
 <div class="muted">{{ sample.sample_id }} &middot; {{ sample.tag }} &middot; stop: {{ sample.stop_reason }} &middot; reward
 {{ sample.reward_initial }} &rarr; {{ sample.reward_final }}
 {% if sample.verdict %} <span class="badge {{ 'ok' if sample.verdict.correct else 'bad' }}">ground truth: first image
@@ -82,7 +69,7 @@ _PAGE = """{% extends "layout" %}{% block body %}
 {% endblock %}"""
 
 _ENV = Environment(
-    loader=DictLoader({"layout": _LAYOUT, "index": _INDEX, "page": _PAGE}),
+    loader=DictLoader({"layout": _LAYOUT, "page": _PAGE}),
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
 
@@ -206,8 +193,13 @@ def write_report(run_dir: str | Path, *, per_page: int = PER_PAGE, lives_at: str
     names = [f"page-{n:04d}.html" for n in range(1, len(chunks) + 1)]
     for stale in set(p.name for p in pages_dir.glob("page-*.html")) - set(names):
         (pages_dir / stale).unlink()
+    data, row_files = IndexData(), RowFiles(pages_dir)
     for n, chunk in enumerate(chunks):
-        samples = [_sample(result, link_root / PAGES_DIR) for result in _results_at(results, chunk)]
+        samples = []
+        for result in _results_at(results, chunk):
+            samples.append(_sample(result, link_root / PAGES_DIR))
+            data.add(result)
+            row_files.add(table_row(result, f"{PAGES_DIR}/{names[n]}", lambda uri: _rel(uri, link_root)))
         page = _ENV.get_template("page").render(
             title=f"GCR report, page {n + 1}",
             css=_CSS,
@@ -218,21 +210,18 @@ def write_report(run_dir: str | Path, *, per_page: int = PER_PAGE, lives_at: str
             next=names[n + 1] if n + 1 < len(names) else None,
         )
         atomic_write_text(pages_dir / names[n], page)
-    settings = manifest.get("settings", {})
-    failures = summary.get("failures") or []
-    index = _ENV.get_template("index").render(
-        title="GCR report",
-        css=_CSS,
+    row_files.flush()
+    index = render_index(
+        _ENV,
+        _CSS,
+        data=data,
+        directory=pages_dir,
+        pages_dir_name=PAGES_DIR,
+        row_files=row_files.names,
+        settings=manifest.get("settings", {}),
+        summary_rows=_summary_rows(summary),
+        summary=summary,
+        pages=[{"href": f"{PAGES_DIR}/{name}"} for name in names],
         finished=len(offsets),
-        settings=settings,
-        config=settings.get("config", {}),
-        rows=_summary_rows(summary),
-        stop_reasons=summary.get("stop_reasons", {}),
-        failures=failures[:100],
-        failed=summary.get("failed", len(failures)),
-        pages=[
-            {"href": f"{PAGES_DIR}/{name}", "first": chunk[0][0], "last": chunk[-1][0]}
-            for name, chunk in zip(names, chunks, strict=True)
-        ],
     )
     return atomic_write_text(run_dir / "report.html", index)

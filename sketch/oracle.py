@@ -376,7 +376,10 @@ class SketchOracle:
             for candidate in content_candidates(directory, digest):  # older run directories' layouts too
                 if candidate.exists() and sidecar_path(candidate).exists():
                     return load_scene(candidate)
-        raise NoSceneError("image not found among the sketch generator's outputs (pass image_dirs=)")
+        raise NoSceneError(
+            "no scene graph for this image: the sketch world judges only images its generator made, and none of the "
+            f"folders searched holds this one ({len(self.image_dirs)} searched; from Python, pass image_dirs=)"
+        )
 
     def scene_for(self, image: ImageRef | str, prompt: str) -> SceneGraph:
         """The scene judged for `image` under `prompt`: the generator's sidecar (the pixel critic reads pixels)."""

@@ -417,7 +417,8 @@ def test_report_renders_in_headless_chromium_with_images(tmp_path: Path) -> None
     pages = sorted((run / "report").glob("page-*.html"))
     assert len(pages) == 3
     dom = _headless(browser, tmp_path / "p0", "--dump-dom", (run / "report.html").as_uri()).stdout
-    assert "first image" in dom and dom.count('href="report/page-') == 3  # the index links every page
+    assert "first image" in dom and all(f'href="report/{page.name}"' in dom for page in pages)  # every page linked
+    assert dom.count('class="thumb"') == 10  # the table: a first and a kept thumbnail per prompt
     shot = tmp_path / "page.png"
     _headless(browser, tmp_path / "p1", f"--screenshot={shot}", pages[0].as_uri())
     pixels = np.asarray(Image.open(shot).convert("RGB"))
@@ -506,3 +507,47 @@ def test_cli_demo_json(tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "paper" / "report.html").exists() and (
         tmp_path / "demo" / "deep" / "report.html"
     ).exists()
+
+
+@pytest.mark.slow
+def test_the_index_of_a_10000_prompt_run_opens_with_plots_and_a_working_filter(tmp_path: Path) -> None:
+    """A real 40-prompt run, its results repeated under new ids to 10,000 prompts: the index opens in Chromium with its
+    pictures, the status filter (from the address, as a shared link carries it) shows exactly the matching prompts,
+    and no file of the report is large."""
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: .ci/run installs Debian's chromium")
+        pytest.skip("chromium not installed here (.ci/run installs it)")
+    from rationalrewards.runtime.report import write_report
+    from rationalrewards.runtime.report_index import status_of
+
+    run = tmp_path / "run"
+    asyncio.run(_runner(run, preset="paper").run(make_suite(40, seed=3)))
+    results = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    with (run / "results.jsonl").open("w") as f:
+        for k in range(10_000):
+            result = dict(results[k % len(results)])
+            result["sample_id"], result["prompt"] = f"s{k:05d}", f"{result['prompt']} #{k}"
+            f.write(json.dumps(result) + "\n")
+    statuses = [status_of(results[k % len(results)]) for k in range(10_000)]
+    assert "failed" in statuses and "improved" in statuses
+    write_report(run)
+    sizes = {p.name: p.stat().st_size for p in (run / "report").iterdir()}
+    assert (run / "report.html").stat().st_size < 100_000 and max(sizes.values()) < 3_000_000, max(sizes.values())
+    assert len([n for n in sizes if n.startswith("rows-")]) == 10  # 1,000 rows a file
+    dom = _headless(
+        browser,
+        tmp_path / "p0",
+        "--virtual-time-budget=20000",
+        "--dump-dom",
+        (run / "report.html").as_uri() + "#status=failed",
+    ).stdout
+    assert f'<span id="count">{statuses.count("failed")}</span>' in dom
+    assert dom.count('class="status failed"') == min(100, statuses.count("failed"))  # one view of 100 rows
+    assert all(f'src="report/plot-{name}.png"' in dom for name in ("accuracy", "rewards", "stops"))
+    shot = tmp_path / "index.png"
+    _headless(
+        browser, tmp_path / "p1", "--virtual-time-budget=20000", f"--screenshot={shot}", (run / "report.html").as_uri()
+    )
+    assert shot.stat().st_size > 50_000

@@ -335,10 +335,13 @@ def test_the_report_escapes_every_value_by_construction(tmp_path: Path) -> None:
     asyncio.run(runner.run(rows))
     pages = [tmp_path / "run" / "report.html", *sorted((tmp_path / "run" / "report").glob("*.html"))]
     html = "\n".join(p.read_text() for p in pages)
-    assert "<script>" not in html and "<img src=x" not in html
+    assert "<script>alert" not in html and "<img src=x" not in html  # the pages' own scripts aside, nothing raw
     assert (
         html.count("&lt;script&gt;") >= 5
     )  # shown, escaped: prompt, id, tag, justification, refinement, failure, critic
+    # The index's table rows are data for its script (JSON, shown with textContent): no value can end the script.
+    rows = "\n".join(p.read_text() for p in (tmp_path / "run" / "report").glob("rows-*.js"))
+    assert "</script>" not in rows and "alert(1)<\\/script>" in rows
 
 
 # ------------------------------------------------------------------ run directories ---------------------------------

@@ -278,3 +278,115 @@ def test_gloo_data_parallel_over_two_processes(tmp_path: Path) -> None:
     assert json.loads(line)["world_size"] == 2
     rows = [json.loads(line) for line in (tmp_path / "ddp" / "history.jsonl").read_text().splitlines()]
     assert [row["samples"] for row in rows] == [8, 8] and all(row["world_size"] == 2 for row in rows)
+
+
+def test_reward_terms_parse_and_mix_on_very_different_scales() -> None:
+    from rationalrewards.training._rl_advantages import step_advantages
+    from rationalrewards.training._rl_rewards import parse_reward_terms, weighted_mean
+
+    terms = parse_reward_terms(["critique", "critique.text_rendering:0.5", "py:my_rewards:ocr:2"], ["text_rendering"])
+    assert [(t.kind, t.weight) for t in terms] == [("critique", 1.0), ("aspect", 0.5), ("model", 2.0)]
+    assert parse_reward_terms([])[0].spec == "critique"
+    for bad in ("critique:-1", "critique.colour", "clip", "critique,critique"):
+        with pytest.raises(ValueError, match="--reward"):
+            parse_reward_terms(bad.split(","), ["text_rendering"])
+    assert weighted_mean({"a": 1.0, "b": None}, {"a": 1.0, "b": 3.0}) == 1.0  # an abstaining term leaves the mean
+    assert weighted_mean({"a": None}, {"a": 1.0}) is None
+    # Two rewards that disagree, one on a scale a thousand times the other, over one group of four samples.
+    small, large = [0.0, 1.0, 0.0, 1.0], [1000.0, 1000.0, 0.0, 0.0]
+    keys = [("p", None)] * 4
+    summed = step_advantages([(a + b) / 2 for a, b in zip(small, large, strict=True)], keys, ban_solved=False)
+    assert summed.advantages[0] > 0 and summed.advantages[3] < 0  # the large reward alone decides
+    normalised = step_advantages(
+        [(a + b) / 2 for a, b in zip(small, large, strict=True)],
+        keys,
+        terms={"small": (1.0, small), "large": (1.0, large)},
+        ban_solved=False,
+    )
+    first, both, neither, only_small = normalised.advantages
+    assert both > 0 > neither and first == pytest.approx(only_small, abs=1e-3)  # each reward counts alike
+
+
+def test_two_rewards_mixed_in_a_run_with_one_abstaining(tmp_path: Path) -> None:
+    from rationalrewards.training import NFTTrainer
+
+    extra = {"py:rl_rewards:sometimes_abstains": _reward("sometimes_abstains")}
+    config = _config(
+        "nft", max_steps=1, reward=("critique", "py:rl_rewards:sometimes_abstains:2"), reward_mix="normalised"
+    )
+    trainer = NFTTrainer(config, _reward("darkness"), PROMPTS, extra_rewards=extra, out=tmp_path / "mixed")
+    [row] = trainer.train()
+    assert row["reward_term_critique"] is not None and row["reward_term_py:rl_rewards:sometimes_abstains"] is not None
+    assert 0 < row["abstained_term_py:rl_rewards:sometimes_abstains"] < row["samples"]
+    assert row["abstained"] == 0  # the critic scored every sample: no sample is masked for one reward's abstention
+    history = [json.loads(line) for line in (tmp_path / "mixed" / "history.jsonl").read_text().splitlines()]
+    assert "reward_term_critique" in history[-1]
+    with pytest.raises(ValueError, match="no reward model given"):
+        NFTTrainer(config, _reward("darkness"), PROMPTS, out=tmp_path / "none")
+
+
+def _gaussian_flow(mu: float, s: float) -> Any:
+    """The rectified flow's exact velocity when the data is N(mu, s^2) (s = 0: a single point): its ODE carries x at
+    sigma = 1 to m + sqrt(var) x, m = (1 - sigma) mu, var = (1 - sigma)^2 s^2 + sigma^2, in closed form."""
+
+    def velocity(x: Any, sigma: Any) -> Any:
+        sigma = sigma.to(x.dtype)
+        var = (1 - sigma) ** 2 * s**2 + sigma**2
+        return -mu + ((sigma - (1 - sigma) * s**2) / var) * (x - (1 - sigma) * mu)
+
+    return velocity
+
+
+def test_the_dpm2_sampler_is_exact_on_straight_flows_and_second_order_on_curved_ones() -> None:
+    import math
+
+    from rationalrewards.training.flow_solvers import integrate
+
+    x1 = torch.linspace(-2, 2, 9, dtype=torch.float64)
+    for sampler in ("euler", "dpm2"):  # a single data point: straight paths, both exact at any step count
+        for steps in (3, 7):
+            landed = integrate(
+                _gaussian_flow(0.7, 0.0), x1.clone(), torch.linspace(1, 0, steps + 1, dtype=torch.float64), sampler
+            )
+            assert torch.allclose(landed, torch.full_like(x1, 0.7), atol=1e-9), sampler
+    end, mu, s = 0.25, 0.7, 0.3
+    exact = (1 - end) * mu + math.sqrt((1 - end) ** 2 * s**2 + end**2) * x1
+
+    def error(sampler: str, steps: int) -> float:
+        sigmas = torch.linspace(1, end, steps + 1, dtype=torch.float64)
+        return float((integrate(_gaussian_flow(mu, s), x1.clone(), sigmas, sampler) - exact).abs().max())  # type: ignore[arg-type]
+
+    euler = [error("euler", n) for n in (16, 32, 64)]
+    dpm2 = [error("dpm2", n) for n in (16, 32, 64)]
+    for coarse, fine in itertools.pairwise(euler):
+        assert 1.8 < coarse / fine < 2.2  # first order: twice the steps, half the error
+    for coarse, fine in itertools.pairwise(dpm2):
+        assert 3.6 < coarse / fine < 4.4  # second order: a quarter
+    assert dpm2[0] < euler[-1]  # 16 DPM steps beat 64 Euler steps here
+    with pytest.raises(ValueError, match="unknown sampler"):
+        integrate(_gaussian_flow(mu, s), x1, torch.linspace(1, 0, 3), "heun")  # type: ignore[arg-type]
+
+
+def test_the_sampler_is_chosen_per_recipe(sd3_dir: Path, tmp_path: Path) -> None:
+    from rationalrewards.training import NFTTrainer
+
+    auto = NFTTrainer(
+        _config("nft", pipeline=str(sd3_dir), tiny=False, max_steps=1), _reward("darkness"), PROMPTS, out=tmp_path / "a"
+    )
+    assert auto.sampler == "euler"  # SD3: no release recipe, the default integrator
+    from rationalrewards.training.tiny_flow import build_tiny_flow_pipeline
+
+    kontext = NFTTrainer(
+        _config("nft", max_steps=1), _reward("darkness"), PROMPTS, pipeline=build_tiny_flow_pipeline("flux_kontext"),
+        out=tmp_path / "k",
+    )  # fmt: skip
+    assert kontext.sampler == "dpm2"  # FLUX Kontext: the release's recipe samples with DPM-Solver++ (2M)
+    chosen = NFTTrainer(
+        _config("nft", pipeline=str(sd3_dir), tiny=False, max_steps=1, sampler="dpm2"),
+        _reward("darkness"),
+        PROMPTS,
+        out=tmp_path / "b",
+    )
+    [row] = chosen.train()
+    assert chosen.sampler == "dpm2" and row["reward_mean"] is not None
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["settings"]["sampler_used"] == "dpm2"

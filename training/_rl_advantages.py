@@ -65,6 +65,7 @@ def step_advantages(
     keys: Sequence[GroupKey],
     *,
     aspects: Mapping[str, Sequence[float | None]] | None = None,
+    terms: Mapping[str, tuple[float, Sequence[float | None]]] | None = None,
     std_mode: str = "global",
     clip: float = 5.0,
     ban_std: float = 0.05,
@@ -72,15 +73,20 @@ def step_advantages(
     ban_solved: bool = True,
 ) -> StepAdvantages:
     """Advantages of one step's samples. With `aspects` (per-aspect rewards, each series aligned with `rewards`), each
-    aspect is normalised within its group and the sample's advantage is the mean over the aspects it was scored on."""
+    aspect is normalised within its group and the sample's advantage is the mean over the aspects it was scored on.
+    With `terms` (name -> (weight, series): several rewards, `_rl_rewards.py`), likewise, weighted."""
     if len(rewards) != len(keys):
         raise ValueError(f"{len(rewards)} rewards but {len(keys)} group keys")
     advantages, stats, global_std = _normalised(rewards, keys, std_mode, clip)
-    if aspects:
-        per_aspect = [_normalised(series, keys, std_mode, clip)[0] for series in aspects.values()]
+    weighted = dict(terms or {}) or {name: (1.0, series) for name, series in (aspects or {}).items()}
+    if weighted:
+        per_term = [
+            (weight, series, _normalised(series, keys, std_mode, clip)[0]) for weight, series in weighted.values()
+        ]
         for i in range(len(rewards)):
-            scored = [adv[i] for adv, series in zip(per_aspect, aspects.values(), strict=True) if series[i] is not None]
-            advantages[i] = statistics.fmean(scored) if scored else 0.0
+            scored = [(w, adv[i]) for w, series, adv in per_term if series[i] is not None]
+            total = sum(w for w, _ in scored)
+            advantages[i] = sum(w * a for w, a in scored) / total if scored else 0.0
     counts: dict[GroupKey, int] = {}
     for key, reward in zip(keys, rewards, strict=True):
         counts[key] = counts.get(key, 0) + (reward is not None)

@@ -50,6 +50,14 @@ class RLConfig:
     group_size: int = field(default=8, metadata={"help": "Images per prompt, K (the release: 8; the paper: 8-16)."})
     prompts_per_step: int = field(default=8, metadata={"help": "Prompt groups sampled per RL step."})
     sample_steps: int = field(default=15, metadata={"help": "Sampler steps (the release: 15)."})
+    sampler: Literal["auto", "euler", "dpm2"] = field(
+        default="auto",
+        metadata={
+            "help": "ODE sampler of the rollouts (DiffusionNFT) and evaluations: euler, dpm2 (second-order "
+            "DPM-Solver++, the release's recipe) or auto (dpm2 for FLUX Kontext, as the release's recipe; else euler). "
+            "Flow-GRPO's SDE sampling is Euler-Maruyama either way."
+        },
+    )
     guidance_scale: float = field(default=2.5, metadata={"help": "Guidance scale while sampling (the release: 2.5)."})
     sample_chunk: int = field(
         default=1, metadata={"help": "Prompt groups sampled per forward batch; each chunk's rewards start at once."}
@@ -57,6 +65,20 @@ class RLConfig:
     # Rewards
     reward_policy: RewardPolicy = field(
         default="paper", metadata={"help": "How aspect scores make one reward (rewardmodel/scoring.py)."}
+    )
+    reward: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "Rewards to mix, repeated: critique (the critic's reward), critique.<aspect> (one aspect), "
+            "py:module:function (another reward), each optionally :WEIGHT (default: critique alone)."
+        },
+    )
+    reward_mix: Literal["sum", "normalised"] = field(
+        default="sum",
+        metadata={
+            "help": "How several rewards make one signal: sum (their weighted mean, then the group advantage) or "
+            "normalised (each reward's group advantage on its own scale, then their weighted mean)."
+        },
     )
     per_aspect_advantages: bool = field(
         default=False,

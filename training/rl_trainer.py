@@ -20,7 +20,7 @@ import shutil
 import statistics
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,12 +35,14 @@ from rationalrewards.rewardmodel.backends.base import RewardModel
 from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.images import as_image_ref
 from rationalrewards.rewardmodel.reward_fn import CritiqueReward
-from rationalrewards.rewardmodel.schemas import Abstention, Critique, ImageRef
+from rationalrewards.rewardmodel.schemas import Abstention, Aspect, Critique, ImageRef
 from rationalrewards.rewardmodel.scoring import RewardPolicy, reward_or_none
 from rationalrewards.training._rl_advantages import GroupKey, StepAdvantages, group_key, step_advantages
 from rationalrewards.training._rl_distributed import Ranks
 from rationalrewards.training._rl_monitor import HackingAlarm, RunLogger, log, save_grid
+from rationalrewards.training._rl_rewards import parse_reward_terms, weighted_mean
 from rationalrewards.training.flow_policy import Conditioning, FlowPolicy, policy_for
+from rationalrewards.training.flow_solvers import Sampler, integrate
 from rationalrewards.training.rl_config import RLConfig
 
 CHECKPOINTS, LORA_DIR, STATE_FILE = "checkpoints", "lora", "trainer_state.pt"
@@ -96,13 +98,15 @@ class Rollout:
     log_probs: torch.Tensor | None = None
     images: list[Image.Image] = field(default_factory=list)
     future: concurrent.futures.Future[list[Critique | Abstention]] | None = None
+    extra_futures: dict[str, concurrent.futures.Future[list[Critique | Abstention]]] = field(default_factory=dict)
 
 
 @dataclass
 class Scored:
-    reward: float | None
+    reward: float | None  # the critic's reward, or with several rewards their weighted mean
     aspects: dict[str, float | None]
     abstention: str | None
+    terms: dict[str, float | None] = field(default_factory=dict)  # each reward term's value (several rewards)
 
 
 def score(result: Critique | Abstention, policy: str) -> Scored:
@@ -124,6 +128,7 @@ class FlowRLTrainer:
         *,
         pipeline: Any = None,
         eval_reward_model: RewardModel | None = None,
+        extra_rewards: Mapping[str, RewardModel] | None = None,
         out: str | Path = "rl_out",
     ) -> None:
         if not isinstance(config, self.config_class):
@@ -152,9 +157,27 @@ class FlowRLTrainer:
         if any(item.source is not None for item in self.items) and not self.policy.edits:
             raise ValueError(f"the prompts have source images but {type(pipeline).__name__} does not edit")
         self.transformer: Any = self.policy.transformer
+        # The release's recipe samples FLUX Kontext with DPM-Solver++ (2M); it has no recipe for the other families.
+        self.sampler: Sampler = (
+            ("dpm2" if type(pipeline).__name__.startswith("FluxKontext") else "euler")
+            if config.sampler == "auto"
+            else config.sampler
+        )
         self._add_lora()
         self.optimizer = torch.optim.AdamW(self.trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
         self.reward = CritiqueReward(reward_model, choice(config.reward_policy, RewardPolicy, "reward policy"))
+        self.terms = parse_reward_terms(config.reward, [a.value for a in Aspect])
+        if len(self.terms) > 1 and config.per_aspect_advantages:
+            raise ValueError("--per-aspect-advantages normalises one critique's aspects; with several --reward terms "
+                             "use --reward-mix normalised (and critique.<aspect> terms)")  # fmt: skip
+        missing = sorted(t.spec for t in self.terms if t.kind == "model" and t.spec not in (extra_rewards or {}))
+        if missing:
+            raise ValueError(f"no reward model given for --reward {', '.join(missing)}")
+        self.extra = {
+            t.spec: CritiqueReward((extra_rewards or {})[t.spec], self.reward.policy)
+            for t in self.terms
+            if t.kind == "model"
+        }
         self.eval_reward = (
             CritiqueReward(eval_reward_model, choice(config.reward_policy, RewardPolicy, "reward policy"))
             if eval_reward_model
@@ -298,6 +321,7 @@ class FlowRLTrainer:
         return settings | {
             "algo": self.config.ALGO,
             "prompts_sha256": digest,
+            "sampler_used": self.sampler,
             "critic": getattr(self.reward.reward_model, "name", type(self.reward.reward_model).__name__),
         }
 
@@ -326,17 +350,23 @@ class FlowRLTrainer:
             rollouts.append(self._rollout(groups[start : start + config.sample_chunk], generator))
         sampled = time.perf_counter()
         results: list[Critique | Abstention] = []
+        extra: dict[str, list[Critique | Abstention]] = {name: [] for name in self.extra}
         for rollout in rollouts:
             assert rollout.future is not None
             try:
                 results.extend(rollout.future.result(timeout=config.reward_timeout))
+                for name, future in rollout.extra_futures.items():
+                    extra[name].extend(future.result(timeout=config.reward_timeout))
             except concurrent.futures.TimeoutError as e:
                 raise RewardModelError(
                     f"the reward model gave no answer within {config.reward_timeout:.0f} s (--reward-timeout)"
                 ) from e
         scored_at = time.perf_counter()
         # Every process reads the whole step: the global std, solved prompts and the history need all samples.
-        local = [score(result, config.reward_policy) for result in results]
+        local = [
+            self._mixed(score(result, config.reward_policy), {name: extra[name][i] for name in extra})
+            for i, result in enumerate(results)
+        ]
         shares = self.ranks.gather(local)
         key_shares = self.ranks.gather([item.key for rollout in rollouts for item in rollout.items])
         offset = sum(len(share) for share in shares[:rank])
@@ -352,10 +382,12 @@ class FlowRLTrainer:
             )
         aspect_names = sorted({name for s in scored for name in s.aspects})
         aspects = {name: [s.aspects.get(name) for s in scored] for name in aspect_names}
+        several = len(self.terms) > 1 and config.reward_mix == "normalised"
         advantages = step_advantages(
             [s.reward for s in scored],
             keys,
             aspects=aspects if config.per_aspect_advantages else None,
+            terms={t.spec: (t.weight, [s.terms.get(t.spec) for s in scored]) for t in self.terms} if several else None,
             std_mode=config.std_mode,
             clip=config.adv_clip,
             ban_std=config.ban_std,
@@ -395,6 +427,11 @@ class FlowRLTrainer:
         for name, series in aspects.items():
             values = [v for v in series if v is not None]
             row[f"reward_{name}"] = statistics.fmean(values) if values else None
+        if len(self.terms) > 1:  # every reward's curve, and how often each abstained
+            for term in self.terms:
+                values = [v for s in scored if (v := s.terms.get(term.spec)) is not None]
+                row[f"reward_term_{term.spec}"] = statistics.fmean(values) if values else None
+                row[f"abstained_term_{term.spec}"] = len(scored) - len(values)
         row |= losses
         self.last_step = {
             "advantages": advantages.advantages,
@@ -408,6 +445,22 @@ class FlowRLTrainer:
             row |= self.evaluate()
         return row
 
+    def _mixed(self, critic: Scored, extra: Mapping[str, Critique | Abstention]) -> Scored:
+        """A sample's score with every reward term (`_rl_rewards.py`); one term (the critic's reward) leaves it be."""
+        if len(self.terms) == 1 and self.terms[0].kind == "critique":
+            return critic
+        values: dict[str, float | None] = {}
+        for term in self.terms:
+            if term.kind == "critique":
+                values[term.spec] = critic.reward
+            elif term.kind == "aspect":
+                values[term.spec] = critic.aspects.get(term.aspect or "")
+            else:
+                values[term.spec] = reward_or_none(extra[term.spec], self.reward.policy)
+        mixed = weighted_mean(values, {t.spec: t.weight for t in self.terms})
+        abstention = None if mixed is not None else (critic.abstention or "every reward abstained")
+        return replace(critic, reward=mixed, terms=values, abstention=abstention)
+
     def _rollout(self, groups: list[PromptItem], generator: torch.Generator) -> Rollout:
         """`group_size` samples of each group: its prompt (and source image) encoded once, the conditioning
         repeated for the group's samples."""
@@ -418,11 +471,13 @@ class FlowRLTrainer:
         with torch.no_grad(), self._autocast():
             rollout = self.sample(items, cond, noise, generator)
         rollout.images = self.policy.decode(rollout.x0)
-        rollout.future = self.reward.submit(
-            [i.prompt for i in items],
-            images=rollout.images,
-            source_images=[i.source for i in items] if any(i.source for i in items) else None,
-        )
+        asked = {
+            "images": rollout.images,
+            "source_images": [i.source for i in items] if any(i.source for i in items) else None,
+        }
+        rollout.future = self.reward.submit([i.prompt for i in items], **asked)
+        for name, reward in self.extra.items():  # the other rewards, scored beside the critic
+            rollout.extra_futures[name] = reward.submit([i.prompt for i in items], **asked)
         return rollout
 
     def _train_on(self, rollouts: list[Rollout], advantages: StepAdvantages) -> dict[str, float]:
@@ -539,15 +594,11 @@ class FlowRLTrainer:
         return row
 
     def ode_sample(self, cond: Conditioning, noise: torch.Tensor, *, adapter: str) -> torch.Tensor:
-        """Deterministic Euler integration of the ODE from noise to a clean latent with one adapter active."""
+        """Deterministic integration of the ODE from noise to a clean latent with one adapter active (`--sampler`)."""
         self.transformer.set_adapter(adapter)
         try:
             sigmas = self.policy.sigmas(self.config.sample_steps).to(self.device)
-            x = noise
-            for i in range(self.config.sample_steps):
-                v = self.policy.velocity(x, sigmas[i].expand(x.shape[0]), cond)
-                x = x + (sigmas[i + 1] - sigmas[i]) * v
-            return x
+            return integrate(lambda x, sigma: self.policy.velocity(x, sigma, cond), noise, sigmas, self.sampler)
         finally:
             self.transformer.set_adapter("default")
             for parameter in self.trainable:
