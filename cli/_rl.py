@@ -132,10 +132,10 @@ def _rl(as_json: bool, **flags: object) -> None:
     text: dict[str, Any] = {"model": run.model, "prompts": run.critic_prompts, "max_tokens": run.max_tokens}
     critic = reward_model_from_spec(run.critic, **text)
     from rationalrewards.rewardmodel.schemas import Aspect
-    from rationalrewards.training._rl_rewards import parse_reward_terms
+    from rationalrewards.training._rl_rewards import parse_reward_terms, term_reward_model
 
     terms = parse_reward_terms(config.reward, [a.value for a in Aspect])
-    extra = {t.spec: reward_model_from_spec(t.spec) for t in terms if t.kind == "model"}
+    extra = {t.spec: term_reward_model(t) for t in terms if t.kind == "model"}
     eval_critic = reward_model_from_spec(run.eval_critic, **text) if run.eval_critic else None
     trainer_class = NFTTrainer if run.algo == "nft" else GRPOTrainer
     trainer = trainer_class(config, critic, prompts, eval_reward_model=eval_critic, extra_rewards=extra, out=run.out)

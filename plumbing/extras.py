@@ -24,6 +24,7 @@ EXTRAS = {
     "pydantic_ai": "integrations",
     "agents": "integrations",  # the OpenAI Agents SDK's module
     "gradio": "ui",
+    "rapidocr_onnxruntime": "ocr",
 }
 _NESTED = {"langgraph.checkpoint.postgres": "postgres", "opentelemetry.sdk": "otel", "opentelemetry.exporter": "otel"}
 

@@ -10,11 +10,17 @@ from rationalrewards.rewardmodel.images import load_pil
 from rationalrewards.rewardmodel.schemas import Abstention, CritiqueRequest
 
 
-def _darkness(request: CritiqueRequest) -> float:
+def _darkness(request: CritiqueRequest, below: float = 0.48) -> float:
     """A score in [1, 4] from a simple image statistic the tiny pipeline can move: how far the mean grey level of the
-    image falls below 0.48 (a random tiny VAE decodes to about 0.46)."""
+    image falls below `below` (a random tiny SD3/FLUX VAE decodes to about 0.46, the tiny Qwen-Image VAE to 0.49)."""
     grey = np.asarray(load_pil(request.image).convert("L"), dtype=np.float32) / 255
-    return float(np.clip(1 + 3 * (0.48 - grey.mean()) / 0.04, 1.0, 4.0))
+    return float(np.clip(1 + 3 * (below - grey.mean()) / 0.04, 1.0, 4.0))
+
+
+def qwen_darkness(request: CritiqueRequest) -> dict[str, float | None]:
+    """`darkness` for the tiny Qwen-Image pipeline, whose VAE decodes a little lighter."""
+    score = _darkness(request, below=0.51)
+    return {"text_faithfulness": score, "physical_quality": score, "text_rendering": None}
 
 
 def darkness(request: CritiqueRequest) -> dict[str, float | None]:

@@ -390,3 +390,77 @@ def test_the_sampler_is_chosen_per_recipe(sd3_dir: Path, tmp_path: Path) -> None
     [row] = chosen.train()
     assert chosen.sampler == "dpm2" and row["reward_mean"] is not None
     assert json.loads((tmp_path / "b" / "run.json").read_text())["settings"]["sampler_used"] == "dpm2"
+
+
+@pytest.fixture(scope="module")
+def qwen_image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from rationalrewards.training.tiny_flow import save_tiny_flow_pipeline
+
+    return save_tiny_flow_pipeline(tmp_path_factory.mktemp("qwen") / "pipe", "qwen_image", seed=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["nft", "grpo"])
+def test_rl_raises_a_reward_on_a_tiny_qwen_image_pipeline(algo: str, qwen_image_dir: Path, tmp_path: Path) -> None:
+    """Qwen-Image (text to image) trains as the SD3 and FLUX families do: the reward rises over its step-to-step
+    noise, the LoRA loads with diffusers' own loader and changes the output, and GCR runs with it."""
+    from rationalrewards.agents.diffusers_generator import load_pipeline
+    from rationalrewards.training import GRPOTrainer, NFTTrainer
+
+    config = _config(algo, pipeline=str(qwen_image_dir), tiny=False, learning_rate=1e-2, kl_beta=0.0, max_steps=36)
+    trainer = (NFTTrainer if algo == "nft" else GRPOTrainer)(
+        config, _reward("qwen_darkness"), PROMPTS, out=tmp_path / "run"
+    )
+    rewards = [row["reward_mean"] for row in trainer.train()]
+    noise = statistics.pstdev([b - a for a, b in itertools.pairwise(rewards)]) / 2**0.5
+    gain = statistics.fmean(rewards[-6:]) - statistics.fmean(rewards[:6])
+    assert gain > max(4 * noise, 0.05), (gain, noise, rewards)
+    fresh = load_pipeline(qwen_image_dir)
+    call = dict(num_inference_steps=4, height=32, width=32, max_sequence_length=16, output_type="np")
+    before = fresh("a red car", generator=torch.Generator().manual_seed(3), **call).images
+    fresh.load_lora_weights(tmp_path / "run" / "lora")
+    after = fresh("a red car", generator=torch.Generator().manual_seed(3), **call).images
+    assert abs(float(after.mean()) - float(before.mean())) > 1e-3
+    if algo == "nft":
+        refined = run_cli(
+            "refine", "a red car", "--generator", str(qwen_image_dir), "--lora", str(tmp_path / "run" / "lora"),
+            "--critic", "fake", "--grader", "none", "--out", str(tmp_path / "gcr"), "--json",
+        )  # fmt: skip
+        assert refined.returncode == 0, refined.stderr[-2000:]
+        assert json.loads(refined.stdout)["finished"] == 1
+
+
+def test_qwen_image_edit_is_refused_by_name() -> None:
+    from rationalrewards.training.flow_policy import policy_for
+
+    class QwenImageEditPipeline:  # the name decides, before any weight is read
+        transformer = type("QwenImageTransformer2DModel", (), {})()
+
+    with pytest.raises(ValueError, match="Qwen-Image-Edit is not trained here yet"):
+        policy_for(QwenImageEditPipeline(), resolution=32, guidance_scale=1.0, max_sequence_length=16)
+
+
+def test_the_ocr_reward_reads_the_text_the_prompt_quotes(tmp_path: Path) -> None:
+    """Real OCR (rapidocr's shipped weights) on rendered text: the asked-for word scores high, another word lower, and
+    a prompt that quotes nothing abstains (it leaves a reward mix)."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    import asyncio
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    from rationalrewards.rewardmodel.images import image_ref_from_path
+    from rationalrewards.rewardmodel.schemas import Abstention, CritiqueRequest
+    from rationalrewards.rewardmodel.scoring import reward_or_none
+    from rationalrewards.training._rl_rewards import parse_reward_terms, term_reward_model
+
+    image = Image.new("RGB", (256, 128), "white")
+    ImageDraw.Draw(image).text((20, 35), "OPEN", fill="black", font=ImageFont.load_default(size=48))
+    image.save(tmp_path / "sign.png")
+    [term] = parse_reward_terms(["ocr:0.5"])
+    model = term_reward_model(term)
+    asked = ['a shop sign that says "OPEN"', "a shop sign that says 'CLOSED'", "a shop sign"]
+    requests = [CritiqueRequest(prompt=p, image=image_ref_from_path(tmp_path / "sign.png")) for p in asked]
+    right, wrong, nothing = asyncio.run(model.critique(requests))  # type: ignore[attr-defined]
+    assert reward_or_none(right, "paper") == pytest.approx(1.0)
+    assert reward_or_none(wrong, "paper") < 0.6
+    assert isinstance(nothing, Abstention) and "quotes no text" in nothing.detail

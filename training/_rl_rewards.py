@@ -5,7 +5,9 @@ A term is one of:
 - `critique`: the critic's reward under the reward policy (the default, alone);
 - `critique.<aspect>`: one aspect of the same critique on [0, 1] (`critique.text_rendering`, ...);
 - `py:module:function`: another reward model, a Python function of the request (as `--critic py:`), asked beside
-  the critic.
+  the critic;
+- `ocr`: the text-rendering signal from real OCR (`rewardmodel/backends/ocr.py`, the `[ocr]` extra): how closely the
+  text read in the image matches the text the prompt quotes; prompts that quote no text leave the mix.
 `SPEC:WEIGHT` gives a term its weight (default 1); a weight must be positive.
 
 Two ways to combine them (`--reward-mix`):
@@ -21,7 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
+
+if TYPE_CHECKING:
+    from rationalrewards.rewardmodel.backends.base import RewardModel
 
 TermKind = Literal["critique", "aspect", "model"]
 RewardMix = Literal["sum", "normalised"]
@@ -54,10 +59,10 @@ def parse_reward_term(text: str, aspects: Sequence[str] = ()) -> RewardTerm:
         if aspects and aspect not in aspects:
             raise ValueError(f"--reward {text!r}: unknown aspect {aspect!r}; aspects are {', '.join(aspects)}")
         return RewardTerm(spec, weight, "aspect", aspect)
-    if spec.startswith("py:") and spec.count(":") == 2:
+    if (spec.startswith("py:") and spec.count(":") == 2) or spec == "ocr":
         return RewardTerm(spec, weight, "model")
     raise ValueError(
-        f"--reward {text!r}: a term is critique, critique.<aspect> or py:module:function, each optionally :WEIGHT"
+        f"--reward {text!r}: a term is critique, critique.<aspect>, py:module:function or ocr, each optionally :WEIGHT"
     )
 
 
@@ -84,4 +89,17 @@ def weighted_mean(values: Mapping[str, float | None], weights: Mapping[str, floa
     return sum(w * v for w, v in scored) / total if scored else None
 
 
-__all__ = ["RewardMix", "RewardTerm", "parse_reward_term", "parse_reward_terms", "weighted_mean"]
+def term_reward_model(term: RewardTerm) -> RewardModel:
+    """The reward model behind a `model` term: `ocr`, or a `py:` function."""
+    from rationalrewards.rewardmodel.backends.function import FunctionRewardModel
+
+    if term.spec == "ocr":
+        from rationalrewards.rewardmodel.backends.ocr import ocr_reward
+
+        return cast("RewardModel", FunctionRewardModel(ocr_reward, name="ocr", timeout=120.0))
+    from rationalrewards.agents.factory import reward_model_from_spec
+
+    return reward_model_from_spec(term.spec)
+
+
+__all__ = ["RewardMix", "RewardTerm", "parse_reward_term", "parse_reward_terms", "term_reward_model", "weighted_mean"]

@@ -80,9 +80,16 @@ def policy_for(pipe: object, *, resolution: int, guidance_scale: float, max_sequ
         return SD3Policy(pipe, resolution, guidance_scale, max_sequence_length)
     if family.startswith("Flux"):
         return FluxPolicy(pipe, resolution, guidance_scale, max_sequence_length)
+    if family.startswith("QwenImage"):
+        if type(pipe).__name__.startswith("QwenImageEdit"):
+            raise ValueError(
+                f"{type(pipe).__name__}: Qwen-Image-Edit is not trained here yet (its source images enter through the "
+                "text encoder's vision tower); Qwen-Image (text to image) is"
+            )
+        return QwenImagePolicy(pipe, resolution, guidance_scale, max_sequence_length)
     raise ValueError(
         f"{type(pipe).__name__} with a {family} is not a flow-matching family the RL trainers support "
-        "(SD3 or FLUX transformers, or the sketch flow pipeline)"
+        "(SD3, FLUX or Qwen-Image transformers, or the sketch flow pipeline)"
     )
 
 
@@ -263,6 +270,57 @@ class FluxPolicy(_Base):
 
     def decode(self, latents: torch.Tensor) -> list[Image.Image]:
         return self._to_pixels(self._unpack(latents))
+
+
+class QwenImagePolicy(FluxPolicy):
+    """Qwen-Image (text to image): latents packed 2x2 into tokens as FLUX's; a single-frame video VAE normalised by its
+    per-channel mean and std; the text is Qwen2.5-VL's last hidden state after the pipeline's template, with a mask,
+    padded to `max_sequence_length` so prompts of any length batch together; no pooled embedding and no guidance input
+    (the pipeline's true classifier-free guidance is off, as in RL sampling). The scheduler's shift is used as it is:
+    the pipeline's resolution-dependent shift is not applied (the trainers sample at one resolution)."""
+
+    def __init__(self, pipe: Any, resolution: int, guidance_scale: float, max_sequence_length: int) -> None:
+        super().__init__(pipe, resolution, guidance_scale, max_sequence_length)
+        self.edits = False
+
+    def encode(self, prompts: Sequence[str], sources: Sequence[ImageRef | None]) -> Conditioning:
+        if any(source is not None for source in sources):
+            raise ValueError(f"{type(self.pipe).__name__} does not edit")
+        with torch.no_grad():
+            embeds, mask = self.pipe.encode_prompt(
+                prompt=list(prompts), device=self.device, max_sequence_length=self.max_sequence_length
+            )
+        if mask is None:
+            mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+        pad = self.max_sequence_length - embeds.shape[1]
+        if pad > 0:
+            embeds = torch.nn.functional.pad(embeds, (0, 0, 0, pad))
+            mask = torch.nn.functional.pad(mask, (0, pad))
+        return Conditioning({"embeds": embeds, "mask": mask})
+
+    def velocity(self, latents: torch.Tensor, sigma: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        t = cond.tensors
+        side = self.latent_size // 2
+        return self.transformer(
+            hidden_states=latents,
+            timestep=sigma.to(latents.dtype),
+            encoder_hidden_states=t["embeds"],
+            encoder_hidden_states_mask=t["mask"],
+            img_shapes=[[(1, side, side)]] * latents.shape[0],
+            return_dict=False,
+        )[0]
+
+    train_velocity = velocity
+
+    def decode(self, latents: torch.Tensor) -> list[Image.Image]:
+        config = self.vae.config
+        video = self._unpack(latents)[:, :, None]  # one frame
+        mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1).to(video)
+        std = torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1).to(video)
+        with torch.no_grad():
+            pixels = self.vae.decode((video * std + mean).to(self.vae.dtype), return_dict=False)[0][:, :, 0]
+        pixels = ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu()
+        return [Image.fromarray(array.numpy()) for array in pixels]
 
 
 class SketchFlowPolicy(_Denoiser):

@@ -70,7 +70,8 @@ class RLConfig:
         default=(),
         metadata={
             "help": "Rewards to mix, repeated: critique (the critic's reward), critique.<aspect> (one aspect), "
-            "py:module:function (another reward), each optionally :WEIGHT (default: critique alone)."
+            "py:module:function (another reward), ocr (text read by OCR against the prompt's quoted text; pip install "
+            "'rationalrewards[ocr]'), each optionally :WEIGHT (default: critique alone)."
         },
     )
     reward_mix: Literal["sum", "normalised"] = field(

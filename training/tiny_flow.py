@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from rationalrewards.plumbing.choices import choice
 
-TinyFamily = Literal["sd3", "flux", "flux_kontext"]
+TinyFamily = Literal["sd3", "flux", "flux_kontext", "qwen_image"]
 TINY_RESOLUTION = 32
 
 
@@ -52,6 +52,8 @@ def build_tiny_flow_pipeline(family: TinyFamily = "sd3", seed: int = 0) -> Any:
             text_encoder_3=None,
             tokenizer_3=None,
         )
+    if family == "qwen_image":
+        return _tiny_qwen_image()
     from diffusers import FluxKontextPipeline, FluxPipeline, FluxTransformer2DModel
     from transformers import T5Config, T5EncoderModel
 
@@ -79,6 +81,42 @@ def build_tiny_flow_pipeline(family: TinyFamily = "sd3", seed: int = 0) -> Any:
         tokenizer=tokenizer,
         text_encoder_2=t5,
         tokenizer_2=tokenizer,
+    )
+
+
+def _tiny_qwen_image() -> Any:
+    """Qwen-Image in miniature: its transformer (2 layers), its video VAE (a single frame), and a tiny Qwen2.5-VL as
+    the text encoder (`rewardmodel/tiny.py`), on the flow-matching Euler scheduler."""
+    from diffusers import (
+        AutoencoderKLQwenImage,
+        FlowMatchEulerDiscreteScheduler,
+        QwenImagePipeline,
+        QwenImageTransformer2DModel,
+    )
+
+    from rationalrewards.rewardmodel.tiny import build_tiny_vlm
+
+    text_encoder, processor = build_tiny_vlm("qwen2_5_vl")
+    transformer = QwenImageTransformer2DModel(
+        patch_size=2,
+        in_channels=16,
+        out_channels=4,
+        num_layers=2,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=text_encoder.config.text_config.hidden_size,
+        axes_dims_rope=(4, 6, 6),
+    )
+    vae = AutoencoderKLQwenImage(
+        base_dim=8, z_dim=4, dim_mult=[1, 2], num_res_blocks=1, temperal_downsample=[False],
+        latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
+    )  # fmt: skip
+    return QwenImagePipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=processor.tokenizer,
+        transformer=transformer,
     )
 
 
