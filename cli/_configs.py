@@ -53,24 +53,12 @@ class CompareCommand(JudgeCommand):
     image_b: Path = field(metadata={"help": "Image B.", "argument": True})
 
 
-@dataclass(frozen=True)
-class ServeGeneratorCommand:
-    pipeline: str = field(
-        metadata={
-            "help": "A world's generator (sketch, sketch-flow), or a local diffusers pipeline directory.",
-            "argument": True,
-        }
-    )
-    port: int = field(default=8100, metadata={"help": "Port to listen on."})
+@dataclass(frozen=True, kw_only=True)
+class ServerEdge:
+    """What every server command takes at its edge (`plumbing/serving.py`): where it listens and who may call it.
+    A subclass gives its own `port` (and `request_timeout`)."""
+
     host: str = field(default="127.0.0.1", metadata={"help": "Interface to listen on (0.0.0.0 for other machines)."})
-    work_dir: Path = field(
-        default=Path("generator-server"), metadata={"help": "Where generated and uploaded images are kept."}
-    )
-    device: str = field(default="cpu", metadata={"help": "Device for a diffusers pipeline (cpu, cuda, cuda:1)."})
-    lora: str | None = field(default=None, metadata={"help": "A LoRA directory for a diffusers pipeline."})
-    latency: float = field(
-        default=0.0, metadata={"help": "Benchmarks: seconds per image, one call at a time (a stand-in for a busy GPU)."}
-    )
     api_key: str | None = field(
         default=None,
         metadata={
@@ -79,11 +67,34 @@ class ServeGeneratorCommand:
         },
     )
     max_connections: int = field(default=512, metadata={"help": "Connections at once; the stalest idle one goes."})
+
+    def __post_init__(self) -> None:
+        port = int(getattr(self, "port", 0))
+        if not 0 < port < 65536:
+            raise ValueError(f"--port must be in 1..65535, got {port}")
+
+
+@dataclass(frozen=True)
+class ServeGeneratorCommand(ServerEdge):
+    pipeline: str = field(
+        metadata={
+            "help": "A world's generator (sketch, sketch-flow), or a local diffusers pipeline directory.",
+            "argument": True,
+        }
+    )
+    port: int = field(default=8100, metadata={"help": "Port to listen on."})
+    work_dir: Path = field(
+        default=Path("generator-server"), metadata={"help": "Where generated and uploaded images are kept."}
+    )
+    device: str = field(default="cpu", metadata={"help": "Device for a diffusers pipeline (cpu, cuda, cuda:1)."})
+    lora: str | None = field(default=None, metadata={"help": "A LoRA directory for a diffusers pipeline."})
+    latency: float = field(
+        default=0.0, metadata={"help": "Benchmarks: seconds per image, one call at a time (a stand-in for a busy GPU)."}
+    )
     request_timeout: float = field(default=30.0, metadata={"help": "Seconds a client has to send one request."})
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ValueError(f"--port must be in 1..65535, got {self.port}")
+        super().__post_init__()
         if self.latency < 0:
             raise ValueError("--latency is seconds per image, 0 or more")
 
@@ -141,7 +152,7 @@ class RefineInputs:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ServeRefinerCommand:
+class ServeRefinerCommand(ServerEdge):
     generator: str = field(
         default="sketch",
         metadata={
@@ -157,31 +168,21 @@ class ServeRefinerCommand:
     max_tokens: int | None = field(default=None, metadata={"help": MAX_TOKENS_HELP})
     samples: int = field(default=1, metadata={"help": SAMPLES_HELP})
     port: int = field(default=8200, metadata={"help": "Port to listen on."})
-    host: str = field(default="127.0.0.1", metadata={"help": "Interface to listen on (0.0.0.0 for other machines)."})
     work_dir: Path = field(default=Path("refiner-server"), metadata={"help": "Where images (and uploads) are kept."})
     device: str = field(default="cpu", metadata={"help": "Device for a diffusers pipeline (cpu, cuda, cuda:1)."})
     lora: str | None = field(default=None, metadata={"help": "A LoRA directory for a diffusers pipeline."})
     max_in_flight: int = field(default=32, metadata={"help": "Images refined at once."})
     queue: int = field(default=64, metadata={"help": "Images waiting beyond those; more are answered 429."})
     trace: Path | None = field(default=None, metadata={"help": "Also write every node of every run to this JSONL."})
-    api_key: str | None = field(
-        default=None,
-        metadata={
-            "help": "Clients must send Authorization: Bearer KEY (better: $RATIONALREWARDS_SERVE_API_KEY). "
-            "Required to bind beyond loopback."
-        },
-    )
-    max_connections: int = field(default=512, metadata={"help": "Connections at once; the stalest idle one goes."})
     request_timeout: float = field(default=30.0, metadata={"help": "Seconds a client has to send one request."})
 
     def __post_init__(self) -> None:
         check_choices(self)
-        if not 0 < self.port < 65536:
-            raise ValueError(f"--port must be in 1..65535, got {self.port}")
+        super().__post_init__()
 
 
 @dataclass(frozen=True, kw_only=True)
-class ServeRewardCommand:
+class ServeRewardCommand(ServerEdge):
     critic: str = field(default="sketch", metadata={"help": CRITIC_HELP, "repeat": True})
     model: str | None = field(default=None, metadata=_MODEL)
     prompts: PromptChoice = field(default="auto", metadata={"help": PROMPTS_HELP})
@@ -200,21 +201,11 @@ class ServeRewardCommand:
     )
     concurrency: int = field(default=32, metadata={"help": "Requests in flight to an HTTP critic."})
     port: int = field(default=8300, metadata={"help": "Port to listen on."})
-    host: str = field(default="127.0.0.1", metadata={"help": "Interface to listen on (0.0.0.0 for other machines)."})
-    api_key: str | None = field(
-        default=None,
-        metadata={
-            "help": "Clients must send Authorization: Bearer KEY (better: $RATIONALREWARDS_SERVE_API_KEY). "
-            "Required to bind beyond loopback."
-        },
-    )
-    max_connections: int = field(default=512, metadata={"help": "Connections at once; the stalest idle one goes."})
     request_timeout: float = field(default=60.0, metadata={"help": "Seconds a client has to send one request."})
 
     def __post_init__(self) -> None:
         check_choices(self)
-        if not 0 < self.port < 65536:
-            raise ValueError(f"--port must be in 1..65535, got {self.port}")
+        super().__post_init__()
 
 
 @dataclass(frozen=True, kw_only=True)

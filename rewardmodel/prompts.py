@@ -265,6 +265,15 @@ def declared_profile(model_dir: str | Path) -> str | None:
     return None if value is None else choice(str(value), PromptProfile, "prompt profile")
 
 
+def declared_greedy(model_dir: str | Path) -> bool:
+    """Whether a model directory says it is read greedily (a student `rationalrewards distill` trained)."""
+    marker = Path(model_dir) / PROFILE_MARKER
+    try:
+        return marker.is_file() and json.loads(marker.read_text(encoding="utf-8")).get("decoding") == "greedy"
+    except (ValueError, AttributeError):
+        return False
+
+
 def resolve_profile(chosen: str, model_name: str | None = None, declared: str | None = None) -> PromptProfile:
     """`house` or `release` for a critic: as chosen, or with `auto` the release format for a RationalRewards
     checkpoint (its name says so, or its directory declares the profile it was trained with) and house otherwise."""

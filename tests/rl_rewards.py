@@ -20,7 +20,10 @@ def _darkness(request: CritiqueRequest, below: float = 0.48) -> float:
 def qwen_darkness(request: CritiqueRequest) -> dict[str, float | None]:
     """`darkness` for the tiny Qwen-Image pipeline, whose VAE decodes a little lighter."""
     score = _darkness(request, below=0.51)
-    return {"text_faithfulness": score, "physical_quality": score, "text_rendering": None}
+    scores: dict[str, float | None] = {"text_faithfulness": score, "physical_quality": score, "text_rendering": None}
+    if request.source_image is not None:
+        scores["image_faithfulness"] = score
+    return scores
 
 
 def darkness(request: CritiqueRequest) -> dict[str, float | None]:

@@ -82,6 +82,12 @@ def test_sft_steps_learn_the_answers_only_and_keep_the_vision_tower(parrot_expor
     assert figures["rows_used"] + figures["rows_held_out"] == figures["rows_read"] and figures["rows_dropped"] == 0
     assert figures["prompt_profile"] == "release"  # the export's card says so
     assert [e["step"] for e in figures["evaluations"]] == [3, 6] and figures["evaluations"][0]["eval_pairs"] == 2
+    from rationalrewards.rewardmodel.backends.local import TransformersRewardModel
+
+    assert TransformersRewardModel(tmp_path / "run" / "model").temperature == 0.0  # a trained student is read greedily
+    first = figures["evaluations"][0]
+    assert {"eval_decisive_accuracy", "eval_tie_rate", "eval_label_tie_rate"} <= set(first)
+    assert first["eval_label_tie_rate"] is not None and 0.0 <= first["eval_label_tie_rate"] <= 1.0
     before, after = _state(tmp_path / "run" / "student-init"), _state(tmp_path / "run" / "model")
     vision = [k for k in before if ".visual." in f".{k}"]
     language = [k for k in before if k not in vision and k.endswith("q_proj.weight")]
@@ -530,3 +536,29 @@ def test_a_row_without_a_task_takes_it_from_its_kind_and_image_count(
         "kind": kind,
     } | ({"label": "A"} if kind == "pairwise" else {})
     assert parse_row(row, tmp_path, "test").task.value == task
+
+
+def test_decision_tokens_can_weigh_more_in_the_loss(parrot_export: Path, tmp_path: Path) -> None:
+    """`--decision-loss-weight`: the collator marks exactly the values after Score/Answer/Winner markers, and a run with
+    a weight logs the plain loss beside the weighted one."""
+    from rationalrewards.rewardmodel.schemas import Task
+    from rationalrewards.rewardmodel.tiny import build_tokenizer
+    from rationalrewards.training._distill_collator import CritiqueCollator
+    from rationalrewards.training.distill_data import CritiqueRow
+    from rationalrewards.training.distill_trainer import train
+
+    tokenizer = build_tokenizer()
+    collator = CritiqueCollator(type("P", (), {"tokenizer": tokenizer})(), decision_weight=4.0)
+    answer = "1. Text Faithfulness:\n## Justification: three clocks.\n## Score: 3.5\nAnswer: B"
+    row = CritiqueRow(
+        turns=[], answer=answer, images=[], kind="pairwise", key="k", task=Task.t2i, label=None, origin="test"
+    )
+    marks = collator.decision_tokens(row)
+    ids = tokenizer(answer + (tokenizer.eos_token or ""), add_special_tokens=False)["input_ids"]
+    marked = tokenizer.decode([i for i, m in zip(ids, marks, strict=True) if m]).replace(" ", "")
+    assert len(marks) == len(ids) and marked == "3.5B"
+    figures = train(
+        _config([str(parrot_export)], max_steps=3, decision_loss_weight=5.0, eval_every=0), tmp_path / "run"
+    )
+    assert figures["steps"] == 3 and len(figures["plain_losses"]) == len(figures["losses"]) == 3
+    assert figures["plain_losses"] != figures["losses"]  # the weighted loss is what trains; the plain one is reported

@@ -430,14 +430,52 @@ def test_rl_raises_a_reward_on_a_tiny_qwen_image_pipeline(algo: str, qwen_image_
         assert json.loads(refined.stdout)["finished"] == 1
 
 
-def test_qwen_image_edit_is_refused_by_name() -> None:
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["nft", "grpo"])
+def test_rl_raises_a_reward_on_a_tiny_qwen_image_edit_pipeline(algo: str, tmp_path: Path) -> None:
+    """Qwen-Image-Edit: the source image read by the text encoder's vision tower and appended as latent tokens; groups
+    keyed by source; the reward rises; the LoRA loads into a fresh pipeline with diffusers' loader and changes the
+    velocity it predicts."""
+    from PIL import Image
+
+    from rationalrewards.rewardmodel.images import image_ref_from_pil
+    from rationalrewards.training import GRPOTrainer, NFTTrainer, PromptItem
+    from rationalrewards.training.flow_policy import policy_for
+    from rationalrewards.training.tiny_flow import build_tiny_flow_pipeline
+
+    sources = [image_ref_from_pil(Image.new("RGB", (32, 32), c)) for c in ((200, 20, 20), (20, 20, 200))]
+    items = [PromptItem(p, s) for p in ("make it darker", "darken the picture") for s in sources]
+    config = _config(algo, learning_rate=1e-2, kl_beta=0.0, max_steps=36, max_sequence_length=64)
+    trainer = (NFTTrainer if algo == "nft" else GRPOTrainer)(
+        config, _reward("qwen_darkness"), items, pipeline=build_tiny_flow_pipeline("qwen_image_edit"), out=tmp_path
+    )
+    assert trainer.policy.edits
+    history = trainer.train()
+    rewards = [row["reward_mean"] for row in history]
+    noise = statistics.pstdev([b - a for a, b in itertools.pairwise(rewards)]) / 2**0.5
+    gain = statistics.fmean(rewards[-6:]) - statistics.fmean(rewards[:6])
+    assert gain > max(4 * noise, 0.05), (gain, noise, rewards)
+    assert {key[1] for key in trainer.last_step["keys"]} == {s.sha256 for s in sources}
+    fresh = build_tiny_flow_pipeline("qwen_image_edit")  # the same seed: the same weights as the trained one's base
+    policy = policy_for(fresh, resolution=32, guidance_scale=1.0, max_sequence_length=64)
+    cond = policy.encode(["make it darker"], [sources[0]])
+    noise_latents = policy.initial_noise(1, torch.Generator().manual_seed(3))
+    sigma = torch.tensor([0.7])
+    with torch.no_grad():
+        before = policy.velocity(noise_latents, sigma, cond)
+        fresh.load_lora_weights(tmp_path / "lora")
+        after = policy.velocity(noise_latents, sigma, cond)
+    assert (after - before).abs().max() > 1e-4
+
+
+def test_qwen_image_edit_plus_is_refused_by_name() -> None:
     from rationalrewards.training.flow_policy import policy_for
 
-    class QwenImageEditPipeline:  # the name decides, before any weight is read
+    class QwenImageEditPlusPipeline:  # the name decides, before any weight is read
         transformer = type("QwenImageTransformer2DModel", (), {})()
 
-    with pytest.raises(ValueError, match="Qwen-Image-Edit is not trained here yet"):
-        policy_for(QwenImageEditPipeline(), resolution=32, guidance_scale=1.0, max_sequence_length=16)
+    with pytest.raises(ValueError, match=r"Qwen-Image-Edit-2509 \(several source images\) is not trained here yet"):
+        policy_for(QwenImageEditPlusPipeline(), resolution=32, guidance_scale=1.0, max_sequence_length=16)
 
 
 def test_the_ocr_reward_reads_the_text_the_prompt_quotes(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ the generated ids. Labels are the answer's tokens only (-100 on the prompt, the 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
 IGNORE = -100  # the label value torch's cross-entropy skips
+# A decision in an answer: the value after a score line (`## Score: 3.5`, `Score A: 2`), a re-prediction's
+# `Answer: B`, or a winner line: what the scores and the preference are read from.
+DECISION = re.compile(r"(?:Score(?: [AB])?|Answer|Winner)[^\S\n]*:[^\S\n]*([^\n]*\S)")
 
 
 def load_image(source: ImageSource) -> PILImage:
@@ -44,6 +48,7 @@ class CritiqueCollator:
     processor: Any
     max_length: int | None = None
     rows: Sequence[CritiqueRow] = ()
+    decision_weight: float = 1.0  # != 1: the batch carries `decision_mask`, the answer's decision-bearing tokens
     seconds: float = 0.0
     calls: int = 0
     _answer_suffix: str = field(init=False, default="")
@@ -58,6 +63,14 @@ class CritiqueCollator:
     def answer_ids(self, row: CritiqueRow) -> list[int]:
         tokens = self.processor.tokenizer(row.answer + self._answer_suffix, add_special_tokens=False)
         return list(tokens["input_ids"])
+
+    def decision_tokens(self, row: CritiqueRow) -> list[int]:
+        """1 for each answer token that overlaps a decision (the value after a Score, Answer or Winner marker), else
+        0, aligned with `answer_ids` (a fast tokenizer's character offsets)."""
+        text = row.answer + self._answer_suffix
+        tokens = self.processor.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        spans = [m.span(1) for m in DECISION.finditer(row.answer)]  # the end-of-turn token is no decision
+        return [int(any(s < end and start < e for s, e in spans)) for start, end in tokens["offset_mapping"]]
 
     def image_tokens(self, source: ImageSource) -> int:
         """The placeholder tokens one image expands to (from its header: no decoding)."""
@@ -76,7 +89,7 @@ class CritiqueCollator:
 
         started = time.perf_counter()
         rows = [item["row"] if isinstance(item["row"], CritiqueRow) else self.rows[int(item["row"])] for item in items]
-        sequences, labels, token_types = [], [], []
+        sequences, labels, token_types, decisions = [], [], [], []
         pixel_values, grids = [], []
         for row in rows:
             images = [load_image(source) for source in row.images]
@@ -89,6 +102,8 @@ class CritiqueCollator:
                 answer = answer[: max(0, self.max_length - len(prompt_ids))]
             sequences.append(prompt_ids + answer)
             labels.append([IGNORE] * len(prompt_ids) + answer)
+            if self.decision_weight != 1.0:
+                decisions.append([0] * len(prompt_ids) + self.decision_tokens(row)[: len(answer)])
             if "mm_token_type_ids" in prompt:
                 token_types.append(prompt["mm_token_type_ids"][0].tolist() + [0] * len(answer))
             if images:
@@ -101,6 +116,8 @@ class CritiqueCollator:
             "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences]),
             "labels": torch.tensor([lab + [IGNORE] * (width - len(lab)) for lab in labels]),
         }
+        if decisions:
+            batch["decision_mask"] = torch.tensor([d + [0] * (width - len(d)) for d in decisions])
         if token_types:
             batch["mm_token_type_ids"] = torch.tensor([t + [0] * (width - len(t)) for t in token_types])
         if pixel_values:

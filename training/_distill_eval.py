@@ -4,7 +4,8 @@ The student is wrapped as a `TransformersRewardModel` (`from_model`): the same c
 generation and parser as when it is served, so the figures mean what they will mean in production. Each pair is sent
 as the row's own request turns (the exact text the student is trained on), and its answer parsed as a pairwise
 judgement. Logged beside the loss: pairwise accuracy (ties and abstentions apart, `scoring.pairwise_accuracy`), the
-parse rate (answers that parse, among those not cut off) and the abstention rate.
+parse rate (answers that parse, among those not cut off), the abstention rate, decisive-pair accuracy and the share of
+answers that call a tie (beside the share of tie labels).
 """
 
 from __future__ import annotations
@@ -83,6 +84,11 @@ def evaluate_student(
     return {
         "eval_pairs": len(pairs),
         "eval_pairwise_accuracy": accuracy.accuracy,
+        # Decisive pairs alone, and how often the student answers "tie": a student that defaults to a tie when unsure
+        # can look fine on accuracy over all pairs and learn nothing of the comparison.
+        "eval_decisive_accuracy": accuracy.accuracy_decisive,
+        "eval_tie_rate": accuracy.predicted_ties / accuracy.judged if accuracy.judged else None,
+        "eval_label_tie_rate": accuracy.label_ties / len(pairs),
         "eval_parse_rate": parsed / (len(pairs) - cut) if len(pairs) > cut else None,
         "eval_abstention_rate": accuracy.abstentions / len(pairs),
         "eval_seconds": round(time.perf_counter() - started, 2),

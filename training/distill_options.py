@@ -101,6 +101,13 @@ class DistillOptions:
         default="drop",
         metadata={"help": "Rows longer than --max-length: drop or truncate (the answer's end). Counted either way."},
     )
+    decision_loss_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "Weight of the decision-bearing tokens in the loss (the values after Score/Answer/Winner lines), the "
+            "rest 1; the plain loss is logged beside it (loss_plain). Score tokens are a few percent of an answer."
+        },
+    )
     # -- evaluation and limits --
     eval_every: int = field(
         default=200, metadata={"help": "Score the held-out pairs with the student every N steps (0: only at the end)."}
@@ -161,6 +168,8 @@ class DistillOptions:
             raise ValueError("--train-layers must be 0 (every layer) or a positive number of top layers")
         if self.train_layers and self.lora:
             raise ValueError("--train-layers is a full fine-tune of the top layers; LoRA already trains few weights")
+        if not self.decision_loss_weight > 0:
+            raise ValueError("--decision-loss-weight must be positive")
         if not 0.0 <= self.transcript_noise <= 1.0:
             raise ValueError("--transcript-noise is a level between 0 and 1")
         if self.max_length is not None and self.max_length < 64:

@@ -97,10 +97,14 @@ class CriticSFTTrainer(SFTTrainer):
     TensorBoard, see them beside the loss)."""
 
     evaluation: HeldOutEvaluation | None = None
+    plain_losses: list[float] | None = None  # with a decision weight: each step's unweighted loss, for the log
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if self.evaluation is not None:
             logs = {**logs, **self.evaluation.take_pending()}
+        if self.plain_losses and "loss" in logs:
+            logs = {**logs, "loss_plain": sum(self.plain_losses) / len(self.plain_losses)}
+            self.plain_losses.clear()
         super().log(logs, *args, **kwargs)
 
     def compute_loss(
@@ -119,6 +123,7 @@ class CriticSFTTrainer(SFTTrainer):
             or getattr(self.args, "loss_type", "nll") != "nll"
         ):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        decision = inputs.pop("decision_mask", None)
         labels = inputs["labels"]
         answer = (labels != IGNORE).any(dim=0).nonzero()
         start = max(int(answer[0]) - 1, 0) if len(answer) else labels.shape[1] - 1
@@ -126,10 +131,20 @@ class CriticSFTTrainer(SFTTrainer):
         outputs = model(**forward, logits_to_keep=labels.shape[1] - start)
         logits = outputs.logits[:, :-1].float()  # position t predicts token t + 1
         targets = labels[:, start + 1 :]
-        total = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
+        per_token = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE, reduction="none"
         )
+        total = per_token.sum()
         count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE).sum()
+        if decision is not None:  # decision-bearing tokens weighted; the weights' sum replaces the token count
+            answered = (targets != IGNORE).reshape(-1).float()
+            weight = float(getattr(self.args, "decision_loss_weight", 1.0))  # a DistillConfig field
+            weights = answered * (1 + (weight - 1) * decision[:, start + 1 :].reshape(-1).float())
+            if self.plain_losses is None:
+                self.plain_losses = []
+            self.plain_losses.append(float(total.detach()) / max(float(answered.sum()), 1.0))
+            total = (per_token * weights).sum()
+            count = weights.sum()
         loss = total / torch.as_tensor(count, device=total.device).clamp(min=1)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes  # as trl: DDP averages gradients over ranks
@@ -376,7 +391,7 @@ def train(config: DistillConfig, out: str | Path, *, force_new: bool = False) ->
         # Rows reach the collator as indices; trl must not tokenise them itself (it skips this for VLMs on its own).
         given = config.dataset_kwargs if isinstance(config.dataset_kwargs, dict) else {}
         config.dataset_kwargs = given | {"skip_prepare_dataset": True}
-        collator = CritiqueCollator(student.processor, config.max_length)
+        collator = CritiqueCollator(student.processor, config.max_length, decision_weight=config.decision_loss_weight)
         train_rows, held_rows, report = prepare_rows(config, collator, student.describe_image)
         collator.rows = train_rows
         if config.freeze_vision and not config.lora:
@@ -410,6 +425,7 @@ def train(config: DistillConfig, out: str | Path, *, force_new: bool = False) ->
         trainer.train(resume_from_checkpoint=checkpoint)
         seconds = time.perf_counter() - started
         losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+        plain = [entry["loss_plain"] for entry in trainer.state.log_history if "loss_plain" in entry]
         tokens = [entry["num_tokens"] for entry in trainer.state.log_history if "num_tokens" in entry]
         figures = {
             "steps": trainer.state.global_step,
@@ -417,6 +433,7 @@ def train(config: DistillConfig, out: str | Path, *, force_new: bool = False) ->
             "train_loss_first": losses[0] if losses else None,
             "train_loss_last": losses[-1] if losses else None,
             "losses": losses,
+            **({"plain_losses": plain, "decision_loss_weight": config.decision_loss_weight} if plain else {}),
             "trainable_params": trainable,
             "frozen_params": frozen,
             "world_size": trainer.args.world_size,
@@ -475,6 +492,9 @@ def save_student(model: Any, student: Student, target: Path, config: DistillConf
             {
                 "prompt_profile": figures.get("prompt_profile") or "house",
                 "trained_with": "rationalrewards distill",
+                # A distilled critic is read greedily: sampling (the backends' 0.1 for a served model) only adds
+                # noise to scores it was trained to give deterministically.
+                "decoding": "greedy",
                 "base": str(student.directory),
                 "lora": config.lora,
             }

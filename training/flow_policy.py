@@ -81,10 +81,10 @@ def policy_for(pipe: object, *, resolution: int, guidance_scale: float, max_sequ
     if family.startswith("Flux"):
         return FluxPolicy(pipe, resolution, guidance_scale, max_sequence_length)
     if family.startswith("QwenImage"):
-        if type(pipe).__name__.startswith("QwenImageEdit"):
+        if type(pipe).__name__.startswith("QwenImageEditPlus"):
             raise ValueError(
-                f"{type(pipe).__name__}: Qwen-Image-Edit is not trained here yet (its source images enter through the "
-                "text encoder's vision tower); Qwen-Image (text to image) is"
+                f"{type(pipe).__name__}: Qwen-Image-Edit-2509 (several source images) is not trained here yet; "
+                "Qwen-Image and Qwen-Image-Edit (one source image) are"
             )
         return QwenImagePolicy(pipe, resolution, guidance_scale, max_sequence_length)
     raise ValueError(
@@ -273,22 +273,33 @@ class FluxPolicy(_Base):
 
 
 class QwenImagePolicy(FluxPolicy):
-    """Qwen-Image (text to image): latents packed 2x2 into tokens as FLUX's; a single-frame video VAE normalised by its
-    per-channel mean and std; the text is Qwen2.5-VL's last hidden state after the pipeline's template, with a mask,
-    padded to `max_sequence_length` so prompts of any length batch together; no pooled embedding and no guidance input
-    (the pipeline's true classifier-free guidance is off, as in RL sampling). The scheduler's shift is used as it is:
-    the pipeline's resolution-dependent shift is not applied (the trainers sample at one resolution)."""
+    """Qwen-Image (text to image) and Qwen-Image-Edit (one source image): latents packed 2x2 into tokens as FLUX's; a
+    single-frame video VAE normalised by its per-channel mean and std; the text is Qwen2.5-VL's last hidden state after
+    the pipeline's template (for an edit, with the source image read by the encoder's vision tower), with a mask,
+    padded to `max_sequence_length` so prompts of any length batch together (for an edit it must cover the image's
+    vision tokens too: the pipeline truncates there); no pooled embedding and no guidance input (the pipeline's true
+    classifier-free guidance is off, as in RL sampling). An edit appends the source image's latent tokens after the
+    noisy ones (a second entry of `img_shapes`) and predicts velocity for the noisy ones only, as Kontext does. The
+    scheduler's shift is used as it is: the pipeline's resolution-dependent shift is not applied (the trainers sample
+    at one resolution), and the source is read at the training resolution, not the pipeline's megapixel."""
 
     def __init__(self, pipe: Any, resolution: int, guidance_scale: float, max_sequence_length: int) -> None:
         super().__init__(pipe, resolution, guidance_scale, max_sequence_length)
-        self.edits = False
+        self.edits = type(pipe).__name__.startswith("QwenImageEdit")
 
     def encode(self, prompts: Sequence[str], sources: Sequence[ImageRef | None]) -> Conditioning:
-        if any(source is not None for source in sources):
-            raise ValueError(f"{type(self.pipe).__name__} does not edit")
+        if not self.edits and any(source is not None for source in sources):
+            raise ValueError(f"{type(self.pipe).__name__} does not edit; use a Qwen-Image-Edit pipeline")
+        if self.edits and any(source is None for source in sources):
+            raise ValueError("an editing pipeline needs a source image for every prompt")
+        side = (self.resolution, self.resolution)
+        images = [load_pil(source).convert("RGB").resize(side) for source in sources if source is not None]
         with torch.no_grad():
             embeds, mask = self.pipe.encode_prompt(
-                prompt=list(prompts), device=self.device, max_sequence_length=self.max_sequence_length
+                prompt=list(prompts),
+                device=self.device,
+                max_sequence_length=self.max_sequence_length,
+                **({"image": images} if self.edits else {}),
             )
         if mask is None:
             mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
@@ -296,19 +307,37 @@ class QwenImagePolicy(FluxPolicy):
         if pad > 0:
             embeds = torch.nn.functional.pad(embeds, (0, 0, 0, pad))
             mask = torch.nn.functional.pad(mask, (0, pad))
-        return Conditioning({"embeds": embeds, "mask": mask})
+        tensors = {"embeds": embeds, "mask": mask}
+        if self.edits:
+            tensors["source"] = torch.cat([self._source_tokens(image) for image in images])
+        return Conditioning(tensors)
+
+    def _source_tokens(self, image: Image.Image) -> torch.Tensor:
+        """A source image as the packed, normalised latent tokens the edit transformer reads beside the noisy ones."""
+        config = self.vae.config
+        pixels = torch.from_numpy(np.array(image)).float().permute(2, 0, 1) / 127.5 - 1
+        with torch.no_grad():
+            latents = self.vae.encode(pixels[None, :, None].to(self.device, self.vae.dtype)).latent_dist.mode()
+        mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1).to(latents)
+        std = torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1).to(latents)
+        return self._pack(((latents - mean) / std)[:, :, 0]).to(self.dtype)
 
     def velocity(self, latents: torch.Tensor, sigma: torch.Tensor, cond: Conditioning) -> torch.Tensor:
         t = cond.tensors
         side = self.latent_size // 2
-        return self.transformer(
-            hidden_states=latents,
+        tokens, shapes = latents, [(1, side, side)]
+        if "source" in t:
+            tokens = torch.cat([latents, t["source"]], dim=1)
+            shapes = [(1, side, side), (1, side, side)]
+        out = self.transformer(
+            hidden_states=tokens,
             timestep=sigma.to(latents.dtype),
             encoder_hidden_states=t["embeds"],
             encoder_hidden_states_mask=t["mask"],
-            img_shapes=[[(1, side, side)]] * latents.shape[0],
+            img_shapes=[shapes] * latents.shape[0],
             return_dict=False,
         )[0]
+        return out[:, : latents.shape[1]]
 
     train_velocity = velocity
 

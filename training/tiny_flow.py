@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from rationalrewards.plumbing.choices import choice
 
-TinyFamily = Literal["sd3", "flux", "flux_kontext", "qwen_image"]
+TinyFamily = Literal["sd3", "flux", "flux_kontext", "qwen_image", "qwen_image_edit"]
 TINY_RESOLUTION = 32
 
 
@@ -52,8 +52,8 @@ def build_tiny_flow_pipeline(family: TinyFamily = "sd3", seed: int = 0) -> Any:
             text_encoder_3=None,
             tokenizer_3=None,
         )
-    if family == "qwen_image":
-        return _tiny_qwen_image()
+    if family in ("qwen_image", "qwen_image_edit"):
+        return _tiny_qwen_image(edit=family == "qwen_image_edit")
     from diffusers import FluxKontextPipeline, FluxPipeline, FluxTransformer2DModel
     from transformers import T5Config, T5EncoderModel
 
@@ -84,12 +84,14 @@ def build_tiny_flow_pipeline(family: TinyFamily = "sd3", seed: int = 0) -> Any:
     )
 
 
-def _tiny_qwen_image() -> Any:
-    """Qwen-Image in miniature: its transformer (2 layers), its video VAE (a single frame), and a tiny Qwen2.5-VL as
-    the text encoder (`rewardmodel/tiny.py`), on the flow-matching Euler scheduler."""
+def _tiny_qwen_image(edit: bool = False) -> Any:
+    """Qwen-Image (or Qwen-Image-Edit) in miniature: its transformer (2 layers), its video VAE (a single frame), and a
+    tiny Qwen2.5-VL as the text encoder and, for edits, the reader of the source image (`rewardmodel/tiny.py`), on the
+    flow-matching Euler scheduler."""
     from diffusers import (
         AutoencoderKLQwenImage,
         FlowMatchEulerDiscreteScheduler,
+        QwenImageEditPipeline,
         QwenImagePipeline,
         QwenImageTransformer2DModel,
     )
@@ -111,13 +113,16 @@ def _tiny_qwen_image() -> Any:
         base_dim=8, z_dim=4, dim_mult=[1, 2], num_res_blocks=1, temperal_downsample=[False],
         latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
     )  # fmt: skip
-    return QwenImagePipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=processor.tokenizer,
-        transformer=transformer,
-    )
+    parts = {
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=3.0),
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": processor.tokenizer,
+        "transformer": transformer,
+    }
+    if edit:
+        return QwenImageEditPipeline(processor=processor, **parts)
+    return QwenImagePipeline(**parts)
 
 
 def save_tiny_flow_pipeline(directory: str | Path, family: TinyFamily = "sd3", seed: int = 0) -> Path:

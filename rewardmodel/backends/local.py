@@ -24,6 +24,7 @@ from rationalrewards.rewardmodel.prompts import (
     Message,
     PromptProfile,
     build_messages,
+    declared_greedy,
     declared_profile,
     resolve_profile,
 )
@@ -143,7 +144,7 @@ class TransformersRewardModel(CompletionBackend):
         dtype: str = "float32",
         max_new_tokens: int = TEST_TIME_MAX_TOKENS,
         batch_size: int = 4,
-        temperature: float = 0.1,
+        temperature: float | None = None,
         seed: int = 0,
         prompts: str = "auto",
         describe_image: DescribeImage | None = None,
@@ -181,6 +182,8 @@ class TransformersRewardModel(CompletionBackend):
             model = AutoModelForCausalLM.from_pretrained(
                 model_dir, trust_remote_code=False, use_safetensors=True, dtype=torch_dtype
             )
+        if temperature is None:  # greedy for a student that says so (`rationalrewards.json`), else the release's 0.1
+            temperature = 0.0 if declared_greedy(model_dir) else 0.1
         generation = LocalGeneration(device, max_new_tokens, batch_size, temperature, seed, prompts)
         self.describe_image = describe_image if config.model_type not in VISION_FAMILIES else None
         self._attach(model.to(device).eval(), processor, str(model_dir), declared_profile(model_dir), generation)
