@@ -148,7 +148,7 @@ def _editreward(row: Row, number: int, reader: PairReader) -> list[EvalPair]:
     """A pair of EditReward-Bench: `ranking` (`A>B`, `C>A`, `B=C`, ...) over the letters of `comparison_type`
     (`AvsC`: candidate_1 is A, candidate_2 is C)."""
     comparison = str(row.get("comparison_type") or "AvsB").strip()
-    left, sep, right = comparison.partition("vs")
+    left, sep, right = comparison.upper().replace(" ", "").partition("VS")
     ranking = str(row.get("ranking") or "").replace(" ", "").upper()
     if not sep or len(ranking) != 3 or ranking[1] not in "><=" or {ranking[0], ranking[2]} != {left, right}:
         raise ValueError(f"ranking {row.get('ranking')!r} does not rank the pair {comparison!r} (e.g. A>B, C>A, B=C)")
@@ -180,6 +180,17 @@ def _hpd(row: Row, number: int, reader: PairReader) -> list[EvalPair]:
         pair = PreferencePair(f"{group}:{i}-{j}", prompt, images[i], images[j], label)
         pairs.append(EvalPair(pair, None, group))
     return pairs
+
+
+_pickapic_pair = _mapped("prompt=caption,image_a=jpg_0,image_b=jpg_1,label=label_0")
+
+
+def _pickapic(row: Row, number: int, reader: PairReader) -> list[EvalPair]:
+    """Pick-a-Pic: a row without a human label (`has_label` false) is no preference; it is reported, not read as a
+    tie."""
+    if row.get("has_label") is False:
+        raise ValueError("has_label is false: no human preference was recorded for this pair")
+    return _pickapic_pair(row, number, reader)
 
 
 def _pairs(row: Row, number: int, reader: PairReader) -> list[EvalPair]:
@@ -219,7 +230,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout(
         "pickapic",
         frozenset({"caption", "jpg_0", "jpg_1", "label_0", "label_1"}),
-        _mapped("prompt=caption,image_a=jpg_0,image_b=jpg_1,label=label_0"),
+        _pickapic,
     ),
     Layout("hpd", frozenset({"prompt", "image_path", "rank"}), _hpd, "HPDv2/v3 test JSON"),
     Layout("pairs", frozenset({"prompt", "image_a", "image_b", "label"}), _pairs, "ours, or any columns via --columns"),

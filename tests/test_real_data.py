@@ -204,16 +204,16 @@ def test_pickapic_bytes_columns_and_vote_shares(critic_dir: Path) -> None:
     data = write_parquet(
         critic_dir / "pick.parquet",
         {
-            "caption": ["a red ball"] * 4,
-            "jpg_0": [png(a) for a, _ in BRIGHT],
-            "jpg_1": [png(b) for _, b in BRIGHT],
-            "label_0": [1.0, 0.0, 0.0, 0.5],
-            "label_1": [0.0, 1.0, 1.0, 0.5],
-            "model_0": ["m"] * 4,
-            "model_1": ["n"] * 4,
-            "has_label": [True] * 4,
-            "are_different": [True] * 4,
-            "best_image_uid": ["x"] * 4,
+            "caption": ["a red ball"] * 5,
+            "jpg_0": [png(a) for a, _ in BRIGHT] + [png(10)],
+            "jpg_1": [png(b) for _, b in BRIGHT] + [png(20)],
+            "label_0": [1.0, 0.0, 0.0, 0.5, 0.5],
+            "label_1": [0.0, 1.0, 1.0, 0.5, 0.5],
+            "model_0": ["m"] * 5,
+            "model_1": ["n"] * 5,
+            "has_label": [True] * 4 + [False],  # the last: no human preference, not a tie
+            "are_different": [True] * 5,
+            "best_image_uid": ["x"] * 5,
         },
         {
             "jpg_0": pa.binary(),
@@ -226,6 +226,7 @@ def test_pickapic_bytes_columns_and_vote_shares(critic_dir: Path) -> None:
     )
     result = evaluate(data, critic_dir / "out")
     assert result["bench"] == "pickapic" and result["accuracy"] == 0.75 and result["label_ties"] == 1
+    assert result["bad_rows"] == 1 and "has_label is false" in result["bad_row_examples"][0]["reason"]
 
 
 def test_hpd_test_json_ranked_lists(critic_dir: Path) -> None:
