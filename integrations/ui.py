@@ -28,6 +28,7 @@ from rationalrewards.agents.specs import WorldBackend, parse_spec
 from rationalrewards.graphs.gcr import GCRContext, build_gcr_graph
 from rationalrewards.graphs.gcr_config import PRESETS, GCRConfig
 from rationalrewards.graphs.state import GCRInput, critique_of, image_ref_dict
+from rationalrewards.rewardmodel.errors import RewardModelError
 from rationalrewards.rewardmodel.images import as_image_ref, load_pil
 from rationalrewards.rewardmodel.schemas import CritiqueRequest, Task
 
@@ -97,6 +98,27 @@ async def refine_stream(
     if not prompt or not prompt.strip():
         yield [], "", "Type a prompt (for an edit: the instruction)."
         return
+    shown: list[tuple[str, str]] = []
+    latest = ""
+    try:
+        async for shown, latest, status in _rounds(
+            prompt, generator, critic, preset, seed, source_upload, source_prompt, work_dir
+        ):
+            yield shown, latest, status
+    except (ValueError, OSError, RewardModelError) as e:  # a backend spec, an upload, a request the world cannot read
+        yield shown, latest, f"**Stopped:** {e}"
+
+
+async def _rounds(
+    prompt: str,
+    generator: str,
+    critic: str,
+    preset: str,
+    seed: float,
+    source_upload: str | None,
+    source_prompt: str,
+    work_dir: str,
+) -> AsyncIterator[tuple[list[tuple[str, str]], str, str]]:
     context = backends(generator, critic, work_dir)
     inputs = GCRInput(prompt=prompt.strip(), seed=int(seed or 0))
     if source_upload:

@@ -78,3 +78,20 @@ def test_gradio_client_runs_refine_and_critique(page: str, tmp_path: Path) -> No
     Image.new("RGB", (32, 32), (200, 40, 40)).save(tmp_path / "photo.png")  # not made by the sketch world
     foreign = client.predict(handle_file(str(tmp_path / "photo.png")), "a cat", "sketch", api_name="/critique")
     assert "The critic abstained" in foreign and "no scene graph for this image" in foreign
+
+
+def test_an_edit_the_world_cannot_read_stops_with_its_reason(tmp_path: Path) -> None:
+    import asyncio
+
+    from PIL import Image
+
+    from rationalrewards.integrations.ui import refine_stream
+
+    Image.new("RGB", (32, 32), (10, 200, 10)).save(tmp_path / "photo.png")  # no scene graph: the sketch world refuses
+
+    async def run() -> list[tuple[object, str, str]]:
+        args = ("make it red", "sketch", "sketch", "paper", 1, str(tmp_path / "photo.png"), "", str(tmp_path / "w"))
+        return [update async for update in refine_stream(*args)]
+
+    *_, (gallery, _, status) = asyncio.run(run())
+    assert status.startswith("**Stopped:**") and "sketch world" in status and gallery == []
