@@ -299,7 +299,8 @@ def contact_sheet(images: list[Any], columns: int, path: Path, scale: int = 3) -
 
 def train_sketch_generator(out: str | Path, settings: GeneratorSettings | None = None) -> dict[str, object]:
     """Train (or resume) into `out`, export `out/pipeline`, evaluate; writes `out/report.json` and
-    `out/held_out_sheet.png`. Returns the report."""
+    `out/held_out_sheet.png`. Returns the report; the paths in it are relative to `out`, so a report that travels (the
+    shipped weights' `training_report.json`) names no machine's folders."""
     settings = settings or GeneratorSettings()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -324,7 +325,7 @@ def train_sketch_generator(out: str | Path, settings: GeneratorSettings | None =
     parameters = sum(p.numel() for p in trainer.modules.parameters())
     report = {
         "settings": asdict(settings),
-        "pipeline": str(pipeline_dir),
+        "pipeline": pipeline_dir.relative_to(out).as_posix(),
         "parameters": parameters,
         "steps": trainer.step,
         "train_minutes": round(trainer.seconds / 60, 2),
@@ -332,7 +333,7 @@ def train_sketch_generator(out: str | Path, settings: GeneratorSettings | None =
         "loss_curve": trainer.losses,
         "prompts": {"train": len(trainer.train_prompts), "held_out": len(trainer.held_prompts)},
         "evaluation": evaluation,
-        "sheet": str(sheet),
+        "sheet": sheet.relative_to(out).as_posix(),
     }
     (out / "report.json").write_text(json.dumps(report, indent=1))
     return report

@@ -112,6 +112,7 @@ def test_training_smoke_run_exports_a_loadable_pipeline_and_resumes(tmp_path: Pa
     out = tmp_path / "gen"
     report = train_sketch_generator(out, GeneratorSettings.smoke())
     assert report["steps"] == 3 and report["evaluation"]["held_out"]["images"] == 8
+    assert (report["pipeline"], report["sheet"]) == ("pipeline", "held_out_sheet.png")  # relative: it travels
     assert (out / "held_out_sheet.png").is_file() and (out / "train_state.pt").is_file()
     assert isinstance(load_pipeline(out / "pipeline"), SketchFlowPipeline)
     split = json.loads((out / "pipeline" / "small_world_split.json").read_text())
