@@ -10,7 +10,6 @@ are refused by name: nothing here downloads.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -68,8 +67,4 @@ def spill(ref: ImageRef, directory: Path) -> ImageRef:
     return ref.model_copy(update={"uri": str(path.resolve())})
 
 
-def data_url_of(data: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
-
-
-__all__ = ["data_url_of", "image_from_cell", "images_from_cell", "spill"]
+__all__ = ["image_from_cell", "images_from_cell", "spill"]

@@ -54,7 +54,6 @@ log = structlog.get_logger(__name__)
 MAX_IMAGES_PER_REQUEST = 16
 MAX_PROMPT_CHARS = 10_000  # a prompt longer than any model reads is refused before it costs anything
 MAX_JSON_BYTES = 1 << 20  # a generation request is a prompt and a few numbers
-API_KEY_ENV = "RATIONALREWARDS_SERVE_API_KEY"
 
 
 class BadRequest(ValueError):

@@ -33,6 +33,7 @@ from typing import Any
 
 import structlog
 
+from rationalrewards.agents.generator_server import BadRequest
 from rationalrewards.plumbing.redact import Secret
 from rationalrewards.plumbing.serving import (
     ConnectionEdge,
@@ -49,26 +50,21 @@ from rationalrewards.rewardmodel.schemas import Abstention, Critique
 from rationalrewards.rewardmodel.scoring import RewardPolicy, reward_or_none
 
 log = structlog.get_logger(__name__)
-API_KEY_ENV = "RATIONALREWARDS_SERVE_API_KEY"
 MAX_SAMPLES = 1024
 NO_SCORE_FALLBACK = 0.5  # the fallback when no sample of a request was scored: the reward scale's midpoint
-
-
-class BadCompute(ValueError):
-    """A request the server refuses with HTTP 400."""
 
 
 def _image_bytes(value: object, where: str) -> bytes:
     """A base64 image (plain, or a `data:` URL as some clients send)."""
     if not isinstance(value, str) or not value:
-        raise BadCompute(f"{where} must be a base64-encoded image")
+        raise BadRequest(f"{where} must be a base64-encoded image")
     payload = value.partition(",")[2] if value.startswith("data:") else value
     if len(payload) * 3 // 4 > max_image_bytes():
-        raise BadCompute(f"{where} is larger than an image may be")
+        raise BadRequest(f"{where} is larger than an image may be")
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as e:
-        raise BadCompute(f"{where} is not valid base64 ({e})") from e
+        raise BadRequest(f"{where} is not valid base64 ({e})") from e
 
 
 @dataclass
@@ -80,19 +76,19 @@ class ComputeRequest:
     @classmethod
     def read(cls, body: object) -> ComputeRequest:
         if not isinstance(body, dict):
-            raise BadCompute("the body must be a JSON object with prompts and images")
+            raise BadRequest("the body must be a JSON object with prompts and images")
         prompts, images = body.get("prompts"), body.get("images")
         if not isinstance(prompts, list) or not all(isinstance(p, str) and p.strip() for p in prompts):
-            raise BadCompute("prompts must be a list of non-empty strings")
+            raise BadRequest("prompts must be a list of non-empty strings")
         if not isinstance(images, list) or len(images) != len(prompts):
-            raise BadCompute(f"images must be a list with one image per prompt ({len(prompts)} prompts)")
+            raise BadRequest(f"images must be a list with one image per prompt ({len(prompts)} prompts)")
         if len(prompts) > MAX_SAMPLES:
-            raise BadCompute(f"{len(prompts)} samples in one request; at most {MAX_SAMPLES}")
+            raise BadRequest(f"{len(prompts)} samples in one request; at most {MAX_SAMPLES}")
         if body.get("videos") or body.get("condition_videos"):
-            raise BadCompute("videos are not scored here: this critic judges images")
+            raise BadRequest("videos are not scored here: this critic judges images")
         conditions = body.get("condition_images") or [None] * len(prompts)
         if not isinstance(conditions, list) or len(conditions) != len(prompts):
-            raise BadCompute("condition_images must hold one list of images per sample")
+            raise BadRequest("condition_images must hold one list of images per sample")
         sources: list[bytes | None] = []
         for k, condition in enumerate(conditions):
             if not condition:
@@ -100,7 +96,7 @@ class ComputeRequest:
             elif isinstance(condition, list) and len(condition) == 1:
                 sources.append(_image_bytes(condition[0], f"condition_images[{k}][0]"))
             else:
-                raise BadCompute(
+                raise BadRequest(
                     f"condition_images[{k}] holds {len(condition) if isinstance(condition, list) else 'no list of'} "
                     "images; an edit is judged against one source image"
                 )
@@ -153,7 +149,7 @@ def make_app(
         try:
             parsed = ComputeRequest.read(json.loads(body))
         except (ValueError, RecursionError) as e:
-            return error(400, str(e) if isinstance(e, BadCompute) else "the body is not JSON")
+            return error(400, str(e) if isinstance(e, BadRequest) else "the body is not JSON")
         try:
             return web.json_response(await service.compute(parsed))
         except ValueError as e:  # an image the intake refuses, a prompt a request cannot carry
@@ -187,4 +183,4 @@ def serve_reward(
         asyncio.run(run_guarded(make_app(service, api_key=api_key, edge=edge), host, port, edge))
 
 
-__all__ = ["API_KEY_ENV", "ComputeRequest", "RewardService", "make_app", "serve_reward"]
+__all__ = ["ComputeRequest", "RewardService", "make_app", "serve_reward"]

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rationalrewards.graphs.gcr_config import Preset
+
+if TYPE_CHECKING:
+    from rationalrewards.plumbing.serving import EdgeLimits
 from rationalrewards.plumbing.choices import check_choices
 from rationalrewards.rewardmodel.prompts import PromptChoice
 from rationalrewards.rewardmodel.scoring import RewardPolicy
@@ -56,7 +59,7 @@ class CompareCommand(JudgeCommand):
 @dataclass(frozen=True, kw_only=True)
 class ServerEdge:
     """What every server command takes at its edge (`plumbing/serving.py`): where it listens and who may call it.
-    A subclass gives its own `port` (and `request_timeout`)."""
+    A subclass gives its own `port` (and may change the `request_timeout` default)."""
 
     host: str = field(default="127.0.0.1", metadata={"help": "Interface to listen on (0.0.0.0 for other machines)."})
     api_key: str | None = field(
@@ -67,11 +70,17 @@ class ServerEdge:
         },
     )
     max_connections: int = field(default=512, metadata={"help": "Connections at once; the stalest idle one goes."})
+    request_timeout: float = field(default=30.0, metadata={"help": "Seconds a client has to send one request."})
 
     def __post_init__(self) -> None:
         port = int(getattr(self, "port", 0))
         if not 0 < port < 65536:
             raise ValueError(f"--port must be in 1..65535, got {port}")
+
+    def edge_limits(self) -> EdgeLimits:
+        from rationalrewards.plumbing.serving import EdgeLimits
+
+        return EdgeLimits(max_connections=self.max_connections, request_timeout=self.request_timeout)
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,6 @@ class ServeGeneratorCommand(ServerEdge):
     latency: float = field(
         default=0.0, metadata={"help": "Benchmarks: seconds per image, one call at a time (a stand-in for a busy GPU)."}
     )
-    request_timeout: float = field(default=30.0, metadata={"help": "Seconds a client has to send one request."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -174,7 +182,6 @@ class ServeRefinerCommand(ServerEdge):
     max_in_flight: int = field(default=32, metadata={"help": "Images refined at once."})
     queue: int = field(default=64, metadata={"help": "Images waiting beyond those; more are answered 429."})
     trace: Path | None = field(default=None, metadata={"help": "Also write every node of every run to this JSONL."})
-    request_timeout: float = field(default=30.0, metadata={"help": "Seconds a client has to send one request."})
 
     def __post_init__(self) -> None:
         check_choices(self)

@@ -174,21 +174,17 @@ def _merge(config: MergeCommand, as_json: bool) -> None:
 
 
 def _serve_generator(config: ServeGeneratorCommand) -> None:
-    import os
 
     from rationalrewards.agents.factory import generator_from_spec
-    from rationalrewards.agents.generator_server import API_KEY_ENV, serve
+    from rationalrewards.agents.generator_server import serve
     from rationalrewards.agents.specs import HttpBackend, parse_spec
-    from rationalrewards.plumbing.redact import Secret
-    from rationalrewards.plumbing.serving import EdgeLimits, check_binding
+    from rationalrewards.plumbing.serving import server_api_key
 
     spec = parse_spec(config.pipeline, "generator")
     if isinstance(spec, HttpBackend):
         raise ValueError("serve-generator serves a local generator (a world's, or a pipeline directory)")
-    key = config.api_key or os.environ.get(API_KEY_ENV)
-    api_key = Secret(key) if key else None
-    check_binding(config.host, api_key)  # before loading any model
-    limits = EdgeLimits(max_connections=config.max_connections, request_timeout=config.request_timeout)
+    api_key = server_api_key(config.api_key, config.host)
+    limits = config.edge_limits()
     generator = generator_from_spec(spec, config.work_dir / "images", device=config.device, lora=config.lora)
     auth = "an API key" if api_key else "no key (loopback only)"
     err.print(
@@ -202,19 +198,15 @@ def _serve_generator(config: ServeGeneratorCommand) -> None:
 
 
 def _serve_refiner(config: ServeRefinerCommand) -> None:
-    import os
 
     from rationalrewards.agents.factory import generator_from_spec, reward_model_from_spec
     from rationalrewards.agents.specs import HttpBackend, WorldBackend, parse_spec
     from rationalrewards.graphs.gcr import GCRContext
     from rationalrewards.graphs.gcr_config import GCRConfig
-    from rationalrewards.plumbing.redact import Secret
-    from rationalrewards.plumbing.serving import EdgeLimits, check_binding
-    from rationalrewards.runtime.refiner_server import API_KEY_ENV, RefinerService, serve_refiner
+    from rationalrewards.plumbing.serving import server_api_key
+    from rationalrewards.runtime.refiner_server import RefinerService, serve_refiner
 
-    key = config.api_key or os.environ.get(API_KEY_ENV)
-    api_key = Secret(key) if key else None
-    check_binding(config.host, api_key)  # before loading any model
+    api_key = server_api_key(config.api_key, config.host)
     images = config.work_dir / "images"
     critic_spec = parse_spec(config.critic, "critic")
     options: dict[str, object] = {"samples": config.samples}
@@ -236,22 +228,18 @@ def _serve_refiner(config: ServeRefinerCommand) -> None:
         f"refining with {generator.name} and {critic_spec.text} ({config.preset}) at "
         f"http://{config.host}:{config.port}/v1 with {auth}; Ctrl-C stops it"
     )
-    limits = EdgeLimits(max_connections=config.max_connections, request_timeout=config.request_timeout)
+    limits = config.edge_limits()
     serve_refiner(service, host=config.host, port=config.port, api_key=api_key, limits=limits)
 
 
 def _serve_reward(config: ServeRewardCommand) -> None:
-    import os
 
     from rationalrewards.agents.factory import reward_model_from_spec
-    from rationalrewards.agents.reward_server import API_KEY_ENV, RewardService, serve_reward
+    from rationalrewards.agents.reward_server import RewardService, serve_reward
     from rationalrewards.agents.specs import HttpBackend, WorldBackend, parse_spec
-    from rationalrewards.plumbing.redact import Secret
-    from rationalrewards.plumbing.serving import EdgeLimits, check_binding
+    from rationalrewards.plumbing.serving import server_api_key
 
-    key = config.api_key or os.environ.get(API_KEY_ENV)
-    api_key = Secret(key) if key else None
-    check_binding(config.host, api_key)  # before loading any model
+    api_key = server_api_key(config.api_key, config.host)
     spec = parse_spec(config.critic, "critic")
     options: dict[str, Any] = {"samples": config.samples}
     if isinstance(spec, WorldBackend):
@@ -264,7 +252,7 @@ def _serve_reward(config: ServeRewardCommand) -> None:
     service = RewardService(critic, policy=config.policy, fallback=config.fallback)
     auth = "an API key" if api_key else "no key (loopback only)"
     err.print(f"rewards from {spec.text} at http://{config.host}:{config.port}/compute with {auth}; Ctrl-C stops it")
-    limits = EdgeLimits(max_connections=config.max_connections, request_timeout=config.request_timeout)
+    limits = config.edge_limits()
     serve_reward(service, host=config.host, port=config.port, api_key=api_key, limits=limits)
 
 
@@ -279,19 +267,14 @@ def _ui(config: UiCommand) -> None:
 
 
 def _mcp(config: McpCommand) -> None:
-    import os
 
     from rationalrewards.agents.factory import generator_from_spec, reward_model_from_spec
     from rationalrewards.agents.specs import WorldBackend, parse_spec
     from rationalrewards.integrations.mcp_server import API_KEY_ENV, build_mcp_server, serve_http
     from rationalrewards.integrations.tools import LoopBackends
-    from rationalrewards.plumbing.redact import Secret
-    from rationalrewards.plumbing.serving import check_binding
+    from rationalrewards.plumbing.serving import server_api_key
 
-    key = config.api_key or os.environ.get(API_KEY_ENV)
-    api_key = Secret(key) if key else None
-    if config.transport == "http":
-        check_binding(config.host, api_key)  # before loading any model
+    api_key = server_api_key(config.api_key, config.host if config.transport == "http" else None, API_KEY_ENV)
     spec = parse_spec(config.critic, "critic")
     # A world's critic finds the images it made (data URLs included) by content under the work directory.
     options = {"image_dirs": [config.work_dir]} if isinstance(spec, WorldBackend) else {}

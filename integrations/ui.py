@@ -101,45 +101,28 @@ async def refine_stream(
     shown: list[tuple[str, str]] = []
     latest = ""
     try:
-        async for shown, latest, status in _rounds(
-            prompt, generator, critic, preset, seed, source_upload, source_prompt, work_dir
-        ):
-            yield shown, latest, status
+        context = backends(generator, critic, work_dir)
+        inputs = GCRInput(prompt=prompt.strip(), seed=int(seed or 0))
+        if source_upload:
+            inputs["source_image"] = image_ref_dict(as_image_ref(Path(source_upload)))
+        elif source_prompt and source_prompt.strip():
+            [made] = await context.generator.generate([source_prompt.strip()], [int(seed or 0)])
+            inputs["source_image"] = image_ref_dict(made.image)
+        graph = build_gcr_graph(GCRConfig.preset(preset))
+        async for state in graph.astream(inputs, context=context, stream_mode="values"):
+            critiques = state.get("critiques", {})
+            if critiques:  # the kept image's critique once there is one, else the latest
+                kept = (state.get("best") or {}).get("key")
+                key = kept if kept in critiques else max(critiques, key=lambda k: _order(state["candidates"][k]))
+                heading = "kept image" if key == kept else "latest"
+                latest = f"### {heading}: round {state['candidates'][key]['round']}\n" + critique_markdown(
+                    critiques[key]
+                )
+            stopped = f" · stopped: **{state['stop_reason']}**" if state.get("stop_reason") else ""
+            shown = gallery(state)
+            yield shown, latest, f"{len(state.get('rounds', []))} round(s) done{stopped}"
     except (ValueError, OSError, RewardModelError) as e:  # a backend spec, an upload, a request the world cannot read
         yield shown, latest, f"**Stopped:** {e}"
-
-
-async def _rounds(
-    prompt: str,
-    generator: str,
-    critic: str,
-    preset: str,
-    seed: float,
-    source_upload: str | None,
-    source_prompt: str,
-    work_dir: str,
-) -> AsyncIterator[tuple[list[tuple[str, str]], str, str]]:
-    context = backends(generator, critic, work_dir)
-    inputs = GCRInput(prompt=prompt.strip(), seed=int(seed or 0))
-    if source_upload:
-        inputs["source_image"] = image_ref_dict(as_image_ref(Path(source_upload)))
-    elif source_prompt and source_prompt.strip():
-        [made] = await context.generator.generate([source_prompt.strip()], [int(seed or 0)])
-        inputs["source_image"] = image_ref_dict(made.image)
-    graph = build_gcr_graph(GCRConfig.preset(preset))
-    latest = ""
-    async for state in graph.astream(inputs, context=context, stream_mode="values"):
-        critiques = state.get("critiques", {})
-        if critiques:  # the kept image's critique once there is one, else the latest
-            kept = (state.get("best") or {}).get("key")
-            key = kept if kept in critiques else max(critiques, key=lambda k: _order(state["candidates"][k]))
-            heading = "kept image" if key == kept else "latest"
-            latest = f"### {heading}: round {state['candidates'][key]['round']}\n" + critique_markdown(critiques[key])
-        rounds = len(state.get("rounds", []))
-        status = f"{rounds} round(s) done" + (
-            f" · stopped: **{state['stop_reason']}**" if state.get("stop_reason") else ""
-        )
-        yield gallery(state), latest, status
 
 
 async def critique_upload(image: str | None, prompt: str, critic: str, work_dir: str) -> str:

@@ -48,6 +48,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+SERVE_API_KEY_ENV = "RATIONALREWARDS_SERVE_API_KEY"  # the serving commands' key, where `ps` does not show it
+
+
+def server_api_key(given: str | None, host: str | None, env: str = SERVE_API_KEY_ENV) -> Secret | None:
+    """A server's key: the flag's, else its environment variable's. With a `host` (a network binding), a server
+    reachable from other machines without a key is refused here, before any model is loaded."""
+    import os
+
+    key = given or os.environ.get(env)
+    api_key = Secret(key) if key else None
+    if host is not None:
+        check_binding(host, api_key)
+    return api_key
+
+
 def check_binding(host: str, api_key: Secret | None) -> None:
     """A server reachable from other machines must ask for a key."""
     if api_key is None and not is_loopback(host):

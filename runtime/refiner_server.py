@@ -45,7 +45,6 @@ from rationalrewards.plumbing.serving import ConnectionEdge, EdgeLimits, check_b
 from rationalrewards.rewardmodel.schemas import ImageRef
 
 log = structlog.get_logger(__name__)
-API_KEY_ENV = "RATIONALREWARDS_SERVE_API_KEY"
 
 
 @dataclass
@@ -141,4 +140,4 @@ def serve_refiner(
         asyncio.run(run_guarded(app, host, port, edge))
 
 
-__all__ = ["API_KEY_ENV", "RefinerService", "serve_refiner"]
+__all__ = ["RefinerService", "serve_refiner"]

@@ -15,25 +15,16 @@
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rationalrewards.plumbing.files import atomic_write_text
+from rationalrewards.runtime.eval_runner import wilson_interval
 
 ROWS_PER_FILE = 1000
 HISTOGRAM_BINS = 20
-
-
-def _wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 0.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def status_of(result: dict[str, Any]) -> str:
@@ -161,7 +152,7 @@ def _plot(data: IndexData, directory: Path) -> list[tuple[str, str]]:
         fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2), 3.2))
         for offset, index, label, colour in ((-0.2, 0, "first image", "#b0b7c3"), (0.2, 1, "kept image", "#2e9d4f")):
             values = [data.tags[t][index] / data.tags[t][2] for t in names]
-            bounds = [_wilson(data.tags[t][index], data.tags[t][2]) for t in names]
+            bounds = [wilson_interval(data.tags[t][index], data.tags[t][2]) or (0.0, 0.0) for t in names]
             pairs = list(zip(values, bounds, strict=True))
             errors = [[max(0.0, v - b[0]) for v, b in pairs], [max(0.0, b[1] - v) for v, b in pairs]]  # float dust
             ax.bar(
