@@ -293,11 +293,3 @@ def save_tiny_causal_lm(directory: str | Path, tokenizer_from: str | Path, *, la
     LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     return directory
-
-
-def __getattr__(name: str) -> Any:
-    """`ImageOnlyProcessor` by name, for loaders that find a saved component's class in this module (diffusers reads
-    a pipeline's `model_index.json` that way: a tiny Qwen-Image-Edit pipeline's processor)."""
-    if name == "ImageOnlyProcessor":
-        return image_only_processor_class("qwen2_5_vl")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

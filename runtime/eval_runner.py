@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rationalrewards.agents.benchmarks import EvalPair
+from rationalrewards.plumbing.files import iter_jsonl
 from rationalrewards.rewardmodel.backends.base import RewardModel
 from rationalrewards.rewardmodel.release_rules import ReleaseMode, release_mode_aspects, release_totals, release_winner
 from rationalrewards.rewardmodel.schemas import Abstention, CompareRequest, PairwiseJudgement, Winner, decide_pairwise
@@ -168,16 +169,7 @@ class EvalSummary:
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
     """The records of a judgements file; a line cut by a kill (the last one) is passed over."""
-    if not path.is_file():
-        return
-    with path.open("rb") as f:
-        for raw in f:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and "pair_id" in record:
-                yield record
+    return (record for record in iter_jsonl(path) if "pair_id" in record)
 
 
 def summarise(path: Path) -> EvalSummary:

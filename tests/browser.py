@@ -20,6 +20,20 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def require_chromium() -> str:
+    """Chromium's path; a test without it fails in CI (`.ci/run` installs it) and is skipped elsewhere."""
+    import os
+
+    import pytest
+
+    browser = chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: .ci/run installs Debian's chromium")
+        pytest.skip("chromium not installed here (.ci/run installs it)")
+    return browser
+
+
 class Browser:
     def __init__(self, executable: str, profile: Path, *, width: int = 1300, height: int = 1100) -> None:
         from websockets.sync.client import connect

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from browser import require_chromium
 
 from helpers import PYTHON, free_port, wait_for_http
 from helpers import run_cli as _cli
@@ -378,10 +378,6 @@ def test_a_crash_between_a_nodes_writes_and_its_checkpoint_resumes_without_dupli
     assert crashed >= 8
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def _headless(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     flags = [
         "--headless",
@@ -399,11 +395,7 @@ def _headless(browser: str, profile: Path, *args: str) -> subprocess.CompletedPr
 
 
 def test_report_renders_in_headless_chromium_with_images(tmp_path: Path) -> None:
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: .ci/run installs Debian's chromium")
-        pytest.skip("chromium not installed here (.ci/run installs it)")
+    browser = require_chromium()
     import numpy as np
     from PIL import Image
 
@@ -514,11 +506,7 @@ def test_the_index_of_a_10000_prompt_run_opens_with_plots_and_a_working_filter(t
     """A real 40-prompt run, its results repeated under new ids to 10,000 prompts: the index opens in Chromium with its
     pictures, the status filter (from the address, as a shared link carries it) shows exactly the matching prompts,
     and no file of the report is large."""
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: .ci/run installs Debian's chromium")
-        pytest.skip("chromium not installed here (.ci/run installs it)")
+    browser = require_chromium()
     from rationalrewards.runtime.report import write_report
     from rationalrewards.runtime.report_index import status_of
 

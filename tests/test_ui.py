@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import Browser, chromium
+from browser import Browser, require_chromium
 
 from helpers import free_port, wait_for_http
 
@@ -36,12 +36,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_a_click_shows_each_round_within_seconds(page: str, tmp_path: Path) -> None:
-    browser = chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: .ci/run installs Debian's chromium")
-        pytest.skip("chromium not installed here (.ci/run installs it)")
-    with Browser(browser, tmp_path / "profile", height=1000) as chrome:
+    with Browser(require_chromium(), tmp_path / "profile", height=1000) as chrome:
         chrome.open(page)
         chrome.wait_for("document.querySelector('#refine') !== null", timeout=60)
         started = time.monotonic()
