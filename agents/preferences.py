@@ -98,13 +98,23 @@ class ValidationReport:
         return "\n".join(lines)
 
 
+def _id_material(value: object) -> str:
+    """What a cell adds to a row's id: its text (paths, prompts; at most 4,096 characters), or for image bytes their
+    length and ends. The row number makes the id unique; this only ties it to the row's content, and an image's repr
+    (megabytes of escaped bytes) would cost more than the rest of reading the row."""
+    if isinstance(value, Mapping) and isinstance(value.get("bytes"), bytes | bytearray):
+        value = value["bytes"]
+    if isinstance(value, bytes | bytearray):
+        return f"bytes:{len(value)}:{bytes(value[:64]).hex()}{bytes(value[-64:]).hex()}"
+    return str(value)[:4096]
+
+
 def pair_id_of(row: Mapping[str, object], columns: ColumnMap, number: int) -> str:
     given = row.get(columns["pair_id"])
     if given not in (None, ""):
         return str(given)
-    digest = hashlib.sha256(
-        json.dumps([str(row.get(columns[f]))[:4096] for f in ("prompt", "image_a", "image_b", "images")]).encode()
-    ).hexdigest()[:10]
+    material = [_id_material(row.get(columns[f])) for f in ("prompt", "image_a", "image_b", "images")]
+    digest = hashlib.sha256(json.dumps(material).encode()).hexdigest()[:10]
     return f"pair-{number:06d}-{digest}"
 
 
